@@ -1,0 +1,3 @@
+export type * from './pipeline/types.js';
+export type * from './executors/types.js';
+export type * from './orchestrator/types.js';

@@ -1,0 +1,92 @@
+/**
+ * The compiled, backend-neutral plan of a pipeline file. Every `${VAR}` is already
+ * substituted; every value is validated. Executors and the orchestrator consume only this.
+ */
+
+export const EVENTS = ['push', 'tag', 'pull_request', 'manual'] as const;
+export type BuildEvent = (typeof EVENTS)[number];
+
+/** Final statuses a build, stage or step can end in (see DESIGN.md "status"). */
+export const FINAL_STATUSES = ['success', 'failure', 'error', 'cancelled', 'skipped'] as const;
+export type FinalStatus = (typeof FINAL_STATUSES)[number];
+export type Status = 'queued' | 'pending' | 'running' | 'waiting' | 'lost' | FinalStatus;
+
+/** Where a value came from in the pipeline file, for messages that point at it. */
+export interface SourcePos {
+  line: number;
+  col: number;
+}
+
+export interface WhenPlan {
+  /** Source of a regex anchored at both ends when evaluated. */
+  branch?: string;
+  event?: BuildEvent[];
+  /** Build statuses (so far) that let this stage run; default: only `success`. */
+  status?: FinalStatus[];
+}
+
+/** An env entry whose value comes from a secret store at run time, never from the file. */
+export interface SecretRef {
+  env: string;
+  secret: string;
+}
+
+export interface StepPlan {
+  name: string;
+  /** Image for container executors; undefined = executor default. Ignored by `local`. */
+  image?: string;
+  /** Each runs in one `sh -e` script, in order. */
+  commands: string[];
+  /** Full environment of the step: built-ins, top-level, stage and step env merged. */
+  env: Record<string, string>;
+  secrets: SecretRef[];
+  timeoutMs?: number;
+  retries: number;
+  allowFailure: boolean;
+  /** Names of steps of the same stage that must succeed first. */
+  needs: string[];
+  artifacts: string[];
+  pos: SourcePos;
+}
+
+export interface StagePlan {
+  name: string;
+  when?: WhenPlan;
+  approval: boolean;
+  steps: StepPlan[];
+  pos: SourcePos;
+}
+
+export interface ServicePlan {
+  name: string;
+  image?: string;
+  env: Record<string, string>;
+  secrets: SecretRef[];
+  /** Run by `/bin/sh -e` instead of the image's own command. */
+  commands?: string[];
+  /** TCP port the steps wait for before starting. */
+  waitFor?: number;
+}
+
+export interface PipelinePlan {
+  /** The file it was compiled from, as given (for messages). */
+  file: string;
+  image?: string;
+  /** Top-level env after substitution (also merged into each step's env). */
+  env: Record<string, string>;
+  services: ServicePlan[];
+  stages: StagePlan[];
+}
+
+/** What the compiler needs to know about the build to substitute built-in variables. */
+export interface BuildContext {
+  buildId: string;
+  buildNumber: number;
+  project: string;
+  branch: string;
+  tag?: string;
+  commit: string;
+  event: BuildEvent;
+  /** Workspace path as steps see it (executor dependent). */
+  workspace: string;
+}
