@@ -1,0 +1,24 @@
+// One command for every benchmark: `npm run bench` (all) or `npm run bench -- local docker`.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ROOT } from './lib.mjs';
+
+const SUITES = {
+  local: async () => (await import('./local.mjs')).benchLocal(),
+};
+
+const wanted = process.argv.slice(2);
+const names = wanted.length > 0 ? wanted : Object.keys(SUITES);
+const all = {};
+for (const name of names) {
+  if (!SUITES[name]) {
+    console.error(`unknown benchmark "${name}"; known: ${Object.keys(SUITES).join(', ')}`);
+    process.exit(2);
+  }
+  console.log(`\n== ${name} ==`);
+  all[name] = await SUITES[name]();
+}
+await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
+const file = join(ROOT, 'bench', 'results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+await writeFile(file, JSON.stringify(all, null, 2));
+console.log(`\nresults written to ${file}`);

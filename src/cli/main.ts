@@ -1,0 +1,98 @@
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { formatPipelineError, pipelineJsonSchema, validatePipeline } from '../pipeline/index.js';
+import { EXIT, UsageError } from './errors.js';
+import { EXECUTOR_CHOICES } from './executor-choice.js';
+import { runCommand, type RunCommandOptions } from './run.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Builds the `slipway` command tree; `exit` receives the process exit code. */
+export function buildProgram(exit: (code: number) => void): Command {
+  const program = new Command('slipway')
+    .description('Slipway: CI/CD builds in fresh, ephemeral containers')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('run')
+    .description('run a pipeline file on this machine, without a server')
+    .option('-f, --file <path>', 'pipeline file', '.slipway.yml')
+    .addOption(
+      new Option('--executor <name>', 'where steps run (auto: docker if an engine answers, else local)')
+        .choices(EXECUTOR_CHOICES)
+        .default('auto'),
+    )
+    .option('--env <NAME=VALUE>', 'set a variable for the pipeline; wins over the file (repeatable)', collect, [])
+    .option('--secret <NAME[=VALUE]>', 'a secret for from_secret; without =VALUE taken from $NAME (repeatable)', collect, [])
+    .option('--branch <name>', 'branch of the build (default: the checkout\'s branch, else main)')
+    .option('--tag <name>', 'tag of the build (sets SLIPWAY_TAG)')
+    .option('--commit <sha>', 'commit of the build (default: the checkout\'s HEAD)')
+    .addOption(new Option('--event <event>', 'event that triggered the build').choices(['push', 'tag', 'pull_request', 'manual']).default('manual'))
+    .option('--project <owner/name>', 'project name (default: from the git remote, else local/<dir>)')
+    .option('--number <n>', 'build number (SLIPWAY_BUILD_NUMBER)', '1')
+    .option('--report <file>', 'write the result tree as JSON')
+    .option('--approve', 'approve stages that need approval (otherwise they and the rest are skipped)', false)
+    .option('--workdir <dir>', 'local: run in this directory; docker: copy this directory into the workspace (default: copy the current directory)')
+    .option('--parallelism <n>', 'steps of a stage running at once (default: number of CPUs)')
+    .option('--engine <address>', 'docker: engine address (unix socket, unix://, tcp://)')
+    .addOption(new Option('--pull <policy>', 'docker: when to pull images').choices(['missing', 'always', 'never']))
+    .option('--color', 'force colour')
+    .option('--no-color', 'no colour')
+    .action(async (options: RunCommandOptions) => exit(await runCommand(options)));
+
+  program
+    .command('validate')
+    .description('compile a pipeline file and print its errors, or "ok"')
+    .option('-f, --file <path>', 'pipeline file', '.slipway.yml')
+    .action(async (options: { file: string }) => {
+      const source = await readSource(options.file);
+      const errors = validatePipeline(options.file, source);
+      if (errors.length === 0) {
+        process.stdout.write('ok\n');
+        return exit(EXIT.ok);
+      }
+      process.stderr.write(errors.map(formatPipelineError).join('\n') + '\n');
+      exit(EXIT.usage);
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of the pipeline file, for editors')
+    .action(() => {
+      process.stdout.write(JSON.stringify(pipelineJsonSchema(), null, 2) + '\n');
+      exit(EXIT.ok);
+    });
+
+  return program;
+}
+
+async function readSource(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read: ${String(error)}`);
+  }
+}
+
+/** Runs the CLI; every expected failure becomes a message and an exit code, never a stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`slipway: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`slipway: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.SLIPWAY_DEBUG) process.stderr.write(`${error instanceof Error ? error.stack : ''}\n`);
+    return EXIT.buildFailed;
+  }
+}

@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { compilePipeline, formatPipelineError } from '../pipeline/index.js';
+import { EVENTS, type BuildEvent } from '../pipeline/types.js';
+import { runPipeline } from '../orchestrator/run-pipeline.js';
+import type { ApprovalDecision, BuildResult } from '../orchestrator/types.js';
+import { BuildPrinter } from './build-printer.js';
+import { EXIT, UsageError } from './errors.js';
+import { chooseExecutor, type ExecutorChoice } from './executor-choice.js';
+import { describeCheckout } from './git-info.js';
+import { parseKeyValues } from './key-values.js';
+import { BufferedWriter, Style } from './output.js';
+
+export interface RunCommandOptions {
+  file: string;
+  executor: ExecutorChoice;
+  env: string[];
+  secret: string[];
+  branch?: string;
+  tag?: string;
+  commit?: string;
+  event: string;
+  project?: string;
+  number: string;
+  report?: string;
+  approve: boolean;
+  workdir?: string;
+  parallelism?: string;
+  engine?: string;
+  pull?: string;
+  color?: boolean;
+}
+
+/** `slipway run`: compiles the pipeline file and runs it here, without a server. Returns the exit code. */
+export async function runCommand(options: RunCommandOptions): Promise<number> {
+  const out = new BufferedWriter(process.stdout);
+  const style = new Style(options.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR));
+  const event = parseEvent(options.event);
+  const buildNumber = parsePositiveInt('--number', options.number);
+  const parallelism = options.parallelism === undefined ? undefined : parsePositiveInt('--parallelism', options.parallelism);
+  const overrides = parseKeyValues('--env', options.env);
+  const secrets = parseKeyValues('--secret', options.secret, process.env);
+  const sourceDir = resolve(options.workdir ?? process.cwd());
+
+  const source = await readPipelineFile(options.file);
+  const checkout =
+    options.branch !== undefined && options.commit !== undefined && options.project !== undefined
+      ? { project: options.project }
+      : await describeCheckout(sourceDir);
+  const executor = await chooseExecutor(options.executor, {
+    ...(options.workdir !== undefined ? { workdir: sourceDir } : {}),
+    ...(options.engine !== undefined ? { engine: options.engine } : {}),
+    ...(options.pull !== undefined ? { pull: options.pull } : {}),
+    notice: (text) => process.stderr.write(`${text}\n`),
+  });
+  const buildId = `run-${randomUUID().slice(0, 8)}`;
+  const context = {
+    buildId,
+    buildNumber,
+    project: options.project ?? checkout.project,
+    branch: options.branch ?? ('branch' in checkout ? checkout.branch : undefined) ?? 'main',
+    ...(options.tag !== undefined ? { tag: options.tag } : {}),
+    commit: options.commit ?? ('commit' in checkout ? checkout.commit : undefined) ?? '0000000000000000000000000000000000000000',
+    event,
+    workspace: executor.workspacePath(buildId),
+  };
+  const compiled = compilePipeline({ file: options.file, source, context, overrides });
+  if (!compiled.ok) {
+    process.stderr.write(compiled.errors.map(formatPipelineError).join('\n') + '\n');
+    return EXIT.usage;
+  }
+  for (const warning of compiled.warnings) process.stderr.write(`warning: ${formatPipelineError(warning)}\n`);
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(EXIT.cancelled);
+    process.stderr.write(`\n${signal}: cancelling the build (again to quit at once)\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const printer = new BuildPrinter(out, style);
+  let result: BuildResult;
+  try {
+    result = await runPipeline(compiled.plan, context, executor, {
+      observer: printer,
+      signal: controller.signal,
+      // With --workdir and the local executor the workspace IS that directory: nothing to copy.
+      ...(options.workdir !== undefined && executor.name === 'local' ? {} : { sourceDir }),
+      secrets: { get: (name) => Promise.resolve(secrets[name]) },
+      ...(parallelism !== undefined ? { parallelism } : {}),
+      approver: {
+        request: () =>
+          Promise.resolve<ApprovalDecision>(
+            options.approve
+              ? { decision: 'approve', by: 'slipway run --approve' }
+              : { decision: 'skip', message: 'approval required' },
+          ),
+      },
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  printer.summary(result);
+  await out.drain();
+  if (options.report !== undefined) await writeReport(options.report, result);
+  if (result.status === 'cancelled') return EXIT.cancelled;
+  return result.status === 'success' || result.status === 'skipped' ? EXIT.ok : EXIT.buildFailed;
+}
+
+async function readPipelineFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      code === 'ENOENT' ? `${file}: no such file (give another with -f)` : `${file}: cannot read: ${String(error)}`,
+    );
+  }
+}
+
+/** The result tree as JSON, in the shape documented in the README. */
+async function writeReport(path: string, result: BuildResult): Promise<void> {
+  const report = {
+    status: result.status,
+    durationMs: result.durationMs,
+    ...(result.reason ? { reason: result.reason } : {}),
+    stages: result.stages.map((stage) => ({
+      name: stage.name,
+      status: stage.status,
+      durationMs: stage.durationMs,
+      ...(stage.reason ? { reason: stage.reason } : {}),
+      steps: stage.steps.map((step) => ({
+        name: step.name,
+        status: step.status,
+        exitCode: step.exitCode,
+        durationMs: step.durationMs,
+        attempts: step.attempts,
+        allowFailure: step.allowFailure,
+        ...(step.reason ? { reason: step.reason } : {}),
+      })),
+    })),
+  };
+  await writeFile(path, JSON.stringify(report, null, 2) + '\n');
+}
+
+function parseEvent(value: string): BuildEvent {
+  if ((EVENTS as readonly string[]).includes(value)) return value as BuildEvent;
+  throw new UsageError(`--event "${value}": expected one of ${EVENTS.join(', ')}`);
+}
+
+function parsePositiveInt(option: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} "${value}": expected a whole number of 1 or more`);
+  return n;
+}

@@ -1,0 +1,196 @@
+/**
+ * Rules the schema cannot express, checked on the validated document: unique names, `needs`
+ * (known steps of the same stage, no cycles) and timeout bounds.
+ */
+import { MAX_TIMEOUT_MS, formatDuration, parseDuration } from './duration.js';
+import type { PipelineError } from './errors.js';
+import type { SourceIndex } from './located.js';
+import type { Loose } from './loose.js';
+import type { PipelineFile, StepFile } from './schema.js';
+import type { PipelineSource } from './source.js';
+import { suggest } from './suggest.js';
+
+type Named = { name?: string | undefined } | undefined;
+
+/** A stage as the checks see it: the short form's steps are a stage without a name of its own. */
+export interface StageView {
+  name: string;
+  steps: Loose<StepFile>[] | undefined;
+}
+
+/** The stages of the file; the short form's steps are one stage named `default`. */
+export function stagesOf(file: Loose<PipelineFile>): StageView[] {
+  if (file.stages) {
+    return file.stages.map((s) => ({ name: s?.name ?? '', steps: s?.steps?.filter(isDefined) }));
+  }
+  if (file.steps) return [{ name: 'default', steps: file.steps.filter(isDefined) }];
+  return [];
+}
+
+/** For `filter`: drops the holes the validator leaves for invalid list items. */
+export function isDefined<T>(v: T | undefined): v is T {
+  return v !== undefined;
+}
+
+/** Every violation of the rules above, located. */
+export function checkPipeline(
+  src: PipelineSource,
+  file: Loose<PipelineFile>,
+  index: SourceIndex,
+): PipelineError[] {
+  const errors: PipelineError[] = [];
+  const stages = stagesOf(file);
+  if (file.stages) checkUnique(src, index, file.stages, 'stage', errors);
+  if (file.services) checkUnique(src, index, file.services, 'service', errors);
+  for (const stage of stages) {
+    const steps = stage.steps ?? [];
+    checkUnique(src, index, steps, 'step', errors);
+    checkNeeds(src, index, stage, stages, errors);
+    for (const step of steps) checkTimeout(src, index, step, errors);
+  }
+  return errors;
+}
+
+function checkUnique(
+  src: PipelineSource,
+  index: SourceIndex,
+  items: Named[],
+  what: string,
+  errors: PipelineError[],
+): void {
+  const first = new Map<string, string>();
+  for (const item of items) {
+    if (item?.name === undefined) continue;
+    const loc = index.at(item, 'name');
+    const owner = index.self(item)?.path ?? '';
+    const earlier = first.get(item.name);
+    if (earlier === undefined) {
+      first.set(item.name, owner);
+    } else if (loc) {
+      errors.push(
+        src.error(
+          'duplicate_name',
+          loc.pos,
+          loc.path,
+          `duplicate ${what} name "${item.name}" at ${loc.path}; also used by ${earlier}`,
+        ),
+      );
+    }
+  }
+}
+
+function checkNeeds(
+  src: PipelineSource,
+  index: SourceIndex,
+  stage: StageView,
+  stages: StageView[],
+  errors: PipelineError[],
+): void {
+  const steps = stage.steps ?? [];
+  const names = steps.map((s) => s.name).filter(isDefined);
+  // A step whose name is invalid was already reported; it may be the one that is "unknown".
+  const allNamed = names.length === steps.length;
+  for (const step of steps) {
+    if (step.name === undefined || !step.needs) continue;
+    step.needs.forEach((need, k) => {
+      const loc = step.needs && index.at(step.needs, k);
+      if (need === undefined || !loc || names.includes(need) || !allNamed) return;
+      const elsewhere = stages.find((s) => s !== stage && s.steps?.some((t) => t.name === need));
+      const guess = suggest(need, names);
+      const hint = elsewhere
+        ? `; "${need}" is a step of stage "${elsewhere.name}", and needs only names steps of the same stage`
+        : guess !== undefined
+          ? `; did you mean "${guess}"?`
+          : '';
+      errors.push(
+        src.error(
+          'needs_unknown',
+          loc.pos,
+          loc.path,
+          `step "${step.name}" needs unknown step "${need}" at ${loc.path}${hint}`,
+        ),
+      );
+    });
+  }
+  for (const cycle of findCycles(steps)) {
+    const start = steps.find((s) => s.name === cycle[0]);
+    const loc = start?.needs && index.self(start.needs);
+    if (loc)
+      errors.push(
+        src.error('needs_cycle', loc.pos, loc.path, `needs cycle: ${cycle.join(' -> ')} at ${loc.path}`),
+      );
+  }
+}
+
+/**
+ * One cycle per loop of `needs`, each as names from its first step (in file order) back to it:
+ * `[a, b, a]`. Depth-first search in file order, so the result is deterministic.
+ */
+export function findCycles(
+  steps: readonly { name?: string | undefined; needs?: (string | undefined)[] | undefined }[],
+): string[][] {
+  const order = steps.map((s) => s.name).filter(isDefined);
+  const edges = new Map(
+    steps.filter((s) => s.name !== undefined).map((s) => [s.name ?? '', (s.needs ?? []).filter(isDefined)]),
+  );
+  const state = new Map<string, 'active' | 'done'>();
+  const stack: string[] = [];
+  const cycles: string[][] = [];
+  const seen = new Set<string>();
+  const visit = (name: string): void => {
+    state.set(name, 'active');
+    stack.push(name);
+    for (const next of edges.get(name) ?? []) {
+      if (!edges.has(next)) continue;
+      if (state.get(next) === 'active') {
+        const loop = stack.slice(stack.indexOf(next));
+        const first = loop.reduce((a, b) => (order.indexOf(b) < order.indexOf(a) ? b : a));
+        const at = loop.indexOf(first);
+        const rotated = [...loop.slice(at), ...loop.slice(0, at)];
+        const key = [...loop].sort().join('\0');
+        if (!seen.has(key)) {
+          seen.add(key);
+          cycles.push([...rotated, first]);
+        }
+      } else if (state.get(next) === undefined) {
+        visit(next);
+      }
+    }
+    stack.pop();
+    state.set(name, 'done');
+  };
+  for (const name of order) if (state.get(name) === undefined) visit(name);
+  return cycles;
+}
+
+function checkTimeout(
+  src: PipelineSource,
+  index: SourceIndex,
+  step: Loose<StepFile>,
+  errors: PipelineError[],
+): void {
+  if (step.timeout === undefined) return;
+  const loc = index.at(step, 'timeout');
+  const ms = parseDuration(step.timeout);
+  if (!loc || ms === undefined) return;
+  const written = JSON.stringify(String(step.timeout));
+  if (ms === 0) {
+    errors.push(
+      src.error(
+        'invalid_value',
+        loc.pos,
+        loc.path,
+        `invalid duration ${written} at ${loc.path}; expected more than zero`,
+      ),
+    );
+  } else if (ms > MAX_TIMEOUT_MS) {
+    errors.push(
+      src.error(
+        'invalid_value',
+        loc.pos,
+        loc.path,
+        `invalid duration ${written} at ${loc.path}; expected at most ${formatDuration(MAX_TIMEOUT_MS)}`,
+      ),
+    );
+  }
+}

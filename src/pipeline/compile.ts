@@ -1,0 +1,80 @@
+/**
+ * The pipeline compiler: `.slipway.yml` text → `PipelinePlan`, or every error found.
+ * Stages: parse (YAML) → validate (schema) → check (names, needs, timeouts) → plan
+ * (substitution). Each stage keeps going after errors, so one run reports them all.
+ */
+import { checkPipeline } from './checks.js';
+import { sortErrors, type PipelineError } from './errors.js';
+import type { Loose } from './loose.js';
+import { parsePipelineYaml } from './parse.js';
+import { buildPlan } from './plan.js';
+import { PipelineSchema, type PipelineFile } from './schema.js';
+import { PipelineSource } from './source.js';
+import type { BuildContext, PipelinePlan } from './types.js';
+import { validateNode } from './validate.js';
+
+/** What `compilePipeline` needs: the file and the build it is compiled for. */
+export interface CompileInput {
+  /** The file's name as messages should show it (e.g. `.slipway.yml`). */
+  file: string;
+  source: string;
+  /** The build the plan is for; its values fill the built-in variables. */
+  context: BuildContext;
+  /** `--env NAME=value` of the CLI: win over every env block and are exported to every step. */
+  overrides?: Record<string, string>;
+}
+
+/** A plan (with warnings), or every error found: never both. */
+export type CompileResult =
+  { ok: true; plan: PipelinePlan; warnings: PipelineError[] } | { ok: false; errors: PipelineError[] };
+
+/**
+ * Compiles a pipeline file for one build. Never throws for a bad file: every problem is in
+ * `errors`, in reading order, each with file, line, column and field path.
+ */
+export function compilePipeline(input: CompileInput): CompileResult {
+  const src = new PipelineSource(input.file, input.source);
+  const parsed = parsePipelineYaml(src);
+  const errors = [...parsed.errors];
+  const warnings = [...parsed.warnings];
+  if (!parsed.doc || !parsed.root) return { ok: false, errors: sortErrors(errors) };
+
+  const validated = validateNode(src, parsed.doc, parsed.root, PipelineSchema);
+  errors.push(...validated.errors);
+  // The validator builds values only from nodes that passed the schema (see Loose).
+  const file = validated.value as Loose<PipelineFile>;
+  errors.push(...checkPipeline(src, file, validated.index));
+  const plan = buildPlan(
+    {
+      src,
+      file,
+      index: validated.index,
+      context: input.context,
+      overrides: new Map(Object.entries(input.overrides ?? {})),
+    },
+    { error: (e) => errors.push(e), warning: (e) => warnings.push(e) },
+  );
+  if (errors.length > 0) return { ok: false, errors: sortErrors(errors) };
+  return { ok: true, plan, warnings: sortErrors(warnings) };
+}
+
+/** Stands in for a build when a file is only checked (`slipway validate`). */
+export const PLACEHOLDER_CONTEXT: BuildContext = {
+  buildId: 'validate',
+  buildNumber: 0,
+  project: 'owner/name',
+  branch: 'main',
+  commit: '0000000000000000000000000000000000000000',
+  event: 'push',
+  workspace: '/workspace',
+};
+
+/**
+ * The errors of a pipeline file, for `slipway validate` and editors: compiles it for a
+ * placeholder build (built-ins are always defined, so their values do not matter here).
+ * Empty when the file is valid.
+ */
+export function validatePipeline(file: string, source: string): PipelineError[] {
+  const result = compilePipeline({ file, source, context: PLACEHOLDER_CONTEXT });
+  return result.ok ? [] : result.errors;
+}

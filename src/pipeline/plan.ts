@@ -1,0 +1,194 @@
+/**
+ * Validated document → `PipelinePlan`: applies the short form, defaults, durations and
+ * variable substitution. Reports substitution errors; everything else was checked before.
+ */
+import { builtinVariables, isBuiltin } from './builtins.js';
+import { isDefined } from './checks.js';
+import { parseDuration } from './duration.js';
+import type { PipelineError } from './errors.js';
+import type { SourceIndex } from './located.js';
+import type { Loose } from './loose.js';
+import type { PipelineFile, ServiceFile, StageFile, StepFile } from './schema.js';
+import type { PipelineSource } from './source.js';
+import type {
+  BuildContext,
+  PipelinePlan,
+  ServicePlan,
+  SourcePos,
+  StagePlan,
+  StepPlan,
+  WhenPlan,
+} from './types.js';
+import { Scope, envLayer, valueLayer, type EnvLayer } from './variables.js';
+
+/** What the plan is built from: the validated file, where its values came from, and the build. */
+export interface PlanInput {
+  src: PipelineSource;
+  file: Loose<PipelineFile>;
+  index: SourceIndex;
+  context: BuildContext;
+  /** `--env` values: win over every layer and are exported to every step. */
+  overrides: ReadonlyMap<string, string>;
+}
+
+/** Receives errors and warnings as they are found. */
+export interface Reporter {
+  error(e: PipelineError): void;
+  warning(e: PipelineError): void;
+}
+
+/** Builds the plan; the result is only meaningful if nothing was reported as an error. */
+export function buildPlan(input: PlanInput, reporter: Reporter): PipelinePlan {
+  return new PlanBuilder(input, reporter).build();
+}
+
+class PlanBuilder {
+  private readonly topLayer: EnvLayer;
+  private readonly buildBuiltins: EnvLayer;
+
+  constructor(
+    private readonly input: PlanInput,
+    private readonly reporter: Reporter,
+  ) {
+    this.buildBuiltins = valueLayer(builtinVariables(input.context));
+    this.topLayer = this.userLayer(input.file.env);
+  }
+
+  build(): PipelinePlan {
+    const { file, index } = this.input;
+    const scope = this.scope([this.buildBuiltins, this.topLayer]);
+    scope.checkAll();
+    const image = file.image === undefined ? undefined : scope.expand(file.image, index.at(file, 'image'));
+    return {
+      file: this.input.src.file,
+      ...(image === undefined ? {} : { image }),
+      env: scope.export([...this.topLayer.keys(), ...this.input.overrides.keys()]).env,
+      services: (file.services ?? []).filter(isDefined).map((s) => this.service(s)),
+      stages: this.stages(image),
+    };
+  }
+
+  private stages(image: string | undefined): StagePlan[] {
+    const { file, index } = this.input;
+    if (file.stages) return file.stages.filter(isDefined).map((s) => this.stage(s, this.posOf(s), image));
+    if (file.steps) {
+      // Short form: the top-level `steps:` key stands for the stage's mapping.
+      const at = index.at(file, 'steps');
+      return [
+        this.stage(
+          { name: 'default', steps: file.steps },
+          at?.keyPos ?? at?.pos ?? { line: 1, col: 1 },
+          image,
+        ),
+      ];
+    }
+    return [];
+  }
+
+  private stage(stage: Loose<StageFile>, pos: SourcePos, image: string | undefined): StagePlan {
+    const name = stage.name ?? '';
+    const stageLayer = this.userLayer(stage.env);
+    const when = stage.when && whenPlan(stage.when);
+    return {
+      name,
+      ...(when ? { when } : {}),
+      approval: stage.approval ?? false,
+      steps: (stage.steps ?? []).filter(isDefined).map((s) => this.step(s, name, stageLayer, image)),
+      pos,
+    };
+  }
+
+  private step(
+    step: Loose<StepFile>,
+    stageName: string,
+    stageLayer: EnvLayer,
+    defaultImage: string | undefined,
+  ): StepPlan {
+    const { index } = this.input;
+    const name = step.name ?? '';
+    const builtins = valueLayer(builtinVariables(this.input.context, stageName, name));
+    const scope = this.scope([builtins, this.topLayer, stageLayer, this.userLayer(step.env)]);
+    scope.checkAll();
+    const { env, secrets } = scope.export(scope.names());
+    const image = step.image === undefined ? defaultImage : scope.expand(step.image, index.at(step, 'image'));
+    const timeoutMs = step.timeout === undefined ? undefined : parseDuration(step.timeout);
+    return {
+      name,
+      ...(image === undefined ? {} : { image }),
+      commands: this.expandAll(scope, step.commands),
+      env,
+      secrets,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      retries: step.retries ?? 0,
+      allowFailure: step.allow_failure ?? false,
+      needs: [...new Set((step.needs ?? []).filter(isDefined))],
+      artifacts: this.expandAll(scope, step.artifacts),
+      pos: this.posOf(step),
+    };
+  }
+
+  private service(service: Loose<ServiceFile>): ServicePlan {
+    const { index } = this.input;
+    const ownLayer = this.userLayer(service.env);
+    const scope = this.scope([this.buildBuiltins, this.topLayer, ownLayer]);
+    scope.checkAll();
+    // A service gets its own env only: the top-level env is "exported to every step".
+    const { env, secrets } = scope.export(ownLayer.keys());
+    return {
+      name: service.name ?? '',
+      ...(service.image === undefined
+        ? {}
+        : { image: scope.expand(service.image, index.at(service, 'image')) }),
+      env,
+      secrets,
+      ...(service.commands === undefined ? {} : { commands: this.expandAll(scope, service.commands) }),
+      ...(service.wait_for === undefined ? {} : { waitFor: service.wait_for }),
+    };
+  }
+
+  private expandAll(scope: Scope, list: (string | undefined)[] | undefined): string[] {
+    if (!list) return [];
+    return list.flatMap((text, i) =>
+      text === undefined ? [] : [scope.expand(text, this.input.index.at(list, i))],
+    );
+  }
+
+  private scope(layers: EnvLayer[]): Scope {
+    return new Scope(this.input.src, layers, this.input.overrides, (e) => this.reporter.error(e));
+  }
+
+  /** An env block of the file as a layer; warns where it replaces a built-in. */
+  private userLayer(env: Loose<PipelineFile>['env']): EnvLayer {
+    const { src, index } = this.input;
+    const layer = envLayer(env, index);
+    for (const name of layer.keys()) {
+      const loc = env && index.at(env, name);
+      if (!isBuiltin(name) || !loc) continue;
+      this.reporter.warning(
+        src.error(
+          'shadows_builtin',
+          loc.keyPos ?? loc.pos,
+          loc.path,
+          `variable "${name}" at ${loc.path} replaces the built-in of the same name`,
+        ),
+      );
+    }
+    return layer;
+  }
+
+  private posOf(value: object): SourcePos {
+    return this.input.index.self(value)?.pos ?? { line: 1, col: 1 };
+  }
+}
+
+function whenPlan(when: NonNullable<Loose<StageFile>['when']>): WhenPlan | undefined {
+  const plan: WhenPlan = {};
+  if (when.branch !== undefined) plan.branch = when.branch;
+  if (when.event !== undefined) plan.event = toList(when.event);
+  if (when.status !== undefined) plan.status = toList(when.status);
+  return Object.keys(plan).length > 0 ? plan : undefined;
+}
+
+function toList<T>(value: T | (T | undefined)[]): T[] {
+  return Array.isArray(value) ? value.filter(isDefined) : [value];
+}

@@ -1,0 +1,255 @@
+/**
+ * The pipeline file format (`.slipway.yml`, version 1), defined once. The validator walks the
+ * YAML document against these schemas, and `pipelineJsonSchema()` publishes them for editors,
+ * so the two cannot drift apart.
+ *
+ * Besides standard JSON Schema keywords the validator reads `title` (the noun used in
+ * messages: "a list of steps", `invalid duration "5x"`) and `patternErrorMessage` (what to say
+ * when a `pattern` fails; VS Code and yaml-language-server show it too).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { EVENTS, FINAL_STATUSES } from './types.js';
+
+/** Stage, step and service names: they end up in container names, labels and URLs. */
+export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
+/** Environment variable names, as POSIX shells accept them. */
+export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
+/** `90s`, `5m`, `1h`, `1h30m`, or bare seconds (`90`); zero and the upper bound are checked later. */
+export const DURATION_PATTERN = '^(?:\\d+|(?=\\d)(?:\\d+h)?(?:\\d+m)?(?:\\d+s)?)$';
+
+const Name = (what: string) =>
+  Type.String({
+    title: 'name',
+    description: `Name of the ${what}: letters, digits, ".", "_" or "-", starting with a letter or digit, at most 63 characters.`,
+    pattern: NAME_PATTERN,
+    patternErrorMessage:
+      'expected letters, digits, ".", "_" or "-", starting with a letter or digit (at most 63 characters)',
+  });
+
+const Image = Type.String({
+  minLength: 1,
+  description: 'Container image, e.g. `node:20`. `${NAME}` variables are substituted.',
+});
+
+const Commands = (what: string) =>
+  Type.Array(Type.String(), {
+    minItems: 1,
+    description: `Shell commands of the ${what}, run in order by one \`/bin/sh -e\`; the first failure stops it. \`\${NAME}\` is substituted when the pipeline is compiled, \`$\${NAME}\` is left to the shell as \`\${NAME}\`, \`$NAME\` is always left to the shell.`,
+  });
+
+const SecretRef = Type.Object(
+  {
+    from_secret: Type.String({
+      minLength: 1,
+      description:
+        'Name of the secret (configured on the server) whose value this variable gets at run time.',
+    }),
+  },
+  {
+    title: 'secret reference',
+    examples: [{ from_secret: 'NAME' }],
+    description: 'Take the value from a server secret; it is masked (`********`) in all logs.',
+    additionalProperties: false,
+  },
+);
+
+const EnvValue = Type.Union(
+  [
+    Type.String({ description: '`${NAME}` variables are substituted.' }),
+    Type.Number({ description: 'Exported as written in the file (`1.10` stays `1.10`).' }),
+    Type.Boolean({ description: 'Exported as written in the file (`true`/`false`).' }),
+    SecretRef,
+  ],
+  { description: 'A string, number or boolean (exported as text), or `{from_secret: NAME}`.' },
+);
+
+const Env = (scope: string) =>
+  Type.Record(Type.String({ pattern: ENV_NAME_PATTERN }), EnvValue, {
+    additionalProperties: false,
+    // Redundant with the pattern above, but lets editors and messages name the problem.
+    propertyNames: {
+      title: 'variable name',
+      pattern: ENV_NAME_PATTERN,
+      patternErrorMessage: 'expected letters, digits and "_", not starting with a digit',
+    },
+    description: `Environment variables ${scope}. Values may use \`\${NAME}\` of lower-precedence scopes and of the same block.`,
+  });
+
+const Event = Type.Union(
+  EVENTS.map((e) => Type.Literal(e)),
+  { title: 'event' },
+);
+const Status = Type.Union(
+  FINAL_STATUSES.map((s) => Type.Literal(s)),
+  { title: 'status' },
+);
+
+const Duration = Type.Union(
+  [
+    Type.String({
+      pattern: DURATION_PATTERN,
+      title: 'duration',
+      patternErrorMessage: 'expected a number followed by s, m or h (e.g. 90s, 5m, 1h)',
+    }),
+    Type.Integer({ title: 'number of seconds', minimum: 1, maximum: 604_800 }),
+  ],
+  {
+    title: 'duration',
+    examples: ['90s', '5m', '1h'],
+    description: 'A number followed by s, m or h, combinable (`1h30m`), or whole seconds; at most 168h.',
+  },
+);
+
+const When = Type.Object(
+  {
+    branch: Type.Optional(
+      Type.String({
+        format: 'regex',
+        title: 'branch pattern',
+        description:
+          'Regular expression (JavaScript syntax) the branch must match, anchored at both ends: `main|release/.*`.',
+      }),
+    ),
+    event: Type.Optional(
+      Type.Union([Event, Type.Array(Event, { minItems: 1 })], {
+        description: 'Events that run the stage: push, tag, pull_request, manual.',
+      }),
+    ),
+    status: Type.Optional(
+      Type.Union([Status, Type.Array(Status, { minItems: 1 })], {
+        description:
+          'Build statuses (so far) that let the stage run; default: only `success`. `[success, failure]` runs it whatever happened before.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'All given conditions must hold, else the stage is `skipped`.',
+  },
+);
+
+/** One step: commands run in one container (or shell, for the local executor). */
+export const StepSchema = Type.Object(
+  {
+    name: Name('step; unique within its stage'),
+    image: Type.Optional(Image),
+    commands: Commands('step'),
+    env: Type.Optional(Env('of this step; they override stage and top-level ones')),
+    timeout: Type.Optional(Duration),
+    retries: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Re-run a failed step up to this many more times. Default 0.',
+      }),
+    ),
+    allow_failure: Type.Optional(
+      Type.Boolean({ description: "The step's failure does not fail the stage. Default false." }),
+    ),
+    needs: Type.Optional(
+      Type.Array(Type.String(), {
+        description: 'Steps of the same stage that must succeed before this one starts.',
+      }),
+    ),
+    artifacts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          'Files to keep after the build, as workspace-relative paths or globs (`reports/**/*.xml`).',
+      }),
+    ),
+  },
+  {
+    title: 'step',
+    additionalProperties: false,
+    description: 'A step: commands run in one container or shell.',
+  },
+);
+
+const Steps = Type.Array(StepSchema, {
+  minItems: 1,
+  description: 'Steps run in parallel, unless ordered by `needs`.',
+});
+
+/** One stage: steps that run in parallel, with the conditions under which the stage runs. */
+export const StageSchema = Type.Object(
+  {
+    name: Name('stage; unique within the pipeline'),
+    when: Type.Optional(When),
+    approval: Type.Optional(
+      Type.Boolean({
+        description:
+          'The build waits (status `waiting`) until a person approves or rejects the stage. Default false.',
+      }),
+    ),
+    env: Type.Optional(Env('of this stage; they override top-level ones')),
+    steps: Steps,
+  },
+  { title: 'stage', additionalProperties: false, description: 'Stages run one after another.' },
+);
+
+/** A sidecar container that lives for the whole build. */
+export const ServiceSchema = Type.Object(
+  {
+    name: Name('service; unique within the pipeline'),
+    image: Type.Optional(Image),
+    env: Type.Optional(Env('of this service')),
+    commands: Type.Optional(Commands("service, instead of the image's own command")),
+    wait_for: Type.Optional(
+      Type.Integer({
+        title: 'port number',
+        minimum: 1,
+        maximum: 65_535,
+        description: 'TCP port; steps start once it accepts connections.',
+      }),
+    ),
+  },
+  {
+    title: 'service',
+    additionalProperties: false,
+    description: 'A sidecar, reachable on localhost from every step.',
+  },
+);
+
+/** The whole file: either `stages` or (short form) `steps`, plus build-wide settings. */
+export const PipelineSchema = Type.Object(
+  {
+    image: Type.Optional(Image),
+    env: Type.Optional(Env('exported to every step')),
+    services: Type.Optional(
+      Type.Array(ServiceSchema, { description: 'Sidecars started before the first stage.' }),
+    ),
+    stages: Type.Optional(
+      Type.Array(StageSchema, { minItems: 1, description: 'Stages run one after another.' }),
+    ),
+    steps: Type.Optional(
+      Type.Array(StepSchema, {
+        minItems: 1,
+        description: 'Short form: the steps of one stage named `default` (use instead of `stages`).',
+      }),
+    ),
+  },
+  {
+    title: 'Slipway pipeline',
+    description: 'A Slipway pipeline file (`.slipway.yml`), version 1.',
+    additionalProperties: false,
+    // Docker Compose's convention: a place for anchors (`x-defaults: &defaults …`), ignored.
+    patternProperties: { '^x-': {} },
+    // Exactly one of the two forms. The validator reads this too (see validate.ts).
+    oneOf: [{ required: ['stages'] }, { required: ['steps'] }],
+  },
+);
+
+/** The pipeline file as its YAML parses, once valid. */
+export type PipelineFile = Static<typeof PipelineSchema>;
+export type StepFile = Static<typeof StepSchema>;
+export type StageFile = Static<typeof StageSchema>;
+export type ServiceFile = Static<typeof ServiceSchema>;
+
+/**
+ * The JSON Schema of the pipeline file, for editors (`# yaml-language-server: $schema=…`)
+ * and the `/schema` endpoint. A fresh plain object each call, safe to mutate or serialise.
+ */
+export function pipelineJsonSchema(): Record<string, unknown> {
+  // JSON round trip: drops TypeBox's symbol keys (Kind, Optional) and shares nothing.
+  const plain = JSON.parse(JSON.stringify(PipelineSchema)) as Record<string, unknown>;
+  return { $schema: 'http://json-schema.org/draft-07/schema#', ...plain };
+}

@@ -1,0 +1,73 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FsLogStore } from './fs-log-store.js';
+import { LogHub } from './log-hub.js';
+import { BuildLogWriter } from './log-writer.js';
+import type { StoredLogLine } from './types.js';
+
+async function store() {
+  return new FsLogStore(await mkdtemp(join(tmpdir(), 'slipway-logs-')));
+}
+
+describe('BuildLogWriter + FsLogStore', () => {
+  it('numbers lines per build and per step, stores them before publishing', async () => {
+    const logs = await store();
+    const hub = new LogHub();
+    const published: StoredLogLine[] = [];
+    hub.subscribe(1, (lines) => {
+      published.push(...lines);
+    }, () => undefined);
+    const writer = await BuildLogWriter.open(1, logs, hub);
+    writer.write('test', 'unit', 'stdout', 'a');
+    writer.write('test', 'lint', 'stderr', 'b');
+    writer.write('test', 'unit', 'stdout', 'c');
+    await writer.flush();
+    expect(published.map((l) => [l.seq, l.step, l.n, l.text])).toEqual([
+      [1, 'unit', 1, 'a'],
+      [2, 'lint', 1, 'b'],
+      [3, 'unit', 2, 'c'],
+    ]);
+    expect((await logs.read(1, 0)).map((l) => l.text)).toEqual(['a', 'b', 'c']);
+    expect((await logs.read(1, 2)).map((l) => l.seq)).toEqual([3]);
+  });
+
+  it('spans chunk files and resumes reading from any seq without gaps or duplicates', async () => {
+    const logs = await store();
+    const writer = await BuildLogWriter.open(7, logs, new LogHub());
+    for (let i = 1; i <= 25_000; i++) writer.write('s', 'x', 'stdout', `line ${i}`);
+    await writer.close();
+    const all = await logs.read(7, 0);
+    expect(all).toHaveLength(25_000);
+    expect(all.every((l, i) => l.seq === i + 1)).toBe(true);
+    const tail = await logs.read(7, 19_999, 5);
+    expect(tail.map((l) => l.seq)).toEqual([20_000, 20_001, 20_002, 20_003, 20_004]);
+    expect(await logs.lastSeq(7)).toBe(25_000);
+  });
+
+  it('a new writer (after a restart) continues the sequence', async () => {
+    const logs = await store();
+    const first = await BuildLogWriter.open(3, logs, new LogHub());
+    first.write('s', 'x', 'stdout', 'before');
+    await first.flush();
+    const second = await BuildLogWriter.open(3, logs, new LogHub());
+    second.write('s', 'slipway', 'system', 'after restart');
+    await second.close();
+    expect((await logs.read(3, 0)).map((l) => [l.seq, l.text])).toEqual([
+      [1, 'before'],
+      [2, 'after restart'],
+    ]);
+  });
+
+  it('tells live readers when the log is complete', async () => {
+    const logs = await store();
+    const hub = new LogHub();
+    let ended = false;
+    hub.subscribe(9, () => undefined, () => (ended = true));
+    const writer = await BuildLogWriter.open(9, logs, hub);
+    await writer.close();
+    expect(ended).toBe(true);
+    expect(hub.subscriberCount(9)).toBe(0);
+  });
+});

@@ -1,0 +1,97 @@
+import type { OutputStream } from '../../executors/types.js';
+import type { LogHub } from './log-hub.js';
+import type { LogStore, StoredLogLine } from './types.js';
+
+/** Longest a line waits in memory before it is stored and sent out. */
+const FLUSH_DELAY_MS = 20;
+const FLUSH_LINES = 2000;
+
+/**
+ * Collects a running build's lines, numbers them, stores them in batches and then publishes
+ * them to live readers. One writer per build; `close` stores what is left.
+ */
+export class BuildLogWriter {
+  private pending: StoredLogLine[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly lineNumbers = new Map<string, number>();
+  private failure: unknown;
+
+  constructor(
+    private readonly buildId: number,
+    private readonly store: LogStore,
+    private readonly hub: LogHub,
+    private seq: number,
+    /** Called with the count of lines per `stage/step` after each stored batch. */
+    private readonly onStored?: (counts: Map<string, number>) => void,
+  ) {}
+
+  /** Starts where a previous writer of the same build stopped. */
+  static async open(
+    buildId: number,
+    store: LogStore,
+    hub: LogHub,
+    onStored?: (counts: Map<string, number>) => void,
+  ): Promise<BuildLogWriter> {
+    return new BuildLogWriter(buildId, store, hub, await store.lastSeq(buildId), onStored);
+  }
+
+  write(stage: string, step: string, stream: OutputStream | 'system', text: string, time = Date.now()): void {
+    const key = `${stage}/${step}`;
+    const n = (this.lineNumbers.get(key) ?? 0) + 1;
+    this.lineNumbers.set(key, n);
+    this.seq += 1;
+    this.pending.push({ seq: this.seq, stage, step, stream, n, time, text });
+    if (this.pending.length >= FLUSH_LINES) this.flushSoon(0);
+    else this.flushSoon(FLUSH_DELAY_MS);
+  }
+
+  /** Lines so far of a step. */
+  linesOf(stage: string, step: string): number {
+    return this.lineNumbers.get(`${stage}/${step}`) ?? 0;
+  }
+
+  /** Stores everything written so far; resolves when it is stored and published. */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length > 0) {
+      this.chain = this.chain.then(async () => {
+        try {
+          await this.store.append(this.buildId, batch);
+        } catch (error) {
+          // Keep going: a later flush may succeed; the failure is reported at close.
+          this.failure = error;
+          return;
+        }
+        this.hub.publish(this.buildId, batch);
+        const counts = new Map<string, number>();
+        for (const line of batch) counts.set(`${line.stage}/${line.step}`, line.n);
+        this.onStored?.(counts);
+      });
+    }
+    return this.chain;
+  }
+
+  /** Stores the rest and tells live readers the log is complete. */
+  async close(): Promise<void> {
+    await this.flush();
+    this.hub.end(this.buildId);
+    if (this.failure) throw this.failure instanceof Error ? this.failure : new Error(String(this.failure));
+  }
+
+  private flushSoon(delay: number): void {
+    if (delay === 0) {
+      void this.flush();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, delay);
+  }
+}
