@@ -5,6 +5,7 @@ import { ROOT } from './lib.mjs';
 
 const SUITES = {
   local: async () => (await import('./local.mjs')).benchLocal(),
+  docker: async () => (await import('./docker-overhead.mjs')).benchDocker(),
 };
 
 const wanted = process.argv.slice(2);

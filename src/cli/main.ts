@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { formatPipelineError, pipelineJsonSchema, validatePipeline } from '../pipeline/index.js';
+import { ExecutorError } from '../executors/types.js';
 import { EXIT, UsageError } from './errors.js';
 import { EXECUTOR_CHOICES } from './executor-choice.js';
+import { registerMaintenanceCommands } from './maintenance.js';
 import { runCommand, type RunCommandOptions } from './run.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -64,6 +66,7 @@ export function buildProgram(exit: (code: number) => void): Command {
       exit(EXIT.ok);
     });
 
+  registerMaintenanceCommands(program, exit);
   return program;
 }
 
@@ -90,6 +93,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError) {
       process.stderr.write(`slipway: ${error.message}\n`);
       return EXIT.usage;
+    }
+    if (error instanceof ExecutorError) {
+      process.stderr.write(`slipway: ${error.message}\n`);
+      return EXIT.buildFailed;
     }
     process.stderr.write(`slipway: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
     if (process.env.SLIPWAY_DEBUG) process.stderr.write(`${error instanceof Error ? error.stack : ''}\n`);

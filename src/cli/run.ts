@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { compilePipeline, formatPipelineError } from '../pipeline/index.js';
-import { EVENTS, type BuildEvent } from '../pipeline/types.js';
+import { compilePipeline, formatPipelineError, PLACEHOLDER_CONTEXT } from '../pipeline/index.js';
+import { EVENTS, type BuildEvent, type PipelinePlan } from '../pipeline/types.js';
 import { runPipeline } from '../orchestrator/run-pipeline.js';
 import type { ApprovalDecision, BuildResult } from '../orchestrator/types.js';
 import { BuildPrinter } from './build-printer.js';
@@ -48,7 +48,9 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     options.branch !== undefined && options.commit !== undefined && options.project !== undefined
       ? { project: options.project }
       : await describeCheckout(sourceDir);
+  const images = compilePipeline({ file: options.file, source, context: { ...PLACEHOLDER_CONTEXT }, overrides });
   const executor = await chooseExecutor(options.executor, {
+    ...(images.ok ? { pipelineHasImages: planNamesImages(images.plan) } : {}),
     ...(options.workdir !== undefined ? { workdir: sourceDir } : {}),
     ...(options.engine !== undefined ? { engine: options.engine } : {}),
     ...(options.pull !== undefined ? { pull: options.pull } : {}),
@@ -93,14 +95,10 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
       ...(options.workdir !== undefined && executor.name === 'local' ? {} : { sourceDir }),
       secrets: { get: (name) => Promise.resolve(secrets[name]) },
       ...(parallelism !== undefined ? { parallelism } : {}),
-      approver: {
-        request: () =>
-          Promise.resolve<ApprovalDecision>(
-            options.approve
-              ? { decision: 'approve', by: 'slipway run --approve' }
-              : { decision: 'skip', message: 'approval required' },
-          ),
-      },
+      // Without --approve nobody can approve here: the orchestrator skips the gated stage and the rest.
+      ...(options.approve
+        ? { approver: { request: () => Promise.resolve<ApprovalDecision>({ decision: 'approve', by: 'slipway run --approve' }) } }
+        : {}),
     });
   } finally {
     process.off('SIGINT', onSignal);
@@ -111,6 +109,10 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   if (options.report !== undefined) await writeReport(options.report, result);
   if (result.status === 'cancelled') return EXIT.cancelled;
   return result.status === 'success' || result.status === 'skipped' ? EXIT.ok : EXIT.buildFailed;
+}
+
+function planNamesImages(plan: PipelinePlan): boolean {
+  return plan.image !== undefined || plan.stages.some((stage) => stage.steps.some((step) => step.image !== undefined));
 }
 
 async function readPipelineFile(file: string): Promise<string> {

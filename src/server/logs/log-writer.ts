@@ -81,7 +81,9 @@ export class BuildLogWriter {
   async close(): Promise<void> {
     await this.flush();
     this.hub.end(this.buildId);
-    if (this.failure) throw this.failure instanceof Error ? this.failure : new Error(String(this.failure));
+    if (this.failure !== undefined) {
+      throw this.failure instanceof Error ? this.failure : new Error('storing log lines failed', { cause: this.failure });
+    }
   }
 
   private flushSoon(delay: number): void {

@@ -15,6 +15,7 @@ const SHA = /^[0-9a-f]{7,64}$/i;
 export function isSafeRefName(ref: string): boolean {
   if (ref.length === 0 || ref.length > 255 || ref.startsWith('-')) return false;
   // git check-ref-format rules, plus no shell or control characters at all.
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what it rejects
   if (/[\s~^:?*[\\\x00-\x1f\x7f;&|$`'"<>()!{}]/.test(ref)) return false;
   if (ref.includes('..') || ref.includes('@{') || ref.includes('//')) return false;
   if (ref.endsWith('/') || ref.endsWith('.') || ref.endsWith('.lock') || ref.startsWith('/')) return false;

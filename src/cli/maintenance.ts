@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { LocalExecutor } from '../executors/local/local-executor.js';
+import type { Executor, ExecutorResource } from '../executors/types.js';
+import { EXIT } from './errors.js';
+
+/** `slipway doctor` and `slipway gc`: what can run here, and clean-up of leftovers. */
+export function registerMaintenanceCommands(program: Command, exit: (code: number) => void): void {
+  program
+    .command('doctor')
+    .description('report which executors are usable on this machine, and why not')
+    .option('--engine <address>', 'docker: engine address to check')
+    .action(async (options: { engine?: string }) => {
+      const { doctorReport, formatDoctorReport } = await import('../executors/docker/index.js');
+      const report = await doctorReport(options.engine !== undefined ? { engine: options.engine } : {});
+      process.stdout.write(formatDoctorReport(report) + '\n');
+      exit(EXIT.ok);
+    });
+
+  program
+    .command('gc')
+    .description('list and remove what builds that no longer run left behind (containers, volumes, workspaces)')
+    .option('--executor <name>', 'local, docker, or all', 'all')
+    .option('--engine <address>', 'docker: engine address')
+    .option('--dry-run', 'only list what would be removed', false)
+    .option('--all', 'also stop and remove builds that are still running (other `slipway run`s too)', false)
+    .action(async (options: { executor: string; engine?: string; dryRun: boolean; all: boolean }) => {
+      const executors: Executor[] = [];
+      if (options.executor === 'local' || options.executor === 'all') executors.push(new LocalExecutor());
+      if (options.executor === 'docker' || options.executor === 'all') {
+        try {
+          const { createDockerExecutor } = await import('../executors/docker/index.js');
+          executors.push(await createDockerExecutor(options.engine !== undefined ? { engine: options.engine } : {}));
+        } catch (error) {
+          if (options.executor === 'docker') throw error;
+          process.stderr.write('docker: no engine answered; skipped\n');
+        }
+      }
+      let removed = 0;
+      for (const executor of executors) {
+        const byBuild = groupByBuild(await executor.listResources());
+        for (const [buildId, resources] of byBuild) {
+          const running = resources.some((r) => r.running);
+          const what = resources.map((r) => `${r.kind} ${r.id}`).join(', ');
+          if (running && !options.all) {
+            process.stdout.write(`keep    ${executor.name} ${buildId} (still running: ${what})\n`);
+            continue;
+          }
+          process.stdout.write(`${options.dryRun ? 'would remove' : 'remove'}  ${executor.name} ${buildId}: ${what}\n`);
+          if (!options.dryRun) await executor.removeResources(buildId);
+          removed += 1;
+        }
+      }
+      process.stdout.write(`${removed} build(s) ${options.dryRun ? 'to clean up' : 'cleaned up'}\n`);
+      exit(EXIT.ok);
+    });
+}
+
+function groupByBuild(resources: ExecutorResource[]): Map<string, ExecutorResource[]> {
+  const out = new Map<string, ExecutorResource[]>();
+  for (const resource of resources) out.set(resource.buildId, [...(out.get(resource.buildId) ?? []), resource]);
+  return out;
+}

@@ -1,0 +1,140 @@
+/**
+ * The subset of the Docker Engine API client (dockerode) that the docker executor needs.
+ * Declared here rather than importing dockerode's types everywhere, so tests and alternative
+ * clients fit, and so the executor's reach into the engine is visible in one place. A
+ * `new Dockerode(...)` instance satisfies it; so does Podman's compatible socket behind one.
+ */
+import Dockerode from 'dockerode';
+
+/** Labels keyed by name, as the engine stores them. */
+export type Labels = Record<string, string>;
+
+export interface ContainerCreateOptions {
+  name?: string;
+  Image: string;
+  Cmd?: string[];
+  Entrypoint?: string[];
+  Env?: string[];
+  WorkingDir?: string;
+  Labels?: Labels;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  OpenStdin?: boolean;
+  Tty?: boolean;
+  StopTimeout?: number;
+  HostConfig?: {
+    Mounts?: Array<{ Type: 'volume'; Source: string; Target: string; ReadOnly?: boolean }>;
+    /** `container:<id>` joins that container's network namespace (how services share localhost). */
+    NetworkMode?: string;
+    /** Runs a tiny init (tini / catatonit) as PID 1 so SIGTERM reaches the step's shell. */
+    Init?: boolean;
+    AutoRemove?: boolean;
+  };
+}
+
+export interface ContainerSummary {
+  Id: string;
+  Names?: string[];
+  State?: string;
+  Labels?: Labels | null;
+}
+
+export interface ContainerInspect {
+  Id: string;
+  State: { Running: boolean; Status?: string; ExitCode?: number; Error?: string };
+}
+
+export interface VolumeSummary {
+  Name: string;
+  Labels?: Labels | null;
+}
+
+export interface NetworkSummary {
+  Id: string;
+  Name: string;
+  Labels?: Labels | null;
+}
+
+export interface EngineVersion {
+  Version: string;
+  ApiVersion?: string;
+  Os?: string;
+  Arch?: string;
+  Components?: Array<{ Name: string; Version: string }>;
+}
+
+export interface DockerExec {
+  start(options: { hijack?: boolean; stdin?: boolean; Detach?: boolean }): Promise<NodeJS.ReadableStream>;
+  inspect(): Promise<{ ExitCode: number | null; Running: boolean }>;
+}
+
+export interface DockerContainer {
+  readonly id: string;
+  start(): Promise<unknown>;
+  /** With `stream: true` and no TTY: the multiplexed stdout/stderr stream (see demux.ts). */
+  attach(options: { stream: true; stdout: boolean; stderr: boolean }): Promise<NodeJS.ReadableStream>;
+  wait(): Promise<{ StatusCode: number; Error?: { Message?: string } | null }>;
+  kill(options: { signal: string }): Promise<unknown>;
+  remove(options: { force?: boolean; v?: boolean }): Promise<unknown>;
+  inspect(): Promise<ContainerInspect>;
+  /** Extracts a tar stream at `path` inside the container (also into volumes mounted there). */
+  putArchive(file: NodeJS.ReadableStream, options: { path: string }): Promise<unknown>;
+  exec(options: {
+    Cmd: string[];
+    AttachStdout?: boolean;
+    AttachStderr?: boolean;
+    Env?: string[];
+  }): Promise<DockerExec>;
+}
+
+export interface DockerClient {
+  ping(): Promise<unknown>;
+  version(): Promise<EngineVersion>;
+  createContainer(options: ContainerCreateOptions): Promise<DockerContainer>;
+  getContainer(id: string): DockerContainer;
+  /** `filters` is the engine's JSON-encoded filter map, e.g. `{"label":["a=b"]}`. */
+  listContainers(options: { all?: boolean; filters?: string }): Promise<ContainerSummary[]>;
+  createVolume(options: { Name: string; Labels?: Labels }): Promise<unknown>;
+  getVolume(name: string): { remove(): Promise<unknown> };
+  listVolumes(options: { filters?: string }): Promise<{ Volumes?: VolumeSummary[] | null }>;
+  listNetworks(options: { filters?: string }): Promise<NetworkSummary[]>;
+  getNetwork(id: string): { remove(): Promise<unknown> };
+  getImage(name: string): { inspect(): Promise<unknown> };
+  /** A stream of JSON progress objects; a failure may arrive in it as `{ error }`. */
+  pull(image: string): Promise<NodeJS.ReadableStream>;
+}
+
+/** Where an engine listens: a Unix socket (or Windows pipe), or TCP with optional TLS. */
+export type EngineEndpoint =
+  | { kind: 'socket'; address: string; socketPath: string }
+  | {
+      kind: 'tcp';
+      address: string;
+      protocol: 'http' | 'https';
+      host: string;
+      port: number;
+      ca?: Buffer;
+      cert?: Buffer;
+      key?: Buffer;
+    };
+
+/**
+ * A dockerode client for an endpoint. `timeoutMs` bounds every request: use it only for
+ * short probes (ping, version), never for the long-lived attach/wait of a step.
+ */
+export function createDockerClient(
+  endpoint: EngineEndpoint,
+  options: { timeoutMs?: number } = {},
+): DockerClient {
+  const timeout = options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {};
+  if (endpoint.kind === 'socket') return new Dockerode({ socketPath: endpoint.socketPath, ...timeout });
+  return new Dockerode({
+    protocol: endpoint.protocol,
+    host: endpoint.host,
+    port: endpoint.port,
+    ...(endpoint.ca ? { ca: endpoint.ca } : {}),
+    ...(endpoint.cert ? { cert: endpoint.cert } : {}),
+    ...(endpoint.key ? { key: endpoint.key } : {}),
+    ...timeout,
+  });
+}
