@@ -5,6 +5,8 @@ import { ExecutorError } from '../executors/types.js';
 import { EXIT, UsageError } from './errors.js';
 import { EXECUTOR_CHOICES } from './executor-choice.js';
 import { registerMaintenanceCommands } from './maintenance.js';
+import { registerRemoteCommands } from './remote/commands.js';
+import { registerServerCommand } from './server-command.js';
 import { runCommand, type RunCommandOptions } from './run.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -67,6 +69,8 @@ export function buildProgram(exit: (code: number) => void): Command {
     });
 
   registerMaintenanceCommands(program, exit);
+  registerRemoteCommands(program, exit);
+  registerServerCommand(program, exit);
   return program;
 }
 

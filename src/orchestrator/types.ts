@@ -12,7 +12,14 @@ export type ReasonCode =
   | 'earlier_failure' // an earlier stage failed
   | 'approval_required' // nobody approved (e.g. `slipway run` without --approve)
   | 'approval_rejected' // a person rejected the stage
-  | 'executor'; // the executor could not run it
+  | 'executor' // the executor could not run it
+  // Set by the server around a run:
+  | 'checkout' // the commit could not be fetched
+  | 'pipeline_missing' // no pipeline file in the commit
+  | 'pipeline_invalid' // the pipeline file does not compile
+  | 'superseded' // a newer build of the branch replaced it
+  | 'lost' // its server stopped while it ran
+  | 'internal'; // a bug in Slipway: the message says what
 
 export interface Reason {
   code: ReasonCode;

@@ -1,0 +1,392 @@
+import type {
+  ApiError,
+  Build,
+  BuildDetail,
+  LogLine,
+  LogPage,
+  Page,
+  Project,
+  ProjectCreate,
+  ProjectStats,
+  ProjectUpdate,
+  Queue,
+  TokenCreate,
+  TokenCreated,
+  TokenInfo,
+  TriggerRequest,
+} from '../../server/api/dto.js';
+import type { Status } from '../../pipeline/types.js';
+import { followSse, type FollowSseOptions } from './sse.js';
+
+/** Where the server listens when neither `--server` nor `SLIPWAY_SERVER` says otherwise. */
+export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
+
+/**
+ * A failed API call. `status` is the HTTP status, or 0 when no answer came at all
+ * (`code` is then `unreachable` or `timeout`). `message` is written for people.
+ */
+export class ApiClientError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ApiClientError';
+  }
+}
+
+/** Where to reach the server and with which token; see {@link resolveConnection}. */
+export interface Connection {
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:8080`. */
+  server: string;
+  token: string | undefined;
+}
+
+/**
+ * Picks the server and token: the flag wins over the environment, the environment over the
+ * default. A server given as `host:port` gets `http://`, as people type it that way.
+ * Throws a plain `Error` for a URL that cannot be parsed; the CLI turns it into a usage error.
+ */
+export function resolveConnection(
+  flags: { server?: string | undefined; token?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): Connection {
+  const given = flags.server ?? (env.SLIPWAY_SERVER || undefined) ?? DEFAULT_SERVER;
+  const what = flags.server !== undefined ? '--server' : 'SLIPWAY_SERVER';
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(given) ? given : `http://${given}`);
+  } catch {
+    throw new Error(`${what} "${given}" is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`${what} "${given}": expected an http:// or https:// URL`);
+  }
+  const token = flags.token ?? (env.SLIPWAY_TOKEN || undefined);
+  return { server: url.href.replace(/\/+$/, ''), token };
+}
+
+/** Filters of the build lists; `before` is the cursor of the previous page. */
+export interface BuildQuery {
+  project?: string;
+  status?: Status;
+  branch?: string;
+  limit?: number;
+  before?: string;
+}
+
+/** What the live log stream delivers, decoded. */
+export type LogStreamEvent =
+  { type: 'line'; line: LogLine } | { type: 'status'; build: Build } | { type: 'end' };
+
+/** Options of {@link SlipwayClient.followLogs}: the reconnect policy of the SSE reader. */
+export type FollowLogsOptions = Omit<
+  FollowSseOptions,
+  'headers' | 'fetch' | 'lastEventId' | 'toError' | 'unreachable'
+> & {
+  /** Resume after this seq (lines up to it are not sent again). */
+  after?: number;
+};
+
+export interface ClientOptions extends Connection {
+  /** Replaceable for tests; defaults to the global `fetch`. */
+  fetch?: typeof fetch;
+  /** Gives up on a request without an answer after this long (not used for the live log). */
+  timeoutMs?: number;
+}
+
+const API = '/api/v1';
+
+/**
+ * Typed client of the Slipway REST API (`src/server/api/dto.ts`), one method per route.
+ * Every failure is an {@link ApiClientError} with a message fit to print as is.
+ */
+export class SlipwayClient {
+  readonly server: string;
+  private readonly token: string | undefined;
+  private readonly fetchImpl: typeof fetch;
+  private readonly timeoutMs: number;
+
+  constructor(options: ClientOptions) {
+    this.server = options.server;
+    this.token = options.token;
+    this.fetchImpl = options.fetch ?? fetch;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  // Projects
+
+  listProjects(query: { limit?: number; before?: string } = {}): Promise<Page<Project>> {
+    return this.json('GET', `/projects${queryString(query)}`);
+  }
+
+  /** Every project, following the pagination cursor to the end. */
+  async listAllProjects(): Promise<Project[]> {
+    const projects: Project[] = [];
+    let before: string | undefined;
+    do {
+      const page = await this.listProjects(before === undefined ? {} : { before });
+      projects.push(...page.items);
+      before = page.nextCursor ?? undefined;
+    } while (before !== undefined);
+    return projects;
+  }
+
+  createProject(body: ProjectCreate): Promise<Project> {
+    return this.json('POST', '/projects', body);
+  }
+
+  getProject(slug: string): Promise<Project> {
+    return this.json('GET', projectPath(slug));
+  }
+
+  updateProject(slug: string, body: ProjectUpdate): Promise<Project> {
+    return this.json('PATCH', projectPath(slug), body);
+  }
+
+  async deleteProject(slug: string): Promise<void> {
+    await this.request('DELETE', projectPath(slug));
+  }
+
+  projectStats(slug: string): Promise<ProjectStats> {
+    return this.json('GET', `${projectPath(slug)}/stats`);
+  }
+
+  // Builds
+
+  /** One page of builds: of one project when `query.project` is set, else of all projects. */
+  listBuilds(query: BuildQuery = {}): Promise<Page<Build>> {
+    const { project, ...rest } = query;
+    if (project !== undefined) return this.json('GET', `${projectPath(project)}/builds${queryString(rest)}`);
+    return this.json('GET', `/builds${queryString(rest)}`);
+  }
+
+  trigger(slug: string, body: TriggerRequest): Promise<Build> {
+    return this.json('POST', `${projectPath(slug)}/builds`, body);
+  }
+
+  getProjectBuild(slug: string, number: number): Promise<BuildDetail> {
+    return this.json('GET', `${projectPath(slug)}/builds/${number}`);
+  }
+
+  getBuild(id: number): Promise<BuildDetail> {
+    return this.json('GET', `/builds/${id}`);
+  }
+
+  cancel(id: number): Promise<Build> {
+    return this.json('POST', `/builds/${id}/cancel`, {});
+  }
+
+  approve(id: number): Promise<Build> {
+    return this.json('POST', `/builds/${id}/approve`, {});
+  }
+
+  reject(id: number, message?: string): Promise<Build> {
+    return this.json('POST', `/builds/${id}/reject`, message === undefined ? {} : { message });
+  }
+
+  rerun(id: number): Promise<Build> {
+    return this.json('POST', `/builds/${id}/rerun`, {});
+  }
+
+  /** Stored log lines with `seq > after`; `complete` tells whether more can ever follow. */
+  logPage(id: number, query: { after?: number; limit?: number } = {}): Promise<LogPage> {
+    return this.json('GET', `/builds/${id}/logs${queryString(query)}`);
+  }
+
+  /**
+   * The live log over Server-Sent Events, resuming across dropped connections and server
+   * restarts with `Last-Event-ID`. Ends after the server's `end` event.
+   */
+  async *followLogs(id: number, options: FollowLogsOptions = {}): AsyncGenerator<LogStreamEvent> {
+    const { after, ...sseOptions } = options;
+    const events = followSse(`${this.server}${API}/builds/${id}/logs?follow=1`, {
+      ...sseOptions,
+      headers: this.headers(),
+      fetch: this.fetchImpl,
+      ...(after !== undefined && after > 0 ? { lastEventId: String(after) } : {}),
+      toError: (response, body) => errorFromResponse(response.status, response.statusText, body),
+      unreachable: (cause) => this.unreachable(cause),
+    });
+    for await (const event of events) {
+      if (event.event === 'line') yield { type: 'line', line: parseData<LogLine>(event.event, event.data) };
+      else if (event.event === 'status')
+        yield { type: 'status', build: parseData<Build>(event.event, event.data) };
+      else if (event.event === 'end') {
+        yield { type: 'end' };
+        return;
+      }
+      // Unknown event types are for newer clients; skipping them keeps this one working.
+    }
+  }
+
+  /** A finished step's log as plain text. */
+  async stepLog(id: number, stage: string, step: string): Promise<string> {
+    const response = await this.request(
+      'GET',
+      `/builds/${id}/steps/${encodeURIComponent(stage)}/${encodeURIComponent(step)}/log`,
+    );
+    return response.text();
+  }
+
+  // Queue, tokens
+
+  queue(): Promise<Queue> {
+    return this.json('GET', '/queue');
+  }
+
+  listTokens(): Promise<TokenInfo[]> {
+    return this.json('GET', '/tokens');
+  }
+
+  createToken(body: TokenCreate): Promise<TokenCreated> {
+    return this.json('POST', '/tokens', body);
+  }
+
+  async revokeToken(id: number): Promise<void> {
+    await this.request('DELETE', `/tokens/${id}`);
+  }
+
+  whoami(): Promise<TokenInfo> {
+    return this.json('GET', '/whoami');
+  }
+
+  // Plumbing
+
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.request(method, path, body);
+    try {
+      return (await response.json()) as T;
+    } catch (cause) {
+      throw new ApiClientError(
+        response.status,
+        'bad_response',
+        `${method} ${path}: the server's answer is not JSON`,
+        undefined,
+        { cause },
+      );
+    }
+  }
+
+  private async request(method: string, path: string, body?: unknown): Promise<Response> {
+    const headers = this.headers();
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await this.fetchImpl(`${this.server}${API}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (cause) {
+      if (cause instanceof DOMException && cause.name === 'TimeoutError') {
+        throw new ApiClientError(
+          0,
+          'timeout',
+          `the Slipway server at ${this.server} did not answer within ${this.timeoutMs / 1000}s`,
+          undefined,
+          { cause },
+        );
+      }
+      throw this.unreachable(cause);
+    }
+    if (!response.ok)
+      throw errorFromResponse(response.status, response.statusText, await response.text().catch(() => ''));
+    return response;
+  }
+
+  private headers(): Record<string, string> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    return headers;
+  }
+
+  private unreachable(cause: unknown): ApiClientError {
+    return new ApiClientError(
+      0,
+      'unreachable',
+      `cannot reach the Slipway server at ${this.server} (is \`slipway server\` running? set --server or SLIPWAY_SERVER)`,
+      { cause: networkErrorCode(cause) },
+      { cause },
+    );
+  }
+}
+
+/** `owner/name` → `/projects/owner/name`, each part encoded so odd names cannot change the route. */
+export function projectPath(slug: string): string {
+  return `/projects/${slug.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/**
+ * Turns an error answer into an {@link ApiClientError}. 401 gets a fixed hint about the token,
+ * since the server cannot know where the CLI took it from; other statuses keep the server's
+ * message (for 403 it names the role that is needed).
+ */
+export function errorFromResponse(status: number, statusText: string, body: string): ApiClientError {
+  const parsed = parseErrorBody(body);
+  if (status === 401) {
+    return new ApiClientError(
+      status,
+      parsed?.code ?? 'unauthorized',
+      'the server refused the token (set SLIPWAY_TOKEN or --token)',
+      parsed?.details,
+    );
+  }
+  if (parsed) return new ApiClientError(status, parsed.code, parsed.message, parsed.details);
+  return new ApiClientError(
+    status,
+    `http_${status}`,
+    `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`,
+  );
+}
+
+function parseErrorBody(body: string): ApiError['error'] | undefined {
+  try {
+    const value = JSON.parse(body) as unknown;
+    if (typeof value !== 'object' || value === null || !('error' in value)) return undefined;
+    const error = value.error;
+    if (typeof error !== 'object' || error === null) return undefined;
+    const code = 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+    const message = 'message' in error && typeof error.message === 'string' ? error.message : undefined;
+    if (code === undefined || message === undefined) return undefined;
+    return { code, message, ...('details' in error ? { details: error.details } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The errno-style code under undici's `fetch failed` (which nests it one or two levels deep). */
+function networkErrorCode(error: unknown): string | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 4; depth += 1) {
+    if (typeof current !== 'object') break;
+    if ('code' in current && typeof current.code === 'string') return current.code;
+    if ('errors' in current && Array.isArray(current.errors)) return networkErrorCode(current.errors[0]);
+    current = 'cause' in current ? current.cause : undefined;
+  }
+  return undefined;
+}
+
+function parseData<T>(event: string, data: string): T {
+  try {
+    return JSON.parse(data) as T;
+  } catch (cause) {
+    throw new ApiClientError(
+      0,
+      'bad_response',
+      `the server sent a "${event}" event that is not JSON`,
+      undefined,
+      { cause },
+    );
+  }
+}
+
+function queryString(query: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}

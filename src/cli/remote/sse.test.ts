@@ -1,0 +1,275 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { followSse, SseParser, type SseEvent } from './sse.js';
+
+const STREAM =
+  ': heartbeat\n' +
+  'retry: 1500\n' +
+  'id: 1\nevent: line\ndata: {"text":"héllo ✓"}\n\n' +
+  'id: 2\r\nevent: line\r\ndata: first\r\ndata: second\r\n\r\n' +
+  'data:no space\rid: 3\r\r' +
+  ': another comment\n\n' +
+  'id: 4\nevent: end\n\n';
+
+const EXPECTED: SseEvent[] = [
+  { event: 'line', data: '{"text":"héllo ✓"}', id: '1' },
+  { event: 'line', data: 'first\nsecond', id: '2' },
+  { event: 'message', data: 'no space', id: '3' },
+  { event: 'end', data: '', id: '4' },
+];
+
+function parseAll(chunks: (string | Uint8Array)[]): { events: SseEvent[]; parser: SseParser } {
+  const parser = new SseParser();
+  const events = chunks.flatMap((chunk) => parser.push(chunk));
+  events.push(...parser.end());
+  return { events, parser };
+}
+
+describe('SseParser', () => {
+  it('parses events, multi-line data, CRLF and CR line ends, comments and retry', () => {
+    const { events, parser } = parseAll([STREAM]);
+    expect(events).toEqual(EXPECTED);
+    expect(parser.retry).toBe(1500);
+    expect(parser.lastEventId).toBe('4');
+  });
+
+  it('gives the same events however the text is cut into chunks', () => {
+    for (let cut = 0; cut <= STREAM.length; cut += 1) {
+      expect(parseAll([STREAM.slice(0, cut), STREAM.slice(cut)]).events, `cut at ${cut}`).toEqual(EXPECTED);
+    }
+    expect(parseAll([...STREAM]).events).toEqual(EXPECTED);
+  });
+
+  it('gives the same events however the bytes are cut, even inside a UTF-8 sequence', () => {
+    const bytes = new TextEncoder().encode(STREAM);
+    for (let cut = 0; cut <= bytes.length; cut += 1) {
+      expect(parseAll([bytes.slice(0, cut), bytes.slice(cut)]).events, `cut at byte ${cut}`).toEqual(
+        EXPECTED,
+      );
+    }
+    expect(parseAll([...bytes].map((b) => Uint8Array.of(b))).events).toEqual(EXPECTED);
+  });
+
+  it('treats a CR at the end of a chunk and an LF at the start of the next as one line end', () => {
+    const parser = new SseParser();
+    expect(parser.push('data: a\r')).toEqual([]);
+    // Were the LF a second line end, this would dispatch an event before the second data line.
+    expect(parser.push('\ndata: b\r')).toEqual([]);
+    expect(parser.push('\n\r\n')).toEqual([{ event: 'message', data: 'a\nb', id: '' }]);
+  });
+
+  it('drops a BOM, keeps a colon inside the value, and ignores unknown fields and events without data', () => {
+    const { events } = parseAll([new Uint8Array([0xef, 0xbb, 0xbf]), 'data: a: b\nfoo: bar\n\nid: 7\n\n']);
+    expect(events).toEqual([{ event: 'message', data: 'a: b', id: '' }]);
+  });
+
+  it('counts an id only when its event is complete', () => {
+    const parser = new SseParser('5');
+    parser.push('id: 6\nevent: line\ndata: cut off');
+    expect(parser.lastEventId).toBe('5');
+    parser.end();
+    expect(parser.lastEventId).toBe('5');
+  });
+
+  it('keeps the last id across events without one, and ignores ids containing NUL', () => {
+    const { events } = parseAll(['id: 9\ndata: a\n\ndata: b\n\nid: x\u0000y\ndata: c\n\n']);
+    expect(events.map((e) => e.id)).toEqual(['9', '9', '9']);
+  });
+});
+
+/**
+ * A minimal SSE test server: it speaks the protocol (ids, `Last-Event-ID`, an `end` event) over
+ * a numbered list of events, and lets each test decide how every connection misbehaves. It is
+ * a fixture for the reader, not the Slipway server.
+ */
+class MinimalSseTestServer {
+  readonly lastEventIds: (string | undefined)[] = [];
+  private server: Server | undefined;
+  port = 0;
+
+  constructor(
+    private readonly total: number,
+    /** Per connection (0-based): how many events to send before cutting it, or what to answer. */
+    private readonly plan: (connection: number) => {
+      send?: number;
+      partial?: boolean;
+      stall?: boolean;
+      status?: number;
+    },
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/events`;
+  }
+
+  async start(port = 0): Promise<void> {
+    this.server = createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const connection = this.lastEventIds.length;
+    const header = req.headers['last-event-id'];
+    this.lastEventIds.push(typeof header === 'string' ? header : undefined);
+    const step = this.plan(connection);
+    if (step.status !== undefined) {
+      res.writeHead(step.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'nope', message: `status ${step.status}` } }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const from = Number(header ?? 0) + 1;
+    const to = Math.min(this.total, from - 1 + (step.send ?? Infinity));
+    let text = ': connected\n\n';
+    for (let id = from; id <= to; id += 1) text += `id: ${id}\nevent: line\ndata: line ${id}\n\n`;
+    if (to === this.total && step.send === undefined) {
+      res.end(`${text}event: end\ndata:\n\n`);
+      return;
+    }
+    // A half-sent event: the reader must not count it, or the resume would skip it.
+    if (step.partial) text += `id: ${to + 1}\nevent: line\ndata: line ${to + 1}`;
+    res.write(text);
+    if (!step.stall) setImmediate(() => res.socket?.destroy());
+  }
+}
+
+async function collect(events: AsyncIterable<SseEvent>): Promise<SseEvent[]> {
+  const all: SseEvent[] = [];
+  for await (const event of events) all.push(event);
+  return all;
+}
+
+const lines = (events: SseEvent[]) => events.filter((e) => e.event === 'line').map((e) => e.data);
+const expectedLines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}`);
+
+describe('followSse against a minimal SSE test server', () => {
+  let server: MinimalSseTestServer | undefined;
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+
+  it('reconnects with Last-Event-ID after a dropped connection: no line missed, none repeated', async () => {
+    server = new MinimalSseTestServer(10, (c) =>
+      c === 0 ? { send: 3, partial: true } : c === 1 ? { send: 4 } : {},
+    );
+    await server.start();
+    const delays: number[] = [];
+    const events = await collect(
+      followSse(server.url, {
+        sleep: (ms) => {
+          delays.push(ms);
+          return Promise.resolve();
+        },
+      }),
+    );
+    expect(lines(events)).toEqual(expectedLines(10));
+    expect(events.at(-1)?.event).toBe('end');
+    expect(server.lastEventIds).toEqual([undefined, '3', '7']);
+    // Each connection delivered data, so each retry starts again from the shortest delay.
+    expect(delays).toEqual([250, 250]);
+  });
+
+  it('resumes from a given id on the first request', async () => {
+    server = new MinimalSseTestServer(5, () => ({}));
+    await server.start();
+    const events = await collect(followSse(server.url, { lastEventId: '3' }));
+    expect(lines(events)).toEqual(['line 4', 'line 5']);
+    expect(server.lastEventIds).toEqual(['3']);
+  });
+
+  it('survives a server restart: backs off while the port is closed, then resumes', async () => {
+    server = new MinimalSseTestServer(6, (c) => (c === 0 ? { send: 2, stall: true } : {}));
+    await server.start();
+    const port = server.port;
+    const delays: number[] = [];
+    const notes: string[] = [];
+    const events: SseEvent[] = [];
+    for await (const event of followSse(server.url, {
+      onDisconnect: () => notes.push('lost'),
+      onReconnect: () => notes.push('back'),
+      sleep: async (ms) => {
+        delays.push(ms);
+        // Two attempts find the port closed; then the server is back on the same port.
+        if (delays.length === 3) await server!.start(port);
+      },
+    })) {
+      events.push(event);
+      if (event.id === '2') await server.stop();
+    }
+    expect(lines(events)).toEqual(expectedLines(6));
+    expect(server.lastEventIds).toEqual([undefined, '2']);
+    expect(delays).toEqual([250, 500, 1000]);
+    expect(notes).toEqual(['lost', 'back']);
+  });
+
+  it('gives up after the configured time without a connection, with the delay capped', async () => {
+    server = new MinimalSseTestServer(1, () => ({}));
+    await server.start();
+    const url = server.url;
+    await server.stop();
+    let clock = 0;
+    const delays: number[] = [];
+    const follow = followSse(url, {
+      giveUpAfterMs: 10_000,
+      now: () => clock,
+      sleep: (ms) => {
+        delays.push(ms);
+        clock += ms;
+        return Promise.resolve();
+      },
+      unreachable: () => new Error('gone for good'),
+    });
+    await expect(collect(follow)).rejects.toThrow('gone for good');
+    expect(delays).toEqual([250, 500, 1000, 2000, 4000, 5000]);
+  });
+
+  it('retries a 503 but stops at once on a 404', async () => {
+    server = new MinimalSseTestServer(2, (c) => (c === 0 ? { status: 503 } : {}));
+    await server.start();
+    expect(lines(await collect(followSse(server.url, { sleep: () => Promise.resolve() })))).toEqual(
+      expectedLines(2),
+    );
+
+    await server.stop();
+    server = new MinimalSseTestServer(2, () => ({ status: 404 }));
+    await server.start();
+    const follow = followSse(server.url, {
+      toError: (response, body) => new Error(`${response.status}: ${body}`),
+    });
+    await expect(collect(follow)).rejects.toThrow('404: {"error":{"code":"nope","message":"status 404"}}');
+    expect(server.lastEventIds).toHaveLength(1);
+  });
+
+  it('reconnects when a connection goes silent for longer than the idle timeout', async () => {
+    server = new MinimalSseTestServer(4, (c) => (c === 0 ? { send: 1, stall: true } : {}));
+    await server.start();
+    const events = await collect(
+      followSse(server.url, { idleTimeoutMs: 200, sleep: () => Promise.resolve() }),
+    );
+    expect(lines(events)).toEqual(expectedLines(4));
+    expect(server.lastEventIds).toEqual([undefined, '1']);
+  });
+
+  it('stops when the consumer stops reading', async () => {
+    server = new MinimalSseTestServer(100, (c) => (c === 0 ? { send: 5, stall: true } : {}));
+    await server.start();
+    const seen: string[] = [];
+    for await (const event of followSse(server.url)) {
+      seen.push(event.id);
+      if (seen.length === 2) break;
+    }
+    expect(seen).toEqual(['1', '2']);
+    expect(server.lastEventIds).toHaveLength(1);
+  });
+});

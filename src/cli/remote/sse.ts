@@ -1,0 +1,272 @@
+import { setTimeout as sleepFor } from 'node:timers/promises';
+
+/** One dispatched Server-Sent Event. */
+export interface SseEvent {
+  /** The `event:` field, `message` when the server sent none. */
+  event: string;
+  /** The `data:` fields joined with `\n`. */
+  data: string;
+  /** The last event id as of this event: what to send as `Last-Event-ID` to resume after it. */
+  id: string;
+}
+
+/**
+ * Incremental parser of the `text/event-stream` format (WHATWG HTML, "Server-sent events"):
+ * feed it chunks cut anywhere — inside a line, between `\r` and `\n`, inside a UTF-8
+ * sequence — and it returns the events completed so far.
+ *
+ * One deliberate leniency: an event with an `event:` field but no `data:` is dispatched (the
+ * spec drops it), so a bare `event: end` still ends the stream.
+ */
+export class SseParser {
+  /** Id of the last dispatched event; an event cut off by a dropped connection never counts. */
+  lastEventId: string;
+  /** The server's `retry:` advice in milliseconds, if it gave one. */
+  retry: number | undefined;
+
+  private readonly decoder = new TextDecoder('utf-8');
+  private partial = '';
+  private skipLeadingLf = false;
+  private data: string[] = [];
+  private hasData = false;
+  private eventType = '';
+  private idBuffer: string;
+
+  constructor(lastEventId = '') {
+    this.lastEventId = lastEventId;
+    this.idBuffer = lastEventId;
+  }
+
+  /** Parses the next chunk; bytes are decoded as a UTF-8 stream (a BOM at the start is dropped). */
+  push(chunk: string | Uint8Array): SseEvent[] {
+    const text = typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true });
+    const events: SseEvent[] = [];
+    let start = 0;
+    if (this.skipLeadingLf) {
+      this.skipLeadingLf = false;
+      if (text.charCodeAt(0) === 10) start = 1;
+    }
+    for (let i = start; i < text.length; i += 1) {
+      const c = text.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      const line = this.partial + text.slice(start, i);
+      this.partial = '';
+      this.line(line, events);
+      if (c === 13) {
+        // CRLF is one line end, but the LF may arrive in the next chunk.
+        if (i + 1 === text.length) this.skipLeadingLf = true;
+        else if (text.charCodeAt(i + 1) === 10) i += 1;
+      }
+      start = i + 1;
+    }
+    this.partial += text.slice(start);
+    return events;
+  }
+
+  /**
+   * The stream ended. An event still missing its blank line is discarded, as the spec says:
+   * it may be cut off, and counting it would make a resume skip it.
+   */
+  end(): SseEvent[] {
+    this.decoder.decode();
+    this.partial = '';
+    this.resetEvent();
+    return [];
+  }
+
+  private line(line: string, events: SseEvent[]): void {
+    if (line === '') {
+      this.dispatch(events);
+      return;
+    }
+    if (line.charCodeAt(0) === 58 /* ':' */) return; // a comment: heartbeats keep proxies from closing the stream
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    switch (field) {
+      case 'event':
+        this.eventType = value;
+        break;
+      case 'data':
+        this.data.push(value);
+        this.hasData = true;
+        break;
+      case 'id':
+        if (!value.includes('\u0000')) this.idBuffer = value;
+        break;
+      case 'retry':
+        if (/^\d+$/.test(value)) this.retry = Number(value);
+        break;
+      default:
+        break; // unknown fields are ignored by the spec
+    }
+  }
+
+  private dispatch(events: SseEvent[]): void {
+    this.lastEventId = this.idBuffer;
+    if (this.hasData || this.eventType !== '') {
+      events.push({ event: this.eventType || 'message', data: this.data.join('\n'), id: this.lastEventId });
+    }
+    this.resetEvent();
+  }
+
+  private resetEvent(): void {
+    this.data = [];
+    this.hasData = false;
+    this.eventType = '';
+  }
+}
+
+/** Options of {@link followSse}. Times are milliseconds. */
+export interface FollowSseOptions {
+  headers?: Record<string, string>;
+  fetch?: typeof fetch;
+  /** Resume after this event id (sent as `Last-Event-ID` on the first request too). */
+  lastEventId?: string;
+  /** Delay before the first reconnect; doubled on each failed attempt. Default 250. */
+  initialDelayMs?: number;
+  /** Cap of the reconnect delay. Default 5000. */
+  maxDelayMs?: number;
+  /** Give up when no connection could be made for this long. Default 60000. */
+  giveUpAfterMs?: number;
+  /**
+   * Treat a connection as dead after this long without a byte (heartbeats count), for
+   * networks that drop a connection without telling either side. 0 disables. Default 60000.
+   */
+  idleTimeoutMs?: number;
+  /** Stops following; the generator then throws the signal's reason. */
+  signal?: AbortSignal;
+  /** Error for an HTTP status that retrying cannot fix (4xx). */
+  toError?: (response: Response, body: string) => Error;
+  /** Error thrown on giving up after connection failures. */
+  unreachable?: (cause: unknown) => Error;
+  /** Called once when a connection is lost (not again for each failed retry). */
+  onDisconnect?: (cause: unknown) => void;
+  /** Called when a connection is back after a loss. */
+  onReconnect?: () => void;
+  /** Replaceable for tests, so that backoff needs no real waiting. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Replaceable for tests, together with `sleep`. */
+  now?: () => number;
+}
+
+/** Statuses a reconnect may cure: the server is restarting, overloaded, or behind a proxy that is. */
+const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+/**
+ * Follows an SSE endpoint until its `end` event, yielding every event once and in order.
+ * A dropped connection — a server restart included — is reopened with `Last-Event-ID`, so
+ * the server resumes after the last event this reader received: nothing is missed, nothing
+ * repeated. Reconnects back off exponentially (capped) and give up after `giveUpAfterMs`
+ * without a connection. HTTP errors other than the retryable ones end it at once.
+ */
+export async function* followSse(url: string, options: FollowSseOptions = {}): AsyncGenerator<SseEvent> {
+  const fetchImpl = options.fetch ?? fetch;
+  const initialDelay = options.initialDelayMs ?? 250;
+  const maxDelay = options.maxDelayMs ?? 5000;
+  const giveUpAfter = options.giveUpAfterMs ?? 60_000;
+  const idleTimeout = options.idleTimeoutMs ?? 60_000;
+  const sleep =
+    options.sleep ??
+    ((ms: number, signal?: AbortSignal) => sleepFor(ms, undefined, signal ? { signal } : {}));
+  const now = options.now ?? Date.now;
+  const { signal } = options;
+
+  let lastEventId = options.lastEventId ?? '';
+  let retryAdvice: number | undefined;
+  let delay = initialDelay;
+  let lostAt: number | undefined;
+
+  for (;;) {
+    signal?.throwIfAborted();
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const idle =
+      idleTimeout > 0
+        ? setTimeout(
+            () => controller.abort(new Error(`no data from the server for ${idleTimeout / 1000}s`)),
+            idleTimeout,
+          )
+        : undefined;
+    let cause: unknown;
+    let httpError: Error | undefined;
+    try {
+      const headers: Record<string, string> = {
+        ...options.headers,
+        accept: 'text/event-stream',
+        'cache-control': 'no-cache',
+      };
+      if (lastEventId !== '') headers['last-event-id'] = lastEventId;
+      let response: Response | undefined;
+      try {
+        response = await fetchImpl(url, { headers, signal: controller.signal });
+      } catch (error) {
+        signal?.throwIfAborted();
+        cause = controller.signal.aborted ? controller.signal.reason : error;
+      }
+      if (response && !response.ok) {
+        const body = await response.text().catch(() => '');
+        const error =
+          options.toError?.(response, body) ??
+          new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
+        if (!RETRYABLE_STATUS.has(response.status)) throw error;
+        cause = httpError = error;
+      } else if (response) {
+        const type = response.headers.get('content-type') ?? '';
+        if (!type.toLowerCase().startsWith('text/event-stream')) {
+          await response.body?.cancel().catch(() => undefined);
+          throw new Error(`${url}: expected an event stream, got "${type || 'no content type'}"`);
+        }
+        if (lostAt !== undefined) options.onReconnect?.();
+        lostAt = undefined;
+        const parser = new SseParser(lastEventId);
+        const reader = (response.body as ReadableStream<Uint8Array> | null)?.getReader();
+        try {
+          for (;;) {
+            const chunk = reader ? await reader.read() : { done: true as const, value: undefined };
+            idle?.refresh();
+            if (chunk.done) {
+              parser.end();
+              cause = new Error('the server closed the stream');
+              break;
+            }
+            const events = parser.push(chunk.value);
+            retryAdvice = parser.retry ?? retryAdvice;
+            // A connection that delivered data is a healthy one: back to short delays.
+            delay = Math.min(retryAdvice ?? initialDelay, maxDelay);
+            for (const event of events) {
+              lastEventId = event.id;
+              yield event;
+              if (event.event === 'end') return;
+            }
+            lastEventId = parser.lastEventId;
+          }
+        } catch (error) {
+          signal?.throwIfAborted();
+          cause = controller.signal.aborted ? controller.signal.reason : error;
+        }
+      }
+    } finally {
+      clearTimeout(idle);
+      signal?.removeEventListener('abort', onAbort);
+      controller.abort();
+    }
+
+    if (lostAt === undefined) {
+      lostAt = now();
+      options.onDisconnect?.(cause);
+    }
+    if (now() - lostAt >= giveUpAfter) {
+      // A server that answers but keeps failing is reachable: its own error says more.
+      if (httpError) throw httpError;
+      throw (
+        options.unreachable?.(cause) ??
+        new Error(`${url}: no connection for ${giveUpAfter / 1000}s`, { cause })
+      );
+    }
+    await sleep(delay, signal);
+    delay = Math.min(delay * 2, maxDelay);
+  }
+}

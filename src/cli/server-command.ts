@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Option, type Command } from 'commander';
+import { UsageError } from './errors.js';
+
+interface ServerOptions {
+  host: string;
+  port: string;
+  dataDir: string;
+  database?: string;
+  executor: 'auto' | 'local' | 'docker';
+  engine?: string;
+  globalLimit?: string;
+  replicaId?: string;
+  quiet: boolean;
+}
+
+/** `slipway server`: runs until SIGINT/SIGTERM, then stops cleanly (running builds end `cancelled`). */
+export function registerServerCommand(program: Command, exit: (code: number) => void): void {
+  program
+    .command('server')
+    .description('start the Slipway server (API, web UI, scheduler)')
+    .option('--host <address>', 'address to listen on', process.env.SLIPWAY_HOST ?? '127.0.0.1')
+    .option('--port <port>', 'port to listen on', process.env.SLIPWAY_PORT ?? '8080')
+    .option('--data-dir <dir>', 'where the database, logs and workspaces live', process.env.SLIPWAY_DATA_DIR ?? '.slipway-data')
+    .option('--database <url>', 'sqlite:<path> or postgres://… (default: SQLite in the data dir)', process.env.SLIPWAY_DATABASE)
+    .addOption(
+      new Option('--executor <name>', 'default executor: auto = docker if an engine answers, else local')
+        .choices(['auto', 'local', 'docker'])
+        .default(process.env.SLIPWAY_EXECUTOR ?? 'auto'),
+    )
+    .option('--engine <address>', 'docker: engine address (default: DOCKER_HOST, then the usual sockets)')
+    .option('--global-limit <n>', 'builds running at once across all projects (default: number of CPUs, at least 2)')
+    .option('--replica-id <id>', 'name of this server process among replicas sharing a database (default: host:port)')
+    .option('--quiet', 'no request log', false)
+    .action(async (options: ServerOptions) => {
+      const port = Number(options.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port "${options.port}": expected 0-65535`);
+      const globalLimit = options.globalLimit === undefined ? undefined : Number(options.globalLimit);
+      if (globalLimit !== undefined && (!Number.isInteger(globalLimit) || globalLimit < 1)) {
+        throw new UsageError(`--global-limit "${options.globalLimit}": expected a whole number of 1 or more`);
+      }
+      const { startServer } = await import('../server/server.js');
+      const server = await startServer({
+        host: options.host,
+        port,
+        dataDir: options.dataDir,
+        ...(options.database !== undefined ? { database: options.database } : {}),
+        executor: options.executor,
+        ...(options.engine !== undefined ? { engine: options.engine } : {}),
+        ...(globalLimit !== undefined ? { globalLimit } : {}),
+        ...(options.replicaId !== undefined ? { replicaId: options.replicaId } : {}),
+        ...(webRoot() !== undefined ? { webRoot: webRoot()! } : {}),
+        quiet: options.quiet,
+      });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals) => {
+          process.stderr.write(`${signal}: stopping (running builds are cancelled)…\n`);
+          void server.close().then(resolve, resolve);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      exit(0);
+    });
+}
+
+/** The built web UI, when present (`web/dist`, next to `dist/`). */
+function webRoot(): string | undefined {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web', 'dist');
+  return existsSync(join(root, 'index.html')) ? root : undefined;
+}

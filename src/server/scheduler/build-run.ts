@@ -1,0 +1,334 @@
+import { readFile, rm } from 'node:fs/promises';
+import { join, normalize, isAbsolute } from 'node:path';
+import type { Kysely } from 'kysely';
+import type { Executor } from '../../executors/types.js';
+import { runPipeline } from '../../orchestrator/run-pipeline.js';
+import type { ApprovalDecision, BuildObserver, BuildResult, SecretSource } from '../../orchestrator/types.js';
+import { compilePipeline, formatPipelineError } from '../../pipeline/index.js';
+import type { FinalStatus, PipelinePlan } from '../../pipeline/types.js';
+import {
+  createBuildRecords,
+  openApproval,
+  setBuildStatus,
+  updateStage,
+  updateStep,
+  type Build,
+  type Database,
+  type Project,
+  type Reason,
+  type StageRecord,
+  type Status,
+} from '../../store/index.js';
+import type { LogHub } from '../logs/log-hub.js';
+import { BuildLogWriter } from '../logs/log-writer.js';
+import type { LogStore } from '../logs/types.js';
+import { checkout, CheckoutError } from '../sources/git-checkout.js';
+import { executorBuildId } from './executor-pool.js';
+
+const ACTIVE: Status[] = ['pending', 'running', 'waiting'];
+
+export interface BuildRunDeps {
+  db: Kysely<Database>;
+  logs: LogStore;
+  hub: LogHub;
+  /** Directory for per-build checkouts. */
+  workRoot: string;
+  /** This server process's lease owner id. */
+  owner: string;
+  secretsFor?: (project: Project, build: Build) => SecretSource;
+  onStepFinished?: (status: FinalStatus) => void;
+  onBuildFinished?: (status: Status, seconds: number | null) => void;
+}
+
+/**
+ * One claimed build, from checkout to final status: clones the commit, compiles the
+ * pipeline, records the stage/step tree, runs it on the executor and keeps records and logs
+ * current. Everything a build can do wrong ends as a status with a reason, never a throw.
+ */
+export class BuildRun {
+  private readonly controller = new AbortController();
+  private cancelReason: Reason | undefined;
+  private leaseLost = false;
+  private approvalWaiter: ((decision: ApprovalDecision) => void) | undefined;
+  private writer: BuildLogWriter | undefined;
+
+  constructor(
+    readonly build: Build,
+    private readonly project: Project,
+    private readonly executorChoice: { executor: Executor } | { error: string },
+    private readonly deps: BuildRunDeps,
+  ) {}
+
+  /** Stops the build: running steps are killed, the build ends `cancelled` with the reason. */
+  cancel(reason: Reason): void {
+    this.cancelReason ??= reason;
+    this.controller.abort();
+  }
+
+  /** Another process owns the build now: stop at once and write nothing more. */
+  abandon(): void {
+    this.leaseLost = true;
+    this.controller.abort();
+  }
+
+  /** A person decided the approval the build waits on. */
+  decide(decision: ApprovalDecision): void {
+    const waiter = this.approvalWaiter;
+    this.approvalWaiter = undefined;
+    waiter?.(decision);
+  }
+
+  get waitingForApproval(): boolean {
+    return this.approvalWaiter !== undefined;
+  }
+
+  async execute(): Promise<void> {
+    const { db, owner } = this.deps;
+    const sourceDir = join(this.deps.workRoot, String(this.build.id), 'source');
+    try {
+      this.writer = await BuildLogWriter.open(this.build.id, this.deps.logs, this.deps.hub);
+      const started = await setBuildStatus(db, this.build.id, ['pending'], 'running', {
+        ifLeaseOwner: owner,
+        ...('executor' in this.executorChoice ? { executor: this.executorChoice.executor.name } : {}),
+      });
+      if (!started) return; // cancelled (or taken over) between claim and start
+      if ('error' in this.executorChoice) {
+        return await this.finish('error', { code: 'executor', message: this.executorChoice.error });
+      }
+      const executor = this.executorChoice.executor;
+      const ref = this.build.tag ? `tag ${this.build.tag}` : `branch ${this.build.branch}`;
+      this.note(`build #${this.build.number} of ${this.project.slug}, ${ref}, executor ${executor.name}`);
+
+      const commit = await this.checkout(sourceDir);
+      if (commit === undefined) return;
+      const plan = await this.compile(sourceDir, commit, executor);
+      if (plan === undefined) return;
+      const records = await createBuildRecords(
+        db,
+        this.build.id,
+        plan.stages.map((stage) => ({ name: stage.name, steps: stage.steps.map((s) => s.name) })),
+      );
+      const result = await this.runPlan(plan, commit, records, sourceDir, executor);
+      if (this.leaseLost) return;
+      await this.finalizeRecords(records, result);
+      const reason =
+        result.status === 'cancelled' ? (this.cancelReason ?? result.reason) : result.status === 'success' ? undefined : result.reason;
+      await this.finish(result.status, reason);
+    } catch (error) {
+      if (!this.leaseLost) {
+        await this.finish('error', { code: 'internal', message: `internal error: ${errorText(error)}` }).catch(() => undefined);
+      }
+    } finally {
+      await this.writer?.close().catch(() => undefined);
+      await rm(join(this.deps.workRoot, String(this.build.id)), { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private note(text: string): void {
+    this.writer?.write('', 'slipway', 'system', text);
+  }
+
+  private async checkout(dir: string): Promise<string | undefined> {
+    try {
+      const { commit } = await checkout({
+        repoUrl: this.project.repoUrl,
+        ref: this.build.tag ?? this.build.branch,
+        ...(this.build.commitSha ? { commit: this.build.commitSha } : {}),
+        dir,
+        signal: this.controller.signal,
+        log: (line) => this.note(line),
+      });
+      this.note(`checked out ${commit}`);
+      if (commit !== this.build.commitSha) {
+        await setBuildStatus(this.deps.db, this.build.id, ['running'], 'running', { commitSha: commit, ifLeaseOwner: this.deps.owner });
+      }
+      return commit;
+    } catch (error) {
+      if (this.controller.signal.aborted) {
+        await this.finish('cancelled', this.cancelReason ?? { code: 'cancelled', message: 'cancelled' });
+        return undefined;
+      }
+      const message = error instanceof CheckoutError ? error.message : `checkout failed: ${errorText(error)}`;
+      this.note(message);
+      await this.finish('error', { code: 'checkout', message });
+      return undefined;
+    }
+  }
+
+  private async compile(sourceDir: string, commit: string, executor: Executor): Promise<PipelinePlan | undefined> {
+    const file = normalize(this.project.pipelinePath);
+    if (isAbsolute(file) || file.startsWith('..')) {
+      await this.finish('failure', { code: 'pipeline_invalid', message: `pipeline path "${this.project.pipelinePath}" leaves the repository` });
+      return undefined;
+    }
+    let source: string;
+    try {
+      source = await readFile(join(sourceDir, file), 'utf8');
+    } catch {
+      const message = `no ${file} in ${this.project.slug} at ${commit.slice(0, 12)}`;
+      this.note(message);
+      await this.finish('failure', { code: 'pipeline_missing', message });
+      return undefined;
+    }
+    const compiled = compilePipeline({
+      file,
+      source,
+      context: {
+        buildId: String(this.build.id),
+        buildNumber: this.build.number,
+        project: this.project.slug,
+        branch: this.build.branch,
+        ...(this.build.tag ? { tag: this.build.tag } : {}),
+        commit,
+        event: this.build.event,
+        workspace: executor.workspacePath(executorBuildId(this.build.id)),
+      },
+    });
+    if (!compiled.ok) {
+      for (const error of compiled.errors) this.note(formatPipelineError(error));
+      const first = compiled.errors[0];
+      const count = compiled.errors.length;
+      await this.finish('failure', {
+        code: 'pipeline_invalid',
+        message: `${file} is invalid (${count} error${count === 1 ? '' : 's'})${first ? `: ${formatPipelineError(first)}` : ''}`,
+      });
+      return undefined;
+    }
+    for (const warning of compiled.warnings) this.note(`warning: ${formatPipelineError(warning)}`);
+    const plan = compiled.plan;
+    if (plan.image === undefined && this.project.defaultImage) plan.image = this.project.defaultImage;
+    return plan;
+  }
+
+  private async runPlan(
+    plan: PipelinePlan,
+    commit: string,
+    records: StageRecord[],
+    sourceDir: string,
+    executor: Executor,
+  ): Promise<BuildResult> {
+    const { db } = this.deps;
+    const stageIds = new Map(records.map((s) => [s.name, s.id]));
+    const stepIds = new Map(records.flatMap((s) => s.steps.map((st) => [`${s.name}/${st.name}`, st.id] as const)));
+    // Record updates are applied in event order, off the hot path of log output.
+    let updates: Promise<unknown> = Promise.resolve();
+    const enqueue = (fn: () => Promise<unknown>) => {
+      updates = updates.then(fn).catch(() => undefined);
+    };
+    const writer = this.writer!;
+    const observer: BuildObserver = {
+      stageStarted: (stage) =>
+        enqueue(() => updateStage(db, stageIds.get(stage)!, { status: 'running', startedAt: Date.now() })),
+      stageWaiting: (stage) =>
+        enqueue(async () => {
+          await openApproval(db, stageIds.get(stage)!);
+          await setBuildStatus(db, this.build.id, ['running'], 'waiting', { ifLeaseOwner: this.deps.owner });
+        }),
+      stageFinished: (stage, result) =>
+        enqueue(() =>
+          updateStage(db, stageIds.get(stage)!, {
+            status: result.status,
+            reason: result.reason ?? null,
+            finishedAt: Date.now(),
+            durationMs: result.durationMs,
+          }),
+        ),
+      stepStarted: (stage, step, attempt) => {
+        if (attempt > 1) writer.write(stage, step, 'system', `attempt ${attempt}`);
+        enqueue(() =>
+          updateStep(db, stepIds.get(`${stage}/${step}`)!, {
+            status: 'running',
+            attempts: attempt,
+            ...(attempt === 1 ? { startedAt: Date.now() } : {}),
+          }),
+        );
+      },
+      stepLog: (stage, step, line) => writer.write(stage, step, line.stream, line.text, line.time),
+      stepFinished: (stage, step, result) => {
+        if (result.reason && result.status !== 'skipped') writer.write(stage, step, 'system', result.reason.message);
+        if (result.status !== 'skipped') this.deps.onStepFinished?.(result.status);
+        enqueue(() =>
+          updateStep(db, stepIds.get(`${stage}/${step}`)!, {
+            status: result.status,
+            exitCode: result.exitCode,
+            attempts: result.attempts,
+            reason: result.reason ?? null,
+            ...(result.attempts > 0 ? { finishedAt: Date.now(), durationMs: result.durationMs } : {}),
+            logLines: writer.linesOf(stage, step),
+          }),
+        );
+      },
+      serviceLog: (service, line) => writer.write('', `service:${service}`, line.stream, line.text, line.time),
+    };
+    const result = await runPipeline(
+      plan,
+      {
+        buildId: executorBuildId(this.build.id),
+        buildNumber: this.build.number,
+        project: this.project.slug,
+        branch: this.build.branch,
+        ...(this.build.tag ? { tag: this.build.tag } : {}),
+        commit,
+        event: this.build.event,
+        workspace: executor.workspacePath(executorBuildId(this.build.id)),
+      },
+      executor,
+      {
+        observer,
+        signal: this.controller.signal,
+        sourceDir,
+        ...(this.deps.secretsFor ? { secrets: this.deps.secretsFor(this.project, this.build) } : {}),
+        approver: {
+          request: () =>
+            new Promise<ApprovalDecision>((resolve) => {
+              this.approvalWaiter = (decision) => {
+                enqueue(() => setBuildStatus(db, this.build.id, ['waiting'], 'running', { ifLeaseOwner: this.deps.owner }));
+                resolve(decision);
+              };
+            }),
+        },
+      },
+    );
+    this.approvalWaiter = undefined;
+    await updates;
+    await writer.flush();
+    return result;
+  }
+
+  /** Writes the result tree over the records: stages and steps that never got an event too. */
+  private async finalizeRecords(records: StageRecord[], result: BuildResult): Promise<void> {
+    const { db } = this.deps;
+    for (const [i, stage] of result.stages.entries()) {
+      const record = records[i];
+      if (!record) continue;
+      await updateStage(db, record.id, { from: ['queued', 'running', 'waiting'], status: stage.status, reason: stage.reason ?? null });
+      for (const [j, step] of stage.steps.entries()) {
+        const stepRecord = record.steps[j];
+        if (!stepRecord) continue;
+        await updateStep(db, stepRecord.id, {
+          from: ['queued', 'running'],
+          status: step.status,
+          reason: step.reason ?? null,
+          exitCode: step.exitCode,
+          attempts: step.attempts,
+        });
+      }
+    }
+  }
+
+  private async finish(status: FinalStatus, reason: Reason | undefined): Promise<void> {
+    if (this.leaseLost) return;
+    if (reason && status !== 'success') this.note(`build ${status}: ${reason.message}`);
+    else this.note(`build ${status}`);
+    await this.writer?.flush();
+    const done = await setBuildStatus(this.deps.db, this.build.id, ACTIVE, status, {
+      reason: reason ?? null,
+      ifLeaseOwner: this.deps.owner,
+    });
+    if (done) this.deps.onBuildFinished?.(status, done.durationMs === null ? null : done.durationMs / 1000);
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

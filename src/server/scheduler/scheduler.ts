@@ -1,0 +1,151 @@
+import type { Kysely } from 'kysely';
+import {
+  claimNextBuilds,
+  getProject,
+  pendingControl,
+  renewLeases,
+  setBuildStatus,
+  type Build,
+  type Database,
+} from '../../store/index.js';
+import { BuildRun, type BuildRunDeps } from './build-run.js';
+import type { ExecutorPool } from './executor-pool.js';
+
+export interface SchedulerOptions extends BuildRunDeps {
+  db: Kysely<Database>;
+  executors: ExecutorPool;
+  /** Active builds at once across all projects and replicas. */
+  globalLimit: number;
+  /** A claimed build's lease; renewed every third of it while the build runs. */
+  leaseMs?: number;
+  /** How often the queue and the control requests (cancel, approval) are read. */
+  pollMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Takes queued builds from the database as limits and branch locks allow, runs them, keeps
+ * their leases alive and acts on cancel and approval requests. Several schedulers (server
+ * replicas) may share one database: claims and leases in the store keep them from doing the
+ * same work twice.
+ */
+export class Scheduler {
+  private readonly runs = new Map<number, { run: BuildRun; done: Promise<void> }>();
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private timers: NodeJS.Timeout[] = [];
+  private ticking = false;
+  private tickAgain = false;
+  private stopped = true;
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.pollMs = options.pollMs ?? 1000;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.timers.push(setInterval(() => this.kick(), this.pollMs));
+    this.timers.push(setInterval(() => void this.renew().catch(this.report), this.leaseMs / 3));
+    this.kick();
+  }
+
+  /** Looks at the queue and the control requests now (after a trigger, cancel or approval). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.tickAgain = true;
+      return;
+    }
+    this.ticking = true;
+    void this.tick()
+      .catch(this.report)
+      .finally(() => {
+        this.ticking = false;
+        if (this.tickAgain) {
+          this.tickAgain = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** Builds this process runs now. */
+  activeIds(): number[] {
+    return [...this.runs.keys()];
+  }
+
+  /**
+   * Stops taking builds. Running builds are cancelled with `reason` and waited for, so they
+   * end with a final status instead of being found `lost` later.
+   */
+  async stop(reason = 'the server is shutting down'): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    for (const { run } of this.runs.values()) run.cancel({ code: 'cancelled', message: `cancelled: ${reason}` });
+    await Promise.all([...this.runs.values()].map((r) => r.done));
+  }
+
+  private readonly report = (error: unknown) => this.options.onError?.(error);
+
+  private async tick(): Promise<void> {
+    await this.applyControl();
+    if (this.stopped) return;
+    const claimed = await claimNextBuilds(this.options.db, this.options.owner, this.leaseMs, {
+      global: this.options.globalLimit,
+    });
+    for (const build of claimed) await this.startRun(build);
+  }
+
+  private async startRun(build: Build): Promise<void> {
+    const project = await getProject(this.options.db, build.projectId);
+    if (!project) {
+      await setBuildStatus(this.options.db, build.id, ['pending'], 'error', {
+        reason: { code: 'internal', message: 'the project no longer exists' },
+      });
+      return;
+    }
+    const run = new BuildRun(build, project, this.options.executors.pick(project.defaultExecutor), this.options);
+    const done = run
+      .execute()
+      .catch(this.report)
+      .finally(() => {
+        this.runs.delete(build.id);
+        this.kick(); // a slot is free
+      });
+    this.runs.set(build.id, { run, done });
+  }
+
+  /** Cancel requests and approval decisions for the builds this process runs. */
+  private async applyControl(): Promise<void> {
+    if (this.runs.size === 0) return;
+    const requests = await pendingControl(this.options.db, this.activeIds());
+    for (const request of requests) {
+      const entry = this.runs.get(request.buildId);
+      if (!entry) continue;
+      if (request.cancel) entry.run.cancel(request.cancel);
+      else if (request.approval && entry.run.waitingForApproval) {
+        entry.run.decide(
+          request.approval.decision === 'approved'
+            ? { decision: 'approve', by: request.approval.by }
+            : {
+                decision: 'reject',
+                by: request.approval.by,
+                ...(request.approval.message ? { message: request.approval.message } : {}),
+              },
+        );
+      }
+    }
+  }
+
+  private async renew(): Promise<void> {
+    const ids = this.activeIds();
+    if (ids.length === 0) return;
+    const kept = new Set(await renewLeases(this.options.db, this.options.owner, ids, Date.now() + this.leaseMs));
+    for (const id of ids) {
+      // Not renewed: the build finished meanwhile (its run is ending) or another process
+      // took it over after our lease ran out. Either way this process must stop touching it.
+      if (!kept.has(id)) this.runs.get(id)?.run.abandon();
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import type { Build, BuildEvent, Project } from '../../store/index.js';
+
+export interface TriggerInput {
+  branch: string;
+  commit?: string;
+  tag?: string;
+  event: BuildEvent;
+  trigger: 'manual' | 'webhook' | 'rerun';
+  triggeredBy: string;
+  rerunOf?: number;
+}
+
+/**
+ * What the API (and webhooks) may ask of the build machinery. Each call is a durable change
+ * in the database first; the scheduler that owns the build acts on it (in this process at
+ * once, in another replica within its poll interval). Errors are `ControlError`s.
+ */
+export interface BuildControl {
+  /** Queues a build; applies the project's concurrency policy (supersede cancels older ones). */
+  trigger(project: Project, input: TriggerInput): Promise<Build>;
+  /** Cancels a queued build at once, or asks its owner to stop an active one. */
+  cancel(buildId: number, by: string, reason?: string): Promise<Build>;
+  /** Approves or rejects the stage a build waits on. */
+  decide(buildId: number, decision: 'approve' | 'reject', by: string, message?: string): Promise<Build>;
+  /** Queues a new build of the same project, ref and commit. */
+  rerun(buildId: number, by: string): Promise<Build>;
+}
+
+export type ControlErrorCode = 'not_found' | 'conflict' | 'invalid';
+
+/** A request the build machinery refuses, with a message for the API caller. */
+export class ControlError extends Error {
+  constructor(
+    readonly code: ControlErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}

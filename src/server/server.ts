@@ -1,0 +1,173 @@
+import { mkdir } from 'node:fs/promises';
+import { availableParallelism, hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import { LocalExecutor } from '../executors/local/local-executor.js';
+import type { Executor } from '../executors/types.js';
+import { createInitialAdminToken, migrateToLatest, openDatabase, type Database } from '../store/index.js';
+import { buildApp } from './api/app.js';
+import { FsLogStore } from './logs/fs-log-store.js';
+import { LogHub } from './logs/log-hub.js';
+import { Metrics } from './metrics.js';
+import { DatabaseBuildControl } from './scheduler/build-control.js';
+import { ExecutorPool } from './scheduler/executor-pool.js';
+import { reconcile } from './scheduler/reconciler.js';
+import { Scheduler } from './scheduler/scheduler.js';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** `sqlite:<path>` or `postgres://…`; default SQLite under the data dir. */
+  database?: string;
+  /** `auto` (docker if an engine answers, else local), `local` or `docker`. */
+  executor: 'auto' | 'local' | 'docker';
+  engine?: string;
+  /** Active builds at once across all projects (and replicas sharing the database). */
+  globalLimit?: number;
+  /** Lease owner id of this process; stable across restarts of the same replica. */
+  replicaId?: string;
+  leaseMs?: number;
+  pollMs?: number;
+  reconcileMs?: number;
+  /** Directory of the built web UI, if any. */
+  webRoot?: string;
+  /** Told things an operator must see (the initial admin token, the address). */
+  announce?: (line: string) => void;
+  quiet?: boolean;
+}
+
+export interface RunningServer {
+  url: string;
+  app: FastifyInstance;
+  db: Kysely<Database>;
+  scheduler: Scheduler;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `slipway server`: database (migrated), executors, log store, reconciliation of what
+ * a previous run left, the scheduler, and the HTTP API.
+ */
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const announce = config.announce ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const dataDir = resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const db = openDatabase(config.database ?? `sqlite:${join(dataDir, 'slipway.db')}`);
+  try {
+    await migrateToLatest(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  const initial = await createInitialAdminToken(db);
+  if (initial) {
+    announce(`Created the first admin token (shown only this once; store it now):\n\n  ${initial.token}\n`);
+  }
+
+  const executors = await createExecutors(config, join(dataDir, 'workspaces'), announce);
+  const logs = new FsLogStore(join(dataDir, 'logs'));
+  const hub = new LogHub();
+  const metrics = new Metrics();
+  const owner = config.replicaId ?? `${hostname()}:${config.port}`;
+  const leaseMs = config.leaseMs ?? 30_000;
+  const globalLimit = config.globalLimit ?? Math.max(2, availableParallelism());
+  const scheduler = new Scheduler({
+    db,
+    executors,
+    logs,
+    hub,
+    owner,
+    workRoot: join(dataDir, 'work'),
+    globalLimit,
+    leaseMs,
+    pollMs: config.pollMs ?? 1000,
+    onStepFinished: (status) => metrics.stepFinished(status),
+    onBuildFinished: (status, seconds) => metrics.buildFinished(status, seconds ?? 0),
+    onError: (error) => announce(`scheduler: ${error instanceof Error ? error.message : String(error)}`),
+  });
+  const reconcileOptions = {
+    db,
+    executors: executors.all(),
+    logs,
+    hub,
+    owner,
+    leaseMs,
+    activeHere: () => scheduler.activeIds(),
+  };
+  const first = await reconcile(reconcileOptions, true);
+  if (first.lost.length + first.requeued.length + first.removed.length > 0) {
+    announce(
+      `reconciled: ${first.lost.length} build(s) lost, ${first.requeued.length} re-queued, ${first.removed.length} leftover(s) removed`,
+    );
+  }
+  scheduler.start();
+  let reconciling = false;
+  const reconcileTimer = setInterval(() => {
+    if (reconciling) return;
+    reconciling = true;
+    reconcile(reconcileOptions, false)
+      .catch((error: unknown) => announce(`reconcile: ${error instanceof Error ? error.message : String(error)}`))
+      .finally(() => (reconciling = false));
+  }, config.reconcileMs ?? 15_000);
+
+  const control = new DatabaseBuildControl(db, () => scheduler.kick());
+  const app = await buildApp({
+    db,
+    control,
+    logs,
+    hub,
+    metrics,
+    globalLimit,
+    logger: !config.quiet,
+    ...(config.webRoot !== undefined ? { webRoot: config.webRoot } : {}),
+  });
+  const address = await app.listen({ host: config.host, port: config.port });
+  const url = address.replace('[::1]', 'localhost');
+  announce(`Slipway listening on ${url} (database ${redactDb(config.database ?? 'sqlite')}, executor ${executors.defaultName}, replica ${owner})`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    app,
+    db,
+    scheduler,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(reconcileTimer);
+        await app.close();
+        await scheduler.stop();
+        await db.destroy();
+      })()),
+  };
+}
+
+async function createExecutors(
+  config: ServerConfig,
+  workspaces: string,
+  announce: (line: string) => void,
+): Promise<ExecutorPool> {
+  const available = new Map<string, Executor>();
+  const unavailable = new Map<string, string>();
+  available.set('local', new LocalExecutor({ tmpRoot: workspaces }));
+  await mkdir(workspaces, { recursive: true });
+  if (config.executor !== 'local') {
+    try {
+      const { createDockerExecutor } = await import('../executors/docker/index.js');
+      available.set('docker', await createDockerExecutor(config.engine !== undefined ? { engine: config.engine } : {}));
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      if (config.executor === 'docker') throw error;
+      unavailable.set('docker', why.split('\n')[0] ?? why);
+      announce('No container engine answered; builds run with the local executor (see `slipway doctor`).');
+    }
+  }
+  unavailable.set('kubernetes', 'not implemented yet');
+  const defaultName = config.executor === 'auto' ? (available.has('docker') ? 'docker' : 'local') : config.executor;
+  return new ExecutorPool(available, unavailable, defaultName);
+}
+
+function redactDb(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

@@ -1,0 +1,130 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { StoreError } from './errors.js';
+import type { Database } from './schema.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/** Where a database URL points, after parsing. */
+export type DatabaseTarget = { dialect: 'sqlite'; path: string } | { dialect: 'postgres'; url: string };
+
+export interface DatabaseOptions {
+  /** PostgreSQL connections per pool; default 10. */
+  poolSize?: number;
+  /** How long SQLite waits for another process's write lock before failing; default 5000. */
+  busyTimeoutMs?: number;
+  /**
+   * Errors of idle pooled PostgreSQL connections (server restart, network drop). They are
+   * not fatal: the pool replaces the connection, and the next query reports real trouble.
+   * Without a listener Node would crash on the pool's `error` event.
+   */
+  onPoolError?: (err: Error) => void;
+}
+
+const dialects = new WeakMap<Kysely<Database>, DialectName>();
+
+/**
+ * Parses `sqlite:<path>`, `sqlite://<path>`, `:memory:`, a plain file path, or
+ * `postgres://…` / `postgresql://…`.
+ */
+export function parseDatabaseUrl(url: string): DatabaseTarget {
+  if (/^postgres(ql)?:\/\//i.test(url)) return { dialect: 'postgres', url };
+  if (/^sqlite:/i.test(url)) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
+    if (path === '') throw new StoreError('unsupported_url', `database URL ${url} names no file`);
+    return { dialect: 'sqlite', path };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new StoreError('unsupported_url', `unsupported database URL ${redact(url)}: use sqlite:<path> or postgres://…`);
+  }
+  if (url === '') throw new StoreError('unsupported_url', 'database URL is empty');
+  return { dialect: 'sqlite', path: url };
+}
+
+/**
+ * Opens the metadata database. The caller owns the instance and ends it with `destroy()`.
+ * Run `migrateToLatest` before using the repositories.
+ *
+ * SQLite: WAL (readers do not block the writer), `synchronous=FULL` (a build the API accepted
+ * survives a power cut), foreign keys on, and a busy timeout so that another process's write
+ * transaction is waited for. Open one instance per SQLite file per process: better-sqlite3 is
+ * synchronous, so a second instance in the same process would block the event loop while
+ * waiting for the first one's lock, which can then never be released.
+ *
+ * PostgreSQL: a `pg` pool whose `bigint` columns (ids, epoch-ms times, counts) are parsed to
+ * `number`, failing loudly beyond 2^53 instead of losing precision.
+ */
+export function openDatabase(url: string, options: DatabaseOptions = {}): Kysely<Database> {
+  const target = parseDatabaseUrl(url);
+  const db = target.dialect === 'sqlite' ? openSqlite(target.path, options) : openPostgres(target.url, options);
+  dialects.set(db, target.dialect);
+  return db;
+}
+
+/**
+ * The dialect of an instance from `openDatabase` (or a transaction from `writeTransaction`).
+ * The store needs it where SQL differs: row locks, `BEGIN IMMEDIATE`, column types.
+ */
+export function dialectOf(db: Kysely<Database>): DialectName {
+  const dialect = dialects.get(db);
+  if (dialect === undefined) {
+    throw new StoreError(
+      'invalid',
+      'this Kysely instance was not opened by openDatabase (nor is it a transaction of writeTransaction)',
+    );
+  }
+  return dialect;
+}
+
+/** Records the dialect of an instance derived from an opened one (transactions, connections). */
+export function inheritDialect(child: Kysely<Database>, parent: Kysely<Database>): void {
+  dialects.set(child, dialectOf(parent));
+}
+
+function openSqlite(path: string, options: DatabaseOptions): Kysely<Database> {
+  const memory = path === ':memory:';
+  let sqlite: BetterSqlite3.Database;
+  try {
+    if (!memory) mkdirSync(dirname(path), { recursive: true });
+    sqlite = new BetterSqlite3(path, { timeout: options.busyTimeoutMs ?? 5000 });
+    if (!memory) sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('foreign_keys = ON');
+  } catch (cause) {
+    throw new StoreError('unavailable', `cannot open SQLite database ${path}: ${messageOf(cause)}`, { cause });
+  }
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+const INT8_OID = 20;
+
+function parseInt8(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`bigint ${value} does not fit a JavaScript number`);
+  return n;
+}
+
+function openPostgres(url: string, options: DatabaseOptions): Kysely<Database> {
+  // A per-pool parser, not pg.types.setTypeParser: that one is global to the process and
+  // would change results for any other pg user in it.
+  const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary'
+      ? parseInt8
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types: { getTypeParser } });
+  const onPoolError = options.onPoolError ?? (() => undefined);
+  pool.on('error', onPoolError);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Hides a password in a URL before it goes into a message. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+}

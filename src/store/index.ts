@@ -1,0 +1,40 @@
+/**
+ * Slipway's metadata store: projects, builds with their stage/step records, the durable
+ * build queue with branch locks and leases, and API tokens, on SQLite or PostgreSQL.
+ *
+ * Every function takes the `Kysely<Database>` from `openDatabase` first (or a transaction
+ * from `writeTransaction`, which it then joins). Times are epoch milliseconds; `now`
+ * parameters exist so tests and the scheduler can use their own clock.
+ */
+export { openDatabase, parseDatabaseUrl, dialectOf } from './db.js';
+export type { DatabaseOptions, DatabaseTarget, DialectName } from './db.js';
+export { migrateToLatest } from './migrate.js';
+export { writeTransaction } from './transaction.js';
+export { StoreError, isStoreError } from './errors.js';
+export type { StoreErrorCode, StoreErrorOptions } from './errors.js';
+export type { Database } from './schema.js';
+export * from './types.js';
+
+export { createProject, getProject, getProjectBySlug, listProjects, updateProject, deleteProject } from './projects.js';
+export type { NewProject, ProjectPatch, ProjectListOptions } from './projects.js';
+export { createBuild, getBuild, getBuildByNumber, listBuilds, setBuildStatus } from './builds.js';
+export type { NewBuild, BuildFilter, BuildPage, BuildStatusFields } from './builds.js';
+export { createBuildRecords, getBuildRecords, updateStage, updateStep } from './records.js';
+export type { NewStage, RecordUpdate, StepUpdate } from './records.js';
+export {
+  claimNextBuilds,
+  renewLeases,
+  findExpiredLeases,
+  takeOverLease,
+  supersede,
+  runningCounts,
+  queueDepth,
+} from './queue.js';
+export type { QueueLimits, Superseded, RunningCounts } from './queue.js';
+export { listLocks, releaseLock } from './locks.js';
+export { projectStats, STATS_WINDOW } from './stats.js';
+export type { ProjectStats } from './stats.js';
+export { createToken, createInitialAdminToken, verifyToken, listTokens, revokeToken, TOKEN_PREFIX } from './tokens.js';
+export type { NewToken, CreatedToken } from './tokens.js';
+export { requestCancel, openApproval, decideApproval, pendingControl, listActiveBuilds, closeOpenRecords } from './control.js';
+export type { ControlRequest } from './control.js';

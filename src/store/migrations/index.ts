@@ -1,0 +1,16 @@
+import type { Migration } from 'kysely';
+import type { DialectName } from '../db.js';
+import { initial } from './0001_initial.js';
+import { control } from './0002_control.js';
+
+/**
+ * Every migration, by name; Kysely runs them in name order. Listed here rather than found
+ * by reading a directory, so that they work from `dist/`, a bundle or a single-file build.
+ * Append only: a released migration is never edited, a change is a new one.
+ */
+export function migrations(dialect: DialectName): Record<string, Migration> {
+  return {
+    '0001_initial': initial(dialect),
+    '0002_control': control(dialect),
+  };
+}

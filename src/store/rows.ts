@@ -1,0 +1,121 @@
+import type { Kysely } from 'kysely';
+import type { BuildRow, Database, ProjectRow, StageRow, StepRow, TokenRow } from './schema.js';
+import type { Build, Project, Reason, StageRecord, StepRecord, TokenInfo } from './types.js';
+
+/** Internal: row ↔ domain mapping shared by the repositories. */
+
+export function toProject(row: ProjectRow): Project {
+  return {
+    id: row.id,
+    slug: row.slug,
+    repoUrl: row.repo_url,
+    branchFilter: row.branch_filter,
+    defaultExecutor: row.default_executor,
+    defaultImage: row.default_image,
+    concurrencyPolicy: row.concurrency_policy,
+    maxRunning: row.max_running,
+    pipelinePath: row.pipeline_path,
+    lastNumber: row.last_number,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Builds with their project's slug: the shape every build read returns. */
+export function selectBuilds(db: Kysely<Database>) {
+  return db
+    .selectFrom('builds as b')
+    .innerJoin('projects as p', 'p.id', 'b.project_id')
+    .selectAll('b')
+    .select('p.slug as project_slug');
+}
+
+export function toBuild(row: BuildRow & { project_slug: string }): Build {
+  return {
+    id: row.id,
+    projectId: row.project_id,
+    projectSlug: row.project_slug,
+    number: row.number,
+    status: row.status,
+    reason: toReason(row.reason_code, row.reason_message),
+    branch: row.branch,
+    commitSha: row.commit_sha,
+    commitMessage: row.commit_message,
+    tag: row.tag,
+    event: row.event,
+    trigger: row.trigger,
+    triggeredBy: row.triggered_by,
+    createdAt: row.created_at,
+    queuedAt: row.queued_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    durationMs: row.duration_ms,
+    rerunOf: row.rerun_of,
+    executor: row.executor,
+    leaseOwner: row.lease_owner,
+    leaseExpiresAt: row.lease_expires_at,
+    attempt: row.attempt,
+  };
+}
+
+export function toStage(row: StageRow, steps: StepRecord[]): StageRecord {
+  return {
+    id: row.id,
+    buildId: row.build_id,
+    idx: row.idx,
+    name: row.name,
+    status: row.status,
+    reason: toReason(row.reason_code, row.reason_message),
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    durationMs: row.duration_ms,
+    steps,
+  };
+}
+
+export function toStep(row: StepRow): StepRecord {
+  return {
+    id: row.id,
+    stageId: row.stage_id,
+    buildId: row.build_id,
+    idx: row.idx,
+    name: row.name,
+    status: row.status,
+    exitCode: row.exit_code,
+    attempts: row.attempts,
+    reason: toReason(row.reason_code, row.reason_message),
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    durationMs: row.duration_ms,
+    logLines: row.log_lines,
+  };
+}
+
+export function toToken(row: TokenRow): TokenInfo {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    revoked: row.revoked_at !== null,
+  };
+}
+
+function toReason(code: string | null, message: string | null): Reason | null {
+  return code === null ? null : { code, message: message ?? '' };
+}
+
+/** `reason` of an update as the two columns; `undefined` leaves them as they are. */
+export function reasonColumns(
+  reason: Reason | null | undefined,
+): { reason_code: string | null; reason_message: string | null } | Record<string, never> {
+  if (reason === undefined) return {};
+  return { reason_code: reason?.code ?? null, reason_message: reason?.message ?? null };
+}
+
+/** Page size asked by a caller, clamped to something a single query should return. */
+export function clampLimit(limit: number | undefined, fallback: number, max: number): number {
+  if (limit === undefined || !Number.isFinite(limit)) return fallback;
+  return Math.min(Math.max(Math.trunc(limit), 1), max);
+}

@@ -1,0 +1,123 @@
+import type { Generated, Selectable } from 'kysely';
+import type { BuildEvent, Status } from '../pipeline/types.js';
+import type { BuildTrigger, ConcurrencyPolicy, TokenRole } from './types.js';
+
+/**
+ * Row shapes as stored, in snake_case; repositories map them to the camelCase types of
+ * `types.ts`. Times are epoch milliseconds (`bigint` on PostgreSQL, parsed to `number` by
+ * `openDatabase`). Booleans are avoided (SQLite has none): `revoked_at` instead of `revoked`.
+ */
+export interface Database {
+  projects: ProjectsTable;
+  builds: BuildsTable;
+  stages: StagesTable;
+  steps: StepsTable;
+  locks: LocksTable;
+  tokens: TokensTable;
+}
+
+export interface ProjectsTable {
+  id: Generated<number>;
+  slug: string;
+  repo_url: string;
+  branch_filter: string;
+  default_executor: string | null;
+  default_image: string | null;
+  concurrency_policy: ConcurrencyPolicy;
+  max_running: number | null;
+  pipeline_path: string;
+  /** Build-number counter, bumped in the transaction that inserts the build. */
+  last_number: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BuildsTable {
+  id: Generated<number>;
+  project_id: number;
+  number: number;
+  status: Status;
+  reason_code: string | null;
+  reason_message: string | null;
+  branch: string;
+  commit_sha: string | null;
+  commit_message: string | null;
+  tag: string | null;
+  event: BuildEvent;
+  trigger: BuildTrigger;
+  triggered_by: string | null;
+  created_at: number;
+  queued_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  duration_ms: number | null;
+  rerun_of: number | null;
+  executor: string | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  attempt: Generated<number>;
+  /** Set when someone asked to cancel an active build; its owner stops it. */
+  cancel_requested_at: number | null;
+  cancel_reason_code: string | null;
+  cancel_reason_message: string | null;
+}
+
+export interface StagesTable {
+  id: Generated<number>;
+  build_id: number;
+  idx: number;
+  name: string;
+  status: Status;
+  reason_code: string | null;
+  reason_message: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+  duration_ms: number | null;
+  /** `waiting` while the stage waits for a person, then `approved` or `rejected`. */
+  approval: 'waiting' | 'approved' | 'rejected' | null;
+  approval_by: string | null;
+  approval_message: string | null;
+  approval_at: number | null;
+}
+
+export interface StepsTable {
+  id: Generated<number>;
+  stage_id: number;
+  build_id: number;
+  idx: number;
+  name: string;
+  status: Status;
+  exit_code: number | null;
+  attempts: Generated<number>;
+  reason_code: string | null;
+  reason_message: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+  duration_ms: number | null;
+  log_lines: Generated<number>;
+}
+
+/** One row per held project+branch lock; the primary key makes a second holder impossible. */
+export interface LocksTable {
+  project_id: number;
+  branch: string;
+  build_id: number;
+  acquired_at: number;
+}
+
+export interface TokensTable {
+  id: Generated<number>;
+  name: string;
+  role: TokenRole;
+  /** Hex SHA-256 of the token; the token itself is never stored. */
+  hash: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export type ProjectRow = Selectable<ProjectsTable>;
+export type BuildRow = Selectable<BuildsTable>;
+export type StageRow = Selectable<StagesTable>;
+export type StepRow = Selectable<StepsTable>;
+export type TokenRow = Selectable<TokensTable>;
