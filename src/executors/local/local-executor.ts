@@ -14,6 +14,7 @@ import {
 } from '../types.js';
 import { buildRootName, removeTree, scanBuildRoots, writeMarker } from './build-dirs.js';
 import { DEFAULT_INHERITED_ENV, stepEnvironment, type InheritEnv } from './host-env.js';
+import { forgetGroup, killLeftoverGroups, liveGroups, recordGroup } from './leftovers.js';
 import { spawnGroup, type ProcessGroup } from './process-group.js';
 import { checkServices, waitForPort } from './services.js';
 
@@ -161,6 +162,7 @@ export class LocalExecutor implements Executor {
     });
     const entry: RunningProcess = { proc, step: step.key };
     state.processes.add(entry);
+    await recordGroup(state.root, proc.pid).catch(() => undefined);
     let aborted = false;
     const onAbort = (): void => {
       aborted = true;
@@ -174,6 +176,7 @@ export class LocalExecutor implements Executor {
     } finally {
       signal.removeEventListener('abort', onAbort);
       state.processes.delete(entry);
+      await forgetGroup(state.root, proc.pid).catch(() => undefined);
       await rm(script, { force: true }).catch(() => undefined);
     }
   }
@@ -202,7 +205,12 @@ export class LocalExecutor implements Executor {
         });
       }
     }
-    for (const { marker } of await scanBuildRoots(this.tmpRoot)) {
+    for (const { root, marker } of await scanBuildRoots(this.tmpRoot)) {
+      if (!this.builds.has(marker.buildId)) {
+        for (const pgid of await liveGroups(root)) {
+          out.push({ kind: 'process', id: String(pgid), buildId: marker.buildId, project: marker.project, running: true });
+        }
+      }
       out.push({
         kind: 'workspace',
         id: marker.workspace,
@@ -225,6 +233,9 @@ export class LocalExecutor implements Executor {
     if (state) {
       await Promise.all([...state.processes].map(({ proc }) => proc.terminate(this.killGraceMs)));
       this.builds.delete(buildId);
+    } else {
+      // Not ours in memory: a leftover of a Slipway process that died with steps running.
+      await killLeftoverGroups(this.rootOf(buildId));
     }
     try {
       await removeTree(this.rootOf(buildId));
@@ -263,6 +274,7 @@ export class LocalExecutor implements Executor {
       });
       const entry: RunningProcess = { proc, service: service.name };
       state.processes.add(entry);
+      await recordGroup(state.root, proc.pid).catch(() => undefined);
       void proc.done.then(() => state.processes.delete(entry));
       if (service.waitFor !== undefined) {
         waits.push(waitForPort(service.name, service.waitFor, proc, this.serviceTimeoutMs, signal));
