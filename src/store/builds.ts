@@ -28,7 +28,11 @@ export interface NewBuild {
  * lock, SQLite write lock), and a rolled-back insert gives its number back, so numbers are
  * 1, 2, … without gaps or duplicates. Throws `not_found` for an unknown project.
  */
-export async function createBuild(db: Kysely<Database>, input: NewBuild, now: number = Date.now()): Promise<Build> {
+export async function createBuild(
+  db: Kysely<Database>,
+  input: NewBuild,
+  now: number = Date.now(),
+): Promise<Build> {
   return writeTransaction(db, async (trx) => {
     const project = await trx
       .updateTable('projects')
@@ -113,16 +117,20 @@ export interface BuildPage {
  */
 export async function listBuilds(db: Kysely<Database>, filter: BuildFilter = {}): Promise<BuildPage> {
   const limit = clampLimit(filter.limit, 50, 500);
-  let query = selectBuilds(db)
-    .orderBy('b.id', 'desc')
-    .limit(limit + 1);
-  if (filter.projectId !== undefined) query = query.where('b.project_id', '=', filter.projectId);
-  if (filter.status !== undefined && filter.status.length > 0) query = query.where('b.status', 'in', filter.status);
-  if (filter.branch !== undefined) query = query.where('b.branch', '=', filter.branch);
-  if (filter.before !== undefined) query = query.where('b.id', '<', filter.before);
-  const rows = await query.execute();
+  const rows = await listBuildsQuery(db, filter, limit + 1).execute();
   const builds = rows.slice(0, limit).map(toBuild);
   return { builds, nextBefore: rows.length > limit ? builds[builds.length - 1]!.id : null };
+}
+
+/** Internal (exported for the query-plan test): the query behind `listBuilds`. */
+export function listBuildsQuery(db: Kysely<Database>, filter: BuildFilter, rows: number) {
+  let query = selectBuilds(db).orderBy('b.id', 'desc').limit(rows);
+  if (filter.projectId !== undefined) query = query.where('b.project_id', '=', filter.projectId);
+  if (filter.status !== undefined && filter.status.length > 0)
+    query = query.where('b.status', 'in', filter.status);
+  if (filter.branch !== undefined) query = query.where('b.branch', '=', filter.branch);
+  if (filter.before !== undefined) query = query.where('b.id', '<', filter.before);
+  return query;
 }
 
 export interface BuildStatusFields {
@@ -150,8 +158,8 @@ export interface BuildStatusFields {
  *
  * Entering a terminal status (or `lost`) fills finish time and duration, clears the lease
  * and releases the branch lock. Entering `queued` (re-queue after the owner died) clears the
- * lease, releases the lock and resets `queuedAt`. Moving from `queued` to an active status
- * is `claimNextBuilds`' job, which takes the lock: this function refuses it.
+ * lease, releases the lock and resets `queuedAt`. Becoming active from any other status
+ * (`queued`, or a terminal one) is refused: only `claimNextBuilds` takes the lock and a slot.
  */
 export async function setBuildStatus(
   db: Kysely<Database>,
@@ -161,9 +169,10 @@ export async function setBuildStatus(
   fields: BuildStatusFields = {},
 ): Promise<Build | undefined> {
   if (from.length === 0) return undefined;
-  if (from.includes('queued') && isActiveStatus(to)) {
-    throw new StoreError('invalid', 'queued builds become active only through claimNextBuilds', {
-      details: { id, to },
+  if (isActiveStatus(to) && !from.every(isActiveStatus)) {
+    // Becoming active takes the branch lock and a slot under the limits: claim's job alone.
+    throw new StoreError('invalid', `a build becomes ${to} from queued only through claimNextBuilds`, {
+      details: { id, from, to },
     });
   }
   const now = fields.now ?? Date.now();

@@ -1,8 +1,12 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialectOf, openDatabase, parseDatabaseUrl } from './db.js';
 import { isStoreError } from './errors.js';
 import { migrateToLatest } from './migrate.js';
+import { migrations } from './migrations/index.js';
 import { DIALECTS, openTestDatabase } from './testing/dialects.js';
 import type { TestDatabase } from './testing/dialects.js';
 import { makeBuild, makeProject } from './testing/fixtures.js';
@@ -54,16 +58,22 @@ describe('openDatabase (sqlite)', () => {
   it('opens :memory:', async () => {
     const db = openDatabase(':memory:');
     try {
-      expect(await migrateToLatest(db)).toEqual(['0001_initial']);
+      expect(await migrateToLatest(db)).toEqual(Object.keys(migrations('sqlite')));
     } finally {
       await db.destroy();
     }
   });
 
-  it('reports a path it cannot open as unavailable', () => {
-    expect(() => openDatabase('sqlite:/proc/definitely/not/here.db')).toThrow(
-      expect.objectContaining({ code: 'unavailable' }),
-    );
+  it('reports a path it cannot open as unavailable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'slipway-open-'));
+    try {
+      await writeFile(join(dir, 'file'), '');
+      expect(() => openDatabase(`sqlite:${join(dir, 'file', 'slipway.db')}`)).toThrow(
+        expect.objectContaining({ code: 'unavailable' }),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('knows only instances it opened', async () => {
@@ -143,7 +153,7 @@ describe.runIf(DIALECTS.includes('postgres'))('postgres: migrations from two pro
       await sql`drop schema public cascade; create schema public`.execute(t.db);
       const [a, b] = [t.openAnother(), t.openAnother()];
       const [ra, rb] = await Promise.all([migrateToLatest(a), migrateToLatest(b)]);
-      expect([...ra, ...rb]).toEqual(['0001_initial']);
+      expect([...ra, ...rb].sort()).toEqual(Object.keys(migrations('postgres')));
     } finally {
       await t.destroy();
     }

@@ -38,7 +38,10 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
     return { dialect: 'sqlite', path };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw new StoreError('unsupported_url', `unsupported database URL ${redact(url)}: use sqlite:<path> or postgres://…`);
+    throw new StoreError(
+      'unsupported_url',
+      `unsupported database URL ${redact(url)}: use sqlite:<path> or postgres://…`,
+    );
   }
   if (url === '') throw new StoreError('unsupported_url', 'database URL is empty');
   return { dialect: 'sqlite', path: url };
@@ -59,7 +62,8 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
  */
 export function openDatabase(url: string, options: DatabaseOptions = {}): Kysely<Database> {
   const target = parseDatabaseUrl(url);
-  const db = target.dialect === 'sqlite' ? openSqlite(target.path, options) : openPostgres(target.url, options);
+  const db =
+    target.dialect === 'sqlite' ? openSqlite(target.path, options) : openPostgres(target.url, options);
   dialects.set(db, target.dialect);
   return db;
 }
@@ -94,7 +98,9 @@ function openSqlite(path: string, options: DatabaseOptions): Kysely<Database> {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
   } catch (cause) {
-    throw new StoreError('unavailable', `cannot open SQLite database ${path}: ${messageOf(cause)}`, { cause });
+    throw new StoreError('unavailable', `cannot open SQLite database ${path}: ${messageOf(cause)}`, {
+      cause,
+    });
   }
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
 }
@@ -110,10 +116,11 @@ function parseInt8(value: string): number {
 function openPostgres(url: string, options: DatabaseOptions): Kysely<Database> {
   // A per-pool parser, not pg.types.setTypeParser: that one is global to the process and
   // would change results for any other pg user in it.
-  const getTypeParser = ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary'
-      ? parseInt8
-      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+  const getTypeParser: typeof pg.types.getTypeParser = (oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8_OID && format !== 'binary') return parseInt8;
+    const parser: unknown = pg.types.getTypeParser(oid, format);
+    return parser;
+  };
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types: { getTypeParser } });
   const onPoolError = options.onPoolError ?? (() => undefined);
   pool.on('error', onPoolError);

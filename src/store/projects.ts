@@ -53,7 +53,9 @@ export async function createProject(
     .returningAll()
     .executeTakeFirst();
   if (row === undefined) {
-    throw new StoreError('conflict', `project ${input.slug} already exists`, { details: { slug: input.slug } });
+    throw new StoreError('conflict', `project ${input.slug} already exists`, {
+      details: { slug: input.slug },
+    });
   }
   return toProject(row);
 }
@@ -76,7 +78,10 @@ export interface ProjectListOptions {
 }
 
 /** Projects ordered by slug. */
-export async function listProjects(db: Kysely<Database>, options: ProjectListOptions = {}): Promise<Project[]> {
+export async function listProjects(
+  db: Kysely<Database>,
+  options: ProjectListOptions = {},
+): Promise<Project[]> {
   let query = db
     .selectFrom('projects')
     .selectAll()
@@ -102,8 +107,14 @@ export async function updateProject(
   if (patch.concurrencyPolicy !== undefined) set.concurrency_policy = patch.concurrencyPolicy;
   if (patch.maxRunning !== undefined) set.max_running = patch.maxRunning;
   if (patch.pipelinePath !== undefined) set.pipeline_path = patch.pipelinePath;
-  const row = await db.updateTable('projects').set(set).where('id', '=', id).returningAll().executeTakeFirst();
-  if (row === undefined) throw new StoreError('not_found', `project ${id} does not exist`, { details: { id } });
+  const row = await db
+    .updateTable('projects')
+    .set(set)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  if (row === undefined)
+    throw new StoreError('not_found', `project ${id} does not exist`, { details: { id } });
   return toProject(row);
 }
 
@@ -138,7 +149,8 @@ function validate(input: Partial<NewProject>): void {
   if (input.slug !== undefined && !SLUG.test(input.slug)) {
     invalid('slug', `project name ${JSON.stringify(input.slug)} is not of the form owner/name`);
   }
-  if (input.repoUrl !== undefined && input.repoUrl.trim() === '') invalid('repoUrl', 'repository URL is empty');
+  if (input.repoUrl !== undefined && input.repoUrl.trim() === '')
+    invalid('repoUrl', 'repository URL is empty');
   if (input.branchFilter !== undefined) {
     try {
       new RegExp(input.branchFilter);

@@ -53,12 +53,13 @@ export async function claimNextBuilds(
     await serialize(trx, 'queue');
     await trx
       .deleteFrom('locks')
-      .where(({ eb, exists, not, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('builds')
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('builds')
               .select('builds.id')
-              .whereRef('builds.id', '=', eb.ref('locks.build_id'))
+              .whereRef('builds.id', '=', 'locks.build_id')
               .where('builds.status', 'in', ACTIVE_STATUSES),
           ),
         ),
@@ -77,20 +78,22 @@ export async function claimNextBuilds(
         .select(['b.id', 'b.project_id', 'b.branch', 'p.max_running'])
         .where('b.status', '=', 'queued')
         .where('b.id', '>', cursor)
-        .where(({ exists, not, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('locks as l')
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('locks as l')
                 .select('l.build_id')
                 .whereRef('l.project_id', '=', 'b.project_id')
                 .whereRef('l.branch', '=', 'b.branch'),
             ),
           ),
         )
-        .where(({ exists, not, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('builds as o')
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('builds as o')
                 .select('o.id')
                 .where('o.status', '=', 'queued')
                 .whereRef('o.project_id', '=', 'b.project_id')
@@ -223,9 +226,15 @@ export async function supersede(
   now: number = Date.now(),
 ): Promise<Superseded> {
   return writeTransaction(db, async (trx) => {
-    const newer = await trx.selectFrom('builds').select('number').where('id', '=', newBuildId).executeTakeFirst();
+    const newer = await trx
+      .selectFrom('builds')
+      .select('number')
+      .where('id', '=', newBuildId)
+      .executeTakeFirst();
     if (newer === undefined) {
-      throw new StoreError('not_found', `build ${newBuildId} does not exist`, { details: { id: newBuildId } });
+      throw new StoreError('not_found', `build ${newBuildId} does not exist`, {
+        details: { id: newBuildId },
+      });
     }
     const cancelledIds = await trx
       .updateTable('builds')
@@ -254,7 +263,10 @@ export async function supersede(
             )
             .orderBy('b.id')
             .execute();
-    const active = await older(selectBuilds(trx)).where('b.status', 'in', ACTIVE_STATUSES).orderBy('b.id').execute();
+    const active = await older(selectBuilds(trx))
+      .where('b.status', 'in', ACTIVE_STATUSES)
+      .orderBy('b.id')
+      .execute();
     return { cancelled: cancelled.map(toBuild), active: active.map(toBuild) };
   });
 }

@@ -29,9 +29,15 @@ export async function createBuildRecords(
     if (build === undefined) {
       throw new StoreError('not_found', `build ${buildId} does not exist`, { details: { buildId } });
     }
-    const existing = await trx.selectFrom('stages').select('id').where('build_id', '=', buildId).executeTakeFirst();
+    const existing = await trx
+      .selectFrom('stages')
+      .select('id')
+      .where('build_id', '=', buildId)
+      .executeTakeFirst();
     if (existing !== undefined) {
-      throw new StoreError('conflict', `build ${buildId} already has stage records`, { details: { buildId } });
+      throw new StoreError('conflict', `build ${buildId} already has stage records`, {
+        details: { buildId },
+      });
     }
     const records: StageRecord[] = [];
     for (const [idx, stage] of stages.entries()) {
@@ -83,7 +89,13 @@ export async function createBuildRecords(
 export async function getBuildRecords(db: Kysely<Database>, buildId: number): Promise<StageRecord[]> {
   const [stages, steps] = await Promise.all([
     db.selectFrom('stages').selectAll().where('build_id', '=', buildId).orderBy('idx').execute(),
-    db.selectFrom('steps').selectAll().where('build_id', '=', buildId).orderBy('stage_id').orderBy('idx').execute(),
+    db
+      .selectFrom('steps')
+      .selectAll()
+      .where('build_id', '=', buildId)
+      .orderBy('stage_id')
+      .orderBy('idx')
+      .execute(),
   ]);
   const byStage = new Map<number, StepRecord[]>();
   for (const step of steps) {
@@ -113,7 +125,11 @@ export interface StepUpdate extends RecordUpdate {
 }
 
 /** Updates a stage record. Returns whether it applied (false: no such stage, or guard failed). */
-export async function updateStage(db: Kysely<Database>, stageId: number, update: RecordUpdate): Promise<boolean> {
+export async function updateStage(
+  db: Kysely<Database>,
+  stageId: number,
+  update: RecordUpdate,
+): Promise<boolean> {
   if (update.from?.length === 0) return false;
   const set: UpdateObject<Database, 'stages'> = commonColumns(update);
   if (Object.keys(set).length === 0) return exists(db, 'stages', stageId, update.from);

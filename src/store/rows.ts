@@ -21,13 +21,25 @@ export function toProject(row: ProjectRow): Project {
   };
 }
 
-/** Builds with their project's slug: the shape every build read returns. */
+/**
+ * Builds with their project's slug: the shape every build read returns. The slug comes from
+ * a scalar subquery, not a join, so that the planner only ever chooses among the builds
+ * indexes: with a join SQLite may drive the query from the tiny projects table and then
+ * sort the builds instead of reading them in id order from an index.
+ */
 export function selectBuilds(db: Kysely<Database>) {
   return db
     .selectFrom('builds as b')
-    .innerJoin('projects as p', 'p.id', 'b.project_id')
     .selectAll('b')
-    .select('p.slug as project_slug');
+    .select((eb) =>
+      eb
+        .selectFrom('projects as p')
+        .select('p.slug')
+        .whereRef('p.id', '=', 'b.project_id')
+        .$asScalar()
+        .$notNull()
+        .as('project_slug'),
+    );
 }
 
 export function toBuild(row: BuildRow & { project_slug: string }): Build {

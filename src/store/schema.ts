@@ -1,5 +1,6 @@
 import type { Generated, Selectable } from 'kysely';
 import type { BuildEvent, Status } from '../pipeline/types.js';
+import type { NotifyTargetsTable, ProjectHooksTable, WebhookDeliveriesTable } from './schema-hooks.js';
 import type { BuildTrigger, ConcurrencyPolicy, TokenRole } from './types.js';
 
 /**
@@ -14,6 +15,9 @@ export interface Database {
   steps: StepsTable;
   locks: LocksTable;
   tokens: TokensTable;
+  project_hooks: ProjectHooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  notify_targets: NotifyTargetsTable;
 }
 
 export interface ProjectsTable {
@@ -60,6 +64,8 @@ export interface BuildsTable {
   cancel_requested_at: number | null;
   cancel_reason_code: string | null;
   cancel_reason_message: string | null;
+  /** Pull-request builds: 1 when the head repository is a fork, 0 when not; null when unknown or not a PR. */
+  head_repo_fork: number | null;
 }
 
 export interface StagesTable {

@@ -31,7 +31,8 @@ export async function createToken(
   input: NewToken,
   now: number = Date.now(),
 ): Promise<CreatedToken> {
-  if (input.name.trim() === '') throw new StoreError('invalid', 'token name is empty', { details: { field: 'name' } });
+  if (input.name.trim() === '')
+    throw new StoreError('invalid', 'token name is empty', { details: { field: 'name' } });
   if (!TOKEN_ROLES.includes(input.role)) {
     throw new StoreError('invalid', `token role must be one of ${TOKEN_ROLES.join(', ')}`, {
       details: { field: 'role' },
@@ -40,7 +41,14 @@ export async function createToken(
   const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
   const row = await db
     .insertInto('tokens')
-    .values({ name: input.name, role: input.role, hash: hashToken(token), created_at: now, last_used_at: null, revoked_at: null })
+    .values({
+      name: input.name,
+      role: input.role,
+      hash: hashToken(token),
+      created_at: now,
+      last_used_at: null,
+      revoked_at: null,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
   return { token, info: toToken(row) };
@@ -95,7 +103,11 @@ export async function listTokens(db: Kysely<Database>): Promise<TokenInfo[]> {
 }
 
 /** Revokes a token for good. Returns false if there is no such token or it was revoked already. */
-export async function revokeToken(db: Kysely<Database>, id: number, now: number = Date.now()): Promise<boolean> {
+export async function revokeToken(
+  db: Kysely<Database>,
+  id: number,
+  now: number = Date.now(),
+): Promise<boolean> {
   const result = await db
     .updateTable('tokens')
     .set({ revoked_at: now })

@@ -63,7 +63,11 @@ export function initial(dialect: DialectName): Migration {
       // Build lists are keyset-paged by id, newest first, optionally filtered by project,
       // status and branch: each index ends in `id` so that a page is an index range scan,
       // never a sort of the whole table.
-      await db.schema.createIndex('builds_project_id_idx').on('builds').columns(['project_id', 'id']).execute();
+      await db.schema
+        .createIndex('builds_project_id_idx')
+        .on('builds')
+        .columns(['project_id', 'id'])
+        .execute();
       await db.schema.createIndex('builds_status_id_idx').on('builds').columns(['status', 'id']).execute();
       await db.schema
         .createIndex('builds_project_status_id_idx')

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import type { DialectName } from '../db.js';
 import { initial } from './0001_initial.js';
 import { control } from './0002_control.js';
+import { webhooks } from './0004_webhooks.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Listed here rather than found
@@ -12,5 +13,6 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_initial': initial(dialect),
     '0002_control': control(dialect),
+    '0004_webhooks': webhooks(dialect),
   };
 }

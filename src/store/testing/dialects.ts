@@ -43,7 +43,7 @@ export async function openTestDatabase(dialect: DialectName): Promise<TestDataba
     if (base === undefined) throw new Error('PostgreSQL is not available');
     const scratch = await createScratchDatabase(base);
     url = scratch.url;
-    cleanup = scratch.drop;
+    cleanup = () => scratch.drop();
   }
   const instances: Kysely<Database>[] = [];
   const openAnother = () => {

@@ -25,5 +25,9 @@ export function makeBuild(
   overrides: Partial<NewBuild> = {},
   now?: number,
 ): Promise<Build> {
-  return createBuild(db, { projectId, branch: 'main', event: 'manual', trigger: 'manual', ...overrides }, now);
+  return createBuild(
+    db,
+    { projectId, branch: 'main', event: 'manual', trigger: 'manual', ...overrides },
+    now,
+  );
 }

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBuildRecords, getBuildRecords, updateStage, updateStep } from './records.js';
+import { DIALECTS, openTestDatabase } from './testing/dialects.js';
+import type { TestDatabase } from './testing/dialects.js';
+import { makeBuild, makeProject } from './testing/fixtures.js';
+
+for (const dialect of DIALECTS) {
+  describe(`${dialect}: stage and step records`, () => {
+    let t: TestDatabase;
+    beforeAll(async () => {
+      t = await openTestDatabase(dialect);
+    });
+    afterAll(async () => {
+      await t?.destroy();
+    });
+
+    it('records the tree of a build in plan order', async () => {
+      const p = await makeProject(t.db);
+      const b = await makeBuild(t.db, p.id);
+      const tree = await createBuildRecords(t.db, b.id, [
+        { name: 'build', steps: ['compile', 'lint', 'docs'] },
+        { name: 'approve', steps: [] },
+        { name: 'deploy', steps: ['push'] },
+      ]);
+      expect(tree.map((s) => [s.name, s.idx, s.status, s.steps.map((x) => [x.name, x.idx])])).toEqual([
+        [
+          'build',
+          0,
+          'queued',
+          [
+            ['compile', 0],
+            ['lint', 1],
+            ['docs', 2],
+          ],
+        ],
+        ['approve', 1, 'queued', []],
+        ['deploy', 2, 'queued', [['push', 0]]],
+      ]);
+      expect(tree[0]!.steps[0]).toMatchObject({
+        buildId: b.id,
+        stageId: tree[0]!.id,
+        attempts: 0,
+        logLines: 0,
+      });
+      expect(await getBuildRecords(t.db, b.id)).toEqual(tree);
+      expect(await getBuildRecords(t.db, 999_999)).toEqual([]);
+    });
+
+    it('refuses records for an unknown build or a second time', async () => {
+      const p = await makeProject(t.db);
+      const b = await makeBuild(t.db, p.id);
+      await expect(createBuildRecords(t.db, 999_999, [])).rejects.toMatchObject({ code: 'not_found' });
+      await createBuildRecords(t.db, b.id, [{ name: 's', steps: ['a'] }]);
+      await expect(createBuildRecords(t.db, b.id, [{ name: 's', steps: ['a'] }])).rejects.toMatchObject({
+        code: 'conflict',
+      });
+    });
+
+    it('updates stages and steps, with an optional status guard', async () => {
+      const p = await makeProject(t.db);
+      const b = await makeBuild(t.db, p.id);
+      const [stage] = await createBuildRecords(t.db, b.id, [{ name: 'test', steps: ['unit'] }]);
+      const step = stage!.steps[0]!;
+      expect(await updateStage(t.db, stage!.id, { status: 'running', startedAt: 10 })).toBe(true);
+      expect(await updateStep(t.db, step.id, { status: 'running', startedAt: 10, attempts: 1 })).toBe(true);
+      expect(await updateStep(t.db, step.id, { logLines: 250 })).toBe(true);
+      expect(
+        await updateStep(t.db, step.id, {
+          from: ['running'],
+          status: 'failure',
+          exitCode: 2,
+          finishedAt: 40,
+          durationMs: 30,
+          reason: { code: 'exit_code', message: 'exited 2' },
+        }),
+      ).toBe(true);
+      // A late event cannot reopen a finished step.
+      expect(await updateStep(t.db, step.id, { from: ['queued', 'running'], status: 'running' })).toBe(false);
+      expect(await updateStep(t.db, step.id, { from: [], status: 'running' })).toBe(false);
+      expect(await updateStage(t.db, stage!.id, { status: 'failure', finishedAt: 40, durationMs: 30 })).toBe(
+        true,
+      );
+      expect(await updateStage(t.db, 999_999, { status: 'failure' })).toBe(false);
+      expect(await updateStep(t.db, step.id, {})).toBe(true);
+
+      const [read] = await getBuildRecords(t.db, b.id);
+      expect(read).toMatchObject({ status: 'failure', startedAt: 10, finishedAt: 40, durationMs: 30 });
+      expect(read!.steps[0]).toMatchObject({
+        status: 'failure',
+        exitCode: 2,
+        attempts: 1,
+        logLines: 250,
+        durationMs: 30,
+        reason: { code: 'exit_code', message: 'exited 2' },
+      });
+      expect(await updateStep(t.db, step.id, { reason: null })).toBe(true);
+      expect((await getBuildRecords(t.db, b.id))[0]!.steps[0]!.reason).toBeNull();
+    });
+  });
+}
