@@ -98,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`slipway: ${error.message}\n`);
       return EXIT.usage;
     }
-    if (error instanceof ExecutorError) {
+    if (error instanceof ExecutorError || (error instanceof Error && error.name === 'StoreError')) {
       process.stderr.write(`slipway: ${error.message}\n`);
       return EXIT.buildFailed;
     }

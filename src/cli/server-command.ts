@@ -53,6 +53,11 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...(options.replicaId !== undefined ? { replicaId: options.replicaId } : {}),
         ...(webRoot() !== undefined ? { webRoot: webRoot()! } : {}),
         quiet: options.quiet,
+      }).catch((error: unknown) => {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${options.host} is in use; choose another with --port`);
+        if (code === 'EACCES') throw new UsageError(`not allowed to listen on ${options.host}:${port}; choose a port above 1023`);
+        throw error;
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
