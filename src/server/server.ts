@@ -84,7 +84,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     leaseMs,
     pollMs: config.pollMs ?? 1000,
     onStepFinished: (status) => metrics.stepFinished(status),
-    onBuildFinished: (status, seconds) => metrics.buildFinished(status, seconds ?? 0),
+    onBuildFinished: (status, seconds) => metrics.buildFinished(status, seconds),
     onError: (error) => announce(`scheduler: ${error instanceof Error ? error.message : String(error)}`),
   });
   const reconcileOptions = {
@@ -113,7 +113,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }, config.reconcileMs ?? 15_000);
 
   const control = new DatabaseBuildControl(db, () => scheduler.kick());
-  const app = await buildApp({
+  const app = buildApp({
     db,
     control,
     logs,

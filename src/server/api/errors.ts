@@ -1,0 +1,186 @@
+import type { FastifyError } from 'fastify';
+import { isStoreError } from '../../store/index.js';
+import { AuthError } from '../auth/errors.js';
+import { ControlError } from '../scheduler/types.js';
+import type { ApiError } from './dto.js';
+import type { SchemaViolation } from './validation.js';
+
+/** The `code` of every error answer, one per kind of failure a client may branch on. */
+export type ApiErrorCode =
+  /** A field, query parameter or path parameter is missing, unknown or of the wrong shape. */
+  | 'invalid_request'
+  /** The body is not JSON (or is empty) although the content type says it is. */
+  | 'invalid_json'
+  | 'payload_too_large'
+  /** Only `application/json` bodies are accepted. */
+  | 'unsupported_media_type'
+  /** No such route, project, build, step or token. */
+  | 'not_found'
+  | 'unauthorized'
+  | 'forbidden'
+  /** The request clashes with the current state (duplicate slug, build already finished). */
+  | 'conflict'
+  /** A dependency (the database) does not answer; retrying later may work. */
+  | 'unavailable'
+  /** A bug or an unexpected failure; details are in the server log, never in the answer. */
+  | 'internal';
+
+/** An error a route raises on purpose, with its HTTP status. */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+
+  constructor(
+    readonly statusCode: number,
+    readonly code: ApiErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}
+
+/** 404 for a named thing that does not exist. */
+export function notFound(what: string): HttpError {
+  return new HttpError(404, 'not_found', `${what} not found`);
+}
+
+/** How an error is answered, and whether it is worth an entry in the server's error log. */
+export interface ErrorReply {
+  statusCode: number;
+  body: ApiError;
+  headers?: Record<string, string>;
+  /** True for failures that are the server's fault (5xx): logged with their stack. */
+  serverFault: boolean;
+}
+
+/**
+ * The one place where every error becomes an HTTP answer `{error:{code,message,details}}`:
+ * errors of routes, of the store, of the build machinery, of authentication and of Fastify
+ * itself (validation, body parsing). Anything unknown is a 500 with a generic message; its
+ * stack goes to the server log only.
+ */
+export function toErrorReply(error: unknown, requestId: string): ErrorReply {
+  if (error instanceof HttpError) return reply(error.statusCode, error.code, error.message, error.details);
+  if (error instanceof AuthError) {
+    if (error.code === 'unauthorized') {
+      return {
+        ...reply(401, 'unauthorized', error.message),
+        headers: { 'www-authenticate': 'Bearer realm="slipway"' },
+      };
+    }
+    return reply(
+      403,
+      'forbidden',
+      error.message,
+      error.needed === undefined ? undefined : { requiredRole: error.needed },
+    );
+  }
+  if (error instanceof ControlError) {
+    const status = { not_found: 404, conflict: 409, invalid: 400 }[error.code];
+    return reply(status, error.code === 'invalid' ? 'invalid_request' : error.code, error.message);
+  }
+  if (isStoreError(error)) {
+    switch (error.code) {
+      case 'not_found':
+        return reply(404, 'not_found', error.message, error.details);
+      case 'conflict':
+        return reply(409, 'conflict', error.message, error.details);
+      case 'invalid': {
+        // The store names the field in camelCase, the same name the request body uses.
+        const field = typeof error.details.field === 'string' ? `body.${error.details.field}` : undefined;
+        if (field === undefined) return reply(400, 'invalid_request', error.message, error.details);
+        return reply(400, 'invalid_request', `${field}: ${error.message}`, {
+          fields: [{ path: field, message: error.message }],
+        });
+      }
+      case 'unavailable':
+        return { ...reply(503, 'unavailable', 'the database is not available'), serverFault: true };
+      default:
+        break;
+    }
+  }
+  if (isFastifyError(error)) {
+    if (error.validation !== undefined) return validationReply(error);
+    switch (error.code) {
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return reply(400, 'invalid_json', 'the request body is not valid JSON');
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return reply(
+          400,
+          'invalid_json',
+          'the request body is empty but its content type is application/json',
+        );
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return reply(413, 'payload_too_large', 'the request body is larger than the server accepts');
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return reply(415, 'unsupported_media_type', 'send the request body as application/json');
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return reply(400, 'invalid_request', 'the request body does not match its Content-Length');
+      default:
+        break;
+    }
+  }
+  if (isTransientDatabaseError(error)) {
+    return {
+      ...reply(503, 'unavailable', 'the database is busy or not reachable; try again'),
+      serverFault: true,
+    };
+  }
+  return {
+    ...reply(500, 'internal', 'internal server error; the server log has the details', { requestId }),
+    serverFault: true,
+  };
+}
+
+/** Where Fastify found the invalid value, as the prefix of a field path. */
+const PART: Record<string, string> = {
+  body: 'body',
+  querystring: 'query',
+  params: 'path',
+  headers: 'header',
+};
+
+function validationReply(error: FastifyError): ErrorReply {
+  const part = PART[error.validationContext ?? 'body'] ?? 'body';
+  const fields = (error.validation as unknown as SchemaViolation[]).map((v) => ({
+    path: fieldPath(part, v.instancePath),
+    message: v.message,
+  }));
+  const message = fields.map((f) => `${f.path} ${f.message}`).join('; ');
+  return reply(400, 'invalid_request', message || `invalid ${part}`, { fields });
+}
+
+/** `body` + `/steps/0/name` → `body.steps[0].name` (JSON pointer unescaped). */
+function fieldPath(part: string, pointer: string): string {
+  let path = part;
+  for (const raw of pointer.split('/').slice(1)) {
+    const key = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    path += /^\d+$/.test(key) ? `[${key}]` : `.${key}`;
+  }
+  return path;
+}
+
+function reply(
+  statusCode: number,
+  code: ApiErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+): ErrorReply {
+  return {
+    statusCode,
+    body: { error: { code, message, details: details ?? {} } },
+    serverFault: false,
+  };
+}
+
+/** Driver errors that say "not now" rather than "wrong": lock timeouts, lost connections. */
+const TRANSIENT_CODES = new Set(['SQLITE_BUSY', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '53300']);
+
+function isTransientDatabaseError(error: unknown): boolean {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && TRANSIENT_CODES.has(code);
+}
+
+function isFastifyError(error: unknown): error is FastifyError {
+  return error instanceof Error && typeof (error as Partial<FastifyError>).code === 'string';
+}

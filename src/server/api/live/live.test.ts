@@ -1,0 +1,320 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimNextBuilds, setBuildStatus } from '../../../store/index.js';
+import type { Build } from '../../../store/index.js';
+import { openTestDatabase } from '../../../store/testing/dialects.js';
+import type { TestDatabase } from '../../../store/testing/dialects.js';
+import { makeBuild, makeProject } from '../../../store/testing/fixtures.js';
+import { LogHub } from '../../logs/log-hub.js';
+import type { LogStore, StoredLogLine } from '../../logs/types.js';
+import { LiveLogs } from './build-feed.js';
+import { LineBatch } from './sse-format.js';
+import { SseReader } from './sse-reader.js';
+import type { SseSink } from './sse-reader.js';
+
+/** Log store in memory whose reads can be held at a gate, to put live lines exactly in the gap. */
+class GatedLogStore implements LogStore {
+  private readonly lines = new Map<number, StoredLogLine[]>();
+  reads = 0;
+  private gate: Promise<void> | undefined;
+  private open: (() => void) | undefined;
+
+  /** Reads started from now on take their snapshot, then wait until `release`. */
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.open = resolve));
+  }
+
+  release(): void {
+    this.gate = undefined;
+    this.open?.();
+  }
+
+  append(buildId: number, lines: readonly StoredLogLine[]): Promise<void> {
+    this.lines.set(buildId, [...(this.lines.get(buildId) ?? []), ...lines]);
+    return Promise.resolve();
+  }
+
+  async read(buildId: number, afterSeq: number, limit = Infinity): Promise<StoredLogLine[]> {
+    this.reads += 1;
+    const snapshot = (this.lines.get(buildId) ?? []).filter((l) => l.seq > afterSeq).slice(0, limit);
+    if (this.gate !== undefined) await this.gate;
+    return snapshot;
+  }
+
+  lastSeq(buildId: number): Promise<number> {
+    return Promise.resolve(this.lines.get(buildId)?.at(-1)?.seq ?? 0);
+  }
+
+  remove(buildId: number): Promise<void> {
+    this.lines.delete(buildId);
+    return Promise.resolve();
+  }
+}
+
+/** A connection whose buffer fills after `capacity` writes until the test drains it. */
+class FakeSink implements SseSink {
+  readonly chunks: string[] = [];
+  backedUp = false;
+  closed = false;
+  private sinceDrain = 0;
+  private waiting: (() => void)[] = [];
+
+  constructor(private readonly capacity = Infinity) {}
+
+  write(chunk: string): boolean {
+    this.chunks.push(chunk);
+    this.sinceDrain += 1;
+    if (this.sinceDrain >= this.capacity) this.backedUp = true;
+    return !this.backedUp;
+  }
+
+  drained(): Promise<void> {
+    if (!this.backedUp || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  drain(): void {
+    this.backedUp = false;
+    this.sinceDrain = 0;
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+
+  end(): void {
+    this.closed = true;
+  }
+
+  get text(): string {
+    return this.chunks.join('');
+  }
+
+  seqs(): number[] {
+    return [...this.text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  }
+
+  events(): string[] {
+    return [...this.text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]!);
+  }
+}
+
+const BUILD_ID = 7;
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const lines = (from: number, to: number): StoredLogLine[] =>
+  range(from, to).map((seq) => ({
+    seq,
+    stage: 's',
+    step: 't',
+    stream: 'stdout',
+    n: seq,
+    time: 0,
+    text: `line ${seq}`,
+  }));
+const finishedBuild = (): Build => ({
+  id: BUILD_ID,
+  projectId: 1,
+  projectSlug: 'acme/web',
+  number: 1,
+  status: 'success',
+  reason: null,
+  branch: 'main',
+  commitSha: null,
+  commitMessage: null,
+  tag: null,
+  event: 'manual',
+  trigger: 'manual',
+  triggeredBy: null,
+  createdAt: 0,
+  queuedAt: 0,
+  startedAt: 0,
+  finishedAt: 1000,
+  durationMs: 1000,
+  rerunOf: null,
+  executor: null,
+  leaseOwner: null,
+  leaseExpiresAt: null,
+  attempt: 1,
+});
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  if (!check()) throw new Error(`not reached: ${what}`);
+}
+
+describe('SseReader', () => {
+  /** What the feed does: store, then hand over. */
+  async function storeAndPublish(
+    store: GatedLogStore,
+    reader: SseReader,
+    from: number,
+    to: number,
+  ): Promise<void> {
+    await store.append(BUILD_ID, lines(from, to));
+    reader.lines(new LineBatch(lines(from, to)));
+  }
+
+  it('delivers lines that arrive while the backlog is being read, once, after the backlog', async () => {
+    const store = new GatedLogStore();
+    await store.append(BUILD_ID, lines(1, 5));
+    const sink = new FakeSink();
+    const reader = new SseReader(sink, BUILD_ID, store, 0);
+    store.hold();
+    reader.start();
+    await tick();
+    // Stored and published after the backlog read took its snapshot: only the buffer has them.
+    await storeAndPublish(store, reader, 6, 8);
+    expect(sink.seqs()).toEqual([]);
+    store.release();
+    await until(() => sink.seqs().length === 8, 'backlog and buffered lines');
+    await storeAndPublish(store, reader, 9, 10);
+    expect(sink.seqs()).toEqual(range(1, 10));
+  });
+
+  it('starts after the resume point and never repeats a seq it sent', async () => {
+    const store = new GatedLogStore();
+    await store.append(BUILD_ID, lines(1, 10));
+    const sink = new FakeSink();
+    const reader = new SseReader(sink, BUILD_ID, store, 4);
+    reader.start();
+    await until(() => reader.position === 10, 'the backlog');
+    // Hub and store overlap: a batch partly sent already.
+    reader.lines(new LineBatch(lines(9, 12)));
+    reader.lines(new LineBatch(lines(12, 13)));
+    expect(sink.seqs()).toEqual(range(5, 13));
+  });
+
+  it('drops live lines beyond its buffer while catching up and reads them from the store instead', async () => {
+    const store = new GatedLogStore();
+    await store.append(BUILD_ID, lines(1, 2));
+    const sink = new FakeSink();
+    const reader = new SseReader(sink, BUILD_ID, store, 0, { maxBuffered: 3, pageSize: 4 });
+    store.hold();
+    reader.start();
+    await tick();
+    for (let from = 3; from <= 19; from += 2) await storeAndPublish(store, reader, from, from + 1);
+    store.release();
+    await until(() => reader.position === 20, 'everything');
+    expect(sink.seqs()).toEqual(range(1, 20));
+  });
+
+  it('catches up from the store when its client is slow, with bounded memory and no duplicates', async () => {
+    const store = new GatedLogStore();
+    const sink = new FakeSink(2);
+    const reader = new SseReader(sink, BUILD_ID, store, 0, { maxBuffered: 5, pageSize: 3 });
+    reader.start();
+    await until(() => store.reads === 1, 'the empty backlog');
+    await tick();
+    for (let from = 1; from <= 40; from += 4) {
+      await storeAndPublish(store, reader, from, from + 3);
+      if (from % 12 === 1) sink.drain();
+      await tick();
+    }
+    for (let i = 0; i < 50 && reader.position < 40; i++) {
+      sink.drain();
+      await tick();
+    }
+    expect(sink.seqs()).toEqual(range(1, 40));
+  });
+
+  it('sends end after every line even when told to end while catching up', async () => {
+    const store = new GatedLogStore();
+    await store.append(BUILD_ID, lines(1, 3));
+    const sink = new FakeSink();
+    const reader = new SseReader(sink, BUILD_ID, store, 0);
+    store.hold();
+    reader.start();
+    await tick();
+    reader.end(finishedBuild());
+    expect(sink.closed).toBe(false);
+    store.release();
+    await until(() => sink.closed, 'the end');
+    expect(sink.seqs()).toEqual([1, 2, 3]);
+    expect(sink.events()).toEqual(['line', 'line', 'line', 'status', 'end']);
+  });
+
+  it('writes nothing more once its client is gone', async () => {
+    const store = new GatedLogStore();
+    const sink = new FakeSink();
+    const reader = new SseReader(sink, BUILD_ID, store, 0);
+    reader.start();
+    await tick();
+    reader.abort();
+    reader.lines(new LineBatch(lines(1, 3)));
+    reader.heartbeat();
+    expect(sink.chunks).toEqual([]);
+  });
+});
+
+describe('LiveLogs (shared feeds)', () => {
+  let t: TestDatabase;
+  let build: Build;
+
+  beforeAll(async () => {
+    t = await openTestDatabase('sqlite');
+    const project = await makeProject(t.db);
+    build = await makeBuild(t.db, project.id);
+    await claimNextBuilds(t.db, 'test-owner', 60_000, { global: 10 });
+    await setBuildStatus(t.db, build.id, ['pending'], 'running');
+  });
+  afterAll(async () => {
+    await t?.destroy();
+  });
+
+  it('serves 200 readers of one build with one hub subscription and no store polling while the hub delivers', async () => {
+    const store = new GatedLogStore();
+    const hub = new LogHub();
+    const live = new LiveLogs({
+      db: t.db,
+      logs: store,
+      hub,
+      timing: { storePollMs: 250, statusPollMs: 30, heartbeatMs: 60_000 },
+    });
+    let seq = 0;
+    const emit = async (count: number) => {
+      const batch = lines(seq + 1, seq + count);
+      seq += count;
+      await store.append(build.id, batch);
+      hub.publish(build.id, batch);
+    };
+    await emit(50);
+
+    const sinks: FakeSink[] = [];
+    for (let i = 0; i < 200; i++) {
+      const sink = new FakeSink();
+      const reader = new SseReader(sink, build.id, store, 0);
+      const membership = live.join(build.id, reader);
+      void membership.ready.then(() => reader.start());
+      sinks.push(sink);
+      if (i % 20 === 0) await emit(5);
+    }
+    expect(hub.subscriberCount(build.id)).toBe(1);
+    await until(() => store.reads >= 200, 'every backlog read');
+    const readsAfterJoin = store.reads;
+    for (let i = 0; i < 40; i++) {
+      await emit(10);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    // Every reader read its backlog once; the feed did not poll while lines kept coming.
+    expect(store.reads - readsAfterJoin).toBeLessThanOrEqual(2);
+
+    await setBuildStatus(t.db, build.id, ['running'], 'success');
+    await until(() => sinks.every((s) => s.closed), 'every reader to end');
+    for (const sink of sinks) {
+      expect(sink.seqs()).toEqual(range(1, seq));
+      expect(sink.events().at(-1)).toBe('end');
+    }
+    expect(live.followedBuilds).toEqual([]);
+    expect(hub.subscriberCount(build.id)).toBe(0);
+  });
+
+  it('disconnects its readers on shutdown without claiming the build ended', async () => {
+    const other = await makeBuild(t.db, build.projectId, { branch: 'other' });
+    const live = new LiveLogs({ db: t.db, logs: new GatedLogStore(), hub: new LogHub() });
+    const sink = new FakeSink();
+    const reader = new SseReader(sink, other.id, new GatedLogStore(), 0);
+    const membership = live.join(other.id, reader);
+    await membership.ready;
+    live.closeAll();
+    expect(sink.closed).toBe(true);
+    expect(sink.events()).not.toContain('end');
+    expect(live.followedBuilds).toEqual([]);
+  });
+});
