@@ -13,6 +13,7 @@ interface ServerOptions {
   engine?: string;
   globalLimit?: string;
   replicaId?: string;
+  publicUrl?: string;
   quiet: boolean;
 }
 
@@ -33,6 +34,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     .option('--engine <address>', 'docker: engine address (default: DOCKER_HOST, then the usual sockets)')
     .option('--global-limit <n>', 'builds running at once across all projects (default: number of CPUs, at least 2)')
     .option('--replica-id <id>', 'name of this server process among replicas sharing a database (default: host:port)')
+    .option('--public-url <url>', 'address people reach the server at, for links in notifications', process.env.SLIPWAY_PUBLIC_URL)
     .option('--quiet', 'no request log', false)
     .action(async (options: ServerOptions) => {
       const port = Number(options.port);
@@ -51,6 +53,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...(options.engine !== undefined ? { engine: options.engine } : {}),
         ...(globalLimit !== undefined ? { globalLimit } : {}),
         ...(options.replicaId !== undefined ? { replicaId: options.replicaId } : {}),
+        ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
         ...(webRoot() !== undefined ? { webRoot: webRoot()! } : {}),
         quiet: options.quiet,
       }).catch((error: unknown) => {

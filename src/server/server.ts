@@ -7,7 +7,9 @@ import { LocalExecutor } from '../executors/local/local-executor.js';
 import type { Executor } from '../executors/types.js';
 import { createInitialAdminToken, migrateToLatest, openDatabase, type Database } from '../store/index.js';
 import { buildApp } from './api/app.js';
+import { hookSettingsRoutes, registerHookRoutes, scriptsPipelineSource } from './hooks/index.js';
 import { FsLogStore } from './logs/fs-log-store.js';
+import { createNotifierHub } from './notify/index.js';
 import { LogHub } from './logs/log-hub.js';
 import { Metrics } from './metrics.js';
 import { DatabaseBuildControl } from './scheduler/build-control.js';
@@ -31,6 +33,8 @@ export interface ServerConfig {
   leaseMs?: number;
   pollMs?: number;
   reconcileMs?: number;
+  /** Address people reach the server at, for links in notifications. */
+  publicUrl?: string;
   /** Directory of the built web UI, if any. */
   webRoot?: string;
   /** Told things an operator must see (the initial admin token, the address). */
@@ -71,6 +75,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const hub = new LogHub();
   const metrics = new Metrics();
   const owner = config.replicaId ?? `${hostname()}:${config.port}`;
+  const scriptsWorkRoot = join(dataDir, 'scripts');
+  const notifier = createNotifierHub(db, {
+    ...(config.publicUrl !== undefined ? { baseUrl: config.publicUrl } : {}),
+    onError: (error, context) =>
+      announce(`notify (build ${context.buildId}): ${error instanceof Error ? error.message : String(error)}`),
+  });
   const leaseMs = config.leaseMs ?? 30_000;
   const globalLimit = config.globalLimit ?? Math.max(2, availableParallelism());
   const scheduler = new Scheduler({
@@ -84,7 +94,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     leaseMs,
     pollMs: config.pollMs ?? 1000,
     onStepFinished: (status) => metrics.stepFinished(status),
-    onBuildFinished: (status, seconds) => metrics.buildFinished(status, seconds),
+    onBuildStarted: (build) => notifier.onBuildStarted(build.id),
+    onBuildFinished: (build) => {
+      metrics.buildFinished(build.status, build.durationMs === null ? null : build.durationMs / 1000);
+      notifier.onBuildFinished(build.id);
+    },
+    pipelineSource: scriptsPipelineSource(db, { workRoot: scriptsWorkRoot }),
     onError: (error) => announce(`scheduler: ${error instanceof Error ? error.message : String(error)}`),
   });
   const reconcileOptions = {
@@ -121,6 +136,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     metrics,
     globalLimit,
     logger: !config.quiet,
+    rootPlugins: [(root) => registerHookRoutes(root, { db, control, metrics, scriptsWorkRoot })],
+    apiPlugins: [(api) => hookSettingsRoutes(api, { db, scriptsWorkRoot })],
     ...(config.webRoot !== undefined ? { webRoot: config.webRoot } : {}),
   });
   const address = await app.listen({ host: config.host, port: config.port });
@@ -138,6 +155,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         clearInterval(reconcileTimer);
         await app.close();
         await scheduler.stop();
+        await notifier.close();
         await db.destroy();
       })()),
   };

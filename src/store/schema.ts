@@ -1,6 +1,7 @@
 import type { Generated, Selectable } from 'kysely';
 import type { BuildEvent, Status } from '../pipeline/types.js';
 import type { NotifyTargetsTable, ProjectHooksTable, WebhookDeliveriesTable } from './schema-hooks.js';
+import type { ArtifactsTable, ProjectRetentionTable, SecretsTable } from './schema-secrets.js';
 import type { BuildTrigger, ConcurrencyPolicy, TokenRole } from './types.js';
 
 /**
@@ -18,6 +19,9 @@ export interface Database {
   project_hooks: ProjectHooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   notify_targets: NotifyTargetsTable;
+  secrets: SecretsTable;
+  artifacts: ArtifactsTable;
+  project_retention: ProjectRetentionTable;
 }
 
 export interface ProjectsTable {

@@ -49,6 +49,10 @@ export interface AppDeps {
   webRoot?: string;
   /** Polling and heartbeat intervals of the live log (tests shorten them). */
   liveTiming?: LiveLogTiming;
+  /** More `/api/v1` routes (secrets, artifacts, hook settings), registered in the API scope. */
+  apiPlugins?: Array<(api: App) => void>;
+  /** More routes outside the API (forge webhooks under `/hooks/`). */
+  rootPlugins?: Array<(root: App) => void>;
 }
 
 /**
@@ -128,6 +132,7 @@ export function buildApp(deps: AppDeps): App {
   // Routes go in plugins registered after the swagger plugin, so that it sees them all.
   void app.register((root, _options, done) => {
     healthRoutes(root, ctx);
+    for (const plugin of deps.rootPlugins ?? []) plugin(root);
     done();
   });
   void app.register(
@@ -138,6 +143,7 @@ export function buildApp(deps: AppDeps): App {
       logRoutes(api, ctx);
       queueRoutes(api, ctx);
       tokenRoutes(api, ctx);
+      for (const plugin of deps.apiPlugins ?? []) plugin(api);
       done();
     },
     { prefix: API_PREFIX },
@@ -151,7 +157,12 @@ export function buildApp(deps: AppDeps): App {
 
 /** API routes and the operations endpoints never fall back to the web UI. */
 function isServerPath(path: string): boolean {
-  return path.startsWith('/api/') || path === '/api' || ['/healthz', '/readyz', '/metrics'].includes(path);
+  return (
+    path.startsWith('/api/') ||
+    path === '/api' ||
+    path.startsWith('/hooks/') ||
+    ['/healthz', '/readyz', '/metrics'].includes(path)
+  );
 }
 
 /**

@@ -35,9 +35,19 @@ export interface BuildRunDeps {
   workRoot: string;
   /** This server process's lease owner id. */
   owner: string;
-  secretsFor?: (project: Project, build: Build) => SecretSource;
+  /** Resolves `from_secret`; `note` writes a system line to the build log (e.g. a withheld secret). */
+  secretsFor?: (project: Project, build: Build, note: (text: string) => void) => SecretSource;
+  /**
+   * The pipeline when it does not come from the checkout's `pipelinePath` (build-scripts
+   * repositories): its name for messages and its text; undefined to read the checkout's file.
+   * May write files into `sourceDir`; a throw fails the build with its message.
+   */
+  pipelineSource?: (project: Project, build: Build, sourceDir: string) => Promise<{ file: string; source: string } | undefined>;
   onStepFinished?: (status: FinalStatus) => void;
-  onBuildFinished?: (status: Status, seconds: number | null) => void;
+  /** The build entered `running` (notifications). */
+  onBuildStarted?: (build: Build) => void;
+  /** The build reached its final status (metrics, notifications). */
+  onBuildFinished?: (build: Build) => void;
 }
 
 /**
@@ -92,6 +102,7 @@ export class BuildRun {
         ...('executor' in this.executorChoice ? { executor: this.executorChoice.executor.name } : {}),
       });
       if (!started) return; // cancelled (or taken over) between claim and start
+      this.deps.onBuildStarted?.(started);
       if ('error' in this.executorChoice) {
         return await this.finish('error', { code: 'executor', message: this.executorChoice.error });
       }
@@ -156,14 +167,23 @@ export class BuildRun {
   }
 
   private async compile(sourceDir: string, commit: string, executor: Executor): Promise<PipelinePlan | undefined> {
-    const file = normalize(this.project.pipelinePath);
-    if (isAbsolute(file) || file.startsWith('..')) {
+    let custom: { file: string; source: string } | undefined;
+    try {
+      custom = await this.deps.pipelineSource?.(this.project, this.build, sourceDir);
+    } catch (error) {
+      const message = `no pipeline for ${this.project.slug}: ${errorText(error)}`;
+      this.note(message);
+      await this.finish('failure', { code: 'pipeline_missing', message });
+      return undefined;
+    }
+    const file = custom?.file ?? normalize(this.project.pipelinePath);
+    if (!custom && (isAbsolute(file) || file.startsWith('..'))) {
       await this.finish('failure', { code: 'pipeline_invalid', message: `pipeline path "${this.project.pipelinePath}" leaves the repository` });
       return undefined;
     }
     let source: string;
     try {
-      source = await readFile(join(sourceDir, file), 'utf8');
+      source = custom?.source ?? (await readFile(join(sourceDir, file), 'utf8'));
     } catch {
       const message = `no ${file} in ${this.project.slug} at ${commit.slice(0, 12)}`;
       this.note(message);
@@ -277,7 +297,7 @@ export class BuildRun {
         observer,
         signal: this.controller.signal,
         sourceDir,
-        ...(this.deps.secretsFor ? { secrets: this.deps.secretsFor(this.project, this.build) } : {}),
+        ...(this.deps.secretsFor ? { secrets: this.deps.secretsFor(this.project, this.build, (text) => this.note(text)) } : {}),
         approver: {
           request: () =>
             new Promise<ApprovalDecision>((resolve) => {
@@ -325,7 +345,7 @@ export class BuildRun {
       reason: reason ?? null,
       ifLeaseOwner: this.deps.owner,
     });
-    if (done) this.deps.onBuildFinished?.(status, done.durationMs === null ? null : done.durationMs / 1000);
+    if (done) this.deps.onBuildFinished?.(done);
   }
 }
 

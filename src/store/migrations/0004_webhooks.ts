@@ -58,7 +58,11 @@ export function webhooks(dialect: DialectName): Migration {
         .addColumn('events', 'text', (c) => c.notNull())
         .addColumn('created_at', big, (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('notify_targets_project_id_idx').on('notify_targets').column('project_id').execute();
+      await db.schema
+        .createIndex('notify_targets_project_id_idx')
+        .on('notify_targets')
+        .column('project_id')
+        .execute();
 
       await db.schema.alterTable('builds').addColumn('head_repo_fork', 'integer').execute();
     },

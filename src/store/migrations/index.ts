@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import type { DialectName } from '../db.js';
 import { initial } from './0001_initial.js';
 import { control } from './0002_control.js';
+import { secretsArtifacts } from './0003_secrets_artifacts.js';
 import { webhooks } from './0004_webhooks.js';
 
 /**
@@ -13,6 +14,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_initial': initial(dialect),
     '0002_control': control(dialect),
+    '0003_secrets_artifacts': secretsArtifacts(dialect),
     '0004_webhooks': webhooks(dialect),
   };
 }
