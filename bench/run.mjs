@@ -6,6 +6,8 @@ import { ROOT } from './lib.mjs';
 const SUITES = {
   local: async () => (await import('./local.mjs')).benchLocal(),
   docker: async () => (await import('./docker-overhead.mjs')).benchDocker(),
+  server: async () => (await import('./server.mjs')).benchServer(),
+  web: async () => (await import('./web.mjs')).benchWeb(),
 };
 
 const wanted = process.argv.slice(2);

@@ -5,3 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-podman.sh
 bash scripts/start-postgres.sh >/dev/null
+bash scripts/setup-chromium.sh

@@ -1,0 +1,201 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ROOT, SLIPWAY_BIN } from '../cli-helpers.js';
+
+const run = promisify(execFile);
+
+/** Debian's Chromium: playwright-core never downloads a browser of its own. */
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+export const SCREENSHOTS = join(ROOT, 'e2e', 'screenshots');
+
+export interface Slipway {
+  url: string;
+  /** The first admin token, as the server printed it. */
+  token: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts the built `slipway server` (local executor, fresh data directory) on a free port, as
+ * an operator would, and takes the admin token from what it prints. Needs `npm run build`
+ * (which also builds the web UI into web/dist).
+ */
+export async function startSlipway(): Promise<Slipway> {
+  if (!existsSync(join(ROOT, 'web', 'dist', 'index.html'))) {
+    throw new Error('web/dist is missing: run `npm run build` first');
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), 'slipway-web-'));
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [SLIPWAY_BIN, 'server', '--data-dir', dataDir, '--port', String(port), '--executor', 'local', '--quiet'],
+    { cwd: dataDir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  const ready = new Promise<{ url: string; token: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 60_000);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const token = /Created the first admin token[^\n]*\n\s*\n?\s*(\S+)/.exec(stderr)?.[1];
+      const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
+      if (token !== undefined && url !== undefined) {
+        clearTimeout(timer);
+        resolve({ url, token });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${stderr}`));
+    });
+  });
+  const { url, token } = await ready;
+  return {
+    url,
+    token,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A real git repository (file:// URL) with one branch per entry, each holding the given files
+ * (`.slipway.yml` and friends) on top of an empty first commit.
+ */
+export async function gitRepo(
+  branches: Record<string, Record<string, string>>,
+): Promise<{ url: string; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-web-repo-'));
+  const git = (...args: string[]) =>
+    run('git', ['-c', 'user.name=Slipway Test', '-c', 'user.email=test@slipway.invalid', ...args], {
+      cwd: dir,
+    });
+  await git('init', '-q', '-b', 'main');
+  await git('commit', '-q', '--allow-empty', '-m', 'start');
+  for (const [branch, files] of Object.entries(branches)) {
+    await git('checkout', '-q', '-B', branch, 'main');
+    for (const [path, content] of Object.entries(files)) {
+      await mkdir(dirname(join(dir, path)), { recursive: true });
+      await writeFile(join(dir, path), content);
+    }
+    await git('add', '-A');
+    await git('commit', '-q', '-m', `pipeline of ${branch}`);
+  }
+  await git('checkout', '-q', 'main');
+  return { url: `file://${dir}`, dir };
+}
+
+/** Calls the REST API directly (test set-up that is not what a test is about). */
+export async function api<T>(
+  server: Slipway,
+  method: string,
+  path: string,
+  body?: unknown,
+  token = server.token,
+): Promise<T> {
+  const response = await fetch(`${server.url}/api/v1${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return (text === '' ? undefined : JSON.parse(text)) as T;
+}
+
+export interface Browser {
+  context: BrowserContext;
+  page: Page;
+  close(): Promise<void>;
+}
+
+/** Headless Chromium with a fresh profile (user data dir), as the environment notes say. */
+export async function launchBrowser(viewport = { width: 1280, height: 900 }): Promise<Browser> {
+  const profile = await mkdtemp(join(tmpdir(), 'slipway-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  return {
+    context,
+    page,
+    close: async () => {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Saves `e2e/screenshots/<name>-light.png` and `-dark.png` (for a person to look at). */
+export async function screenshots(page: Page, name: string, { fullPage = true } = {}): Promise<void> {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    await page.screenshot({
+      path: join(SCREENSHOTS, `${name}-${colorScheme}.png`),
+      fullPage,
+      animations: 'disabled',
+    });
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
+/** Types the token into the sign-in form and submits it. */
+export async function signIn(page: Page, token: string): Promise<void> {
+  await page.getByLabel('Token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Polls the API until `check` holds for the build (e.g. it is running). */
+export async function waitForBuild<T extends { status: string }>(
+  server: Slipway,
+  id: number,
+  check: (build: T) => boolean,
+  limitMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const build = await api<T>(server, 'GET', `/builds/${id}`);
+    if (check(build)) return build;
+    if (Date.now() > deadline) throw new Error(`build ${id} stayed ${build.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

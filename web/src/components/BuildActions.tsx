@@ -1,0 +1,62 @@
+import type { Build } from '../api/types';
+import { FINAL_STATUSES } from '../api/types';
+import { useApi } from '../api/session';
+import { useAction } from '../lib/hooks';
+import { buildPath, navigate } from '../lib/router';
+import { ErrorNote } from './Feedback';
+
+export function isFinal(build: Pick<Build, 'status'>): boolean {
+  return (FINAL_STATUSES as readonly string[]).includes(build.status);
+}
+
+/**
+ * Cancel (while a build is not finished) and re-run (once it is). Shown to every role: the
+ * server decides, and a viewer's 403 is explained next to the buttons.
+ */
+export function BuildActions({
+  build,
+  onChanged,
+  openRerun = false,
+}: {
+  build: Build;
+  onChanged: () => void;
+  /** Go to the new build's page after a re-run (the build page does; the list stays). */
+  openRerun?: boolean;
+}) {
+  const api = useApi();
+  const action = useAction();
+  const label = `${build.project} #${build.number}`;
+
+  const cancel = () =>
+    void action.run(async () => {
+      await api.cancel(build.id);
+      onChanged();
+    });
+  const rerun = () =>
+    void action.run(async () => {
+      const next = await api.rerun(build.id);
+      if (openRerun) navigate(buildPath(next.project, next.number));
+      else onChanged();
+    });
+
+  return (
+    <span className="build-actions">
+      {isFinal(build) ? (
+        <button type="button" onClick={rerun} disabled={action.busy} aria-label={`Re-run ${label}`}>
+          Re-run
+        </button>
+      ) : (
+        <button
+          type="button"
+          className="danger"
+          onClick={cancel}
+          disabled={action.busy}
+          aria-label={`Cancel ${label}`}
+        >
+          Cancel
+        </button>
+      )}
+      <ErrorNote error={action.error} />
+    </span>
+  );
+}

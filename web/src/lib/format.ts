@@ -1,0 +1,73 @@
+import type { QueueEntry } from '../api/types';
+
+/** `1h 02m`, `3m 07s`, `4.2s`, `350ms`: short and stable in width. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const seconds = ms / 1000;
+  if (seconds < 10) return `${seconds.toFixed(1)}s`;
+  const total = Math.round(seconds);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
+  if (m > 0) return `${m}m ${String(s).padStart(2, '0')}s`;
+  return `${s}s`;
+}
+
+/** How long something took, or has taken so far when it is still going. */
+export function elapsed(
+  item: { startedAt: string | null; finishedAt: string | null; durationMs: number | null },
+  now: number,
+): number | null {
+  if (item.durationMs !== null) return item.durationMs;
+  if (item.startedAt === null) return null;
+  const end = item.finishedAt !== null ? Date.parse(item.finishedAt) : now;
+  return Math.max(0, end - Date.parse(item.startedAt));
+}
+
+/** `just now`, `5 min ago`, `3 h ago`, then the date. */
+export function formatAgo(iso: string, now: number): string {
+  const seconds = Math.round((now - Date.parse(iso)) / 1000);
+  if (seconds < 45) return 'just now';
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 24) return `${hours} h ago`;
+  return new Date(iso).toLocaleDateString();
+}
+
+export function formatTime(iso: string): string {
+  return new Date(iso).toLocaleString();
+}
+
+export function shortSha(commit: string | null): string {
+  return commit === null ? '—' : commit.slice(0, 8);
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** Why a queued build has not started, in words. */
+export function waitingText(entry: QueueEntry, globalLimit: number): string {
+  switch (entry.waitingFor) {
+    case 'branch_lock':
+      return `another build of ${entry.branch} holds the branch lock`;
+    case 'project_limit':
+      return "the project's limit of running builds is reached";
+    case 'global_limit':
+      return `the server's limit of ${globalLimit} running builds is reached`;
+    case null:
+      return 'starts next';
+    default:
+      return entry.waitingFor;
+  }
+}

@@ -1,0 +1,123 @@
+import { useEffect, useLayoutEffect, useRef, useState, type UIEvent } from 'react';
+import { stepLabel, type LogView } from './buffer';
+import { LINE_HEIGHT, LogRow } from './LogRow';
+
+/** Rows drawn beyond the visible ones, so fast scrolling shows no gaps. */
+const OVERSCAN = 30;
+
+/** A row to bring into view once (again only when `id` changes); row -1: not there yet. */
+export interface ScrollTarget {
+  row: number;
+  id: number;
+}
+
+interface Props {
+  view: LogView;
+  /** Changes whenever lines were added (the view itself is mutable). */
+  version: number;
+  needle: string;
+  currentRow: number | null;
+  selectedNumber: number | null;
+  follow: boolean;
+  onFollowChange: (follow: boolean) => void;
+  target: ScrollTarget | null;
+}
+
+/**
+ * The virtualised list: a spacer as tall as every line, and only the lines in sight (plus a
+ * margin) in the DOM, so 100,000 lines cost what 100 do. While `follow` is on it sticks to the
+ * bottom; scrolling up turns it off, scrolling back to the bottom turns it on again.
+ */
+export function LogLines({
+  view,
+  version,
+  needle,
+  currentRow,
+  selectedNumber,
+  follow,
+  onFollowChange,
+  target,
+}: Props) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [height, setHeight] = useState(600);
+  const count = view.count;
+
+  useEffect(() => {
+    const el = ref.current;
+    if (el === null) return;
+    const observer = new ResizeObserver(() => setHeight(el.clientHeight));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el === null || !follow) return;
+    el.scrollTop = el.scrollHeight;
+    setScrollTop(el.scrollTop);
+  }, [follow, count, version]);
+
+  const reached = useRef<number | null>(null);
+  const targetRow = target?.row ?? -1;
+  const targetId = target?.id ?? null;
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el === null || targetId === null || targetRow < 0 || reached.current === targetId) return;
+    reached.current = targetId;
+    const top = targetRow * LINE_HEIGHT;
+    if (top < el.scrollTop || top + LINE_HEIGHT > el.scrollTop + el.clientHeight) {
+      el.scrollTop = Math.max(0, top - el.clientHeight / 2 + LINE_HEIGHT / 2);
+    }
+    setScrollTop(el.scrollTop);
+  }, [targetId, targetRow]);
+
+  const onScroll = (event: UIEvent<HTMLDivElement>) => {
+    const el = event.currentTarget;
+    setScrollTop(el.scrollTop);
+    const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - LINE_HEIGHT * 1.5;
+    if (atBottom !== follow) onFollowChange(atBottom);
+  };
+
+  const first = Math.max(0, Math.floor(scrollTop / LINE_HEIGHT) - OVERSCAN);
+  const last = Math.min(count, Math.ceil((scrollTop + height) / LINE_HEIGHT) + OVERSCAN);
+  const lastNumber = count > 0 ? view.numberOf(view.line(count - 1)) : 1;
+  const gutterCh = String(lastNumber).length + 2;
+  const rows = [];
+  for (let row = first; row < last; row++) {
+    const line = view.line(row);
+    const number = view.numberOf(line);
+    rows.push(
+      <LogRow
+        key={line.seq}
+        line={line}
+        number={number}
+        stepLabel={view.step === null ? stepLabel(view.buffer.steps[line.step] ?? '') : null}
+        needle={needle}
+        selected={number === selectedNumber}
+        currentMatch={row === currentRow}
+        gutterCh={gutterCh}
+      />,
+    );
+  }
+
+  return (
+    <div
+      ref={ref}
+      className="log-scroll"
+      onScroll={onScroll}
+      tabIndex={0}
+      role="log"
+      aria-label={`Log, ${count} lines`}
+      aria-live="off"
+      data-testid="log"
+      style={{ height: `min(70vh, 760px, ${Math.max(count, 6) * LINE_HEIGHT + 20}px)` }}
+    >
+      <div className="log-spacer" style={{ height: count * LINE_HEIGHT }}>
+        <div className="log-window" style={{ top: first * LINE_HEIGHT }}>
+          {rows}
+        </div>
+      </div>
+    </div>
+  );
+}

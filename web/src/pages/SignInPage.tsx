@@ -1,0 +1,80 @@
+import { useState, type FormEvent } from 'react';
+import { ApiClient, ApiError } from '../api/client';
+import { useSignIn } from '../api/session';
+import { Logo } from '../components/Logo';
+import { useTitle } from '../lib/title';
+
+/** Asks for an API token, checks it with `GET /whoami`, keeps it for this browser tab. */
+export function SignInPage() {
+  useTitle('Sign in');
+  const { signIn, endedBecause } = useSignIn();
+  const [token, setToken] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const value = token.trim();
+    if (value === '') {
+      setError('Paste a token first.');
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      signIn(value, await new ApiClient(value).whoami());
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) {
+        setError('That token is not valid: it is wrong, revoked, or incomplete. Check it and try again.');
+      } else if (e instanceof ApiError && e.status === 403) {
+        setError('That token is valid but lacks the role to use Slipway (it needs at least viewer).');
+      } else {
+        setError(
+          e instanceof Error ? `Could not reach the server: ${e.message}` : 'Could not reach the server.',
+        );
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main id="main" className="sign-in">
+      <form onSubmit={(e) => void submit(e)} className="card" aria-labelledby="sign-in-title">
+        <h1 id="sign-in-title">
+          <Logo /> Slipway
+        </h1>
+        <p className="muted">Sign in with an API token. It stays in this browser tab only.</p>
+        {endedBecause !== null && error === null && (
+          <p className="note note-warn" role="status">
+            {endedBecause}
+          </p>
+        )}
+        <label htmlFor="token">Token</label>
+        <input
+          id="token"
+          name="token"
+          type="password"
+          autoComplete="off"
+          spellCheck={false}
+          value={token}
+          onChange={(e) => setToken(e.target.value)}
+          aria-invalid={error !== null}
+          aria-describedby={error !== null ? 'token-error' : 'token-help'}
+          autoFocus
+        />
+        <p id="token-help" className="hint">
+          The server prints the first admin token when it starts; admins create more under Tokens.
+        </p>
+        {error !== null && (
+          <p id="token-error" className="note note-error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit" className="primary" disabled={busy}>
+          {busy ? 'Checking…' : 'Sign in'}
+        </button>
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,65 @@
+import type { BuildDetail } from '../../api/types';
+import { useApi } from '../../api/session';
+import { elapsed, formatDuration, formatTime } from '../../lib/format';
+import { useNow, usePoll } from '../../lib/hooks';
+import { buildPath, Link } from '../../lib/router';
+import { isFinal } from '../../components/BuildActions';
+
+/** Commit, branch or tag, event, what triggered it, and when. */
+export function BuildFacts({ build }: { build: BuildDetail }) {
+  const now = useNow(!isFinal(build));
+  const took = elapsed(build, now);
+  return (
+    <dl className="facts">
+      <div>
+        <dt>Branch</dt>
+        <dd className="branch">{build.branch}</dd>
+      </div>
+      {build.tag !== null && (
+        <div>
+          <dt>Tag</dt>
+          <dd>{build.tag}</dd>
+        </div>
+      )}
+      <div>
+        <dt>Commit</dt>
+        <dd>
+          <code title={build.commit ?? undefined}>{build.commit?.slice(0, 12) ?? 'not resolved yet'}</code>
+        </dd>
+      </div>
+      <div>
+        <dt>Event</dt>
+        <dd>{build.event}</dd>
+      </div>
+      <div>
+        <dt>Triggered</dt>
+        <dd>
+          {build.trigger}
+          {build.triggeredBy !== null && ` by ${build.triggeredBy}`}
+          {build.rerunOf !== null && <RerunOf id={build.rerunOf} />}
+        </dd>
+      </div>
+      <div>
+        <dt>Created</dt>
+        <dd>{formatTime(build.createdAt)}</dd>
+      </div>
+      <div>
+        <dt>Duration</dt>
+        <dd className="duration">{took !== null ? formatDuration(took) : '—'}</dd>
+      </div>
+    </dl>
+  );
+}
+
+function RerunOf({ id }: { id: number }) {
+  const api = useApi();
+  const original = usePoll((signal) => api.getBuildById(id, signal), `build-id:${id}`);
+  if (original.data === undefined) return <> (re-run)</>;
+  return (
+    <>
+      {' '}
+      (re-run of{' '}
+      <Link to={buildPath(original.data.project, original.data.number)}>#{original.data.number}</Link>)
+    </>
+  );
+}

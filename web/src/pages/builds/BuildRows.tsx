@@ -1,0 +1,43 @@
+import type { Build } from '../../api/types';
+import { BuildActions, isFinal } from '../../components/BuildActions';
+import { StatusBadge } from '../../components/Status';
+import { elapsed, formatAgo, formatDuration, shortSha } from '../../lib/format';
+import { useNow } from '../../lib/hooks';
+import { buildPath, Link } from '../../lib/router';
+
+/** `push`, `manual by alice`, `pull_request via rerun by bob`: the event, and who or what started it. */
+export function sourceText(build: Build): string {
+  const via = build.trigger !== build.event ? ` via ${build.trigger}` : '';
+  const by = build.triggeredBy !== null ? ` by ${build.triggeredBy}` : '';
+  return `${build.event}${via}${by}`;
+}
+
+/** The builds of one page as rows: number, status, branch, commit, source, age, duration, actions. */
+export function BuildRows({ builds, onChanged }: { builds: Build[]; onChanged: () => void }) {
+  const now = useNow(builds.some((b) => !isFinal(b)));
+  return (
+    <ul className="rows builds" aria-label="Builds">
+      {builds.map((build) => {
+        const took = elapsed(build, now);
+        return (
+          <li key={build.id} className="row build-row" data-build={build.number} data-status={build.status}>
+            <Link to={buildPath(build.project, build.number)} className="build-link">
+              <span className="num">#{build.number}</span>
+              <StatusBadge status={build.status} />
+            </Link>
+            <span className="branch" title="branch">
+              {build.tag ?? build.branch}
+            </span>
+            <code className="commit" title={build.commit ?? 'commit not resolved yet'}>
+              {shortSha(build.commit)}
+            </code>
+            <span className="muted source">{sourceText(build)}</span>
+            <span className="muted when">{formatAgo(build.createdAt, now)}</span>
+            <span className="duration">{took !== null ? formatDuration(took) : '—'}</span>
+            <BuildActions build={build} onChanged={onChanged} />
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
