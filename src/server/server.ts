@@ -5,7 +5,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { LocalExecutor } from '../executors/local/local-executor.js';
 import type { Executor } from '../executors/types.js';
-import { createInitialAdminToken, migrateToLatest, openDatabase, type Database } from '../store/index.js';
+import {
+  createInitialAdminToken,
+  installationId,
+  migrateToLatest,
+  openDatabase,
+  type Database,
+} from '../store/index.js';
 import { buildApp } from './api/app.js';
 import { hookSettingsRoutes, registerHookRoutes, scriptsPipelineSource } from './hooks/index.js';
 import { FsLogStore } from './logs/fs-log-store.js';
@@ -13,7 +19,7 @@ import { createNotifierHub } from './notify/index.js';
 import { LogHub } from './logs/log-hub.js';
 import { Metrics } from './metrics.js';
 import { DatabaseBuildControl } from './scheduler/build-control.js';
-import { ExecutorPool } from './scheduler/executor-pool.js';
+import { ExecutorIds, ExecutorPool } from './scheduler/executor-pool.js';
 import { reconcile } from './scheduler/reconciler.js';
 import { Scheduler } from './scheduler/scheduler.js';
 
@@ -75,11 +81,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const hub = new LogHub();
   const metrics = new Metrics();
   const owner = config.replicaId ?? `${hostname()}:${config.port}`;
+  const ids = new ExecutorIds(await installationId(db));
   const scriptsWorkRoot = join(dataDir, 'scripts');
   const notifier = createNotifierHub(db, {
     ...(config.publicUrl !== undefined ? { baseUrl: config.publicUrl } : {}),
     onError: (error, context) =>
-      announce(`notify (build ${context.buildId}): ${error instanceof Error ? error.message : String(error)}`),
+      announce(
+        `notify (build ${context.buildId}): ${error instanceof Error ? error.message : String(error)}`,
+      ),
   });
   const leaseMs = config.leaseMs ?? 30_000;
   const globalLimit = config.globalLimit ?? Math.max(2, availableParallelism());
@@ -89,6 +98,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logs,
     hub,
     owner,
+    ids,
     workRoot: join(dataDir, 'work'),
     globalLimit,
     leaseMs,
@@ -108,13 +118,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logs,
     hub,
     owner,
+    ids,
     leaseMs,
     activeHere: () => scheduler.activeIds(),
   };
-  const first = await reconcile(reconcileOptions, true);
-  if (first.lost.length + first.requeued.length + first.removed.length > 0) {
+  try {
+    const first = await reconcile(reconcileOptions, true);
+    if (first.lost.length + first.requeued.length + first.removed.length + first.failed.length > 0) {
+      announce(
+        `reconciled: ${first.lost.length} build(s) lost, ${first.requeued.length} re-queued, ` +
+          `${first.removed.length} leftover(s) removed${first.failed.length ? `, ${first.failed.length} removal(s) failed (retried): ${first.failed.join('; ')}` : ''}`,
+      );
+    }
+  } catch (error) {
+    // The periodic pass tries again; a server that cannot start helps nobody.
     announce(
-      `reconciled: ${first.lost.length} build(s) lost, ${first.requeued.length} re-queued, ${first.removed.length} leftover(s) removed`,
+      `reconcile at start-up failed (retried every 15 s): ${error instanceof Error ? error.message : String(error)}`,
     );
   }
   scheduler.start();
@@ -123,7 +142,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     if (reconciling) return;
     reconciling = true;
     reconcile(reconcileOptions, false)
-      .catch((error: unknown) => announce(`reconcile: ${error instanceof Error ? error.message : String(error)}`))
+      .catch((error: unknown) =>
+        announce(`reconcile: ${error instanceof Error ? error.message : String(error)}`),
+      )
       .finally(() => (reconciling = false));
   }, config.reconcileMs ?? 15_000);
 
@@ -142,7 +163,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', 'localhost');
-  announce(`Slipway listening on ${url} (database ${redactDb(config.database ?? 'sqlite')}, executor ${executors.defaultName}, replica ${owner})`);
+  announce(
+    `Slipway listening on ${url} (database ${redactDb(config.database ?? 'sqlite')}, executor ${executors.defaultName}, replica ${owner})`,
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -173,7 +196,10 @@ async function createExecutors(
   if (config.executor !== 'local') {
     try {
       const { createDockerExecutor } = await import('../executors/docker/index.js');
-      available.set('docker', await createDockerExecutor(config.engine !== undefined ? { engine: config.engine } : {}));
+      available.set(
+        'docker',
+        await createDockerExecutor(config.engine !== undefined ? { engine: config.engine } : {}),
+      );
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       if (config.executor === 'docker') throw error;
@@ -182,7 +208,8 @@ async function createExecutors(
     }
   }
   unavailable.set('kubernetes', 'not implemented yet');
-  const defaultName = config.executor === 'auto' ? (available.has('docker') ? 'docker' : 'local') : config.executor;
+  const defaultName =
+    config.executor === 'auto' ? (available.has('docker') ? 'docker' : 'local') : config.executor;
   return new ExecutorPool(available, unavailable, defaultName);
 }
 

@@ -38,3 +38,4 @@ export { createToken, createInitialAdminToken, verifyToken, listTokens, revokeTo
 export type { NewToken, CreatedToken } from './tokens.js';
 export { requestCancel, openApproval, decideApproval, pendingControl, listActiveBuilds, closeOpenRecords } from './control.js';
 export type { ControlRequest } from './control.js';
+export { installationId } from './installation.js';

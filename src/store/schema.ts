@@ -10,6 +10,7 @@ import type { BuildTrigger, ConcurrencyPolicy, TokenRole } from './types.js';
  * `openDatabase`). Booleans are avoided (SQLite has none): `revoked_at` instead of `revoked`.
  */
 export interface Database {
+  installation: { id: string; created_at: string };
   projects: ProjectsTable;
   builds: BuildsTable;
   stages: StagesTable;

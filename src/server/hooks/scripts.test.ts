@@ -9,7 +9,7 @@ import { DIALECTS, openTestDatabase, type TestDatabase } from '../../store/testi
 import { FsLogStore } from '../logs/fs-log-store.js';
 import { LogHub } from '../logs/log-hub.js';
 import { DatabaseBuildControl } from '../scheduler/build-control.js';
-import { ExecutorPool } from '../scheduler/executor-pool.js';
+import { ExecutorIds, ExecutorPool } from '../scheduler/executor-pool.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { TestRepo } from '../testing/git-repo.js';
 import { registerHookRoutes } from './routes.js';
@@ -121,6 +121,7 @@ describe.each(DIALECTS)('build-scripts repositories (%s, real git, local executo
       logs,
       hub: new LogHub(),
       owner: 'scripts-test',
+      ids: new ExecutorIds('test'),
       workRoot: join(dataDir, 'work'),
       globalLimit: 2,
       pollMs: 50,

@@ -1,11 +1,17 @@
-import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, readdir, rm, open } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { LogStore, StoredLogLine } from './types.js';
 
 /** Lines per chunk file: big enough for few files, small enough to skip quickly when resuming. */
 const CHUNK_LINES = 10_000;
+/** Parsed chunks kept in memory: many readers of one busy build read the same few chunks. */
+const CACHED_CHUNKS = 16;
+
+interface ParsedChunk {
+  /** Bytes of the file parsed so far (up to its last complete line). */
+  size: number;
+  lines: StoredLogLine[];
+}
 
 /**
  * Logs as newline-delimited JSON chunk files: `<root>/<buildId>/<firstSeq>.ndjson`. Appends go
@@ -14,6 +20,7 @@ const CHUNK_LINES = 10_000;
  */
 export class FsLogStore implements LogStore {
   private readonly openChunks = new Map<number, { first: number; count: number }>();
+  private readonly parsed = new Map<string, ParsedChunk>();
 
   constructor(private readonly root: string) {}
 
@@ -39,12 +46,16 @@ export class FsLogStore implements LogStore {
     const firsts = await this.chunkFirsts(buildId);
     const out: StoredLogLine[] = [];
     for (let i = 0; i < firsts.length && out.length < limit; i++) {
+      const first = firsts[i]!;
       const next = firsts[i + 1];
       if (next !== undefined && next - 1 <= afterSeq) continue; // the whole chunk is older
-      for await (const line of readLines(this.chunkFile(buildId, firsts[i]!))) {
-        if (line.seq > afterSeq) out.push(line);
-        if (out.length >= limit) break;
-      }
+      const lines = await this.chunkLines(this.chunkFile(buildId, first));
+      // Seqs in a chunk are consecutive from its first: jump straight to the line after `afterSeq`.
+      let start = Math.max(0, afterSeq - first + 1);
+      while (start > 0 && (lines[start - 1]?.seq ?? 0) > afterSeq) start -= 1;
+      while (start < lines.length && lines[start]!.seq <= afterSeq) start += 1;
+      const take = Math.min(lines.length, start + (limit - out.length));
+      for (let j = start; j < take; j++) out.push(lines[j]!);
     }
     return out;
   }
@@ -53,13 +64,14 @@ export class FsLogStore implements LogStore {
     const firsts = await this.chunkFirsts(buildId);
     const last = firsts.at(-1);
     if (last === undefined) return 0;
-    let seq = last - 1;
-    for await (const line of readLines(this.chunkFile(buildId, last))) seq = line.seq;
-    return seq;
+    const lines = await this.chunkLines(this.chunkFile(buildId, last));
+    return lines.at(-1)?.seq ?? last - 1;
   }
 
   async remove(buildId: number): Promise<void> {
     this.openChunks.delete(buildId);
+    for (const file of this.parsed.keys())
+      if (file.startsWith(this.dirOf(buildId) + '/')) this.parsed.delete(file);
     await rm(this.dirOf(buildId), { recursive: true, force: true });
   }
 
@@ -84,9 +96,61 @@ export class FsLogStore implements LogStore {
     const firsts = await this.chunkFirsts(buildId);
     const first = firsts.at(-1);
     if (first === undefined) return undefined;
-    let count = 0;
-    for await (const _line of readLines(this.chunkFile(buildId, first))) count += 1;
-    return { first, count };
+    return { first, count: (await this.chunkLines(this.chunkFile(buildId, first))).length };
+  }
+
+  /**
+   * The parsed lines of a chunk file. Chunks only grow, so a cached chunk is brought up to
+   * date by parsing just the bytes appended since; a torn last line (a crash in the middle of
+   * a write) was never acknowledged and is left out.
+   */
+  private async chunkLines(file: string): Promise<StoredLogLine[]> {
+    const cached = this.parsed.get(file);
+    let handle;
+    try {
+      handle = await open(file, 'r');
+    } catch {
+      return [];
+    }
+    try {
+      const { size } = await handle.stat();
+      if (cached && cached.size === size) {
+        this.touch(file, cached);
+        return cached.lines;
+      }
+      const from = cached && size > cached.size ? cached.size : 0;
+      const buffer = Buffer.alloc(size - from);
+      let read = 0;
+      while (read < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, read, buffer.length - read, from + read);
+        if (bytesRead === 0) break;
+        read += bytesRead;
+      }
+      const complete = buffer.lastIndexOf(0x0a, read - 1) + 1;
+      const fresh: StoredLogLine[] = [];
+      for (const text of buffer.toString('utf8', 0, complete).split('\n')) {
+        if (text.length === 0) continue;
+        try {
+          fresh.push(JSON.parse(text) as StoredLogLine);
+        } catch {
+          // A damaged line is skipped, not fatal to the whole log.
+        }
+      }
+      const entry: ParsedChunk = {
+        size: from + complete,
+        lines: from > 0 && cached ? cached.lines.concat(fresh) : fresh,
+      };
+      this.touch(file, entry);
+      return entry.lines;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private touch(file: string, entry: ParsedChunk): void {
+    this.parsed.delete(file);
+    this.parsed.set(file, entry);
+    if (this.parsed.size > CACHED_CHUNKS) this.parsed.delete(this.parsed.keys().next().value!);
   }
 
   private async chunkFirsts(buildId: number): Promise<number[]> {
@@ -114,23 +178,4 @@ export class FsLogStore implements LogStore {
 
 function encode(line: StoredLogLine): string {
   return JSON.stringify(line) + '\n';
-}
-
-async function* readLines(file: string): AsyncGenerator<StoredLogLine> {
-  const input = createReadStream(file, { encoding: 'utf8' });
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  try {
-    for await (const text of lines) {
-      // A torn last line (crash in the middle of a write) was never acknowledged: skip it.
-      if (text.length === 0) continue;
-      try {
-        yield JSON.parse(text) as StoredLogLine;
-      } catch {
-        continue;
-      }
-    }
-  } finally {
-    lines.close();
-    input.destroy();
-  }
 }

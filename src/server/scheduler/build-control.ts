@@ -27,10 +27,15 @@ export class DatabaseBuildControl implements BuildControl {
   ) {}
 
   async trigger(project: Project, input: TriggerInput): Promise<Build> {
-    if (!isSafeRefName(input.branch)) throw new ControlError('invalid', `invalid branch name "${input.branch}"`);
-    if (input.tag !== undefined && !isSafeRefName(input.tag)) throw new ControlError('invalid', `invalid tag name "${input.tag}"`);
+    if (!isSafeRefName(input.branch))
+      throw new ControlError('invalid', `invalid branch name "${input.branch}"`);
+    if (input.tag !== undefined && !isSafeRefName(input.tag))
+      throw new ControlError('invalid', `invalid tag name "${input.tag}"`);
     if (input.commit !== undefined && !isCommitSha(input.commit)) {
-      throw new ControlError('invalid', `invalid commit "${input.commit}": expected 7 to 64 hexadecimal digits`);
+      throw new ControlError(
+        'invalid',
+        `invalid commit "${input.commit}": expected 7 to 64 hexadecimal digits`,
+      );
     }
     const build = await createBuild(this.db, {
       projectId: project.id,
@@ -45,7 +50,10 @@ export class DatabaseBuildControl implements BuildControl {
     if (project.concurrencyPolicy === 'supersede') {
       const older = await supersede(this.db, project.id, input.branch, build.id);
       for (const active of older.active) {
-        await requestCancel(this.db, active.id, { code: 'superseded', message: `superseded by build #${build.number}` });
+        await requestCancel(this.db, active.id, {
+          code: 'superseded',
+          message: `superseded by build #${build.number}`,
+        });
       }
     }
     this.notify();
@@ -69,13 +77,28 @@ export class DatabaseBuildControl implements BuildControl {
     return this.mustGet(buildId);
   }
 
-  async decide(buildId: number, decision: 'approve' | 'reject', by: string, message?: string): Promise<Build> {
+  async decide(
+    buildId: number,
+    decision: 'approve' | 'reject',
+    by: string,
+    message?: string,
+  ): Promise<Build> {
     const build = await this.mustGet(buildId);
     if (build.status !== 'waiting') {
-      throw new ControlError('conflict', `build #${build.number} is not waiting for approval (it is ${build.status})`);
+      throw new ControlError(
+        'conflict',
+        `build #${build.number} is not waiting for approval (it is ${build.status})`,
+      );
     }
-    const stage = await decideApproval(this.db, buildId, decision === 'approve' ? 'approved' : 'rejected', by, message ?? null);
-    if (stage === undefined) throw new ControlError('conflict', `build #${build.number} is not waiting for approval`);
+    const stage = await decideApproval(
+      this.db,
+      buildId,
+      decision === 'approve' ? 'approved' : 'rejected',
+      by,
+      message ?? null,
+    );
+    if (stage === undefined)
+      throw new ControlError('conflict', `build #${build.number} is not waiting for approval`);
     this.notify();
     return this.mustGet(buildId);
   }

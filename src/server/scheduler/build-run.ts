@@ -23,7 +23,7 @@ import type { LogHub } from '../logs/log-hub.js';
 import { BuildLogWriter } from '../logs/log-writer.js';
 import type { LogStore } from '../logs/types.js';
 import { checkout, CheckoutError } from '../sources/git-checkout.js';
-import { executorBuildId } from './executor-pool.js';
+import type { ExecutorIds } from './executor-pool.js';
 
 const ACTIVE: Status[] = ['pending', 'running', 'waiting'];
 
@@ -35,6 +35,8 @@ export interface BuildRunDeps {
   workRoot: string;
   /** This server process's lease owner id. */
   owner: string;
+  /** Names builds towards executors. */
+  ids: ExecutorIds;
   /** Resolves `from_secret`; `note` writes a system line to the build log (e.g. a withheld secret). */
   secretsFor?: (project: Project, build: Build, note: (text: string) => void) => SecretSource;
   /**
@@ -42,7 +44,11 @@ export interface BuildRunDeps {
    * repositories): its name for messages and its text; undefined to read the checkout's file.
    * May write files into `sourceDir`; a throw fails the build with its message.
    */
-  pipelineSource?: (project: Project, build: Build, sourceDir: string) => Promise<{ file: string; source: string } | undefined>;
+  pipelineSource?: (
+    project: Project,
+    build: Build,
+    sourceDir: string,
+  ) => Promise<{ file: string; source: string } | undefined>;
   onStepFinished?: (status: FinalStatus) => void;
   /** The build entered `running` (notifications). */
   onBuildStarted?: (build: Build) => void;
@@ -123,15 +129,24 @@ export class BuildRun {
       if (this.leaseLost) return;
       await this.finalizeRecords(records, result);
       const reason =
-        result.status === 'cancelled' ? (this.cancelReason ?? result.reason) : result.status === 'success' ? undefined : result.reason;
+        result.status === 'cancelled'
+          ? (this.cancelReason ?? result.reason)
+          : result.status === 'success'
+            ? undefined
+            : result.reason;
       await this.finish(result.status, reason);
     } catch (error) {
       if (!this.leaseLost) {
-        await this.finish('error', { code: 'internal', message: `internal error: ${errorText(error)}` }).catch(() => undefined);
+        await this.finish('error', {
+          code: 'internal',
+          message: `internal error: ${errorText(error)}`,
+        }).catch(() => undefined);
       }
     } finally {
       await this.writer?.close().catch(() => undefined);
-      await rm(join(this.deps.workRoot, String(this.build.id)), { recursive: true, force: true }).catch(() => undefined);
+      await rm(join(this.deps.workRoot, String(this.build.id)), { recursive: true, force: true }).catch(
+        () => undefined,
+      );
     }
   }
 
@@ -151,7 +166,10 @@ export class BuildRun {
       });
       this.note(`checked out ${commit}`);
       if (commit !== this.build.commitSha) {
-        await setBuildStatus(this.deps.db, this.build.id, ['running'], 'running', { commitSha: commit, ifLeaseOwner: this.deps.owner });
+        await setBuildStatus(this.deps.db, this.build.id, ['running'], 'running', {
+          commitSha: commit,
+          ifLeaseOwner: this.deps.owner,
+        });
       }
       return commit;
     } catch (error) {
@@ -166,7 +184,11 @@ export class BuildRun {
     }
   }
 
-  private async compile(sourceDir: string, commit: string, executor: Executor): Promise<PipelinePlan | undefined> {
+  private async compile(
+    sourceDir: string,
+    commit: string,
+    executor: Executor,
+  ): Promise<PipelinePlan | undefined> {
     let custom: { file: string; source: string } | undefined;
     try {
       custom = await this.deps.pipelineSource?.(this.project, this.build, sourceDir);
@@ -178,7 +200,10 @@ export class BuildRun {
     }
     const file = custom?.file ?? normalize(this.project.pipelinePath);
     if (!custom && (isAbsolute(file) || file.startsWith('..'))) {
-      await this.finish('failure', { code: 'pipeline_invalid', message: `pipeline path "${this.project.pipelinePath}" leaves the repository` });
+      await this.finish('failure', {
+        code: 'pipeline_invalid',
+        message: `pipeline path "${this.project.pipelinePath}" leaves the repository`,
+      });
       return undefined;
     }
     let source: string;
@@ -201,7 +226,7 @@ export class BuildRun {
         ...(this.build.tag ? { tag: this.build.tag } : {}),
         commit,
         event: this.build.event,
-        workspace: executor.workspacePath(executorBuildId(this.build.id)),
+        workspace: executor.workspacePath(this.deps.ids.of(this.build.id)),
       },
     });
     if (!compiled.ok) {
@@ -229,7 +254,9 @@ export class BuildRun {
   ): Promise<BuildResult> {
     const { db } = this.deps;
     const stageIds = new Map(records.map((s) => [s.name, s.id]));
-    const stepIds = new Map(records.flatMap((s) => s.steps.map((st) => [`${s.name}/${st.name}`, st.id] as const)));
+    const stepIds = new Map(
+      records.flatMap((s) => s.steps.map((st) => [`${s.name}/${st.name}`, st.id] as const)),
+    );
     // Record updates are applied in event order, off the hot path of log output.
     let updates: Promise<unknown> = Promise.resolve();
     const enqueue = (fn: () => Promise<unknown>) => {
@@ -265,7 +292,8 @@ export class BuildRun {
       },
       stepLog: (stage, step, line) => writer.write(stage, step, line.stream, line.text, line.time),
       stepFinished: (stage, step, result) => {
-        if (result.reason && result.status !== 'skipped') writer.write(stage, step, 'system', result.reason.message);
+        if (result.reason && result.status !== 'skipped')
+          writer.write(stage, step, 'system', result.reason.message);
         if (result.status !== 'skipped') this.deps.onStepFinished?.(result.status);
         enqueue(() =>
           updateStep(db, stepIds.get(`${stage}/${step}`)!, {
@@ -278,31 +306,38 @@ export class BuildRun {
           }),
         );
       },
-      serviceLog: (service, line) => writer.write('', `service:${service}`, line.stream, line.text, line.time),
+      serviceLog: (service, line) =>
+        writer.write('', `service:${service}`, line.stream, line.text, line.time),
     };
     const result = await runPipeline(
       plan,
       {
-        buildId: executorBuildId(this.build.id),
+        buildId: this.deps.ids.of(this.build.id),
         buildNumber: this.build.number,
         project: this.project.slug,
         branch: this.build.branch,
         ...(this.build.tag ? { tag: this.build.tag } : {}),
         commit,
         event: this.build.event,
-        workspace: executor.workspacePath(executorBuildId(this.build.id)),
+        workspace: executor.workspacePath(this.deps.ids.of(this.build.id)),
       },
       executor,
       {
         observer,
         signal: this.controller.signal,
         sourceDir,
-        ...(this.deps.secretsFor ? { secrets: this.deps.secretsFor(this.project, this.build, (text) => this.note(text)) } : {}),
+        ...(this.deps.secretsFor
+          ? { secrets: this.deps.secretsFor(this.project, this.build, (text) => this.note(text)) }
+          : {}),
         approver: {
           request: () =>
             new Promise<ApprovalDecision>((resolve) => {
               this.approvalWaiter = (decision) => {
-                enqueue(() => setBuildStatus(db, this.build.id, ['waiting'], 'running', { ifLeaseOwner: this.deps.owner }));
+                enqueue(() =>
+                  setBuildStatus(db, this.build.id, ['waiting'], 'running', {
+                    ifLeaseOwner: this.deps.owner,
+                  }),
+                );
                 resolve(decision);
               };
             }),
@@ -321,7 +356,11 @@ export class BuildRun {
     for (const [i, stage] of result.stages.entries()) {
       const record = records[i];
       if (!record) continue;
-      await updateStage(db, record.id, { from: ['queued', 'running', 'waiting'], status: stage.status, reason: stage.reason ?? null });
+      await updateStage(db, record.id, {
+        from: ['queued', 'running', 'waiting'],
+        status: stage.status,
+        reason: stage.reason ?? null,
+      });
       for (const [j, step] of stage.steps.entries()) {
         const stepRecord = record.steps[j];
         if (!stepRecord) continue;

@@ -26,12 +26,24 @@ export class ExecutorPool {
   }
 }
 
-/** Executor build ids of server builds: `slipway run` uses others, so reconciliation leaves those alone. */
-export function executorBuildId(buildId: number): string {
-  return `s${buildId}`;
-}
+/**
+ * Executor build ids of server builds: `s<installation>-<build id>`. `slipway run` and other
+ * installations sharing the engine use other ids, so reconciliation never touches theirs.
+ */
+export class ExecutorIds {
+  private readonly pattern: RegExp;
 
-export function buildIdFromExecutorId(executorId: string): number | undefined {
-  const match = /^s(\d+)$/.exec(executorId);
-  return match ? Number(match[1]) : undefined;
+  constructor(readonly installation: string) {
+    this.pattern = new RegExp(`^s${installation}-(\\d+)$`);
+  }
+
+  of(buildId: number): string {
+    return `s${this.installation}-${buildId}`;
+  }
+
+  /** The build id of one of ours, or undefined for anything else. */
+  parse(executorId: string): number | undefined {
+    const match = this.pattern.exec(executorId);
+    return match ? Number(match[1]) : undefined;
+  }
 }

@@ -14,7 +14,7 @@ import {
 import type { LogHub } from '../logs/log-hub.js';
 import { BuildLogWriter } from '../logs/log-writer.js';
 import type { LogStore } from '../logs/types.js';
-import { buildIdFromExecutorId, executorBuildId } from './executor-pool.js';
+import type { ExecutorIds } from './executor-pool.js';
 
 export interface ReconcilerOptions {
   db: Kysely<Database>;
@@ -22,6 +22,7 @@ export interface ReconcilerOptions {
   logs: LogStore;
   hub: LogHub;
   owner: string;
+  ids: ExecutorIds;
   leaseMs: number;
   /** Builds this process runs right now: never touched. */
   activeHere: () => number[];
@@ -32,6 +33,8 @@ export interface ReconcileReport {
   lost: number[];
   /** Executor build ids whose leftovers were removed. */
   removed: string[];
+  /** Leftovers whose removal failed (retried on the next pass), with the engine's words. */
+  failed: string[];
 }
 
 /**
@@ -44,7 +47,7 @@ export interface ReconcileReport {
  */
 export async function reconcile(options: ReconcilerOptions, startup: boolean): Promise<ReconcileReport> {
   const { db, owner } = options;
-  const report: ReconcileReport = { requeued: [], lost: [], removed: [] };
+  const report: ReconcileReport = { requeued: [], lost: [], removed: [], failed: [] };
   const here = new Set(options.activeHere());
   const orphaned = new Map<number, Build>();
   for (const build of await findExpiredLeases(db)) orphaned.set(build.id, build);
@@ -57,8 +60,15 @@ export async function reconcile(options: ReconcilerOptions, startup: boolean): P
     const previousOwner = build.leaseOwner ?? 'unknown';
     const taken = await takeOverLease(db, build.id, owner, Date.now() + options.leaseMs, Date.now());
     if (!taken) continue; // another replica got it first, or it finished meanwhile
-    const leftovers = resources.filter((r) => r.resource.buildId === executorBuildId(build.id));
-    for (const executor of new Set(leftovers.map((l) => l.executor))) await executor.removeResources(executorBuildId(build.id));
+    const leftovers = resources.filter((r) => r.resource.buildId === options.ids.of(build.id));
+    const failures: string[] = [];
+    for (const executor of new Set(leftovers.map((l) => l.executor))) {
+      // A removal the engine refuses must not leave the build `running`: it is still marked
+      // lost, and the periodic sweep below retries the removal.
+      await executor.removeResources(options.ids.of(build.id)).catch((error: unknown) => {
+        failures.push(`${executor.name}: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    }
     if (taken.status === 'pending') {
       // Claimed but never started: nothing ran, so running it again is safe.
       if (await setBuildStatus(db, build.id, ['pending'], 'queued', { reason: null, ifLeaseOwner: owner })) {
@@ -67,9 +77,11 @@ export async function reconcile(options: ReconcilerOptions, startup: boolean): P
       continue;
     }
     const message =
-      leftovers.length > 0
-        ? `the server running this build (${previousOwner}) stopped; its ${leftovers.length} leftover container(s)/process(es) were removed`
-        : `the server running this build (${previousOwner}) stopped and the executor no longer knows the build`;
+      leftovers.length === 0
+        ? `the server running this build (${previousOwner}) stopped and the executor no longer knows the build`
+        : failures.length === 0
+          ? `the server running this build (${previousOwner}) stopped; its ${leftovers.length} leftover container(s)/process(es) were removed`
+          : `the server running this build (${previousOwner}) stopped; removing its leftovers failed (${failures.join('; ')}), retried later`;
     const reason = { code: 'lost', message };
     const writer = await BuildLogWriter.open(build.id, options.logs, options.hub);
     writer.write('', 'slipway', 'system', `build lost: ${message}`);
@@ -82,12 +94,16 @@ export async function reconcile(options: ReconcilerOptions, startup: boolean): P
 
   // Leftovers of builds that are over (or never were server builds of this database).
   for (const { executor, resource } of resources) {
-    const buildId = buildIdFromExecutorId(resource.buildId);
+    const buildId = options.ids.parse(resource.buildId);
     if (buildId === undefined || here.has(buildId) || report.removed.includes(resource.buildId)) continue;
     const build = await getBuild(db, buildId);
     if (build && (isActiveStatus(build.status) || build.status === 'queued')) continue;
-    await executor.removeResources(resource.buildId);
-    report.removed.push(resource.buildId);
+    try {
+      await executor.removeResources(resource.buildId);
+      report.removed.push(resource.buildId);
+    } catch (error) {
+      report.failed.push(`${resource.buildId}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
   return report;
 }

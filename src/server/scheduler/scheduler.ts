@@ -82,7 +82,8 @@ export class Scheduler {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
-    for (const { run } of this.runs.values()) run.cancel({ code: 'cancelled', message: `cancelled: ${reason}` });
+    for (const { run } of this.runs.values())
+      run.cancel({ code: 'cancelled', message: `cancelled: ${reason}` });
     await Promise.all([...this.runs.values()].map((r) => r.done));
   }
 
@@ -105,7 +106,12 @@ export class Scheduler {
       });
       return;
     }
-    const run = new BuildRun(build, project, this.options.executors.pick(project.defaultExecutor), this.options);
+    const run = new BuildRun(
+      build,
+      project,
+      this.options.executors.pick(project.defaultExecutor),
+      this.options,
+    );
     const done = run
       .execute()
       .catch(this.report)
@@ -141,7 +147,9 @@ export class Scheduler {
   private async renew(): Promise<void> {
     const ids = this.activeIds();
     if (ids.length === 0) return;
-    const kept = new Set(await renewLeases(this.options.db, this.options.owner, ids, Date.now() + this.leaseMs));
+    const kept = new Set(
+      await renewLeases(this.options.db, this.options.owner, ids, Date.now() + this.leaseMs),
+    );
     for (const id of ids) {
       // Not renewed: the build finished meanwhile (its run is ending) or another process
       // took it over after our lease ran out. Either way this process must stop touching it.

@@ -4,6 +4,7 @@ import { initial } from './0001_initial.js';
 import { control } from './0002_control.js';
 import { secretsArtifacts } from './0003_secrets_artifacts.js';
 import { webhooks } from './0004_webhooks.js';
+import { installation } from './0005_installation.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Listed here rather than found
@@ -16,5 +17,6 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0002_control': control(dialect),
     '0003_secrets_artifacts': secretsArtifacts(dialect),
     '0004_webhooks': webhooks(dialect),
+    '0005_installation': installation(),
   };
 }
