@@ -80,7 +80,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const logs = new FsLogStore(join(dataDir, 'logs'));
   const hub = new LogHub();
   const metrics = new Metrics();
-  const owner = config.replicaId ?? `${hostname()}:${config.port}`;
+  // With a fixed port, host:port names the same replica across restarts (its builds are
+  // recognised at once); with a random port only the lease expiry can tell.
+  const owner = config.replicaId ?? `${hostname()}:${config.port === 0 ? `pid${process.pid}` : config.port}`;
   const ids = new ExecutorIds(await installationId(db));
   const scriptsWorkRoot = join(dataDir, 'scripts');
   const notifier = createNotifierHub(db, {
