@@ -1,0 +1,659 @@
+// Issue 4 benchmark: the server as users see it, each figure against a baseline measured in
+// the same run. Every case starts its own `slipway server` process (local executor, SQLite,
+// fresh data dir) on loopback.
+//
+//   npm run build && node bench/server.mjs            (or benchServer() from bench/run.mjs)
+//
+// (a) latency from the trigger request to the first step's start, median of 50 builds run one
+//     after another, against spawning the step's shell directly;
+// (b) throughput of 500 one-step (`true`) builds under a global limit of 2, against running the
+//     same 500 steps through the LocalExecutor (from dist/) two at a time, in this process;
+// (c) log fan-out: one step printing 100k lines while 200 Server-Sent-Events readers follow the
+//     build: lines delivered per reader (must be all) and the delay from the line's stored time
+//     to its arrival at the reader;
+// (d) `GET /api/v1/builds` with 100k builds in the SQLite database (inserted through Kysely
+//     before the server starts): p50/p99 of the first page, deep pages and a status filter.
+// Ratios and distributions only mean something within one run: the machines are shared.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest, Agent } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT, SLIPWAY, median, percentile, fmt, table } from './lib.mjs';
+
+const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 50);
+const THROUGHPUT_BUILDS = Number(process.env.BENCH_THROUGHPUT_BUILDS ?? 500);
+const FANOUT_LINES = Number(process.env.BENCH_FANOUT_LINES ?? 100_000);
+const FANOUT_READERS = Number(process.env.BENCH_FANOUT_READERS ?? 200);
+const LIST_BUILDS = Number(process.env.BENCH_LIST_BUILDS ?? 100_000);
+const LIST_REQUESTS = Number(process.env.BENCH_LIST_REQUESTS ?? 200);
+
+export async function benchServer() {
+  if (!existsSync(join(ROOT, 'dist', 'server', 'server.js')))
+    throw new Error('run `npm run build` first (bench imports dist/)');
+  const work = await mkdtemp(join(tmpdir(), 'slipway-bench-server-'));
+  const servers = [];
+  const start = async (name, options) => {
+    const server = await startServer(join(work, name), options);
+    servers.push(server);
+    return server;
+  };
+  try {
+    const only = (process.env.BENCH_SERVER_CASES ?? 'a,b,c,d').split(',');
+    const summary = {};
+    if (only.includes('a')) summary.latency = await benchLatency(work, start);
+    if (only.includes('b')) summary.throughput = await benchThroughput(work, start);
+    if (only.includes('c')) summary.fanout = await benchFanout(work, start);
+    if (only.includes('d')) summary.listing = await benchListing(work, start);
+    print(summary);
+    return summary;
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+// (a) ------------------------------------------------------------------------------------
+
+async function benchLatency(work, start) {
+  const repo = gitRepo(join(work, 'repo-a'), 'steps:\n  - name: go\n    commands: ["echo started"]\n', []);
+  const server = await start('server-a', { globalLimit: 2 });
+  await server.api('POST', '/projects', { slug: 'bench/latency', repoUrl: repo });
+  const toBuildStart = [];
+  const toRecord = [];
+  const toOutput = [];
+  const toCheckout = [];
+  for (let i = 0; i < LATENCY_RUNS + 3; i++) {
+    const t0 = Date.now();
+    const build = await server.api('POST', '/projects/bench/latency/builds', { branch: 'main' });
+    let firstLine;
+    let checkedOut;
+    await followSse(server, build.id, (event, data) => {
+      if (event === 'line' && checkedOut === undefined && data.includes('"text":"checked out '))
+        checkedOut = JSON.parse(data);
+      if (event === 'line' && firstLine === undefined && data.includes('"step":"go"'))
+        firstLine = JSON.parse(data);
+      return event !== 'end';
+    });
+    const detail = await server.api('GET', `/builds/${build.id}`);
+    if (detail.status !== 'success') throw new Error(`latency build ${build.number} ended ${detail.status}`);
+    if (i < 3) continue; // warm-up
+    toBuildStart.push(Date.parse(detail.startedAt) - t0);
+    toRecord.push(Date.parse(detail.stages[0].steps[0].startedAt) - t0);
+    toOutput.push(Date.parse(firstLine.time) - t0);
+    toCheckout.push(Date.parse(checkedOut.time) - t0);
+  }
+  // Baselines: the step's shell spawned directly, to its first output and to its exit.
+  const rawOutput = [];
+  const rawTrue = [];
+  for (let i = 0; i < LATENCY_RUNS + 3; i++) {
+    const [firstOut] = await spawnTimed('sh', ['-c', 'echo started']);
+    const [, exited] = await spawnTimed('sh', ['-c', 'true']);
+    if (i < 3) continue;
+    rawOutput.push(firstOut);
+    rawTrue.push(exited);
+  }
+  return {
+    runs: LATENCY_RUNS,
+    medianMs: {
+      triggerToBuildRunning: median(toBuildStart),
+      triggerToCheckedOut: median(toCheckout),
+      triggerToStepRecordedStart: median(toRecord),
+      triggerToFirstOutputLine: median(toOutput),
+      rawShToFirstOutput: median(rawOutput),
+      rawShTrue: median(rawTrue),
+    },
+    p90Ms: { triggerToFirstOutputLine: percentile(toOutput, 90) },
+    ratio: median(toOutput) / median(rawOutput),
+  };
+}
+
+// (b) ------------------------------------------------------------------------------------
+
+async function benchThroughput(work, start) {
+  const branches = ['main', 'b1', 'b2', 'b3'];
+  const repo = gitRepo(
+    join(work, 'repo-b'),
+    'steps:\n  - name: t\n    commands: ["true"]\n',
+    branches.slice(1),
+  );
+  const server = await start('server-b', { globalLimit: 2 });
+  await server.api('POST', '/projects', { slug: 'bench/throughput', repoUrl: repo });
+  const t0 = Date.now();
+  // Triggers 25 at a time; branches round-robin, so the global limit is what holds builds back.
+  for (let i = 0; i < THROUGHPUT_BUILDS; i += 25) {
+    await Promise.all(
+      Array.from({ length: Math.min(25, THROUGHPUT_BUILDS - i) }, (_, j) =>
+        server.api('POST', '/projects/bench/throughput/builds', {
+          branch: branches[(i + j) % branches.length],
+        }),
+      ),
+    );
+  }
+  const triggeredMs = Date.now() - t0;
+  let builds;
+  for (;;) {
+    builds = await allBuilds(server, 'bench/throughput');
+    if (builds.length === THROUGHPUT_BUILDS && builds.every((b) => b.finishedAt !== null)) break;
+    await sleep(250);
+  }
+  const failed = builds.filter((b) => b.status !== 'success');
+  if (failed.length > 0) throw new Error(`${failed.length} throughput builds did not succeed`);
+  const serverMs = Math.max(...builds.map((b) => Date.parse(b.finishedAt))) - t0;
+
+  // The same steps through the executor directly: prepare → runStep → destroy, two at a time.
+  const { LocalExecutor } = await import(
+    pathToFileURL(join(ROOT, 'dist', 'executors', 'local', 'local-executor.js')).href
+  );
+  const executor = new LocalExecutor({ tmpRoot: await mkdtemp(join(work, 'direct-')) });
+  const sink = { line() {} };
+  let next = 0;
+  const d0 = Date.now();
+  const worker = async () => {
+    while (next < THROUGHPUT_BUILDS) {
+      const n = ++next;
+      const handle = await executor.prepare({
+        buildId: `bench-${n}`,
+        project: 'bench/direct',
+        branch: 'main',
+        services: [],
+      });
+      try {
+        const exit = await executor.runStep(
+          handle,
+          { key: 'default/t', stage: 'default', step: 't', commands: ['true'], env: {}, attempt: 1 },
+          sink,
+          new AbortController().signal,
+        );
+        if (exit.kind !== 'exited' || exit.exitCode !== 0)
+          throw new Error(`direct step ended ${JSON.stringify(exit)}`);
+      } finally {
+        await executor.destroy(handle);
+      }
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  const directMs = Date.now() - d0;
+  const perMinute = (ms) => (THROUGHPUT_BUILDS / ms) * 60_000;
+  return {
+    builds: THROUGHPUT_BUILDS,
+    globalLimit: 2,
+    serverMs,
+    triggeredMs,
+    directMs,
+    buildsPerMinute: { server: perMinute(serverMs), direct: perMinute(directMs) },
+    // Wall time per build and slot: what the server adds (clone, compile, records, logs).
+    overheadPerBuildMs: ((serverMs - directMs) * 2) / THROUGHPUT_BUILDS,
+    ratio: serverMs / directMs,
+  };
+}
+
+// (c) ------------------------------------------------------------------------------------
+
+async function benchFanout(work, start) {
+  const flag = join(work, 'fanout-go');
+  const repo = gitRepo(
+    join(work, 'repo-c'),
+    `steps:\n  - name: out\n    commands: ['while [ ! -f ${flag} ]; do sleep 0.05; done', 'seq 1 ${FANOUT_LINES}']\n`,
+    [],
+  );
+  const server = await start('server-c', { globalLimit: 2 });
+  await server.api('POST', '/projects', { slug: 'bench/fanout', repoUrl: repo });
+  const build = await server.api('POST', '/projects/bench/fanout/builds', { branch: 'main' });
+  for (;;) {
+    const b = await server.api('GET', `/builds/${build.id}`);
+    if (b.stages.length > 0 && b.stages[0].steps[0].status === 'running') break;
+    if (b.finishedAt !== null) throw new Error(`fan-out build ended ${b.status} before it printed`);
+    await sleep(50);
+  }
+
+  // Receive-side work is kept small: one Date.now() per chunk, and per event only indexOf and
+  // a Date.parse that is cached across lines of the same millisecond.
+  const histogram = new Uint32Array(600_001);
+  const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+  const readers = Array.from({ length: FANOUT_READERS }, () => ({
+    lines: 0,
+    lastSeq: 0,
+    gaps: 0,
+    ended: false,
+    connected: false,
+  }));
+  let lastTimeText = '';
+  let lastTime = 0;
+  const done = readers.map(
+    (reader) =>
+      new Promise((resolve, reject) => {
+        const req = httpRequest(
+          `${server.url}/api/v1/builds/${build.id}/logs?follow=1`,
+          { agent, headers: { authorization: `Bearer ${server.token}`, accept: 'text/event-stream' } },
+          (res) => {
+            if (res.statusCode !== 200) return reject(new Error(`SSE answered ${res.statusCode}`));
+            reader.connected = true;
+            res.setEncoding('utf8');
+            let buffer = '';
+            res.on('data', (chunk) => {
+              const now = Date.now();
+              buffer += chunk;
+              let cut;
+              while ((cut = buffer.indexOf('\n\n')) >= 0) {
+                const event = buffer.slice(0, cut);
+                buffer = buffer.slice(cut + 2);
+                // Frames: `id: <seq>\nevent: line\ndata: …`, `event: status|end\ndata: …`, `: keep-alive`.
+                if (event.startsWith('event: end')) reader.ended = true;
+                if (!event.startsWith('id: ')) continue;
+                const seq = Number(event.slice(4, event.indexOf('\n')));
+                if (seq !== reader.lastSeq + 1) reader.gaps += 1;
+                reader.lastSeq = seq;
+                if (!event.includes('"step":"out"')) continue;
+                reader.lines += 1;
+                const at = event.indexOf('"time":"') + 8;
+                const timeText = event.slice(at, at + 24);
+                if (timeText !== lastTimeText) {
+                  lastTimeText = timeText;
+                  lastTime = Date.parse(timeText);
+                }
+                histogram[Math.min(histogram.length - 1, Math.max(0, now - lastTime))] += 1;
+              }
+            });
+            res.on('end', resolve);
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      }),
+  );
+  while (readers.some((r) => !r.connected)) await sleep(50);
+  await sleep(1000); // every reader has joined the live feed
+  const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  await writeFile(flag, '');
+  await Promise.all(done);
+  const wallMs = Date.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  agent.destroy();
+  const detail = await server.api('GET', `/builds/${build.id}`);
+  if (detail.status !== 'success') throw new Error(`fan-out build ended ${detail.status}`);
+  const counts = readers.map((r) => r.lines);
+  const total = counts.reduce((a, b) => a + b, 0);
+  const pick = (p) => {
+    const want = Math.ceil((p / 100) * total);
+    let seen = 0;
+    for (let ms = 0; ms < histogram.length; ms++) {
+      seen += histogram[ms];
+      if (seen >= want) return ms;
+    }
+    return histogram.length - 1;
+  };
+  let maxDelay = 0;
+  for (let ms = histogram.length - 1; ms >= 0; ms--)
+    if (histogram[ms] > 0) {
+      maxDelay = ms;
+      break;
+    }
+  return {
+    lines: FANOUT_LINES,
+    readers: FANOUT_READERS,
+    deliveredPerReader: { min: Math.min(...counts), max: Math.max(...counts) },
+    allDelivered: counts.every((c) => c === FANOUT_LINES),
+    readersWithSeqGaps: readers.filter((r) => r.gaps > 0).length,
+    readersEnded: readers.filter((r) => r.ended).length,
+    delayMs: { p50: pick(50), p99: pick(99), max: maxDelay },
+    wallMs,
+    // From the go to the step's end as recorded: how long printing and storing took.
+    stepMs: Date.parse(detail.stages[0].steps[0].finishedAt) - t0,
+    // The readers' side (this process): when it is near wallMs, the readers are the bottleneck.
+    readersCpuMs: (cpu.user + cpu.system) / 1000,
+    linesPerSecondDelivered: (total / wallMs) * 1000,
+  };
+}
+
+// (d) ------------------------------------------------------------------------------------
+
+async function benchListing(work, start) {
+  const dataDir = join(work, 'server-d');
+  const store = await import(pathToFileURL(join(ROOT, 'dist', 'store', 'index.js')).href);
+  const db = store.openDatabase(`sqlite:${join(dataDir, 'slipway.db')}`);
+  const t0 = Date.now();
+  try {
+    await store.migrateToLatest(db);
+    const project = await store.createProject(db, { slug: 'bench/listing', repoUrl: 'file:///nonexistent' });
+    const base = Date.now() - LIST_BUILDS * 60_000;
+    const CHUNK = 500;
+    await db.transaction().execute(async (trx) => {
+      for (let first = 1; first <= LIST_BUILDS; first += CHUNK) {
+        const rows = [];
+        for (let n = first; n < Math.min(first + CHUNK, LIST_BUILDS + 1); n++) {
+          const created = base + n * 60_000;
+          rows.push({
+            project_id: project.id,
+            number: n,
+            status: n % 100 === 0 ? 'failure' : 'success',
+            reason_code: null,
+            reason_message: null,
+            branch: ['main', 'dev', 'release/1'][n % 3],
+            commit_sha: n.toString(16).padStart(40, '0'),
+            commit_message: null,
+            tag: null,
+            event: 'push',
+            trigger: 'manual',
+            triggered_by: 'bench',
+            created_at: created,
+            queued_at: created,
+            started_at: created + 1000,
+            finished_at: created + 31_000,
+            duration_ms: 30_000,
+            rerun_of: null,
+            executor: 'local',
+            lease_owner: null,
+            lease_expires_at: null,
+            cancel_requested_at: null,
+            cancel_reason_code: null,
+            cancel_reason_message: null,
+            head_repo_fork: null,
+          });
+        }
+        await trx.insertInto('builds').values(rows).execute();
+      }
+      await trx
+        .updateTable('projects')
+        .set({ last_number: LIST_BUILDS })
+        .where('id', '=', project.id)
+        .execute();
+    });
+  } finally {
+    await db.destroy();
+  }
+  const insertMs = Date.now() - t0;
+  const server = await start('server-d', { globalLimit: 2 });
+  const total = (await server.api('GET', '/builds?limit=1')).items[0]?.number;
+  if (total !== LIST_BUILDS) throw new Error(`expected ${LIST_BUILDS} builds, the newest is #${total}`);
+
+  const timeRequests = async (path) => {
+    for (let i = 0; i < 5; i++) await server.api('GET', path(i)); // warm-up
+    const samples = [];
+    for (let i = 0; i < LIST_REQUESTS; i++) {
+      const started = process.hrtime.bigint();
+      const page = await server.api('GET', path(i));
+      samples.push(Number(process.hrtime.bigint() - started) / 1e6);
+      if (page.items.length === 0) throw new Error(`empty page for ${path(i)}`);
+    }
+    return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+  };
+  // Deep pages: cursors spread over the oldest tenth of the builds (ids equal numbers here).
+  const deep = (i) => 100 + Math.floor(((i * 7919) % LIST_REQUESTS) * (LIST_BUILDS / 10 / LIST_REQUESTS));
+  return {
+    builds: LIST_BUILDS,
+    requests: LIST_REQUESTS,
+    insertMs,
+    firstPage: await timeRequests(() => '/builds'),
+    deepPage: await timeRequests((i) => `/builds?before=${deep(i)}`),
+    firstPage500: await timeRequests(() => '/builds?limit=500'),
+    statusFilter: await timeRequests(() => '/builds?status=failure'),
+    deepStatusFilter: await timeRequests((i) => `/builds?status=failure&before=${deep(i) + 1000}`),
+    projectBranch: await timeRequests(() => '/projects/bench/listing/builds?branch=dev'),
+  };
+}
+
+// Output --------------------------------------------------------------------------------
+
+function print({ latency, throughput, fanout, listing }) {
+  const r = (x) => x.toFixed(2);
+  if (latency) printLatency(latency, r);
+  if (throughput) printThroughput(throughput, r);
+  if (fanout) printFanout(fanout);
+  if (listing) printListing(listing);
+}
+
+function printLatency(latency, r) {
+  console.log(`(a) trigger → first step, median of ${latency.runs} (local executor)`);
+  console.log(
+    table([
+      ['measure', 'median'],
+      ['trigger → build running (claimed by the scheduler)', fmt(latency.medianMs.triggerToBuildRunning)],
+      ['trigger → checkout done (its log line)', fmt(latency.medianMs.triggerToCheckedOut)],
+      [
+        'trigger → step recorded as started (after compile, prepare)',
+        fmt(latency.medianMs.triggerToStepRecordedStart),
+      ],
+      ['trigger → first output line of the step', fmt(latency.medianMs.triggerToFirstOutputLine)],
+      ['raw: spawn sh -c "echo started" → first output', fmt(latency.medianMs.rawShToFirstOutput)],
+      ['raw: spawn sh -c true → exit', fmt(latency.medianMs.rawShTrue)],
+      ['ratio (first output: server / raw)', r(latency.ratio)],
+    ]),
+  );
+}
+
+function printThroughput(throughput, r) {
+  console.log(`\n(b) throughput: ${throughput.builds} one-step builds, global limit 2`);
+  console.log(
+    table([
+      ['runner', 'wall', 'builds/min'],
+      [
+        'slipway server (trigger → last finished)',
+        fmt(throughput.serverMs),
+        Math.round(throughput.buildsPerMinute.server),
+      ],
+      [
+        'LocalExecutor directly, 2 in parallel',
+        fmt(throughput.directMs),
+        Math.round(throughput.buildsPerMinute.direct),
+      ],
+    ]),
+  );
+  console.log(
+    `ratio server/direct ${r(throughput.ratio)}; server adds ${fmt(throughput.overheadPerBuildMs)} per build per slot ` +
+      `(clone, compile, records, logs); the triggers themselves took ${fmt(throughput.triggeredMs)}`,
+  );
+}
+
+function printFanout(fanout) {
+  console.log(`\n(c) log fan-out: ${fanout.lines.toLocaleString('en')} lines, ${fanout.readers} SSE readers`);
+  console.log(
+    table([
+      ['measure', 'value'],
+      [
+        'lines delivered per reader (min / max)',
+        `${fanout.deliveredPerReader.min} / ${fanout.deliveredPerReader.max}`,
+      ],
+      [
+        'all delivered, in order, ended',
+        `${fanout.allDelivered}, ${fanout.readersWithSeqGaps === 0}, ${fanout.readersEnded}/${fanout.readers}`,
+      ],
+      [
+        'delay write → delivery p50 / p99 / max',
+        `${fanout.delayMs.p50} / ${fanout.delayMs.p99} / ${fanout.delayMs.max} ms`,
+      ],
+      [
+        'wall time, lines delivered per second',
+        `${fmt(fanout.wallMs)}, ${Math.round(fanout.linesPerSecondDelivered).toLocaleString('en')}`,
+      ],
+      [
+        "go → step finished (record); readers' CPU (this process)",
+        `${fmt(fanout.stepMs)}, ${fmt(fanout.readersCpuMs)}`,
+      ],
+    ]),
+  );
+}
+
+function printListing(listing) {
+  console.log(
+    `\n(d) GET /api/v1/builds with ${listing.builds.toLocaleString('en')} builds (SQLite), ${listing.requests} requests each`,
+  );
+  console.log(
+    table([
+      ['request', 'p50', 'p99'],
+      ...[
+        ['first page (50)', listing.firstPage],
+        ['deep page (before=<old id>)', listing.deepPage],
+        ['first page, limit=500', listing.firstPage500],
+        ['status=failure (1%), first page', listing.statusFilter],
+        ['status=failure, deep page', listing.deepStatusFilter],
+        ['project builds, branch=dev', listing.projectBranch],
+      ].map(([name, s]) => [name, fmt(s.p50), fmt(s.p99)]),
+    ]),
+  );
+}
+
+// Helpers ---------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A git repository with `.slipway.yml` on main and the given extra branches; its file:// URL. */
+function gitRepo(dir, pipeline, branches) {
+  const git = (...args) =>
+    execFileSync('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@slipway.invalid', ...args], {
+      cwd: dir,
+      stdio: 'pipe',
+    });
+  execFileSync('mkdir', ['-p', dir]);
+  git('init', '-q', '-b', 'main');
+  execFileSync('sh', ['-c', 'cat > .slipway.yml'], { cwd: dir, input: pipeline });
+  git('add', '-A');
+  git('commit', '-q', '-m', 'pipeline');
+  for (const branch of branches) git('branch', branch);
+  return `file://${dir}`;
+}
+
+async function startServer(dataDir, { globalLimit }) {
+  const port = await freePort();
+  // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      SLIPWAY,
+      'server',
+      '--data-dir',
+      dataDir,
+      '--port',
+      String(port),
+      '--executor',
+      'local',
+      '--global-limit',
+      String(globalLimit),
+      '--quiet',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+  );
+  let output = '';
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const { url, token } = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
+    const onData = (chunk) => {
+      output += chunk;
+      const token = /Created the first admin token[^\n]*\n\s*(\S+)/.exec(output)?.[1];
+      const url = /Slipway listening on (http:\/\/\S+)/.exec(output)?.[1];
+      if (token && url) {
+        clearTimeout(timer);
+        resolve({ url, token });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    void exited.then((code) => reject(new Error(`server exited with ${code}:\n${output}`)));
+  });
+  const api = async (method, path, body) => {
+    const response = await fetch(`${url}/api/v1${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+    return text === '' ? undefined : JSON.parse(text);
+  };
+  return {
+    url,
+    token,
+    api,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function allBuilds(server, project) {
+  const builds = [];
+  let cursor = null;
+  do {
+    const page = await server.api(
+      'GET',
+      `/projects/${project}/builds?limit=500${cursor ? `&before=${cursor}` : ''}`,
+    );
+    builds.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  return builds;
+}
+
+/** Follows a build's SSE log; `onEvent(event, data)` returns false to stop. */
+async function followSse(server, buildId, onEvent) {
+  const controller = new AbortController();
+  const response = await fetch(`${server.url}/api/v1/builds/${buildId}/logs?follow=1`, {
+    headers: { authorization: `Bearer ${server.token}`, accept: 'text/event-stream' },
+    signal: controller.signal,
+  });
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for await (const chunk of response.body) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let event = 'message';
+        const data = [];
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event: ')) event = line.slice(7);
+          else if (line.startsWith('data: ')) data.push(line.slice(6));
+        }
+        if (!onEvent(event, data.join('\n'))) return;
+      }
+    }
+  } finally {
+    controller.abort();
+  }
+}
+
+/** Spawns a command; resolves [ms to first stdout byte, ms to exit]. */
+function spawnTimed(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    let first;
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout.once('data', () => (first = Number(process.hrtime.bigint() - started) / 1e6));
+    child.on('error', reject);
+    child.on('close', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      resolve([first ?? ms, ms]);
+    });
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await benchServer();
+}
