@@ -1,5 +1,5 @@
 import { checkGithubSignature } from '../signatures.js';
-import { deletion, field, header, isZeroSha, num, pushAction, required, text, urls } from './payload.js';
+import { deletion, field, header, isZeroSha, num, pullRequestAction, pushAction, required, text, urls } from './payload.js';
 import type { ForgeAdapter, HookAction } from './types.js';
 
 const REPO_URLS = [
@@ -42,22 +42,7 @@ export const github: ForgeAdapter = {
 };
 
 function pullRequest(payload: unknown, sender: string | undefined): HookAction {
-  const action = required('pull_request', payload, 'action');
-  if (!PR_ACTIONS.has(action))
-    return {
-      kind: 'ignore',
-      why: `pull_request action "${action}" is not built (only opened, synchronize, reopened)`,
-    };
-  const branch = required('pull_request', payload, 'pull_request', 'head', 'ref');
-  const commit = required('pull_request', payload, 'pull_request', 'head', 'sha');
-  return {
-    kind: 'build',
-    event: 'pull_request',
-    branch,
-    commit,
-    fork: isFork(payload),
-    ...(sender !== undefined && { sender }),
-  };
+  return pullRequestAction(payload, sender, { actions: PR_ACTIONS, actionNames: 'opened, synchronize, reopened', isFork });
 }
 
 /** The head repository differs from the base one; a deleted head repository counts as a fork. */

@@ -85,3 +85,26 @@ export function pushAction(ref: string, commit: string | undefined, sender: stri
 export function deletion(ref: string): HookAction {
   return { kind: 'ignore', why: `${ref} was deleted; deletions are not built` };
 }
+
+/**
+ * A pull request event in the shape GitHub and Gitea share (`action`, `pull_request.head.ref`
+ * and `.sha`): a build of the head for the actions that bring new code, else ignored.
+ */
+export function pullRequestAction(
+  payload: unknown,
+  sender: string | undefined,
+  forge: { actions: ReadonlySet<string>; actionNames: string; isFork: (payload: unknown) => boolean },
+): HookAction {
+  const action = required('pull_request', payload, 'action');
+  if (!forge.actions.has(action)) {
+    return { kind: 'ignore', why: `pull_request action "${action}" is not built (only ${forge.actionNames})` };
+  }
+  return {
+    kind: 'build',
+    event: 'pull_request',
+    branch: required('pull_request', payload, 'pull_request', 'head', 'ref'),
+    commit: required('pull_request', payload, 'pull_request', 'head', 'sha'),
+    fork: forge.isFork(payload),
+    ...(sender !== undefined && { sender }),
+  };
+}
