@@ -1,12 +1,12 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { ROOT, SLIPWAY_BIN } from '../cli-helpers.js';
+import { ROOT } from '../cli-helpers.js';
+import { ServerProcess } from '../server/server-harness.js';
 
 const run = promisify(execFile);
 
@@ -21,18 +21,6 @@ export interface Slipway {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * Starts the built `slipway server` (local executor, fresh data directory) on a free port, as
  * an operator would, and takes the admin token from what it prints. Needs `npm run build`
@@ -42,42 +30,13 @@ export async function startSlipway(): Promise<Slipway> {
   if (!existsSync(join(ROOT, 'web', 'dist', 'index.html'))) {
     throw new Error('web/dist is missing: run `npm run build` first');
   }
-  const dataDir = await mkdtemp(join(tmpdir(), 'slipway-web-'));
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [SLIPWAY_BIN, 'server', '--data-dir', dataDir, '--port', String(port), '--executor', 'local', '--quiet'],
-    { cwd: dataDir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  const ready = new Promise<{ url: string; token: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 60_000);
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const token = /Created the first admin token[^\n]*\n\s*\n?\s*(\S+)/.exec(stderr)?.[1];
-      const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
-      if (token !== undefined && url !== undefined) {
-        clearTimeout(timer);
-        resolve({ url, token });
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${stderr}`));
-    });
-  });
-  const { url, token } = await ready;
+  const server = await ServerProcess.start({ executor: 'local' });
   return {
-    url,
-    token,
+    url: server.url,
+    token: server.token,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
-      await rm(dataDir, { recursive: true, force: true });
+      await server.stop();
+      await rm(server.options.dataDir, { recursive: true, force: true });
     },
   };
 }
