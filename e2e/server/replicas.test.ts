@@ -59,14 +59,17 @@ describe.skipIf(baseUrl === undefined)('slipway server: two replicas on one Post
     for (const branch of BRANCHES.slice(1)) repo.git('branch', branch);
 
     // One at a time: the first start migrates the database and prints the admin token.
+    // Replicas share the blob store (logs, artifacts): a shared directory here, S3 in production.
+    const blobs = await tempDir('shared-blobs');
     const a = await ServerProcess.start({
       executor: 'local',
       database: database.url,
       globalLimit: LIMIT,
       replicaId: 'replica-a',
+      blobs,
     });
     const b = await ServerProcess.start(
-      { executor: 'local', database: database.url, globalLimit: LIMIT, replicaId: 'replica-b' },
+      { executor: 'local', database: database.url, globalLimit: LIMIT, replicaId: 'replica-b', blobs },
       a.token,
     );
     const apis = [a.api(), b.api()];
@@ -126,8 +129,7 @@ describe.skipIf(baseUrl === undefined)('slipway server: two replicas on one Post
     for (const branch of BRANCHES) expect(maxOverlap(builds.filter((x) => x.branch === branch))).toBe(1);
   });
 
-  // Known gap: logs live in each replica's own data dir (FsLogStore), so the other replica
-  // answers an empty, "complete" log. Replicas need a shared log store (the S3 store).
+  // Logs are in the shared blob store, so the replica that did not run a build serves it too.
   it("serves every build's log through either replica", { timeout: 60_000 }, async () => {
     expect(shared.builds.length).toBe(BUILDS);
     for (const build of shared.builds.slice(0, 10)) {

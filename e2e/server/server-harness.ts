@@ -35,6 +35,8 @@ export interface ServerOptions {
   engine?: string;
   globalLimit?: number;
   replicaId?: string;
+  /** `--blobs`: where logs and artifacts live (shared between replicas). */
+  blobs?: string;
 }
 
 /** Servers and directories this test process created, for `cleanup()`. */
@@ -90,6 +92,7 @@ export class ServerProcess {
     if (full.engine !== undefined) args.push('--engine', full.engine);
     if (full.globalLimit !== undefined) args.push('--global-limit', String(full.globalLimit));
     if (full.replicaId !== undefined) args.push('--replica-id', full.replicaId);
+    if (full.blobs !== undefined) args.push('--blobs', full.blobs);
     const child = spawn(process.execPath, args, {
       cwd: full.dataDir,
       env: { ...process.env, NO_COLOR: '1' },

@@ -5,7 +5,9 @@ import { ExecutorError } from '../executors/types.js';
 import { EXIT, UsageError } from './errors.js';
 import { EXECUTOR_CHOICES } from './executor-choice.js';
 import { registerMaintenanceCommands } from './maintenance.js';
+import { registerArtifactCommands } from './remote/artifact-commands.js';
 import { registerRemoteCommands } from './remote/commands.js';
+import { registerSecretCommands } from './remote/secret-commands.js';
 import { registerServerCommand } from './server-command.js';
 import { runCommand, type RunCommandOptions } from './run.js';
 
@@ -70,6 +72,8 @@ export function buildProgram(exit: (code: number) => void): Command {
 
   registerMaintenanceCommands(program, exit);
   registerRemoteCommands(program, exit);
+  registerSecretCommands(program, exit);
+  registerArtifactCommands(program, exit);
   registerServerCommand(program, exit);
   return program;
 }
@@ -98,7 +102,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`slipway: ${error.message}\n`);
       return EXIT.usage;
     }
-    if (error instanceof ExecutorError || (error instanceof Error && error.name === 'StoreError')) {
+    // Errors of the server's parts that carry a message meant for the operator.
+    const operatorErrors = ['StoreError', 'SecretError', 'BlobError'];
+    if (error instanceof ExecutorError || (error instanceof Error && operatorErrors.includes(error.name))) {
       process.stderr.write(`slipway: ${error.message}\n`);
       return EXIT.buildFailed;
     }

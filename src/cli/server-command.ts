@@ -14,6 +14,11 @@ interface ServerOptions {
   globalLimit?: string;
   replicaId?: string;
   publicUrl?: string;
+  blobs?: string;
+  keepBuilds?: string;
+  keepDays?: string;
+  artifactMaxFile?: string;
+  artifactMaxBuild?: string;
   quiet: boolean;
 }
 
@@ -35,6 +40,11 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     .option('--global-limit <n>', 'builds running at once across all projects (default: number of CPUs, at least 2)')
     .option('--replica-id <id>', 'name of this server process among replicas sharing a database (default: host:port)')
     .option('--public-url <url>', 'address people reach the server at, for links in notifications', process.env.SLIPWAY_PUBLIC_URL)
+    .option('--blobs <where>', 'logs and artifacts: a directory or s3://bucket/prefix (default: in the data dir)', process.env.SLIPWAY_BLOBS)
+    .option('--keep-builds <n>', 'retention: keep the newest N builds per project (default: all)')
+    .option('--keep-days <d>', 'retention: keep builds of the last D days per project (default: all)')
+    .option('--artifact-max-file <bytes>', 'largest artifact file (default 100 MiB)')
+    .option('--artifact-max-build <bytes>', 'all artifacts of a build together (default 1 GiB)')
     .option('--quiet', 'no request log', false)
     .action(async (options: ServerOptions) => {
       const port = Number(options.port);
@@ -54,6 +64,11 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...(globalLimit !== undefined ? { globalLimit } : {}),
         ...(options.replicaId !== undefined ? { replicaId: options.replicaId } : {}),
         ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+        ...(options.blobs !== undefined ? { blobs: options.blobs } : {}),
+        ...optionalCount('--keep-builds', options.keepBuilds, 'keepBuilds'),
+        ...optionalCount('--keep-days', options.keepDays, 'keepDays'),
+        ...optionalCount('--artifact-max-file', options.artifactMaxFile, 'artifactMaxFile'),
+        ...optionalCount('--artifact-max-build', options.artifactMaxBuild, 'artifactMaxBuild'),
         ...(webRoot() !== undefined ? { webRoot: webRoot()! } : {}),
         quiet: options.quiet,
       }).catch((error: unknown) => {
@@ -72,6 +87,13 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
       });
       exit(0);
     });
+}
+
+function optionalCount<K extends string>(option: string, value: string | undefined, key: K): Partial<Record<K, number>> {
+  if (value === undefined) return {};
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} "${value}": expected a whole number of 1 or more`);
+  return { [key]: n } as Partial<Record<K, number>>;
 }
 
 /** The built web UI, when present (`web/dist`, next to `dist/`). */

@@ -14,10 +14,12 @@
  *                             abort. Idempotent. Removes everything the build created.
  *   listResources()         → what the executor still has for any build (reconciliation, gc).
  *   removeResources(buildId)→ removes leftovers of a build it no longer runs. Idempotent.
+ *   collectFiles(handle, …) → optional: reads files of the workspace between steps (artifacts).
  *
  * Executors label what they create with the build id, project and step so that orphans can be
  * found after a crash.
  */
+import type { Readable } from 'node:stream';
 import type { ServicePlan } from '../pipeline/types.js';
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -74,6 +76,23 @@ export interface ExecutorResource {
   running: boolean;
 }
 
+/**
+ * A workspace file `collectFiles` selected, or one it refused. Paths are workspace-relative
+ * with `/` separators; a refused entry's `path` may also be the pattern that was refused.
+ */
+export type WorkspaceEntry =
+  | {
+      kind: 'file';
+      path: string;
+      size: number;
+      /**
+       * The content: exactly `size` bytes. Call at most once, and consume (or destroy) the
+       * stream before asking for the next entry; an entry never opened is skipped.
+       */
+      open(): Readable;
+    }
+  | { kind: 'rejected'; path: string; reason: string };
+
 export interface Executor {
   readonly name: 'local' | 'docker' | 'kubernetes' | 'memory';
   /** Workspace path steps will see for a build, known before prepare (for `${SLIPWAY_WORKSPACE}`). */
@@ -83,6 +102,20 @@ export interface Executor {
   destroy(handle: BuildHandle): Promise<void>;
   listResources(): Promise<ExecutorResource[]>;
   removeResources(buildId: string): Promise<void>;
+  /**
+   * Reads the regular files of a prepared build's workspace whose paths match `patterns`
+   * (artifact globs, see `workspace-files.ts`; a pattern naming a directory takes everything
+   * below it), between steps. Yields a `rejected` entry with the reason for each refused
+   * pattern (absolute, `..`) and for each match it will not read: a symlink whose real path
+   * leaves the workspace, a symlinked directory (never followed), anything not a regular file.
+   * A matched symlink to a file inside the workspace yields the target's bytes under the
+   * link's path. Optional: an executor without it publishes no artifacts.
+   */
+  collectFiles?(
+    handle: BuildHandle,
+    patterns: readonly string[],
+    signal?: AbortSignal,
+  ): AsyncIterable<WorkspaceEntry>;
 }
 
 /** Thrown by prepare() when the build cannot start at all (engine down, image missing). */

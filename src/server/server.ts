@@ -14,7 +14,13 @@ import {
 } from '../store/index.js';
 import { buildApp } from './api/app.js';
 import { hookSettingsRoutes, registerHookRoutes, scriptsPipelineSource } from './hooks/index.js';
+import { createBlobStore } from '../blobs/index.js';
+import { createArtifactCollector, registerArtifactRoutes } from './artifacts/index.js';
+import { BlobLogStore } from './logs/blob-log-store.js';
 import { FsLogStore } from './logs/fs-log-store.js';
+import type { LogStore } from './logs/types.js';
+import { registerRetentionRoutes, startRetention } from './retention.js';
+import { loadSecretKey, registerSecretRoutes, secretsFor } from './secrets/index.js';
 import { createNotifierHub } from './notify/index.js';
 import { LogHub } from './logs/log-hub.js';
 import { Metrics } from './metrics.js';
@@ -39,8 +45,20 @@ export interface ServerConfig {
   leaseMs?: number;
   pollMs?: number;
   reconcileMs?: number;
+  retentionMs?: number;
   /** Address people reach the server at, for links in notifications. */
   publicUrl?: string;
+  /**
+   * Where logs and artifacts live: a directory (shared storage lets replicas serve each
+   * other's logs) or `s3://bucket/prefix`. Default: under the data dir.
+   */
+  blobs?: string;
+  /** Retention defaults: keep the newest N builds and/or builds of the last D days per project. */
+  keepBuilds?: number;
+  keepDays?: number;
+  /** Artifact size limits in bytes. */
+  artifactMaxFile?: number;
+  artifactMaxBuild?: number;
   /** Directory of the built web UI, if any. */
   webRoot?: string;
   /** Told things an operator must see (the initial admin token, the address). */
@@ -77,7 +95,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
 
   const executors = await createExecutors(config, join(dataDir, 'workspaces'), announce);
-  const logs = new FsLogStore(join(dataDir, 'logs'));
+  const blobs = createBlobStore(config.blobs ?? join(dataDir, 'blobs'), { baseDir: dataDir });
+  // Files take appends well; object stores take immutable chunk objects.
+  const logs: LogStore = config.blobs?.startsWith('s3://')
+    ? new BlobLogStore(blobs)
+    : new FsLogStore(join(config.blobs !== undefined ? resolve(dataDir, config.blobs) : dataDir, 'logs'));
+  const { cipher } = await loadSecretKey({ dataDir });
+  const retentionDefaults = { keepBuilds: config.keepBuilds ?? null, keepDays: config.keepDays ?? null };
   const hub = new LogHub();
   const metrics = new Metrics();
   // With a fixed port, host:port names the same replica across restarts (its builds are
@@ -112,6 +136,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       notifier.onBuildFinished(build.id);
     },
     pipelineSource: scriptsPipelineSource(db, { workRoot: scriptsWorkRoot }),
+    secretsFor: secretsFor({ db, cipher }),
+    artifacts: createArtifactCollector({
+      db,
+      blobs,
+      limits: {
+        ...(config.artifactMaxFile !== undefined ? { maxFileBytes: config.artifactMaxFile } : {}),
+        ...(config.artifactMaxBuild !== undefined ? { maxBuildBytes: config.artifactMaxBuild } : {}),
+      },
+    }),
     onError: (error) => announce(`scheduler: ${error instanceof Error ? error.message : String(error)}`),
   });
   const reconcileOptions = {
@@ -150,6 +183,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       .finally(() => (reconciling = false));
   }, config.reconcileMs ?? 15_000);
 
+  const stopRetention = startRetention(
+    {
+      db,
+      logs,
+      blobs,
+      defaults: retentionDefaults,
+      onError: (error) => announce(`retention: ${error instanceof Error ? error.message : String(error)}`),
+    },
+    config.retentionMs ?? 10 * 60_000,
+  );
   const control = new DatabaseBuildControl(db, () => scheduler.kick());
   const app = buildApp({
     db,
@@ -159,8 +202,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     metrics,
     globalLimit,
     logger: !config.quiet,
-    rootPlugins: [(root) => registerHookRoutes(root, { db, control, metrics, scriptsWorkRoot })],
-    apiPlugins: [(api) => hookSettingsRoutes(api, { db, scriptsWorkRoot })],
+    rootPlugins: [(root) => registerHookRoutes(root, { db, control, metrics, scriptsWorkRoot, sealer: cipher })],
+    apiPlugins: [
+      (api) => hookSettingsRoutes(api, { db, scriptsWorkRoot, sealer: cipher }),
+      (api) => registerSecretRoutes(api, { db, cipher }),
+      (api) => registerArtifactRoutes(api, { db, blobs }),
+      (api) => registerRetentionRoutes(api, { db, defaults: retentionDefaults }),
+    ],
     ...(config.webRoot !== undefined ? { webRoot: config.webRoot } : {}),
   });
   const address = await app.listen({ host: config.host, port: config.port });
@@ -178,6 +226,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     close: () =>
       (closing ??= (async () => {
         clearInterval(reconcileTimer);
+        await stopRetention();
         await app.close();
         await scheduler.stop();
         await notifier.close();

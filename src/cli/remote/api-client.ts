@@ -16,6 +16,8 @@ import type {
   TriggerRequest,
 } from '../../server/api/dto.js';
 import type { Status } from '../../pipeline/types.js';
+import type { ArtifactDto } from '../../server/artifacts/routes.js';
+import type { SecretInfoDto } from '../../server/secrets/routes.js';
 import { followSse, type FollowSseOptions } from './sse.js';
 
 /** Where the server listens when neither `--server` nor `SLIPWAY_SERVER` says otherwise. */
@@ -254,6 +256,65 @@ export class SlipwayClient {
     return this.json('GET', '/whoami');
   }
 
+  // Secrets (values go in, never come out)
+
+  /** Secrets of a project (`owner/name`), or the global ones (`null`): names and times only. */
+  listSecrets(project: string | null): Promise<SecretInfoDto[]> {
+    return this.json('GET', secretsPath(project));
+  }
+
+  setSecret(
+    project: string | null,
+    name: string,
+    body: { value: string; allowForks?: boolean },
+  ): Promise<SecretInfoDto> {
+    return this.json('PUT', `${secretsPath(project)}/${encodeURIComponent(name)}`, body);
+  }
+
+  async deleteSecret(project: string | null, name: string): Promise<void> {
+    await this.request('DELETE', `${secretsPath(project)}/${encodeURIComponent(name)}`);
+  }
+
+  // Artifacts
+
+  listArtifacts(buildId: number): Promise<ArtifactDto[]> {
+    return this.json('GET', `/builds/${buildId}/artifacts`);
+  }
+
+  /**
+   * One artifact's bytes as a stream. The timeout covers only the wait for the answer's
+   * headers: a large download may take as long as it takes.
+   */
+  async downloadArtifact(
+    buildId: number,
+    path: string,
+  ): Promise<{ body: ReadableStream<Uint8Array>; size: number | undefined; sha256: string | undefined }> {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('timeout', 'TimeoutError')),
+      this.timeoutMs,
+    );
+    let response: Response;
+    try {
+      response = await this.request(
+        'GET',
+        `/builds/${buildId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`,
+        undefined,
+        controller.signal,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.body === null)
+      throw new ApiClientError(response.status, 'bad_response', 'the server sent no artifact body');
+    const length = response.headers.get('content-length');
+    return {
+      body: response.body,
+      size: length === null ? undefined : Number(length),
+      sha256: response.headers.get('x-slipway-sha256') ?? undefined,
+    };
+  }
+
   // Plumbing
 
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -271,7 +332,12 @@ export class SlipwayClient {
     }
   }
 
-  private async request(method: string, path: string, body?: unknown): Promise<Response> {
+  private async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const headers = this.headers();
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
@@ -280,7 +346,7 @@ export class SlipwayClient {
         method,
         headers,
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: signal ?? AbortSignal.timeout(this.timeoutMs),
       });
     } catch (cause) {
       if (cause instanceof DOMException && cause.name === 'TimeoutError') {
@@ -314,6 +380,11 @@ export class SlipwayClient {
       { cause },
     );
   }
+}
+
+/** Secrets of a project, or the global ones for `null`. */
+function secretsPath(project: string | null): string {
+  return project === null ? '/secrets' : `${projectPath(project)}/secrets`;
 }
 
 /** `owner/name` → `/projects/owner/name`, each part encoded so odd names cannot change the route. */

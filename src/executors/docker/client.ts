@@ -79,6 +79,8 @@ export interface DockerContainer {
   inspect(): Promise<ContainerInspect>;
   /** Extracts a tar stream at `path` inside the container (also into volumes mounted there). */
   putArchive(file: NodeJS.ReadableStream, options: { path: string }): Promise<unknown>;
+  /** A tar stream of `path` inside the container (volumes mounted there included); symlinks are not followed. */
+  getArchive(options: { path: string }): Promise<NodeJS.ReadableStream>;
   exec(options: {
     Cmd: string[];
     AttachStdout?: boolean;

@@ -27,10 +27,12 @@ import type {
   OutputStream,
   StepExit,
   StepSpec,
+  WorkspaceEntry,
 } from '../types.js';
 import { ExecutorError } from '../types.js';
 import type { ServicePlan } from '../../pipeline/types.js';
 import type { ContainerCreateOptions, DockerClient, DockerContainer, Labels } from './client.js';
+import { collectVolumeFiles } from './collect-files.js';
 import { FrameDemuxer } from './demux.js';
 import type { DiscoverOptions, EngineInfo } from './engine.js';
 import { clientFor, discoverEngine } from './engine.js';
@@ -51,7 +53,7 @@ export const LABELS = {
   /** `stage/step` of a step container; empty on build-wide resources. */
   step: 'slipway.step',
   service: 'slipway.service',
-  /** workspace | infra | service | step | seed */
+  /** workspace | infra | service | step | seed | collect */
   role: 'slipway.role',
 } as const;
 
@@ -261,6 +263,42 @@ export class DockerExecutor implements Executor {
     }
   }
 
+  /**
+   * Reads artifact files from the workspace volume through a never-started helper container
+   * that mounts it (see `collect-files.ts`); the helper uses an image the build already has.
+   */
+  async *collectFiles(
+    handle: BuildHandle,
+    patterns: readonly string[],
+    signal?: AbortSignal,
+  ): AsyncGenerator<WorkspaceEntry> {
+    const build = this.builds.get(handle.buildId);
+    if (!build || build.destroyed || !build.volume)
+      throw new ExecutorError('workspace', `build ${handle.buildId} is not prepared`);
+    const image =
+      build.spec.image ?? [...build.images.keys()][0] ?? build.spec.services.find((s) => s.image)?.image;
+    if (!image)
+      throw new ExecutorError('workspace', 'no image to read the workspace with: set image on the pipeline');
+    const missing = await this.ensureImage(build, image);
+    if (missing) throw new ExecutorError('image_unavailable', missing);
+    const helper = await this.engineCall('create the artifact collection container', 'workspace', () =>
+      this.client.createContainer({
+        name: `${build.prefix}-collect-${randomBytes(2).toString('hex')}`,
+        Image: image,
+        Cmd: ['/bin/true'],
+        Labels: build.labels('collect'),
+        HostConfig: {
+          Mounts: [{ Type: 'volume', Source: build.volume ?? '', Target: this.workspace, ReadOnly: true }],
+        },
+      }),
+    );
+    try {
+      yield* collectVolumeFiles(helper, this.workspace, patterns, signal);
+    } finally {
+      await helper.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
   async destroy(handle: BuildHandle): Promise<void> {
     const build = this.builds.get(handle.buildId);
     if (build) {
@@ -313,7 +351,11 @@ export class DockerExecutor implements Executor {
         if (!isGone(error)) failures.push(`${what}: ${errorText(error)}`);
       }
     };
-    const containers = await this.client.listContainers({ all: true, filters });
+    // Podman 4's compatible API ORs several label filters for volumes (Docker ANDs them), so
+    // what comes back is checked again here: never touch another build's resources.
+    const ofBuild = (r: { Labels?: Labels | null }) =>
+      r.Labels?.[LABELS.managed] === 'true' && r.Labels[LABELS.build] === buildId;
+    const containers = (await this.client.listContainers({ all: true, filters })).filter(ofBuild);
     // Containers that joined the infra container's network namespace go first: Podman refuses
     // to remove a container others depend on.
     const isInfra = (c: { Labels?: Labels | null }) => c.Labels?.[LABELS.role] === 'infra';
@@ -336,10 +378,12 @@ export class DockerExecutor implements Executor {
       this.client.listNetworks({ filters }),
     ]);
     await Promise.all([
-      ...(volumes.Volumes ?? []).map((v) =>
-        attempt(`volume ${v.Name}`, () => this.client.getVolume(v.Name).remove()),
-      ),
-      ...networks.map((n) => attempt(`network ${n.Name}`, () => this.client.getNetwork(n.Id).remove())),
+      ...(volumes.Volumes ?? [])
+        .filter(ofBuild)
+        .map((v) => attempt(`volume ${v.Name}`, () => this.client.getVolume(v.Name).remove())),
+      ...networks
+        .filter(ofBuild)
+        .map((n) => attempt(`network ${n.Name}`, () => this.client.getNetwork(n.Id).remove())),
     ]);
     if (failures.length > 0) {
       throw new ExecutorError(

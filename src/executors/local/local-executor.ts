@@ -11,8 +11,10 @@ import {
   type OutputSink,
   type StepExit,
   type StepSpec,
+  type WorkspaceEntry,
 } from '../types.js';
 import { buildRootName, removeTree, scanBuildRoots, writeMarker } from './build-dirs.js';
+import { collectLocalFiles } from './collect-files.js';
 import { DEFAULT_INHERITED_ENV, stepEnvironment, type InheritEnv } from './host-env.js';
 import { forgetGroup, killLeftoverGroups, liveGroups, recordGroup } from './leftovers.js';
 import { spawnGroup, type ProcessGroup } from './process-group.js';
@@ -181,6 +183,15 @@ export class LocalExecutor implements Executor {
     }
   }
 
+  collectFiles(
+    handle: BuildHandle,
+    patterns: readonly string[],
+    signal?: AbortSignal,
+  ): AsyncIterable<WorkspaceEntry> {
+    const workspace = this.builds.get(handle.buildId)?.workspace ?? handle.workspace;
+    return collectLocalFiles(workspace, patterns, signal);
+  }
+
   async destroy(handle: BuildHandle): Promise<void> {
     await this.teardown(handle.buildId);
   }
@@ -208,7 +219,13 @@ export class LocalExecutor implements Executor {
     for (const { root, marker } of await scanBuildRoots(this.tmpRoot)) {
       if (!this.builds.has(marker.buildId)) {
         for (const pgid of await liveGroups(root)) {
-          out.push({ kind: 'process', id: String(pgid), buildId: marker.buildId, project: marker.project, running: true });
+          out.push({
+            kind: 'process',
+            id: String(pgid),
+            buildId: marker.buildId,
+            project: marker.project,
+            running: true,
+          });
         }
       }
       out.push({

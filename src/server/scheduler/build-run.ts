@@ -19,6 +19,7 @@ import {
   type StageRecord,
   type Status,
 } from '../../store/index.js';
+import type { ArtifactCollector } from '../artifacts/collector.js';
 import type { LogHub } from '../logs/log-hub.js';
 import { BuildLogWriter } from '../logs/log-writer.js';
 import type { LogStore } from '../logs/types.js';
@@ -49,6 +50,8 @@ export interface BuildRunDeps {
     build: Build,
     sourceDir: string,
   ) => Promise<{ file: string; source: string } | undefined>;
+  /** Publishes each successful step's `artifacts:` while its workspace still exists. */
+  artifacts?: ArtifactCollector;
   onStepFinished?: (status: FinalStatus) => void;
   /** The build entered `running` (notifications). */
   onBuildStarted?: (build: Build) => void;
@@ -309,6 +312,10 @@ export class BuildRun {
       serviceLog: (service, line) =>
         writer.write('', `service:${service}`, line.stream, line.text, line.time),
     };
+    const target =
+      this.deps.artifacts?.wrap(executor, this.build.id, plan, (stage, step, text) =>
+        writer.write(stage, step, 'system', text),
+      ) ?? executor;
     const result = await runPipeline(
       plan,
       {
@@ -321,7 +328,7 @@ export class BuildRun {
         event: this.build.event,
         workspace: executor.workspacePath(this.deps.ids.of(this.build.id)),
       },
-      executor,
+      target,
       {
         observer,
         signal: this.controller.signal,

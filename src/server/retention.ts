@@ -1,0 +1,254 @@
+/**
+ * Retention: old finished builds are deleted with their logs and artifacts, per project,
+ * in the background. A project keeps at least its newest `keepBuilds` builds *and* every
+ * build of the last `keepDays` days; a build is deleted only when it is outside both (so a
+ * project that has not built for months keeps its last builds, and a busy one keeps its
+ * recent days). With only one of the two set, that one decides; with neither, nothing is
+ * deleted. Projects override the server's defaults field by field (`project_retention`).
+ * Queued and active builds are never touched.
+ */
+import { Type } from '@sinclair/typebox';
+import type { Kysely } from 'kysely';
+import type { BlobStore } from '../blobs/types.js';
+import { TERMINAL_STATUSES, writeTransaction } from '../store/index.js';
+import type { Database } from '../store/index.js';
+import { ADMIN, VIEWER, projectOr404 } from './api/context.js';
+import type { App } from './api/context.js';
+import { ProjectParams } from './api/schemas.js';
+import { artifactPrefix } from './artifacts/store.js';
+import type { LogStore } from './logs/types.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Builds deleted per project per pass: a big backlog is worked off over several passes. */
+const BATCH = 200;
+
+export interface RetentionPolicy {
+  /** Keep this many newest builds; null/undefined: no count rule. */
+  keepBuilds?: number | null;
+  /** Keep builds finished within this many days; null/undefined: no age rule. */
+  keepDays?: number | null;
+}
+
+export interface RetentionDeps {
+  db: Kysely<Database>;
+  logs: LogStore;
+  /** Where artifacts live; without it only logs and rows are deleted. */
+  blobs?: BlobStore;
+  /** The server's defaults (`--keep-builds`, `--keep-days`). */
+  defaults: RetentionPolicy;
+  now?: () => number;
+  /** A pass failed (it is retried at the next interval). */
+  onError?: (error: unknown) => void;
+  /** Builds a pass deleted, for the server log. */
+  onDeleted?: (buildIds: number[]) => void;
+}
+
+/** One retention pass over every project; resolves to the ids of the deleted builds. */
+export async function applyRetention(deps: RetentionDeps): Promise<number[]> {
+  const { db } = deps;
+  const now = (deps.now ?? Date.now)();
+  const projects = await db
+    .selectFrom('projects')
+    .leftJoin('project_retention', 'project_retention.project_id', 'projects.id')
+    .select([
+      'projects.id as id',
+      'project_retention.keep_builds as keepBuilds',
+      'project_retention.keep_days as keepDays',
+    ])
+    .orderBy('projects.id')
+    .execute();
+  const deleted: number[] = [];
+  for (const project of projects) {
+    const keepBuilds = project.keepBuilds ?? deps.defaults.keepBuilds ?? null;
+    const keepDays = project.keepDays ?? deps.defaults.keepDays ?? null;
+    if (keepBuilds === null && keepDays === null) continue;
+    for (const id of await expiredBuilds(db, project.id, keepBuilds, keepDays, now)) {
+      if (await deleteBuild(deps, id)) deleted.push(id);
+    }
+  }
+  if (deleted.length > 0) deps.onDeleted?.(deleted);
+  return deleted;
+}
+
+/**
+ * Runs {@link applyRetention} now and every `intervalMs` (one pass at a time); returns a stop
+ * function that waits for a running pass to end.
+ */
+export function startRetention(deps: RetentionDeps, intervalMs: number): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const pass = () => {
+    if (running || stopped) return;
+    running = applyRetention(deps)
+      .then(
+        () => undefined,
+        (error: unknown) => deps.onError?.(error),
+      )
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  pass();
+  const timer = setInterval(pass, intervalMs);
+  timer.unref();
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await running;
+  };
+}
+
+async function expiredBuilds(
+  db: Kysely<Database>,
+  projectId: number,
+  keepBuilds: number | null,
+  keepDays: number | null,
+  now: number,
+): Promise<number[]> {
+  let query = db
+    .selectFrom('builds')
+    .select('id')
+    .where('project_id', '=', projectId)
+    .where('status', 'in', [...TERMINAL_STATUSES]);
+  if (keepBuilds !== null) {
+    // The oldest build still among the newest `keepBuilds` (of any status): older ones are candidates.
+    const boundary = await db
+      .selectFrom('builds')
+      .select('id')
+      .where('project_id', '=', projectId)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .offset(Math.max(0, keepBuilds - 1))
+      .executeTakeFirst();
+    if (boundary === undefined) return [];
+    query = query.where('id', '<', boundary.id);
+  }
+  if (keepDays !== null) {
+    const cutoff = now - keepDays * DAY_MS;
+    query = query.where((eb) => eb(eb.fn.coalesce('finished_at', 'created_at'), '<', cutoff));
+  }
+  const rows = await query.orderBy('id').limit(BATCH).execute();
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Deletes one finished build: artifacts and logs first, then the row (stages, steps and
+ * artifact rows cascade). If the bytes cannot be deleted the row stays, so the next pass
+ * tries again instead of leaving orphans nobody can find.
+ */
+async function deleteBuild(deps: RetentionDeps, buildId: number): Promise<boolean> {
+  if (deps.blobs) await deps.blobs.deletePrefix(artifactPrefix(buildId));
+  await deps.logs.remove(buildId);
+  const result = await writeTransaction(deps.db, (tx) =>
+    tx
+      .deleteFrom('builds')
+      .where('id', '=', buildId)
+      .where('status', 'in', [...TERMINAL_STATUSES])
+      .executeTakeFirst(),
+  );
+  return Number(result.numDeletedRows) > 0;
+}
+
+export async function getProjectRetention(db: Kysely<Database>, projectId: number): Promise<RetentionPolicy> {
+  const row = await db
+    .selectFrom('project_retention')
+    .select(['keep_builds', 'keep_days'])
+    .where('project_id', '=', projectId)
+    .executeTakeFirst();
+  return { keepBuilds: row?.keep_builds ?? null, keepDays: row?.keep_days ?? null };
+}
+
+export async function setProjectRetention(
+  db: Kysely<Database>,
+  projectId: number,
+  policy: RetentionPolicy,
+  now = Date.now(),
+): Promise<void> {
+  const values = {
+    keep_builds: policy.keepBuilds ?? null,
+    keep_days: policy.keepDays ?? null,
+    updated_at: now,
+  };
+  await db
+    .insertInto('project_retention')
+    .values({ project_id: projectId, ...values })
+    .onConflict((oc) => oc.column('project_id').doUpdateSet(values))
+    .execute();
+}
+
+const Keep = (what: string) =>
+  Type.Union([Type.Integer({ minimum: 1, maximum: 1_000_000 }), Type.Null()], {
+    description: `${what}; null: the server's default`,
+  });
+
+export const RetentionSchema = Type.Object(
+  {
+    keepBuilds: Type.Optional(Keep('Newest builds to keep')),
+    keepDays: Type.Optional(Keep('Keep builds finished within this many days')),
+  },
+  { additionalProperties: false, title: 'Retention' },
+);
+
+const RetentionViewSchema = Type.Object(
+  {
+    keepBuilds: Type.Union([Type.Integer(), Type.Null()]),
+    keepDays: Type.Union([Type.Integer(), Type.Null()]),
+    effective: Type.Object({
+      keepBuilds: Type.Union([Type.Integer(), Type.Null()]),
+      keepDays: Type.Union([Type.Integer(), Type.Null()]),
+    }),
+  },
+  { title: 'RetentionView' },
+);
+
+/**
+ * `GET|PUT /projects/{owner}/{name}/retention` inside the `/api/v1` prefix: a project's own
+ * retention and what applies after the server's defaults.
+ */
+export function registerRetentionRoutes(
+  api: App,
+  deps: { db: Kysely<Database>; defaults: RetentionPolicy },
+): void {
+  const view = (own: RetentionPolicy) => ({
+    keepBuilds: own.keepBuilds ?? null,
+    keepDays: own.keepDays ?? null,
+    effective: {
+      keepBuilds: own.keepBuilds ?? deps.defaults.keepBuilds ?? null,
+      keepDays: own.keepDays ?? deps.defaults.keepDays ?? null,
+    },
+  });
+  api.get(
+    '/projects/:owner/:name/retention',
+    {
+      config: VIEWER,
+      schema: {
+        tags: ['projects'],
+        summary: "A project's build retention",
+        params: ProjectParams,
+        response: { 200: RetentionViewSchema },
+      },
+    },
+    async (request) => {
+      const project = await projectOr404(deps.db, request.params.owner, request.params.name);
+      return view(await getProjectRetention(deps.db, project.id));
+    },
+  );
+  api.put(
+    '/projects/:owner/:name/retention',
+    {
+      config: ADMIN,
+      schema: {
+        tags: ['projects'],
+        summary: "Set a project's build retention",
+        params: ProjectParams,
+        body: RetentionSchema,
+        response: { 200: RetentionViewSchema },
+      },
+    },
+    async (request) => {
+      const project = await projectOr404(deps.db, request.params.owner, request.params.name);
+      await setProjectRetention(deps.db, project.id, request.body);
+      return view(request.body);
+    },
+  );
+}

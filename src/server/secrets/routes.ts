@@ -1,0 +1,190 @@
+import { Type } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../store/index.js';
+import { ADMIN, VIEWER, projectOr404 } from '../api/context.js';
+import type { App } from '../api/context.js';
+import { HttpError, notFound } from '../api/errors.js';
+import { ProjectParams } from '../api/schemas.js';
+import type { SecretCipher } from './cipher.js';
+import { SecretError } from './errors.js';
+import { MAX_SECRET_BYTES, SECRET_NAME_PATTERN, deleteSecret, listSecrets, setSecret } from './store.js';
+import type { SecretInfo, SecretScope } from './store.js';
+
+export interface SecretRouteDeps {
+  db: Kysely<Database>;
+  cipher: SecretCipher;
+}
+
+const tags = ['secrets'];
+
+export const SecretInfoSchema = Type.Object(
+  {
+    name: Type.String(),
+    allowForks: Type.Boolean({
+      description: 'Also given to pull-request builds whose head repository is a fork',
+    }),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { title: 'SecretInfo', description: 'A secret without its value: no route ever returns a value.' },
+);
+export type SecretInfoDto = Static<typeof SecretInfoSchema>;
+
+export const SecretSetSchema = Type.Object(
+  {
+    value: Type.String({
+      minLength: 1,
+      maxLength: MAX_SECRET_BYTES,
+      description: 'The value; stored sealed, never shown again',
+    }),
+    allowForks: Type.Optional(
+      Type.Boolean({ description: 'Give it to pull-request builds from forks too (default false)' }),
+    ),
+  },
+  { additionalProperties: false, title: 'SecretSet' },
+);
+
+const SecretName = Type.String({
+  pattern: SECRET_NAME_PATTERN,
+  description: 'Letters, digits, `_`, `.`, `-`',
+});
+const ProjectSecretParams = Type.Object({ owner: Type.String(), name: Type.String(), secret: SecretName });
+const GlobalSecretParams = Type.Object({ secret: SecretName });
+
+/**
+ * Secrets API, registered inside the `/api/v1` prefix: per project under
+ * `/projects/{owner}/{name}/secrets`, global ones under `/secrets`. Admins set and delete;
+ * every role may list names. No route returns a value, not even to admins: a secret is
+ * written once and then only used by builds.
+ */
+export function registerSecretRoutes(api: App, deps: SecretRouteDeps): void {
+  const { db, cipher } = deps;
+  const project = async (owner: string, name: string): Promise<SecretScope> =>
+    (await projectOr404(db, owner, name)).id;
+
+  api.get(
+    '/projects/:owner/:name/secrets',
+    {
+      config: VIEWER,
+      schema: {
+        tags,
+        summary: "A project's secrets: names, times and allowForks, never values",
+        params: ProjectParams,
+        response: { 200: Type.Array(SecretInfoSchema) },
+      },
+    },
+    async (request) =>
+      (await listSecrets(db, await project(request.params.owner, request.params.name))).map(toDto),
+  );
+
+  api.put(
+    '/projects/:owner/:name/secrets/:secret',
+    {
+      config: ADMIN,
+      schema: {
+        tags,
+        summary: 'Create or replace a project secret (201 created, 200 replaced)',
+        params: ProjectSecretParams,
+        body: SecretSetSchema,
+        response: { 200: SecretInfoSchema, 201: SecretInfoSchema },
+      },
+    },
+    async (request, reply) => {
+      const scope = await project(request.params.owner, request.params.name);
+      const result = await set(scope, request.params.secret, request.body);
+      return reply.code(result.created ? 201 : 200).send(toDto(result.info));
+    },
+  );
+
+  api.delete(
+    '/projects/:owner/:name/secrets/:secret',
+    {
+      config: ADMIN,
+      schema: {
+        tags,
+        summary: 'Delete a project secret',
+        params: ProjectSecretParams,
+        response: { 204: { type: 'null', description: 'Deleted' } },
+      },
+    },
+    async (request, reply) => {
+      const { owner, name, secret } = request.params;
+      if (!(await deleteSecret(db, await project(owner, name), secret)))
+        throw notFound(`secret ${secret} of ${owner}/${name}`);
+      return reply.code(204).send();
+    },
+  );
+
+  api.get(
+    '/secrets',
+    {
+      config: VIEWER,
+      schema: {
+        tags,
+        summary: 'Global secrets (every project may use them): names and times, never values',
+        response: { 200: Type.Array(SecretInfoSchema) },
+      },
+    },
+    async () => (await listSecrets(db, null)).map(toDto),
+  );
+
+  api.put(
+    '/secrets/:secret',
+    {
+      config: ADMIN,
+      schema: {
+        tags,
+        summary: 'Create or replace a global secret; a project secret of the same name wins over it',
+        params: GlobalSecretParams,
+        body: SecretSetSchema,
+        response: { 200: SecretInfoSchema, 201: SecretInfoSchema },
+      },
+    },
+    async (request, reply) => {
+      const result = await set(null, request.params.secret, request.body);
+      return reply.code(result.created ? 201 : 200).send(toDto(result.info));
+    },
+  );
+
+  api.delete(
+    '/secrets/:secret',
+    {
+      config: ADMIN,
+      schema: {
+        tags,
+        summary: 'Delete a global secret',
+        params: GlobalSecretParams,
+        response: { 204: { type: 'null', description: 'Deleted' } },
+      },
+    },
+    async (request, reply) => {
+      if (!(await deleteSecret(db, null, request.params.secret)))
+        throw notFound(`global secret ${request.params.secret}`);
+      return reply.code(204).send();
+    },
+  );
+
+  async function set(scope: SecretScope, name: string, body: Static<typeof SecretSetSchema>) {
+    try {
+      return await setSecret(db, cipher, scope, {
+        name,
+        value: body.value,
+        allowForks: body.allowForks ?? false,
+      });
+    } catch (error) {
+      if (error instanceof SecretError && error.code === 'invalid')
+        throw new HttpError(400, 'invalid_request', error.message);
+      throw error;
+    }
+  }
+}
+
+function toDto(info: SecretInfo): SecretInfoDto {
+  return {
+    name: info.name,
+    allowForks: info.allowForks,
+    createdAt: new Date(info.createdAt).toISOString(),
+    updatedAt: new Date(info.updatedAt).toISOString(),
+  };
+}
