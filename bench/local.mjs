@@ -11,9 +11,11 @@ const LINES = 200_000;
 export async function benchLocal() {
   const dir = await mkdtemp(join(tmpdir(), 'slipway-bench-local-'));
   try {
-    const stages = Array.from({ length: 10 }, (_, s) =>
-      `  - name: s${s}\n    steps:\n` +
-      Array.from({ length: 10 }, (_, t) => `      - name: t${t}\n        commands: ["true"]\n`).join(''),
+    const stages = Array.from(
+      { length: 10 },
+      (_, s) =>
+        `  - name: s${s}\n    steps:\n` +
+        Array.from({ length: 10 }, (_, t) => `      - name: t${t}\n        commands: ["true"]\n`).join(''),
     ).join('');
     await writeFile(join(dir, 'a.yml'), 'steps:\n  - name: one\n    commands: ["true"]\n');
     await writeFile(join(dir, 'b.yml'), `stages:\n${stages}`);
@@ -22,12 +24,33 @@ export async function benchLocal() {
     await writeFile(join(dir, 'a.sh'), 'sh -e -c true\n');
     await writeFile(
       join(dir, 'b.sh'),
-      Array.from({ length: 10 }, () => Array.from({ length: 10 }, () => 'sh -e -c true &').join('\n') + '\nwait\n').join(''),
+      Array.from(
+        { length: 10 },
+        () => Array.from({ length: 10 }, () => 'sh -e -c true &').join('\n') + '\nwait\n',
+      ).join(''),
     );
     await writeFile(join(dir, 'c.sh'), `sh -e -c "seq 1 ${LINES}"\n`);
 
     const slipway = (file) => () =>
-      timeCommand('node', [SLIPWAY, 'run', '--executor', 'local', '-f', file, '--branch', 'main', '--commit', 'abc', '--project', 'bench/local', '--no-color'], { cwd: dir });
+      timeCommand(
+        'node',
+        [
+          SLIPWAY,
+          'run',
+          '--executor',
+          'local',
+          '-f',
+          file,
+          '--branch',
+          'main',
+          '--commit',
+          'abc',
+          '--project',
+          'bench/local',
+          '--no-color',
+        ],
+        { cwd: dir },
+      );
     const shell = (file) => () => timeCommand('sh', [file], { cwd: dir });
     const nodeStart = () => timeCommand('node', ['-e', '0']);
 
@@ -64,15 +87,27 @@ export async function benchLocal() {
       table([
         ['case', 'slipway run', 'plain sh', 'ratio'],
         ['(a) 1 stage x 1 step', fmt(results.aSlipway), fmt(results.aShell), summary.ratios.a_1x1.toFixed(2)],
-        ['(b) 10 stages x 10 steps', fmt(results.bSlipway), fmt(results.bShell), summary.ratios.b_10x10.toFixed(2)],
-        ['(c) 1 step, 200k lines', fmt(results.cSlipway), fmt(results.cShell), summary.ratios.c_200k_lines.toFixed(2)],
+        [
+          '(b) 10 stages x 10 steps',
+          fmt(results.bSlipway),
+          fmt(results.bShell),
+          summary.ratios.b_10x10.toFixed(2),
+        ],
+        [
+          '(c) 1 step, 200k lines',
+          fmt(results.cSlipway),
+          fmt(results.cShell),
+          summary.ratios.c_200k_lines.toFixed(2),
+        ],
       ]),
     );
     console.log(`node start-up alone: ${fmt(results.nodeStartup)} (inside every slipway run)`);
     console.log(
       `per step: slipway ${fmt(perStepSlipway)}, plain sh ${fmt(perStepShell)}, orchestration overhead ${fmt(summary.perStepMs.overhead)} per step`,
     );
-    console.log(`log throughput (200k lines to stdout, fixed start-up excluded): ${Math.round(linesPerSecond).toLocaleString('en')} lines/s`);
+    console.log(
+      `log throughput (200k lines to stdout, fixed start-up excluded): ${Math.round(linesPerSecond).toLocaleString('en')} lines/s`,
+    );
     return summary;
   } finally {
     await rm(dir, { recursive: true, force: true });

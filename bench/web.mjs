@@ -70,7 +70,10 @@ async function startServer(dataDir) {
 }
 
 async function gitRepo(dir, branches) {
-  const git = (...args) => execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@slipway.invalid', ...args], { cwd: dir });
+  const git = (...args) =>
+    execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@slipway.invalid', ...args], {
+      cwd: dir,
+    });
   git('init', '-q', '-b', 'main');
   git('commit', '-q', '--allow-empty', '-m', 'start');
   for (const [branch, pipeline] of Object.entries(branches)) {
@@ -84,7 +87,8 @@ async function gitRepo(dir, branches) {
 }
 
 export async function benchWeb() {
-  if (!existsSync(join(ROOT, 'web', 'dist', 'index.html'))) throw new Error('web/dist missing: run `npm run build`');
+  if (!existsSync(join(ROOT, 'web', 'dist', 'index.html')))
+    throw new Error('web/dist missing: run `npm run build`');
   const scratch = await mkdtemp(join(tmpdir(), 'slipway-bench-web-'));
   const dataDir = join(scratch, 'data');
   const repoDir = join(scratch, 'repo');
@@ -99,7 +103,10 @@ export async function benchWeb() {
   const call = async (method, path, body) => {
     const res = await fetch(`${server.url}/api/v1${path}`, {
       method,
-      headers: { authorization: `Bearer ${server.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${server.token}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
@@ -120,7 +127,15 @@ export async function benchWeb() {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   await context.addInitScript(probe(server.token));
 
@@ -129,7 +144,9 @@ export async function benchWeb() {
 
     // 1. Page load → first log line of a running build.
     const held = await call('POST', '/projects/bench/web/builds', { branch: 'waiting' });
-    await waitFor(async () => (await call('GET', `/builds/${held.id}/logs?limit=100`)).lines.some((l) => l.text === 'first-line'));
+    await waitFor(async () =>
+      (await call('GET', `/builds/${held.id}/logs?limit=100`)).lines.some((l) => l.text === 'first-line'),
+    );
     const firstLine = [];
     for (let i = 0; i < FIRST_LINE_RUNS; i++) {
       const page = await context.newPage();
@@ -155,7 +172,10 @@ export async function benchWeb() {
       null,
       { timeout: 180_000, polling: 50 },
     );
-    const streamed = await page.evaluate((start) => ({ ms: performance.now() - start, tasks: window.__longTasks }), t0);
+    const streamed = await page.evaluate(
+      (start) => ({ ms: performance.now() - start, tasks: window.__longTasks }),
+      t0,
+    );
     await page.close();
     await writeFile(join(scratch, 'release-all'), '');
     await waitFor(async () => (await call('GET', `/builds/${streaming.id}`)).status === 'success');
@@ -199,9 +219,21 @@ export async function benchWeb() {
       table([
         ['measure', 'time', 'long tasks > 50 ms'],
         [`page load → first log line (median of ${firstLine.length})`, fmt(result.firstLineMs.median), '—'],
-        ['100k lines streamed live → all shown', fmt(result.stream100k.allLinesShownMs), lt(result.stream100k.longTasks)],
-        ['open finished 100k-line log → complete', fmt(result.open100k.completeMs), lt(result.open100k.longTasks)],
-        ['search 100k lines (incl. 150 ms debounce)', fmt(result.search100k.resultMs), lt(result.search100k.longTasks)],
+        [
+          '100k lines streamed live → all shown',
+          fmt(result.stream100k.allLinesShownMs),
+          lt(result.stream100k.longTasks),
+        ],
+        [
+          'open finished 100k-line log → complete',
+          fmt(result.open100k.completeMs),
+          lt(result.open100k.longTasks),
+        ],
+        [
+          'search 100k lines (incl. 150 ms debounce)',
+          fmt(result.search100k.resultMs),
+          lt(result.search100k.longTasks),
+        ],
       ]),
     );
     return result;

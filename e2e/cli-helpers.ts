@@ -14,7 +14,10 @@ export interface CliResult {
 }
 
 /** Starts the built `slipway` command as a user would. */
-export function startCli(args: string[], options: { cwd: string; env?: Record<string, string> }): ChildProcess {
+export function startCli(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): ChildProcess {
   return spawn(process.execPath, [SLIPWAY_BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, NO_COLOR: '1', ...options.env },
@@ -22,7 +25,10 @@ export function startCli(args: string[], options: { cwd: string; env?: Record<st
   });
 }
 
-export function runCli(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<CliResult> {
   const child = startCli(args, options);
   return collect(child);
 }
@@ -46,7 +52,10 @@ export async function workdir(files: Record<string, string>): Promise<string> {
 }
 
 /** Resolves once `predicate` holds, polling; rejects after `limitMs` (generous: machines are noisy). */
-export async function eventually(predicate: () => boolean | Promise<boolean>, limitMs = 20_000): Promise<void> {
+export async function eventually(
+  predicate: () => boolean | Promise<boolean>,
+  limitMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + limitMs;
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');

@@ -3,7 +3,17 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { collect, eventually, processAlive, runCli, startCli, workdir } from './cli-helpers.js';
 
-const LOCAL = ['run', '--executor', 'local', '--branch', 'main', '--commit', 'abc123', '--project', 'acme/web'];
+const LOCAL = [
+  'run',
+  '--executor',
+  'local',
+  '--branch',
+  'main',
+  '--commit',
+  'abc123',
+  '--project',
+  'acme/web',
+];
 
 describe('slipway run (local executor, real processes)', () => {
   it('streams prefixed logs, prints a summary and writes the report', async () => {
@@ -65,7 +75,9 @@ describe('slipway run (local executor, real processes)', () => {
     const invalid = await workdir({ '.slipway.yml': 'steps:\n  - name: x\n    comands: ["true"]\n' });
     const bad = await runCli(LOCAL, { cwd: invalid });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('.slipway.yml:3:5: unknown key "comands" at steps[0]; did you mean "commands"?');
+    expect(bad.stderr).toContain(
+      '.slipway.yml:3:5: unknown key "comands" at steps[0]; did you mean "commands"?',
+    );
     expect(bad.stdout).toBe('');
 
     const missing = await runCli([...LOCAL, '-f', 'nope.yml'], { cwd: invalid });
@@ -91,7 +103,9 @@ describe('slipway run (local executor, real processes)', () => {
         '',
       ].join('\n'),
     });
-    const result = await runCli([...LOCAL, '--env', 'TARGET=cli', '--secret', 'api_token=hunter2-secret'], { cwd: dir });
+    const result = await runCli([...LOCAL, '--env', 'TARGET=cli', '--secret', 'api_token=hunter2-secret'], {
+      cwd: dir,
+    });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('[default/x] target=cli');
     expect(result.stdout).toContain('[default/x] token=********');
@@ -100,7 +114,8 @@ describe('slipway run (local executor, real processes)', () => {
 
   it('approval stages: skipped with "approval required" unless --approve', async () => {
     const dir = await workdir({
-      '.slipway.yml': 'stages:\n  - name: build\n    steps: [{ name: b, commands: ["echo built"] }]\n  - name: deploy\n    approval: true\n    steps: [{ name: ship, commands: ["echo shipped"] }]\n',
+      '.slipway.yml':
+        'stages:\n  - name: build\n    steps: [{ name: b, commands: ["echo built"] }]\n  - name: deploy\n    approval: true\n    steps: [{ name: ship, commands: ["echo shipped"] }]\n',
     });
     const skipped = await runCli(LOCAL, { cwd: dir });
     expect(skipped.code).toBe(0);
@@ -112,7 +127,8 @@ describe('slipway run (local executor, real processes)', () => {
 
   it('a timeout kills the step and the background child it spawned', async () => {
     const dir = await workdir({
-      '.slipway.yml': 'steps:\n  - name: slow\n    timeout: 1s\n    commands:\n      - sleep 300 & echo $! > bg.pid\n      - sleep 300\n',
+      '.slipway.yml':
+        'steps:\n  - name: slow\n    timeout: 1s\n    commands:\n      - sleep 300 & echo $! > bg.pid\n      - sleep 300\n',
     });
     const result = await runCli([...LOCAL, '--workdir', dir], { cwd: dir });
     expect(result.code).toBe(1);
@@ -123,7 +139,8 @@ describe('slipway run (local executor, real processes)', () => {
 
   it('Ctrl-C cancels: running steps are killed, the result is cancelled, exit 130', async () => {
     const dir = await workdir({
-      '.slipway.yml': 'steps:\n  - name: wait\n    commands:\n      - echo $$ > step.pid\n      - sleep 300 & echo $! > bg.pid\n      - echo started\n      - sleep 300\n',
+      '.slipway.yml':
+        'steps:\n  - name: wait\n    commands:\n      - echo $$ > step.pid\n      - sleep 300 & echo $! > bg.pid\n      - echo started\n      - sleep 300\n',
     });
     const child = startCli([...LOCAL, '--workdir', dir, '--report', 'report.json'], { cwd: dir });
     const done = collect(child);
@@ -164,6 +181,8 @@ describe('slipway validate and schema', () => {
     expect(result.code).toBe(0);
     const schema = JSON.parse(result.stdout) as { type: string; properties: Record<string, unknown> };
     expect(schema.type).toBe('object');
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['image', 'env', 'services', 'stages', 'steps']));
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['image', 'env', 'services', 'stages', 'steps']),
+    );
   });
 });

@@ -47,7 +47,10 @@ export class BuildPrinter implements BuildObserver {
     const rows: string[][] = [['STAGE', 'STEP', 'STATUS', 'DURATION', 'EXIT', 'NOTE']];
     for (const stage of result.stages) {
       for (const step of stage.steps) {
-        const notes = [step.allowFailure && step.status === 'failure' ? 'allowed to fail' : '', step.reason?.message ?? ''];
+        const notes = [
+          step.allowFailure && step.status === 'failure' ? 'allowed to fail' : '',
+          step.reason?.message ?? '',
+        ];
         if (step.attempts > 1) notes.push(`${step.attempts} attempts`);
         rows.push([
           stage.name,
@@ -72,7 +75,9 @@ export class BuildPrinter implements BuildObserver {
           .trimEnd(),
       )
       .join('\n');
-    this.out.write(`\n${text}\n\nBuild ${this.status(result.status)} in ${formatDuration(result.durationMs)}`);
+    this.out.write(
+      `\n${text}\n\nBuild ${this.status(result.status)} in ${formatDuration(result.durationMs)}`,
+    );
     this.out.write(result.reason && result.status !== 'success' ? ` (${result.reason.message})\n` : '\n');
   }
 

@@ -43,7 +43,9 @@ export async function chooseExecutor(choice: string, options: ExecutorChoiceOpti
     });
   }
   if (options.pipelineHasImages === false) {
-    options.notice?.('slipway: the pipeline names no image; using the local executor (steps run as host processes)');
+    options.notice?.(
+      'slipway: the pipeline names no image; using the local executor (steps run as host processes)',
+    );
     return local();
   }
   const { createDockerExecutor, discoverEngine } = await docker();

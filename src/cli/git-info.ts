@@ -14,7 +14,9 @@ async function git(cwd: string, args: string[]): Promise<string | undefined> {
 }
 
 /** What `slipway run` can learn about the build from the git checkout it runs in, if any. */
-export async function describeCheckout(cwd: string): Promise<{ branch?: string; commit?: string; project: string }> {
+export async function describeCheckout(
+  cwd: string,
+): Promise<{ branch?: string; commit?: string; project: string }> {
   const [branch, commit, remote] = await Promise.all([
     git(cwd, ['rev-parse', '--abbrev-ref', 'HEAD']),
     git(cwd, ['rev-parse', 'HEAD']),

@@ -13,7 +13,9 @@ export function parseKeyValues(
     const eq = entry.indexOf('=');
     const name = eq === -1 ? entry : entry.slice(0, eq);
     if (!NAME.test(name)) {
-      throw new UsageError(`${option} "${entry}": expected NAME=VALUE with NAME made of letters, digits and _`);
+      throw new UsageError(
+        `${option} "${entry}": expected NAME=VALUE with NAME made of letters, digits and _`,
+      );
     }
     if (eq !== -1) out[name] = entry.slice(eq + 1);
     else if (fallback?.[name] !== undefined) out[name] = fallback[name];

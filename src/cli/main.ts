@@ -29,20 +29,39 @@ export function buildProgram(exit: (code: number) => void): Command {
         .choices(EXECUTOR_CHOICES)
         .default('auto'),
     )
-    .option('--env <NAME=VALUE>', 'set a variable for the pipeline; wins over the file (repeatable)', collect, [])
-    .option('--secret <NAME[=VALUE]>', 'a secret for from_secret; without =VALUE taken from $NAME (repeatable)', collect, [])
-    .option('--branch <name>', 'branch of the build (default: the checkout\'s branch, else main)')
+    .option(
+      '--env <NAME=VALUE>',
+      'set a variable for the pipeline; wins over the file (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--secret <NAME[=VALUE]>',
+      'a secret for from_secret; without =VALUE taken from $NAME (repeatable)',
+      collect,
+      [],
+    )
+    .option('--branch <name>', "branch of the build (default: the checkout's branch, else main)")
     .option('--tag <name>', 'tag of the build (sets SLIPWAY_TAG)')
-    .option('--commit <sha>', 'commit of the build (default: the checkout\'s HEAD)')
-    .addOption(new Option('--event <event>', 'event that triggered the build').choices(['push', 'tag', 'pull_request', 'manual']).default('manual'))
+    .option('--commit <sha>', "commit of the build (default: the checkout's HEAD)")
+    .addOption(
+      new Option('--event <event>', 'event that triggered the build')
+        .choices(['push', 'tag', 'pull_request', 'manual'])
+        .default('manual'),
+    )
     .option('--project <owner/name>', 'project name (default: from the git remote, else local/<dir>)')
     .option('--number <n>', 'build number (SLIPWAY_BUILD_NUMBER)', '1')
     .option('--report <file>', 'write the result tree as JSON')
     .option('--approve', 'approve stages that need approval (otherwise they and the rest are skipped)', false)
-    .option('--workdir <dir>', 'local: run in this directory; docker: copy this directory into the workspace (default: copy the current directory)')
+    .option(
+      '--workdir <dir>',
+      'local: run in this directory; docker: copy this directory into the workspace (default: copy the current directory)',
+    )
     .option('--parallelism <n>', 'steps of a stage running at once (default: number of CPUs)')
     .option('--engine <address>', 'docker: engine address (unix socket, unix://, tcp://)')
-    .addOption(new Option('--pull <policy>', 'docker: when to pull images').choices(['missing', 'always', 'never']))
+    .addOption(
+      new Option('--pull <policy>', 'docker: when to pull images').choices(['missing', 'always', 'never']),
+    )
     .option('--color', 'force colour')
     .option('--no-color', 'no colour')
     .action(async (options: RunCommandOptions) => exit(await runCommand(options)));
@@ -83,7 +102,9 @@ async function readSource(file: string): Promise<string> {
     return await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read: ${String(error)}`);
+    throw new UsageError(
+      code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read: ${String(error)}`,
+    );
   }
 }
 
@@ -108,7 +129,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`slipway: ${error.message}\n`);
       return EXIT.buildFailed;
     }
-    process.stderr.write(`slipway: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `slipway: internal error: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     if (process.env.SLIPWAY_DEBUG) process.stderr.write(`${error instanceof Error ? error.stack : ''}\n`);
     return EXIT.buildFailed;
   }

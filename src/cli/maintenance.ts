@@ -18,7 +18,9 @@ export function registerMaintenanceCommands(program: Command, exit: (code: numbe
 
   program
     .command('gc')
-    .description('list and remove what builds that no longer run left behind (containers, volumes, workspaces)')
+    .description(
+      'list and remove what builds that no longer run left behind (containers, volumes, workspaces)',
+    )
     .option('--executor <name>', 'local, docker, or all', 'all')
     .option('--engine <address>', 'docker: engine address')
     .option('--dry-run', 'only list what would be removed', false)
@@ -29,7 +31,9 @@ export function registerMaintenanceCommands(program: Command, exit: (code: numbe
       if (options.executor === 'docker' || options.executor === 'all') {
         try {
           const { createDockerExecutor } = await import('../executors/docker/index.js');
-          executors.push(await createDockerExecutor(options.engine !== undefined ? { engine: options.engine } : {}));
+          executors.push(
+            await createDockerExecutor(options.engine !== undefined ? { engine: options.engine } : {}),
+          );
         } catch (error) {
           if (options.executor === 'docker') throw error;
           process.stderr.write('docker: no engine answered; skipped\n');
@@ -45,7 +49,9 @@ export function registerMaintenanceCommands(program: Command, exit: (code: numbe
             process.stdout.write(`keep    ${executor.name} ${buildId} (still running: ${what})\n`);
             continue;
           }
-          process.stdout.write(`${options.dryRun ? 'would remove' : 'remove'}  ${executor.name} ${buildId}: ${what}\n`);
+          process.stdout.write(
+            `${options.dryRun ? 'would remove' : 'remove'}  ${executor.name} ${buildId}: ${what}\n`,
+          );
           if (!options.dryRun) await executor.removeResources(buildId);
           removed += 1;
         }
@@ -57,6 +63,7 @@ export function registerMaintenanceCommands(program: Command, exit: (code: numbe
 
 function groupByBuild(resources: ExecutorResource[]): Map<string, ExecutorResource[]> {
   const out = new Map<string, ExecutorResource[]>();
-  for (const resource of resources) out.set(resource.buildId, [...(out.get(resource.buildId) ?? []), resource]);
+  for (const resource of resources)
+    out.set(resource.buildId, [...(out.get(resource.buildId) ?? []), resource]);
   return out;
 }

@@ -38,7 +38,8 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   const style = new Style(options.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR));
   const event = parseEvent(options.event);
   const buildNumber = parsePositiveInt('--number', options.number);
-  const parallelism = options.parallelism === undefined ? undefined : parsePositiveInt('--parallelism', options.parallelism);
+  const parallelism =
+    options.parallelism === undefined ? undefined : parsePositiveInt('--parallelism', options.parallelism);
   const overrides = parseKeyValues('--env', options.env);
   const secrets = parseKeyValues('--secret', options.secret, process.env);
   const sourceDir = resolve(options.workdir ?? process.cwd());
@@ -48,7 +49,12 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     options.branch !== undefined && options.commit !== undefined && options.project !== undefined
       ? { project: options.project }
       : await describeCheckout(sourceDir);
-  const images = compilePipeline({ file: options.file, source, context: { ...PLACEHOLDER_CONTEXT }, overrides });
+  const images = compilePipeline({
+    file: options.file,
+    source,
+    context: { ...PLACEHOLDER_CONTEXT },
+    overrides,
+  });
   const executor = await chooseExecutor(options.executor, {
     ...(images.ok ? { pipelineHasImages: planNamesImages(images.plan) } : {}),
     ...(options.workdir !== undefined ? { workdir: sourceDir } : {}),
@@ -63,7 +69,10 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     project: options.project ?? checkout.project,
     branch: options.branch ?? ('branch' in checkout ? checkout.branch : undefined) ?? 'main',
     ...(options.tag !== undefined ? { tag: options.tag } : {}),
-    commit: options.commit ?? ('commit' in checkout ? checkout.commit : undefined) ?? '0000000000000000000000000000000000000000',
+    commit:
+      options.commit ??
+      ('commit' in checkout ? checkout.commit : undefined) ??
+      '0000000000000000000000000000000000000000',
     event,
     workspace: executor.workspacePath(buildId),
   };
@@ -97,7 +106,12 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
       ...(parallelism !== undefined ? { parallelism } : {}),
       // Without --approve nobody can approve here: the orchestrator skips the gated stage and the rest.
       ...(options.approve
-        ? { approver: { request: () => Promise.resolve<ApprovalDecision>({ decision: 'approve', by: 'slipway run --approve' }) } }
+        ? {
+            approver: {
+              request: () =>
+                Promise.resolve<ApprovalDecision>({ decision: 'approve', by: 'slipway run --approve' }),
+            },
+          }
         : {}),
     });
   } finally {
@@ -112,7 +126,10 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
 }
 
 function planNamesImages(plan: PipelinePlan): boolean {
-  return plan.image !== undefined || plan.stages.some((stage) => stage.steps.some((step) => step.image !== undefined));
+  return (
+    plan.image !== undefined ||
+    plan.stages.some((stage) => stage.steps.some((step) => step.image !== undefined))
+  );
 }
 
 async function readPipelineFile(file: string): Promise<string> {
@@ -121,7 +138,9 @@ async function readPipelineFile(file: string): Promise<string> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new UsageError(
-      code === 'ENOENT' ? `${file}: no such file (give another with -f)` : `${file}: cannot read: ${String(error)}`,
+      code === 'ENOENT'
+        ? `${file}: no such file (give another with -f)`
+        : `${file}: cannot read: ${String(error)}`,
     );
   }
 }
@@ -158,6 +177,7 @@ function parseEvent(value: string): BuildEvent {
 
 function parsePositiveInt(option: string, value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} "${value}": expected a whole number of 1 or more`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${option} "${value}": expected a whole number of 1 or more`);
   return n;
 }

@@ -29,18 +29,40 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     .description('start the Slipway server (API, web UI, scheduler)')
     .option('--host <address>', 'address to listen on', process.env.SLIPWAY_HOST ?? '127.0.0.1')
     .option('--port <port>', 'port to listen on', process.env.SLIPWAY_PORT ?? '8080')
-    .option('--data-dir <dir>', 'where the database, logs and workspaces live', process.env.SLIPWAY_DATA_DIR ?? '.slipway-data')
-    .option('--database <url>', 'sqlite:<path> or postgres://… (default: SQLite in the data dir)', process.env.SLIPWAY_DATABASE)
+    .option(
+      '--data-dir <dir>',
+      'where the database, logs and workspaces live',
+      process.env.SLIPWAY_DATA_DIR ?? '.slipway-data',
+    )
+    .option(
+      '--database <url>',
+      'sqlite:<path> or postgres://… (default: SQLite in the data dir)',
+      process.env.SLIPWAY_DATABASE,
+    )
     .addOption(
       new Option('--executor <name>', 'default executor: auto = docker if an engine answers, else local')
         .choices(['auto', 'local', 'docker'])
         .default(process.env.SLIPWAY_EXECUTOR ?? 'auto'),
     )
     .option('--engine <address>', 'docker: engine address (default: DOCKER_HOST, then the usual sockets)')
-    .option('--global-limit <n>', 'builds running at once across all projects (default: number of CPUs, at least 2)')
-    .option('--replica-id <id>', 'name of this server process among replicas sharing a database (default: host:port)')
-    .option('--public-url <url>', 'address people reach the server at, for links in notifications', process.env.SLIPWAY_PUBLIC_URL)
-    .option('--blobs <where>', 'logs and artifacts: a directory or s3://bucket/prefix (default: in the data dir)', process.env.SLIPWAY_BLOBS)
+    .option(
+      '--global-limit <n>',
+      'builds running at once across all projects (default: number of CPUs, at least 2)',
+    )
+    .option(
+      '--replica-id <id>',
+      'name of this server process among replicas sharing a database (default: host:port)',
+    )
+    .option(
+      '--public-url <url>',
+      'address people reach the server at, for links in notifications',
+      process.env.SLIPWAY_PUBLIC_URL,
+    )
+    .option(
+      '--blobs <where>',
+      'logs and artifacts: a directory or s3://bucket/prefix (default: in the data dir)',
+      process.env.SLIPWAY_BLOBS,
+    )
     .option('--keep-builds <n>', 'retention: keep the newest N builds per project (default: all)')
     .option('--keep-days <d>', 'retention: keep builds of the last D days per project (default: all)')
     .option('--artifact-max-file <bytes>', 'largest artifact file (default 100 MiB)')
@@ -48,7 +70,8 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     .option('--quiet', 'no request log', false)
     .action(async (options: ServerOptions) => {
       const port = Number(options.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port "${options.port}": expected 0-65535`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError(`--port "${options.port}": expected 0-65535`);
       const globalLimit = options.globalLimit === undefined ? undefined : Number(options.globalLimit);
       if (globalLimit !== undefined && (!Number.isInteger(globalLimit) || globalLimit < 1)) {
         throw new UsageError(`--global-limit "${options.globalLimit}": expected a whole number of 1 or more`);
@@ -73,8 +96,10 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         quiet: options.quiet,
       }).catch((error: unknown) => {
         const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${options.host} is in use; choose another with --port`);
-        if (code === 'EACCES') throw new UsageError(`not allowed to listen on ${options.host}:${port}; choose a port above 1023`);
+        if (code === 'EADDRINUSE')
+          throw new UsageError(`port ${port} on ${options.host} is in use; choose another with --port`);
+        if (code === 'EACCES')
+          throw new UsageError(`not allowed to listen on ${options.host}:${port}; choose a port above 1023`);
         throw error;
       });
       await new Promise<void>((resolve) => {
@@ -89,10 +114,15 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     });
 }
 
-function optionalCount<K extends string>(option: string, value: string | undefined, key: K): Partial<Record<K, number>> {
+function optionalCount<K extends string>(
+  option: string,
+  value: string | undefined,
+  key: K,
+): Partial<Record<K, number>> {
   if (value === undefined) return {};
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} "${value}": expected a whole number of 1 or more`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${option} "${value}": expected a whole number of 1 or more`);
   return { [key]: n } as Partial<Record<K, number>>;
 }
 

@@ -15,7 +15,18 @@ const ctx: BuildContext = {
 };
 
 function step(name: string, commands: string[], extra: Partial<StepPlan> = {}): StepPlan {
-  return { name, commands, env: {}, secrets: [], retries: 0, allowFailure: false, needs: [], artifacts: [], pos: { line: 1, col: 1 }, ...extra };
+  return {
+    name,
+    commands,
+    env: {},
+    secrets: [],
+    retries: 0,
+    allowFailure: false,
+    needs: [],
+    artifacts: [],
+    pos: { line: 1, col: 1 },
+    ...extra,
+  };
 }
 function stage(name: string, steps: StepPlan[], extra: Partial<StagePlan> = {}): StagePlan {
   return { name, steps, approval: false, pos: { line: 1, col: 1 }, ...extra };
@@ -79,14 +90,22 @@ describe('runPipeline', () => {
 
   it('skips a step whose need failed, naming the need', async () => {
     const result = await runPipeline(
-      plan(stage('a', [step('compile', ['exit 2'], { allowFailure: true }), step('archive', ['echo'], { needs: ['compile'] })])),
+      plan(
+        stage('a', [
+          step('compile', ['exit 2'], { allowFailure: true }),
+          step('archive', ['echo'], { needs: ['compile'] }),
+        ]),
+      ),
       ctx,
       new MemoryExecutor(),
     );
     const [compile, archive] = result.stages[0]!.steps;
     expect(compile!.status).toBe('failure');
     expect(archive!.status).toBe('skipped');
-    expect(archive!.reason).toEqual({ code: 'needs_failed', message: 'skipped: needs "compile", which ended in failure' });
+    expect(archive!.reason).toEqual({
+      code: 'needs_failed',
+      message: 'skipped: needs "compile", which ended in failure',
+    });
     expect(result.status).toBe('success');
   });
 
@@ -94,7 +113,11 @@ describe('runPipeline', () => {
     const executor = new MemoryExecutor();
     const result = await runPipeline(
       plan(
-        stage('test', [step('slow', ['hang']), step('bad', ['sleep 5', 'exit 3']), step('later', ['echo'], { needs: ['slow'] })]),
+        stage('test', [
+          step('slow', ['hang']),
+          step('bad', ['sleep 5', 'exit 3']),
+          step('later', ['echo'], { needs: ['slow'] }),
+        ]),
         stage('package', [step('make', ['echo'])]),
       ),
       ctx,
@@ -102,7 +125,11 @@ describe('runPipeline', () => {
       { parallelism: 4 },
     );
     const [slow, bad, later] = result.stages[0]!.steps;
-    expect(bad).toMatchObject({ status: 'failure', exitCode: 3, reason: { code: 'exit_code', message: 'exited with code 3' } });
+    expect(bad).toMatchObject({
+      status: 'failure',
+      exitCode: 3,
+      reason: { code: 'exit_code', message: 'exited with code 3' },
+    });
     expect(slow).toMatchObject({ status: 'cancelled', reason: { code: 'fail_fast' } });
     expect(later).toMatchObject({ status: 'skipped', reason: { code: 'fail_fast' } });
     expect(result.stages[0]!.status).toBe('failure');
@@ -113,7 +140,9 @@ describe('runPipeline', () => {
 
   it('allow_failure keeps the stage green and siblings running', async () => {
     const result = await runPipeline(
-      plan(stage('a', [step('lint', ['exit 1'], { allowFailure: true }), step('unit', ['sleep 10', 'echo ok'])])),
+      plan(
+        stage('a', [step('lint', ['exit 1'], { allowFailure: true }), step('unit', ['sleep 10', 'echo ok'])]),
+      ),
       ctx,
       new MemoryExecutor(),
     );
@@ -124,7 +153,12 @@ describe('runPipeline', () => {
   it('retries a failed step up to `retries` more times', async () => {
     const executor = new MemoryExecutor();
     const result = await runPipeline(
-      plan(stage('a', [step('flaky', ['flaky 2', 'echo ok'], { retries: 2 }), step('never', ['exit 1'], { retries: 1, allowFailure: true })])),
+      plan(
+        stage('a', [
+          step('flaky', ['flaky 2', 'echo ok'], { retries: 2 }),
+          step('never', ['exit 1'], { retries: 1, allowFailure: true }),
+        ]),
+      ),
       ctx,
       executor,
     );
@@ -135,7 +169,11 @@ describe('runPipeline', () => {
   });
 
   it('kills a step at its timeout and fails it with the reason', async () => {
-    const result = await runPipeline(plan(stage('a', [step('slow', ['hang'], { timeoutMs: 30 })])), ctx, new MemoryExecutor());
+    const result = await runPipeline(
+      plan(stage('a', [step('slow', ['hang'], { timeoutMs: 30 })])),
+      ctx,
+      new MemoryExecutor(),
+    );
     expect(result.stages[0]!.steps[0]).toMatchObject({
       status: 'failure',
       reason: { code: 'timeout', message: 'timed out after 30ms' },
@@ -154,7 +192,10 @@ describe('runPipeline', () => {
 
   it('an executor error is `error`, not failure, and not retried', async () => {
     const result = await runPipeline(
-      plan(stage('a', [step('x', ['error image "nope" not found'], { retries: 3 })]), stage('b', [step('y', ['echo'])])),
+      plan(
+        stage('a', [step('x', ['error image "nope" not found'], { retries: 3 })]),
+        stage('b', [step('y', ['echo'])]),
+      ),
       ctx,
       new MemoryExecutor(),
     );
@@ -184,7 +225,10 @@ describe('runPipeline', () => {
 
   it('`failure` in when.status admits an executor error too', async () => {
     const result = await runPipeline(
-      plan(stage('test', [step('t', ['error engine down'])]), stage('notify', [step('n', ['echo'])], { when: { status: ['failure'] } })),
+      plan(
+        stage('test', [step('t', ['error engine down'])]),
+        stage('notify', [step('n', ['echo'])], { when: { status: ['failure'] } }),
+      ),
       ctx,
       new MemoryExecutor(),
     );
@@ -194,7 +238,11 @@ describe('runPipeline', () => {
   it('evaluates when.branch anchored at both ends, and when.event', async () => {
     const run = (branch: string, event: BuildContext['event']) =>
       runPipeline(
-        plan(stage('package', [step('p', ['echo'])], { when: { branch: 'main|release/.*', event: ['push', 'tag'] } })),
+        plan(
+          stage('package', [step('p', ['echo'])], {
+            when: { branch: 'main|release/.*', event: ['push', 'tag'] },
+          }),
+        ),
         { ...ctx, branch, event },
         new MemoryExecutor(),
       );
@@ -243,7 +291,10 @@ describe('runPipeline', () => {
 
     const reject = { request: () => Promise.resolve<ApprovalDecision>({ decision: 'reject', by: 'bo' }) };
     const rejected = await runPipeline(gated, ctx, new MemoryExecutor(), { approver: reject });
-    expect(rejected.stages[0]).toMatchObject({ status: 'failure', reason: { code: 'approval_rejected', message: 'rejected by bo' } });
+    expect(rejected.stages[0]).toMatchObject({
+      status: 'failure',
+      reason: { code: 'approval_rejected', message: 'rejected by bo' },
+    });
     expect(rejected.status).toBe('failure');
   });
 
@@ -255,7 +306,15 @@ describe('runPipeline', () => {
       plan(stage('a', [step('x', ['hang']), step('y', ['hang'])]), stage('b', [step('z', ['echo'])])),
       ctx,
       executor,
-      { signal: controller.signal, observer: { stepStarted: (_s, st) => { started.push(st); if (started.length === 2) controller.abort(); } } },
+      {
+        signal: controller.signal,
+        observer: {
+          stepStarted: (_s, st) => {
+            started.push(st);
+            if (started.length === 2) controller.abort();
+          },
+        },
+      },
     );
     const result = await run;
     expect(result.status).toBe('cancelled');
@@ -268,20 +327,30 @@ describe('runPipeline', () => {
     const controller = new AbortController();
     const approver = {
       request: (_stage: string, signal: AbortSignal) =>
-        new Promise<ApprovalDecision>((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))),
+        new Promise<ApprovalDecision>((_resolve, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('aborted'))),
+        ),
     };
-    const run = runPipeline(plan(stage('deploy', [step('s', ['echo'])], { approval: true })), ctx, new MemoryExecutor(), {
-      approver,
-      signal: controller.signal,
-      observer: { stageWaiting: () => controller.abort() },
-    });
+    const run = runPipeline(
+      plan(stage('deploy', [step('s', ['echo'])], { approval: true })),
+      ctx,
+      new MemoryExecutor(),
+      {
+        approver,
+        signal: controller.signal,
+        observer: { stageWaiting: () => controller.abort() },
+      },
+    );
     expect((await run).status).toBe('cancelled');
   });
 
   it('a failing prepare is an error for the build, every stage skipped, and destroy still runs', async () => {
     const executor = new MemoryExecutor({ failPrepare: 'engine not reachable at unix:///nope.sock' });
     const result = await runPipeline(plan(stage('a', [step('x', ['echo'])])), ctx, executor);
-    expect(result).toMatchObject({ status: 'error', reason: { code: 'executor', message: 'engine not reachable at unix:///nope.sock' } });
+    expect(result).toMatchObject({
+      status: 'error',
+      reason: { code: 'executor', message: 'engine not reachable at unix:///nope.sock' },
+    });
     expect(result.stages[0]!.status).toBe('skipped');
     expect(executor.destroyed).toEqual(['b1']);
   });
@@ -293,14 +362,19 @@ describe('runPipeline', () => {
       plan(
         stage('a', [
           step('x', ['echo token=s3cr3t-value!', 'warn line two of key', 'echo safe'], {
-            secrets: [{ env: 'TOKEN', secret: 'api' }, { env: 'KEY', secret: 'key' }],
+            secrets: [
+              { env: 'TOKEN', secret: 'api' },
+              { env: 'KEY', secret: 'key' },
+            ],
           }),
         ]),
       ),
       ctx,
       new MemoryExecutor(),
       {
-        secrets: { get: (n) => Promise.resolve(n === 'api' ? 's3cr3t-value!' : 'line one of key\nline two of key') },
+        secrets: {
+          get: (n) => Promise.resolve(n === 'api' ? 's3cr3t-value!' : 'line one of key\nline two of key'),
+        },
         observer: {
           stageStarted: (s) => events.push(`stage+ ${s}`),
           stepStarted: (s, st, a) => events.push(`step+ ${s}/${st}#${a}`),

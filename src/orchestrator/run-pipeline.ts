@@ -27,7 +27,11 @@ export async function runPipeline(
   const secretValues = await resolveSecrets(plan, options);
   if ('missing' in secretValues) {
     const reason: Reason = { code: 'executor', message: secretValues.missing };
-    return finish(plan.stages.map((s) => skippedStage(s, reason)), 'error', reason);
+    return finish(
+      plan.stages.map((s) => skippedStage(s, reason)),
+      'error',
+      reason,
+    );
   }
   const mask = createMasker(secretValues.values.values());
   const envFromSecrets = (refs: SecretRef[]) =>
@@ -146,8 +150,15 @@ async function awaitApproval(stage: StagePlan, options: RunOptions, signal: Abor
         return { kind: 'skip-rest', reason: { code: 'approval_required', message: decision.message } };
     }
   } catch (error) {
-    if (signal.aborted) return { kind: 'skip-rest', reason: { code: 'cancelled', message: 'skipped: the build was cancelled' } };
-    return { kind: 'skip-rest', reason: { code: 'approval_required', message: `approval failed: ${errorMessage(error)}` } };
+    if (signal.aborted)
+      return {
+        kind: 'skip-rest',
+        reason: { code: 'cancelled', message: 'skipped: the build was cancelled' },
+      };
+    return {
+      kind: 'skip-rest',
+      reason: { code: 'approval_required', message: `approval failed: ${errorMessage(error)}` },
+    };
   }
 }
 
@@ -176,17 +187,15 @@ function skippedStage(stage: StagePlan, reason: Reason): StageResult {
     status: 'skipped',
     durationMs: 0,
     reason,
-    steps: stage.steps.map(
-      (s): StepResult => ({
-        name: s.name,
-        status: 'skipped',
-        exitCode: null,
-        durationMs: 0,
-        attempts: 0,
-        allowFailure: s.allowFailure,
-        reason,
-      }),
-    ),
+    steps: stage.steps.map((s): StepResult => ({
+      name: s.name,
+      status: 'skipped',
+      exitCode: null,
+      durationMs: 0,
+      attempts: 0,
+      allowFailure: s.allowFailure,
+      reason,
+    })),
   };
 }
 
@@ -196,7 +205,8 @@ async function resolveSecrets(
 ): Promise<{ values: Map<string, string> } | { missing: string }> {
   const names = new Set<string>();
   for (const service of plan.services) for (const ref of service.secrets) names.add(ref.secret);
-  for (const stage of plan.stages) for (const step of stage.steps) for (const ref of step.secrets) names.add(ref.secret);
+  for (const stage of plan.stages)
+    for (const step of stage.steps) for (const ref of step.secrets) names.add(ref.secret);
   const values = new Map<string, string>();
   for (const name of names) {
     const value = await options.secrets?.get(name);

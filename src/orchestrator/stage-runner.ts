@@ -96,7 +96,11 @@ export async function runStage(stage: StagePlan, deps: StageRunDeps): Promise<St
   }
   const steps = stage.steps.map((s) => results.get(s.name)!);
   const counted = steps.filter((s) => !s.allowFailure).map((s) => s.status);
-  const status = aggregateStatus(counted, steps.map((s) => s.status), deps.buildSignal.aborted);
+  const status = aggregateStatus(
+    counted,
+    steps.map((s) => s.status),
+    deps.buildSignal.aborted,
+  );
   const firstFailure = steps.find((s) => !s.allowFailure && (s.status === 'failure' || s.status === 'error'));
   const result: StageResult = {
     name: stage.name,
@@ -104,7 +108,12 @@ export async function runStage(stage: StagePlan, deps: StageRunDeps): Promise<St
     durationMs: deps.clock() - started,
     steps,
     ...(firstFailure?.reason
-      ? { reason: { code: firstFailure.reason.code, message: `step "${firstFailure.name}" ${firstFailure.reason.message}` } }
+      ? {
+          reason: {
+            code: firstFailure.reason.code,
+            message: `step "${firstFailure.name}" ${firstFailure.reason.message}`,
+          },
+        }
       : {}),
   };
   deps.observer.stageFinished?.(stage.name, result);

@@ -60,8 +60,16 @@ function abortedCause(deps: StepRunDeps): AbortCause | undefined {
 
 function skippedBecause(cause: AbortCause): { status: 'skipped'; exitCode: null; reason: Reason } {
   return cause === 'cancelled'
-    ? { status: 'skipped', exitCode: null, reason: { code: 'cancelled', message: 'skipped: the build was cancelled' } }
-    : { status: 'skipped', exitCode: null, reason: { code: 'fail_fast', message: 'skipped: another step of the stage failed' } };
+    ? {
+        status: 'skipped',
+        exitCode: null,
+        reason: { code: 'cancelled', message: 'skipped: the build was cancelled' },
+      }
+    : {
+        status: 'skipped',
+        exitCode: null,
+        reason: { code: 'fail_fast', message: 'skipped: another step of the stage failed' },
+      };
 }
 
 async function runAttempt(
@@ -155,5 +163,7 @@ export function formatDuration(ms: number): string {
   seconds -= hours * 3600;
   const minutes = Math.floor(seconds / 60);
   seconds -= minutes * 60;
-  return [hours ? `${hours}h` : '', minutes ? `${minutes}m` : '', seconds ? `${seconds}s` : ''].join('') || '0s';
+  return (
+    [hours ? `${hours}h` : '', minutes ? `${minutes}m` : '', seconds ? `${seconds}s` : ''].join('') || '0s'
+  );
 }

@@ -16,8 +16,7 @@ export function whyStageSkipped(
   statusSoFar: StatusSoFar,
 ): Reason | undefined {
   const admitted: readonly FinalStatus[] = when?.status ?? ['success'];
-  const admits =
-    admitted.includes(statusSoFar) || (statusSoFar === 'error' && admitted.includes('failure'));
+  const admits = admitted.includes(statusSoFar) || (statusSoFar === 'error' && admitted.includes('failure'));
   if (!admits) {
     return { code: 'earlier_failure', message: `skipped: an earlier stage ended in ${statusSoFar}` };
   }

@@ -202,7 +202,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     metrics,
     globalLimit,
     logger: !config.quiet,
-    rootPlugins: [(root) => registerHookRoutes(root, { db, control, metrics, scriptsWorkRoot, sealer: cipher })],
+    rootPlugins: [
+      (root) => registerHookRoutes(root, { db, control, metrics, scriptsWorkRoot, sealer: cipher }),
+    ],
     apiPlugins: [
       (api) => hookSettingsRoutes(api, { db, scriptsWorkRoot, sealer: cipher }),
       (api) => registerSecretRoutes(api, { db, cipher }),

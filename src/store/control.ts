@@ -16,7 +16,12 @@ export interface ControlRequest {
  * sees it through `pendingControl` and stops the build. The first request's reason is kept.
  * Returns false when the build is not active.
  */
-export async function requestCancel(db: Kysely<Database>, buildId: number, reason: Reason, now = Date.now()): Promise<boolean> {
+export async function requestCancel(
+  db: Kysely<Database>,
+  buildId: number,
+  reason: Reason,
+  now = Date.now(),
+): Promise<boolean> {
   const result = await db
     .updateTable('builds')
     .set({ cancel_requested_at: now, cancel_reason_code: reason.code, cancel_reason_message: reason.message })
@@ -76,7 +81,10 @@ export async function decideApproval(
 }
 
 /** Cancel requests and approval decisions for the given (active, owned) builds. */
-export async function pendingControl(db: Kysely<Database>, buildIds: readonly number[]): Promise<ControlRequest[]> {
+export async function pendingControl(
+  db: Kysely<Database>,
+  buildIds: readonly number[],
+): Promise<ControlRequest[]> {
   if (buildIds.length === 0) return [];
   const cancels = await db
     .selectFrom('builds')
@@ -95,7 +103,10 @@ export async function pendingControl(db: Kysely<Database>, buildIds: readonly nu
   for (const row of cancels) {
     out.set(row.id, {
       buildId: row.id,
-      cancel: { code: row.cancel_reason_code ?? 'cancelled', message: row.cancel_reason_message ?? 'cancelled' },
+      cancel: {
+        code: row.cancel_reason_code ?? 'cancelled',
+        message: row.cancel_reason_message ?? 'cancelled',
+      },
     });
   }
   for (const row of approvals) {
@@ -122,7 +133,13 @@ export async function listActiveBuilds(db: Kysely<Database>, owner?: string): Pr
  * Ends the records of a build that stopped without its runner: stages and steps that were
  * still going become `to` (e.g. `lost`), those that never started `skipped`.
  */
-export async function closeOpenRecords(db: Kysely<Database>, buildId: number, to: Status, reason: Reason, now = Date.now()): Promise<void> {
+export async function closeOpenRecords(
+  db: Kysely<Database>,
+  buildId: number,
+  to: Status,
+  reason: Reason,
+  now = Date.now(),
+): Promise<void> {
   const columns = { reason_code: reason.code, reason_message: reason.message, finished_at: now };
   for (const table of ['stages', 'steps'] as const) {
     await db

@@ -15,7 +15,14 @@ export type { StoreErrorCode, StoreErrorOptions } from './errors.js';
 export type { Database } from './schema.js';
 export * from './types.js';
 
-export { createProject, getProject, getProjectBySlug, listProjects, updateProject, deleteProject } from './projects.js';
+export {
+  createProject,
+  getProject,
+  getProjectBySlug,
+  listProjects,
+  updateProject,
+  deleteProject,
+} from './projects.js';
 export type { NewProject, ProjectPatch, ProjectListOptions } from './projects.js';
 export { createBuild, getBuild, getBuildByNumber, listBuilds, setBuildStatus } from './builds.js';
 export type { NewBuild, BuildFilter, BuildPage, BuildStatusFields } from './builds.js';
@@ -34,8 +41,22 @@ export type { QueueLimits, Superseded, RunningCounts } from './queue.js';
 export { listLocks, releaseLock } from './locks.js';
 export { projectStats, STATS_WINDOW } from './stats.js';
 export type { ProjectStats } from './stats.js';
-export { createToken, createInitialAdminToken, verifyToken, listTokens, revokeToken, TOKEN_PREFIX } from './tokens.js';
+export {
+  createToken,
+  createInitialAdminToken,
+  verifyToken,
+  listTokens,
+  revokeToken,
+  TOKEN_PREFIX,
+} from './tokens.js';
 export type { NewToken, CreatedToken } from './tokens.js';
-export { requestCancel, openApproval, decideApproval, pendingControl, listActiveBuilds, closeOpenRecords } from './control.js';
+export {
+  requestCancel,
+  openApproval,
+  decideApproval,
+  pendingControl,
+  listActiveBuilds,
+  closeOpenRecords,
+} from './control.js';
 export type { ControlRequest } from './control.js';
 export { installationId } from './installation.js';

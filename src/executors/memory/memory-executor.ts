@@ -43,11 +43,21 @@ export class MemoryExecutor implements Executor {
     if (this.options.failPrepare) {
       return Promise.reject(new ExecutorError('engine_unavailable', this.options.failPrepare));
     }
-    this.live.set(build.buildId, { kind: 'workspace', id: build.buildId, buildId: build.buildId, running: false });
+    this.live.set(build.buildId, {
+      kind: 'workspace',
+      id: build.buildId,
+      buildId: build.buildId,
+      running: false,
+    });
     return Promise.resolve({ buildId: build.buildId, workspace: this.workspacePath(build.buildId) });
   }
 
-  async runStep(_handle: BuildHandle, step: StepSpec, sink: OutputSink, signal: AbortSignal): Promise<StepExit> {
+  async runStep(
+    _handle: BuildHandle,
+    step: StepSpec,
+    sink: OutputSink,
+    signal: AbortSignal,
+  ): Promise<StepExit> {
     if (signal.aborted) return { kind: 'aborted' };
     this.started.push(step.key);
     this.running += 1;

@@ -36,14 +36,12 @@ export async function recordArtifact(db: Kysely<Database>, artifact: Artifact): 
     .insertInto('artifacts')
     .values(values)
     .onConflict((oc) =>
-      oc
-        .columns(['build_id', 'path'])
-        .doUpdateSet({
-          step: values.step,
-          size: values.size,
-          sha256: values.sha256,
-          created_at: values.created_at,
-        }),
+      oc.columns(['build_id', 'path']).doUpdateSet({
+        step: values.step,
+        size: values.size,
+        sha256: values.sha256,
+        created_at: values.created_at,
+      }),
     )
     .execute();
 }

@@ -16,9 +16,13 @@ describe('BuildLogWriter + FsLogStore', () => {
     const logs = await store();
     const hub = new LogHub();
     const published: StoredLogLine[] = [];
-    hub.subscribe(1, (lines) => {
-      published.push(...lines);
-    }, () => undefined);
+    hub.subscribe(
+      1,
+      (lines) => {
+        published.push(...lines);
+      },
+      () => undefined,
+    );
     const writer = await BuildLogWriter.open(1, logs, hub);
     writer.write('test', 'unit', 'stdout', 'a');
     writer.write('test', 'lint', 'stderr', 'b');
@@ -64,7 +68,11 @@ describe('BuildLogWriter + FsLogStore', () => {
     const logs = await store();
     const hub = new LogHub();
     let ended = false;
-    hub.subscribe(9, () => undefined, () => (ended = true));
+    hub.subscribe(
+      9,
+      () => undefined,
+      () => (ended = true),
+    );
     const writer = await BuildLogWriter.open(9, logs, hub);
     await writer.close();
     expect(ended).toBe(true);

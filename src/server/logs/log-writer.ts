@@ -82,7 +82,9 @@ export class BuildLogWriter {
     await this.flush();
     this.hub.end(this.buildId);
     if (this.failure !== undefined) {
-      throw this.failure instanceof Error ? this.failure : new Error('storing log lines failed', { cause: this.failure });
+      throw this.failure instanceof Error
+        ? this.failure
+        : new Error('storing log lines failed', { cause: this.failure });
     }
   }
 

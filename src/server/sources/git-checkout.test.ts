@@ -6,7 +6,17 @@ import { describe, expect, it } from 'vitest';
 import { checkout, isSafeRefName, redactUrl } from './git-checkout.js';
 
 function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+  return execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
+  }).trim();
 }
 
 async function repo(): Promise<{ url: string; first: string; second: string }> {
@@ -39,7 +49,15 @@ describe('checkout (real git, file URLs)', () => {
 
   it('rejects refs with shell metacharacters or option-like names before running git', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'slipway-co-'));
-    for (const ref of ['main;rm -rf /', '--upload-pack=touch /tmp/x', 'a..b', 'x y', '$(id)', '`id`', 'a|b']) {
+    for (const ref of [
+      'main;rm -rf /',
+      '--upload-pack=touch /tmp/x',
+      'a..b',
+      'x y',
+      '$(id)',
+      '`id`',
+      'a|b',
+    ]) {
       expect(isSafeRefName(ref)).toBe(false);
       await expect(checkout({ repoUrl: 'file:///nonexistent', ref, dir })).rejects.toThrow(/invalid ref/);
     }
@@ -47,10 +65,12 @@ describe('checkout (real git, file URLs)', () => {
     expect(isSafeRefName('feature/JIRA-12_x')).toBe(true);
   });
 
-  it('a missing branch fails with git\'s words, without credentials', async () => {
+  it("a missing branch fails with git's words, without credentials", async () => {
     const { url } = await repo();
     const dir = await mkdtemp(join(tmpdir(), 'slipway-co-'));
     await expect(checkout({ repoUrl: url, ref: 'nope', dir })).rejects.toThrow(/git fetch failed/);
-    expect(redactUrl('fatal: https://bob:tok3n@example.com/x.git not found')).toBe('fatal: https://***@example.com/x.git not found');
+    expect(redactUrl('fatal: https://bob:tok3n@example.com/x.git not found')).toBe(
+      'fatal: https://***@example.com/x.git not found',
+    );
   });
 });

@@ -88,7 +88,8 @@ function runGit(args: string[], cwd: string, signal?: AbortSignal): Promise<stri
         env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' },
       },
       (error, stdout, stderr) => {
-        if (error) reject(new CheckoutError(`git ${args[0]} failed: ${redactUrl(stderr.trim() || error.message)}`));
+        if (error)
+          reject(new CheckoutError(`git ${args[0]} failed: ${redactUrl(stderr.trim() || error.message)}`));
         else resolve(stdout);
       },
     );

@@ -1,5 +1,16 @@
 import { checkHexHmac } from '../signatures.js';
-import { deletion, field, header, isZeroSha, num, pullRequestAction, pushAction, required, text, urls } from './payload.js';
+import {
+  deletion,
+  field,
+  header,
+  isZeroSha,
+  num,
+  pullRequestAction,
+  pushAction,
+  required,
+  text,
+  urls,
+} from './payload.js';
 import type { ForgeAdapter, HookAction } from './types.js';
 
 const REPO_URLS = [
@@ -48,7 +59,11 @@ export const gitea: ForgeAdapter = {
 };
 
 function pullRequest(payload: unknown, sender: string | undefined): HookAction {
-  return pullRequestAction(payload, sender, { actions: PR_ACTIONS, actionNames: 'opened, synchronized, reopened', isFork });
+  return pullRequestAction(payload, sender, {
+    actions: PR_ACTIONS,
+    actionNames: 'opened, synchronized, reopened',
+    isFork,
+  });
 }
 
 /** Gitea names the head and base repositories by `repo_id` (and `repo`); unknown counts as a fork. */

@@ -1,5 +1,16 @@
 import { checkGithubSignature } from '../signatures.js';
-import { deletion, field, header, isZeroSha, num, pullRequestAction, pushAction, required, text, urls } from './payload.js';
+import {
+  deletion,
+  field,
+  header,
+  isZeroSha,
+  num,
+  pullRequestAction,
+  pushAction,
+  required,
+  text,
+  urls,
+} from './payload.js';
 import type { ForgeAdapter, HookAction } from './types.js';
 
 const REPO_URLS = [
@@ -42,7 +53,11 @@ export const github: ForgeAdapter = {
 };
 
 function pullRequest(payload: unknown, sender: string | undefined): HookAction {
-  return pullRequestAction(payload, sender, { actions: PR_ACTIONS, actionNames: 'opened, synchronize, reopened', isFork });
+  return pullRequestAction(payload, sender, {
+    actions: PR_ACTIONS,
+    actionNames: 'opened, synchronize, reopened',
+    isFork,
+  });
 }
 
 /** The head repository differs from the base one; a deleted head repository counts as a fork. */

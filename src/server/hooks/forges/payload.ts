@@ -97,7 +97,10 @@ export function pullRequestAction(
 ): HookAction {
   const action = required('pull_request', payload, 'action');
   if (!forge.actions.has(action)) {
-    return { kind: 'ignore', why: `pull_request action "${action}" is not built (only ${forge.actionNames})` };
+    return {
+      kind: 'ignore',
+      why: `pull_request action "${action}" is not built (only ${forge.actionNames})`,
+    };
   }
   return {
     kind: 'build',
