@@ -8,8 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
 import type { ArtifactDto } from '../../server/artifacts/routes.js';
 import { EXIT, UsageError } from '../errors.js';
-import { ApiClientError, resolveConnection, SlipwayClient } from './api-client.js';
-import { apiExitCode, parseBuildNumber, parseSlug } from './commands.js';
+import { ApiClientError } from './api-client.js';
+import { apiAction, client, plainTable, remote } from './command-kit.js';
+import { parseBuildNumber, parseSlug } from './commands.js';
 
 interface Flags {
   server?: string;
@@ -34,21 +35,11 @@ export function registerArtifactCommands(
   exit: (code: number) => void,
   io: ArtifactCommandIo = { stdout: process.stdout, stderr: process.stderr, cwd: () => process.cwd() },
 ): void {
-  const action =
-    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
-    async (...args: A): Promise<void> => {
-      try {
-        exit(await fn(...args));
-      } catch (error) {
-        if (!(error instanceof ApiClientError)) throw error;
-        io.stderr.write(`slipway: ${error.message}\n`);
-        exit(apiExitCode(error));
-      }
-    };
+  const action = apiAction(exit, io.stderr);
 
   const artifacts = program.command('artifacts').description("list and download a build's artifacts");
 
-  connection(
+  remote(
     artifacts
       .command('list')
       .alias('ls')
@@ -71,7 +62,7 @@ export function registerArtifactCommands(
     }),
   );
 
-  connection(
+  remote(
     artifacts
       .command('get')
       .description('download one artifact (default: to its file name in the current directory)')
@@ -152,24 +143,5 @@ function artifactsTable(list: ArtifactDto[]): string {
     ['PATH', 'SIZE', 'SHA256', 'STEP'],
     ...list.map((a) => [a.path, String(a.size), a.sha256.slice(0, 12), a.step]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return (
-    rows
-      .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '))
-      .join('\n') + '\n'
-  );
-}
-
-function connection(command: Command): Command {
-  return command
-    .option('--server <url>', 'Slipway server (default: $SLIPWAY_SERVER, else http://127.0.0.1:8080)')
-    .option('--token <token>', 'API token (default: $SLIPWAY_TOKEN)');
-}
-
-function client(flags: Flags): SlipwayClient {
-  try {
-    return new SlipwayClient(resolveConnection(flags));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  return plainTable(rows);
 }

@@ -3,14 +3,9 @@ import { FINAL_STATUSES, type Status } from '../../pipeline/types.js';
 import type { Build, ConcurrencyPolicy, ProjectUpdate, Role } from '../../server/api/dto.js';
 import { EXIT, UsageError } from '../errors.js';
 import { BufferedWriter, Style } from '../output.js';
-import { ApiClientError, resolveConnection, SlipwayClient } from './api-client.js';
+import { apiAction, client, remote, type ConnectionFlags } from './command-kit.js';
 import { buildDetailText, buildsTable, projectsTable, queueText, tokensTable } from './format.js';
 import { followBuild, LogPrinter, printStoredLogs, type StepFilter } from './logs.js';
-
-interface ConnectionFlags {
-  server?: string;
-  token?: string;
-}
 
 interface OutputFlags extends ConnectionFlags {
   output: 'table' | 'json';
@@ -35,18 +30,7 @@ interface FollowFlags extends ConnectionFlags {
 const STATUSES: readonly Status[] = ['queued', 'pending', 'running', 'waiting', 'lost', ...FINAL_STATUSES];
 const ROLES: readonly Role[] = ['admin', 'member', 'viewer'];
 
-/**
- * Exit code for a failed API call. The rule: a 4xx that the user's input caused — a bad
- * value (400, 422), a project or build that does not exist (404), a request that does not fit
- * the current state (409) — is a usage error, exit 2, like a bad flag. Everything about the
- * environment — server unreachable, token refused (401) or lacking the role (403), rate
- * limits, server errors — is exit 1.
- */
-export function apiExitCode(error: ApiClientError): number {
-  if (error.status >= 400 && error.status < 500 && ![401, 403, 408, 429].includes(error.status))
-    return EXIT.usage;
-  return EXIT.buildFailed;
-}
+export { apiExitCode } from './command-kit.js';
 
 /**
  * Adds the remote verbs (kubectl style) to `program`: `project create|update|delete`,
@@ -57,17 +41,7 @@ export function apiExitCode(error: ApiClientError): number {
  * 0 on success, 1 otherwise, 130 when cancelled.
  */
 export function registerRemoteCommands(program: Command, exit: (code: number) => void): void {
-  const action =
-    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
-    async (...args: A): Promise<void> => {
-      try {
-        exit(await fn(...args));
-      } catch (error) {
-        if (!(error instanceof ApiClientError)) throw error;
-        process.stderr.write(`slipway: ${error.message}\n`);
-        exit(apiExitCode(error));
-      }
-    };
+  const action = apiAction(exit);
 
   // project create|update|delete
 
@@ -384,12 +358,6 @@ export function registerRemoteCommands(program: Command, exit: (code: number) =>
   );
 }
 
-function remote(command: Command): Command {
-  return command
-    .option('--server <url>', 'Slipway server (default: $SLIPWAY_SERVER, else http://127.0.0.1:8080)')
-    .option('--token <token>', 'API token (default: $SLIPWAY_TOKEN)');
-}
-
 function colour(command: Command): Command {
   return command.option('--color', 'force colour').option('--no-color', 'no colour');
 }
@@ -436,14 +404,6 @@ function projectBody(flags: ProjectFlags): ProjectUpdate {
   if (flags.executor !== undefined) body.defaultExecutor = flags.executor === 'none' ? null : flags.executor;
   if (flags.pipelinePath !== undefined) body.pipelinePath = flags.pipelinePath;
   return body;
-}
-
-function client(flags: ConnectionFlags): SlipwayClient {
-  try {
-    return new SlipwayClient(resolveConnection(flags));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
 }
 
 function stdoutStyle(flags: { color?: boolean }): Style {

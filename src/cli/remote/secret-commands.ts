@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { SecretInfoDto } from '../../server/secrets/routes.js';
 import { EXIT, UsageError } from '../errors.js';
-import { ApiClientError, resolveConnection, SlipwayClient } from './api-client.js';
-import { apiExitCode, parseSlug } from './commands.js';
+import { apiAction, client, plainTable, remote } from './command-kit.js';
+import { parseSlug } from './commands.js';
 
 interface Flags {
   server?: string;
@@ -30,23 +30,13 @@ export function registerSecretCommands(
   exit: (code: number) => void,
   io: SecretCommandIo = process,
 ): void {
-  const action =
-    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
-    async (...args: A): Promise<void> => {
-      try {
-        exit(await fn(...args));
-      } catch (error) {
-        if (!(error instanceof ApiClientError)) throw error;
-        io.stderr.write(`slipway: ${error.message}\n`);
-        exit(apiExitCode(error));
-      }
-    };
+  const action = apiAction(exit, io.stderr);
 
   const secret = program
     .command('secret')
     .description('set, list or delete secrets of a project or global ones (values are never shown)');
 
-  connection(
+  remote(
     secret
       .command('set')
       .description('set a secret from stdin (admin): slipway secret set <owner/name|--global> NAME')
@@ -69,7 +59,7 @@ export function registerSecretCommands(
     }),
   );
 
-  connection(
+  remote(
     secret
       .command('list')
       .alias('ls')
@@ -95,7 +85,7 @@ export function registerSecretCommands(
     }),
   );
 
-  connection(
+  remote(
     secret
       .command('delete')
       .alias('rm')
@@ -180,24 +170,5 @@ function secretsTable(secrets: SecretInfoDto[]): string {
     ['NAME', 'FORKS', 'UPDATED'],
     ...secrets.map((s) => [s.name, s.allowForks ? 'yes' : 'no', s.updatedAt]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return (
-    rows
-      .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '))
-      .join('\n') + '\n'
-  );
-}
-
-function connection(command: Command): Command {
-  return command
-    .option('--server <url>', 'Slipway server (default: $SLIPWAY_SERVER, else http://127.0.0.1:8080)')
-    .option('--token <token>', 'API token (default: $SLIPWAY_TOKEN)');
-}
-
-function client(flags: Flags): SlipwayClient {
-  try {
-    return new SlipwayClient(resolveConnection(flags));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  return plainTable(rows);
 }
