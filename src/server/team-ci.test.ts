@@ -11,22 +11,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../blobs/s3-blob-store.js';
 import { startTestS3 } from '../blobs/testing/s3rver.js';
 import type { TestS3 } from '../blobs/testing/s3rver.js';
-import { LocalExecutor } from '../executors/local/local-executor.js';
 import { createProject, getBuild, isTerminalStatus } from '../store/index.js';
 import type { Build, Project } from '../store/index.js';
 import { DIALECTS } from '../store/testing/dialects.js';
 import { createArtifactCollector } from './artifacts/collector.js';
 import { registerArtifactRoutes } from './artifacts/routes.js';
 import { BlobLogStore } from './logs/blob-log-store.js';
-import { LogHub } from './logs/log-hub.js';
 import { applyRetention } from './retention.js';
-import { DatabaseBuildControl } from './scheduler/build-control.js';
-import { ExecutorIds, ExecutorPool } from './scheduler/executor-pool.js';
-import { Scheduler } from './scheduler/scheduler.js';
+import type { DatabaseBuildControl } from './scheduler/build-control.js';
+import { ExecutorIds } from './scheduler/executor-pool.js';
+import type { Scheduler } from './scheduler/scheduler.js';
 import { SecretCipher } from './secrets/cipher.js';
 import { secretsFor } from './secrets/source.js';
 import { setSecret } from './secrets/store.js';
 import { TestRepo } from './testing/git-repo.js';
+import { localScheduler } from './testing/local-scheduler.js';
 import { startPluginApi } from './testing/plugin-api.js';
 import type { PluginApi } from './testing/plugin-api.js';
 
@@ -63,25 +62,13 @@ describe.each(DIALECTS)('a team CI build with secrets, artifacts and S3 (%s)', (
     logs = new BlobLogStore(blobs);
     api = await startPluginApi(dialect, (db) => [(app) => registerArtifactRoutes(app, { db, blobs })]);
     dataDir = await mkdtemp(join(tmpdir(), 'slipway-team-'));
-    scheduler = new Scheduler({
-      db: api.t.db,
-      executors: new ExecutorPool(
-        new Map([['local', new LocalExecutor({ tmpRoot: dataDir })]]),
-        new Map(),
-        'local',
-      ),
+    ({ scheduler, control } = localScheduler(api.t.db, dataDir, {
       logs,
-      hub: new LogHub(),
       owner: 'team-ci-test',
       ids: new ExecutorIds(`t${process.pid}`),
-      workRoot: join(dataDir, 'work'),
-      globalLimit: 2,
-      pollMs: 50,
-      leaseMs: 60_000,
       secretsFor: secretsFor({ db: api.t.db, cipher }),
       artifacts: createArtifactCollector({ db: api.t.db, blobs }),
-    });
-    control = new DatabaseBuildControl(api.t.db, () => scheduler.kick());
+    }));
     repo = await TestRepo.create({ '.slipway.yml': PIPELINE });
     project = await createProject(api.t.db, { slug: `acme/team-${dialect}`, repoUrl: repo.url });
     await setSecret(api.t.db, cipher, project.id, { name: 'DEPLOY_TOKEN', value: TOKEN, allowForks: false });

@@ -3,15 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalExecutor } from '../../executors/local/local-executor.js';
 import { createProject, getBuild, getProject, isTerminalStatus, type Project } from '../../store/index.js';
 import { DIALECTS, openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import { FsLogStore } from '../logs/fs-log-store.js';
-import { LogHub } from '../logs/log-hub.js';
-import { DatabaseBuildControl } from '../scheduler/build-control.js';
-import { ExecutorIds, ExecutorPool } from '../scheduler/executor-pool.js';
-import { Scheduler } from '../scheduler/scheduler.js';
+import type { DatabaseBuildControl } from '../scheduler/build-control.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
 import { TestRepo } from '../testing/git-repo.js';
+import { localScheduler } from '../testing/local-scheduler.js';
 import { registerHookRoutes } from './routes.js';
 import { parseDescriptor, scriptsPipeline, scriptsPipelineSource } from './scripts.js';
 import { signBody } from './signatures.js';
@@ -109,26 +107,12 @@ describe.each(DIALECTS)('build-scripts repositories (%s, real git, local executo
       scripts: { repoUrl: scripts.url, path: 'acme-web' },
     });
 
-    logs = new FsLogStore(join(dataDir, 'logs'));
-    const executors = new ExecutorPool(
-      new Map([['local', new LocalExecutor({ tmpRoot: dataDir })]]),
-      new Map(),
-      'local',
-    );
-    scheduler = new Scheduler({
-      db: t.db,
-      executors,
-      logs,
-      hub: new LogHub(),
+    let control: DatabaseBuildControl;
+    ({ scheduler, control } = localScheduler(t.db, dataDir, {
+      logs: (logs = new FsLogStore(join(dataDir, 'logs'))),
       owner: 'scripts-test',
-      ids: new ExecutorIds('test'),
-      workRoot: join(dataDir, 'work'),
-      globalLimit: 2,
-      pollMs: 50,
-      leaseMs: 60_000,
       pipelineSource: scriptsPipelineSource(t.db, { workRoot: join(dataDir, 'scripts') }),
-    });
-    const control = new DatabaseBuildControl(t.db, () => scheduler.kick());
+    }));
     app = Fastify();
     registerHookRoutes(app, { db: t.db, control, scriptsWorkRoot: join(dataDir, 'scripts') });
     await app.ready();

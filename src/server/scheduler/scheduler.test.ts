@@ -2,7 +2,6 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalExecutor } from '../../executors/local/local-executor.js';
 import {
   createProject,
   getBuild,
@@ -17,10 +16,11 @@ import { DIALECTS, openTestDatabase, type TestDatabase } from '../../store/testi
 import { FsLogStore } from '../logs/fs-log-store.js';
 import { LogHub } from '../logs/log-hub.js';
 import { TestRepo } from '../testing/git-repo.js';
-import { DatabaseBuildControl } from './build-control.js';
-import { ExecutorIds, ExecutorPool } from './executor-pool.js';
+import { localScheduler } from '../testing/local-scheduler.js';
+import type { DatabaseBuildControl } from './build-control.js';
+import { ExecutorIds } from './executor-pool.js';
 import { reconcile } from './reconciler.js';
-import { Scheduler } from './scheduler.js';
+import type { Scheduler } from './scheduler.js';
 
 const PIPELINE = `
 stages:
@@ -59,25 +59,10 @@ describe.each(DIALECTS)('scheduler and build runs (%s, real git, local executor)
   beforeAll(async () => {
     t = await openTestDatabase(dialect);
     const dataDir = await mkdtemp(join(tmpdir(), 'slipway-sched-'));
-    logs = new FsLogStore(join(dataDir, 'logs'));
-    const executors = new ExecutorPool(
-      new Map([['local', new LocalExecutor({ tmpRoot: dataDir })]]),
-      new Map(),
-      'local',
-    );
-    scheduler = new Scheduler({
-      db: t.db,
-      executors,
-      logs,
+    ({ scheduler, control } = localScheduler(t.db, dataDir, {
       hub,
-      owner: 'test-owner',
-      ids: new ExecutorIds('test'),
-      workRoot: join(dataDir, 'work'),
-      globalLimit: 2,
-      pollMs: 50,
-      leaseMs: 60_000,
-    });
-    control = new DatabaseBuildControl(t.db, () => scheduler.kick());
+      logs: (logs = new FsLogStore(join(dataDir, 'logs'))),
+    }));
     repo = await TestRepo.create({ '.slipway.yml': PIPELINE, 'greeting.txt': 'hi from the repo\n' });
     project = await createProject(t.db, { slug: 'acme/web', repoUrl: repo.url });
     scheduler.start();
