@@ -8,6 +8,7 @@ const SUITES = {
   docker: async () => (await import('./docker-overhead.mjs')).benchDocker(),
   server: async () => (await import('./server.mjs')).benchServer(),
   web: async () => (await import('./web.mjs')).benchWeb(),
+  seed: async () => (await import('./seed.mjs')).benchSeed(),
 };
 
 const wanted = process.argv.slice(2);
