@@ -666,6 +666,23 @@ describe.each(DIALECTS)('webhooks (%s, real payloads, real build control)', (dia
       expect((await buildsOf(p)).length).toBe(3);
     });
 
+    it('finds a project on this machine by the very path or file:// URL it was created with', async () => {
+      const plain = await project('local/plain', '/tmp/slipway-hooks/plain.git');
+      const url = await project('local/url', 'file:///tmp/slipway-hooks/url.git');
+      for (const [p, repository] of [
+        [plain, '/tmp/slipway-hooks/plain.git'],
+        [plain, 'file:///tmp/slipway-hooks/plain'],
+        [url, 'file:///tmp/slipway-hooks/url.git'],
+        [url, '/tmp/slipway-hooks/url/'],
+      ] as const) {
+        const answer = await generic({ repository, branch: 'main' });
+        expect(answer.statusCode, `${repository}: ${answer.body}`).toBe(201);
+        expect(answer.json<{ build: { project: string } }>().build.project).toBe(p.slug);
+      }
+      const other = await generic({ repository: '/tmp/slipway-hooks/Plain.git', branch: 'main' });
+      expect(other.statusCode).toBe(404);
+    });
+
     it('rejects an unsigned, forged, malformed or dangerous delivery', async () => {
       const good = { project: 'acme/generic', branch: 'main' };
       expect((await generic(good, { sign: false })).statusCode).toBe(401);

@@ -1,42 +1,87 @@
+import { posix, resolve } from 'node:path';
 import type { Kysely } from 'kysely';
 import { listProjects, type Database, type Project } from '../../store/index.js';
 
 /**
- * A repository URL reduced to `host/path` for comparison: the same repository over HTTPS,
- * SSH (`ssh://` or scp-like `git@host:path`) or `git://`, with or without `.git`, port,
- * credentials or trailing slash, gives the same key. Case is ignored (GitHub and Gitea names
- * are case-insensitive). Undefined for text that is not a repository URL.
+ * The canonical form of a repository URL, so that two spellings of one repository compare
+ * equal: `https://host/path` for a repository on a server and `file:///abs/path` for one on
+ * this machine. Over the network the scheme (https, http, ssh, git), port, credentials,
+ * trailing `/` and `.git` do not matter and case is ignored (GitHub, GitLab and Gitea names
+ * are case-insensitive); scp-like `git@host:owner/name` is `https://host/owner/name`. On
+ * this machine a plain path and a `file://` URL are equal, relative paths are taken from
+ * the server's working directory (as `git clone` takes them), `repo`, `repo.git` and
+ * `repo/.git` are one repository (git finds either), and case is kept: paths are
+ * case-sensitive. Idempotent. Undefined for text that is not a repository URL (or that git
+ * could take for an option).
  */
-export function repoKey(url: string): string | undefined {
+export function normalizeRepoUrl(url: string): string | undefined {
   const text = url.trim();
   if (text === '' || text.startsWith('-')) return undefined;
-  let host: string;
-  let path: string;
+  if (text.startsWith('/') || text.startsWith('./') || text.startsWith('../') || text === '.' || text === '..')
+    return localKey(resolve(text));
   const scp = /^(?:[^@/\s]+@)?([^:/\s]+):(?!\/\/)(\S+)$/.exec(text);
-  if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
-    host = scp[1]!;
-    path = scp[2]!;
-  } else {
-    let parsed: URL;
-    try {
-      parsed = new URL(text);
-    } catch {
-      return undefined;
-    }
-    host = parsed.protocol === 'file:' ? '' : parsed.hostname;
-    try {
-      path = decodeURIComponent(parsed.pathname);
-    } catch {
-      path = parsed.pathname;
-    }
+  if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(text) && !/^file:/i.test(text)) {
+    return remoteKey(scp[1]!, scp[2]!);
   }
-  path = path
-    .replace(/^\/+/, '')
-    .replace(/\/+$/, '')
-    .replace(/\.git$/i, '')
-    .replace(/\/+$/, '');
-  if (path === '') return undefined;
-  return `${host.toLowerCase()}/${path.toLowerCase()}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    return undefined;
+  }
+  const path = decoded(parsed.pathname);
+  if (parsed.protocol === 'file:') {
+    if (parsed.hostname !== '' && parsed.hostname.toLowerCase() !== 'localhost') return undefined;
+    return path.startsWith('/') ? localKey(path) : undefined;
+  }
+  if (parsed.hostname === '') return undefined;
+  return remoteKey(parsed.hostname, path);
+}
+
+/** {@link normalizeRepoUrl} under the name the hooks use for matching. */
+export const repoKey = normalizeRepoUrl;
+
+function localKey(path: string): string | undefined {
+  const clean = withoutSuffixes(path, false);
+  if (clean === '/') return undefined;
+  return `file://${clean.split('/').map(encodePathPart).join('/')}`;
+}
+
+function remoteKey(rawHost: string, rawPath: string): string | undefined {
+  let host: string;
+  try {
+    // Through the URL parser, so that scp-like hosts get the same spelling as URL hosts.
+    host = new URL(`https://${rawHost}`).hostname;
+  } catch {
+    return undefined;
+  }
+  const path = withoutSuffixes(`/${rawPath}`, true).toLowerCase();
+  if (host === '' || path === '/') return undefined;
+  return `https://${host}${path.split('/').map(encodePathPart).join('/')}`;
+}
+
+/** An absolute path normalised, without trailing `/`, `.git` or `/.git` (as often as they repeat). */
+function withoutSuffixes(path: string, ignoreCase: boolean): string {
+  const suffix = ignoreCase ? /(?:\/|\.git)$/i : /(?:\/|\.git)$/;
+  let current = posix.normalize(path);
+  for (;;) {
+    const next = posix.normalize(current.replace(suffix, '') || '/');
+    if (next === current || next === '/') return next;
+    current = next;
+  }
+}
+
+/** A path segment as a URL spells it, so that the canonical form parses back to itself. */
+function encodePathPart(part: string): string {
+  return encodeURIComponent(part).replace(/%40/g, '@').replace(/%2B/gi, '+');
+}
+
+function decoded(pathname: string): string {
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return pathname;
+  }
 }
 
 /** Projects whose repository URL names the same repository as one of `urls`. */
