@@ -51,6 +51,14 @@ export {
 } from './tokens.js';
 export type { NewToken, CreatedToken } from './tokens.js';
 export {
+  createSession,
+  verifySession,
+  deleteSession,
+  SESSION_PREFIX,
+  SESSION_MAX_AGE_MS,
+} from './sessions.js';
+export type { CreatedSession } from './sessions.js';
+export {
   requestCancel,
   openApproval,
   decideApproval,

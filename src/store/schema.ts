@@ -2,6 +2,7 @@ import type { Generated, Selectable } from 'kysely';
 import type { BuildEvent, Status } from '../pipeline/types.js';
 import type { NotifyTargetsTable, ProjectHooksTable, WebhookDeliveriesTable } from './schema-hooks.js';
 import type { ArtifactsTable, ProjectRetentionTable, SecretsTable } from './schema-secrets.js';
+import type { SessionsTable } from './schema-sessions.js';
 import type { BuildTrigger, ConcurrencyPolicy, TokenRole } from './types.js';
 
 /**
@@ -17,6 +18,7 @@ export interface Database {
   steps: StepsTable;
   locks: LocksTable;
   tokens: TokensTable;
+  sessions: SessionsTable;
   project_hooks: ProjectHooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   notify_targets: NotifyTargetsTable;

@@ -6,6 +6,7 @@ import type { FastifyRequest, FastifyServerOptions, RouteOptions } from 'fastify
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/index.js';
 import { QUERY_TOKEN_PARAM, registerAuth } from '../auth/index.js';
+import { sessionRoutes } from '../auth/session-routes.js';
 import type { LogHub } from '../logs/log-hub.js';
 import type { LogStore } from '../logs/types.js';
 import type { Metrics } from '../metrics.js';
@@ -143,6 +144,7 @@ export function buildApp(deps: AppDeps): App {
       logRoutes(api, ctx);
       queueRoutes(api, ctx);
       tokenRoutes(api, ctx);
+      sessionRoutes(api, ctx);
       for (const plugin of deps.apiPlugins ?? []) plugin(api);
       done();
     },

@@ -7,8 +7,9 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import type { Kysely } from 'kysely';
-import { verifyToken } from '../../store/index.js';
+import { verifySession, verifyToken } from '../../store/index.js';
 import type { Database, TokenInfo, TokenRole } from '../../store/index.js';
+import { sessionIdOf } from './cookie.js';
 import { AuthError } from './errors.js';
 import { hasRole } from './roles.js';
 
@@ -61,9 +62,7 @@ export function registerAuth<P extends FastifyTypeProvider>(
   app.addHook('onRequest', async (request) => {
     const auth = request.routeOptions.config.auth;
     if (auth === undefined || auth === 'public') return;
-    const token = tokenOf(request, auth.queryToken === true);
-    const caller = await verifyToken(db, token);
-    if (caller === undefined) throw new AuthError('unauthorized', 'the token is unknown or revoked');
+    const caller = await authenticate(request, db, auth.queryToken === true);
     if (!hasRole(caller.role, auth.role)) {
       throw new AuthError(
         'forbidden',
@@ -73,6 +72,64 @@ export function registerAuth<P extends FastifyTypeProvider>(
     }
     request.caller = caller;
   });
+}
+
+/**
+ * Who sends the request: a bearer token (header, or the query where allowed) wins; without
+ * one, the web UI's session cookie. Throws `unauthorized` when neither is valid.
+ */
+async function authenticate(
+  request: FastifyRequest,
+  db: Kysely<Database>,
+  allowQuery: boolean,
+): Promise<TokenInfo> {
+  const sessionId = sessionIdOf(request);
+  if (sessionId !== undefined && !hasTokenCredential(request)) {
+    requireSameOrigin(request);
+    const caller = await verifySession(db, sessionId);
+    if (caller === undefined) {
+      throw new AuthError(
+        'unauthorized',
+        'the session has ended (signed out, expired, or its token was revoked): sign in again',
+      );
+    }
+    return caller;
+  }
+  const caller = await verifyToken(db, tokenOf(request, allowQuery));
+  if (caller === undefined) throw new AuthError('unauthorized', 'the token is unknown or revoked');
+  return caller;
+}
+
+function hasTokenCredential(request: FastifyRequest): boolean {
+  const query = request.query as Record<string, unknown> | undefined;
+  return request.headers.authorization !== undefined || query?.[QUERY_TOKEN_PARAM] !== undefined;
+}
+
+/** Header the web UI sends with every request; another site's page cannot send it to us. */
+export const CSRF_HEADER = 'x-slipway-csrf';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * CSRF protection for requests the browser authenticates by itself (the cookie): a change
+ * must carry {@link CSRF_HEADER}, which a cross-site form or script cannot set (a custom
+ * header needs a CORS preflight, and this server grants none), and must not be marked
+ * cross-site by the browser (`Sec-Fetch-Site`). SameSite=Strict already keeps the cookie off
+ * cross-site requests; this holds even where it would not (old browsers, sibling subdomains).
+ * Bearer-token requests are not affected: no browser attaches those on its own.
+ */
+export function requireSameOrigin(request: FastifyRequest): void {
+  if (SAFE_METHODS.has(request.method)) return;
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+    throw new AuthError('forbidden', `refused a ${site} request signed in by cookie (CSRF protection)`);
+  }
+  if (request.headers[CSRF_HEADER] === undefined) {
+    throw new AuthError(
+      'forbidden',
+      `a request signed in by cookie must send the ${CSRF_HEADER} header (CSRF protection); scripts should send "Authorization: Bearer <token>"`,
+    );
+  }
 }
 
 /** The caller of a route that declared a role; throws if auth did not run (a wiring bug). */
