@@ -85,17 +85,27 @@ function isErrorBody(value: unknown): value is ApiErrorBody {
 }
 
 /**
- * The typed client of `/api/v1`: one method per route the UI uses. Every call sends the
- * bearer token; a 401 also tells `onUnauthorized` (the app then asks for a token again).
+ * The typed client of `/api/v1`: one method per route the UI uses. The browser signs every
+ * call with the session cookie (HttpOnly: this code never sees it), and every call carries
+ * the CSRF header the server asks of cookie-signed changes; a 401 also tells
+ * `onUnauthorized` (the app then asks for a token again).
  */
 export class ApiClient {
-  constructor(
-    readonly token: string,
-    private readonly onUnauthorized: () => void = () => undefined,
-  ) {}
+  constructor(private readonly onUnauthorized: () => void = () => undefined) {}
 
+  /** Who this browser is signed in as; a 401 when it is not. */
   whoami(signal?: AbortSignal): Promise<TokenInfo> {
     return this.json('GET', '/whoami', undefined, signal);
+  }
+
+  /** Signs this browser in: the server checks the token and answers with a session cookie. */
+  signIn(token: string): Promise<TokenInfo> {
+    return this.json('POST', '/session', { token });
+  }
+
+  /** Ends the session on the server and drops the cookie. */
+  async signOut(): Promise<void> {
+    await this.send('DELETE', '/session');
   }
 
   // Projects
@@ -170,7 +180,7 @@ export class ApiClient {
 
   /**
    * The live log as a `text/event-stream` body (lines after `after`, then live ones, then
-   * `end`). Read with fetch rather than EventSource, so the token stays in the header.
+   * `end`). Read with fetch rather than EventSource, so errors keep their status and body.
    */
   async logStream(id: number, after: number, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
     const response = await this.send(
@@ -237,7 +247,8 @@ export class ApiClient {
     extraHeaders: Record<string, string> = {},
   ): Promise<Response> {
     const headers: Record<string, string> = {
-      authorization: `Bearer ${this.token}`,
+      // Asked of every cookie-signed change: another site's page cannot send it.
+      'x-slipway-csrf': '1',
       accept: 'application/json',
       ...extraHeaders,
     };
@@ -245,6 +256,7 @@ export class ApiClient {
     const response = await fetch(`${BASE}${path}`, {
       method,
       headers,
+      credentials: 'same-origin',
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       ...(signal !== undefined ? { signal } : {}),
     });

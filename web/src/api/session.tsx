@@ -2,9 +2,13 @@ import { createContext, useCallback, useContext, useMemo, useState, type ReactNo
 import { ApiClient } from './client';
 import type { TokenInfo } from './types';
 
-const STORAGE_KEY = 'slipway.token';
+/** Where older versions kept the token (one tab only); cleared when found. */
+const LEGACY_STORAGE_KEY = 'slipway.token';
 
-/** Who is signed in: the token (kept in sessionStorage: gone with the tab) and what it is. */
+/**
+ * Who is signed in. The proof is the server's session cookie (HttpOnly, for the whole browser
+ * session, every tab); the page only knows what the token is, never the token itself.
+ */
 export interface Session {
   api: ApiClient;
   me: TokenInfo;
@@ -15,54 +19,65 @@ interface SessionState {
   session: Session | null;
   /** Why the last session ended, shown on the sign-in page. */
   endedBecause: string | null;
-  signIn: (token: string, me: TokenInfo) => void;
+  /** Signs in with a token (the server sets the cookie); rejects with the API's error. */
+  signIn: (token: string) => Promise<void>;
 }
 
 const SessionContext = createContext<SessionState | null>(null);
 
-export function storedToken(): string | null {
+/**
+ * Who this browser is signed in as, asked of the server before the first render (no sign-in
+ * flash): null when it is not (no cookie, or the session ended).
+ */
+export async function restoreSession(): Promise<TokenInfo | null> {
   try {
-    return sessionStorage.getItem(STORAGE_KEY);
+    sessionStorage.removeItem(LEGACY_STORAGE_KEY);
+  } catch {
+    // Storage may be disabled; nothing is kept there any more anyway.
+  }
+  try {
+    return await new ApiClient().whoami();
   } catch {
     return null;
   }
 }
 
-export function SessionProvider({
-  initial,
-  children,
-}: {
-  initial: { token: string; me: TokenInfo } | null;
-  children: ReactNode;
-}) {
-  const [signedIn, setSignedIn] = useState(initial);
+export function SessionProvider({ initial, children }: { initial: TokenInfo | null; children: ReactNode }) {
+  const [me, setMe] = useState(initial);
   const [endedBecause, setEndedBecause] = useState<string | null>(null);
 
   const signOut = useCallback((reason?: string) => {
-    sessionStorage.removeItem(STORAGE_KEY);
-    setSignedIn(null);
-    setEndedBecause(reason ?? null);
+    // Ends the session on the server too (a copied cookie dies with it); the page is signed
+    // out whatever the answer, but only once it came: a sign-in started earlier could
+    // otherwise see its new cookie dropped by this answer.
+    void new ApiClient()
+      .signOut()
+      .catch(() => undefined)
+      .then(() => {
+        setMe(null);
+        setEndedBecause(reason ?? null);
+      });
   }, []);
 
-  const signIn = useCallback((token: string, me: TokenInfo) => {
-    sessionStorage.setItem(STORAGE_KEY, token);
+  const signIn = useCallback(async (token: string) => {
+    const who = await new ApiClient().signIn(token);
     setEndedBecause(null);
-    setSignedIn({ token, me });
+    setMe(who);
   }, []);
 
   const value = useMemo<SessionState>(() => {
     const session =
-      signedIn === null
+      me === null
         ? null
         : {
-            api: new ApiClient(signedIn.token, () =>
-              signOut('The server no longer accepts your token (revoked?). Sign in again.'),
+            api: new ApiClient(() =>
+              signOut('The server ended your session (signed out elsewhere, or the token was revoked). Sign in again.'),
             ),
-            me: signedIn.me,
+            me,
             signOut,
           };
     return { session, endedBecause, signIn };
-  }, [signedIn, endedBecause, signIn, signOut]);
+  }, [me, endedBecause, signIn, signOut]);
 
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;
 }

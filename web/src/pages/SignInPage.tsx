@@ -1,10 +1,13 @@
 import { useState, type FormEvent } from 'react';
-import { ApiClient, ApiError } from '../api/client';
+import { ApiError } from '../api/client';
 import { useSignIn } from '../api/session';
 import { Logo } from '../components/Logo';
 import { useTitle } from '../lib/title';
 
-/** Asks for an API token, checks it with `GET /whoami`, keeps it for this browser tab. */
+/**
+ * Asks for an API token and trades it for a session cookie (`POST /session`): the browser
+ * stays signed in, in every tab, until it is closed or signs out.
+ */
 export function SignInPage() {
   useTitle('Sign in');
   const { signIn, endedBecause } = useSignIn();
@@ -22,12 +25,12 @@ export function SignInPage() {
     setBusy(true);
     setError(null);
     try {
-      signIn(value, await new ApiClient(value).whoami());
+      await signIn(value);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
         setError('That token is not valid: it is wrong, revoked, or incomplete. Check it and try again.');
-      } else if (e instanceof ApiError && e.status === 403) {
-        setError('That token is valid but lacks the role to use Slipway (it needs at least viewer).');
+      } else if (e instanceof ApiError) {
+        setError(`The server refused to sign you in: ${e.message}`);
       } else {
         setError(
           e instanceof Error ? `Could not reach the server: ${e.message}` : 'Could not reach the server.',
@@ -44,7 +47,7 @@ export function SignInPage() {
         <h1 id="sign-in-title">
           <Logo /> Slipway
         </h1>
-        <p className="muted">Sign in with an API token. It stays in this browser tab only.</p>
+        <p className="muted">Sign in with an API token. You stay signed in until you close the browser or sign out.</p>
         {endedBecause !== null && error === null && (
           <p className="note note-warn" role="status">
             {endedBecause}
