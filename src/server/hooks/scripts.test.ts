@@ -252,7 +252,7 @@ describe.each(DIALECTS)('build-scripts repositories (%s, real git, local executo
     expect(res.json<{ error: { code: string; message: string } }>().error).toMatchObject({
       code: 'scripts_unavailable',
       message: expect.stringMatching(
-        /cannot fetch branch main of the build-scripts repository: git fetch failed/,
+        /cannot fetch branch main of the build-scripts repository: repository file:\/\/\S+\/no-such-repo not found or not readable: [^\n]+$/,
       ) as unknown,
     });
   });

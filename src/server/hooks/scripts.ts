@@ -182,6 +182,7 @@ async function fetchScripts(
     ({ commit } = await checkout({
       repoUrl: source.repoUrl,
       ref: source.ref,
+      kind: 'branch',
       dir,
       ...(signal && { signal }),
     }));

@@ -3,7 +3,11 @@ import { mkdir } from 'node:fs/promises';
 
 /** A checkout that could not be made; `message` is safe to show in the build's log. */
 export class CheckoutError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** git's reason alone, in one line, when git failed. */
+    readonly gitLine: string = message,
+  ) {
     super(message);
     this.name = 'CheckoutError';
   }
@@ -26,11 +30,16 @@ export function isCommitSha(value: string): boolean {
   return SHA.test(value);
 }
 
+/** Whether a ref names a branch or a tag; unknown: either, a branch first. */
+export type RefKind = 'branch' | 'tag';
+
 export interface CheckoutRequest {
   repoUrl: string;
   /** Branch or tag to build. */
   ref: string;
-  /** Exact commit, if known; otherwise the ref's tip. */
+  /** What `ref` is; without it a branch of that name is taken, else a tag. */
+  kind?: RefKind;
+  /** Exact commit (4 to 64 hex digits), if known; otherwise the ref's tip. */
   commit?: string;
   dir: string;
   signal?: AbortSignal;
@@ -38,62 +47,176 @@ export interface CheckoutRequest {
   log?: (line: string) => void;
 }
 
+/** A commit as a person may give it: 4 (git's shortest abbreviation) to 64 (SHA-256) hex digits. */
+const COMMIT = /^[0-9a-f]{4,64}$/i;
+
 /**
  * Fetches one ref (or commit) of a repository into `dir` with real git, shallow where the
- * server allows it, and returns the commit checked out. Never goes through a shell.
+ * server allows it, and returns the commit checked out. Never goes through a shell, and no
+ * input can become a git option: refs and commits are checked first, URLs follow `--`.
+ * Failures are one {@link CheckoutError} each, in words: `repository … not found or not
+ * readable: <git's reason>`, `branch "x" not found in …`, `tag "v9" not found in …`,
+ * `commit abc123 not found on branch main of …`.
  */
 export async function checkout(request: CheckoutRequest): Promise<{ commit: string }> {
   const { repoUrl, ref, commit, dir } = request;
   if (!isSafeRefName(ref)) throw new CheckoutError(`invalid ref "${ref}"`);
-  if (commit !== undefined && !isCommitSha(commit)) throw new CheckoutError(`invalid commit "${commit}"`);
+  if (commit !== undefined && !COMMIT.test(commit))
+    throw new CheckoutError(`invalid commit "${commit}": expected 4 to 64 hexadecimal digits`);
+  const found = await findRef({
+    repoUrl,
+    ref,
+    ...(request.kind && { kind: request.kind }),
+    ...(request.signal && { signal: request.signal }),
+  });
+  if (!found.found) throw new CheckoutError(found.message);
+  const where = `${found.kind} ${ref}`;
   await mkdir(dir, { recursive: true });
   const git = (args: string[]) => runGit(args, dir, request.signal);
   await git(['init', '--quiet']);
   await git(['remote', 'add', 'origin', '--', repoUrl]);
-  request.log?.(`fetching ${ref}${commit ? ` at ${commit.slice(0, 12)}` : ''} from ${redactUrl(repoUrl)}`);
+  request.log?.(`fetching ${where}${commit ? ` at ${commit.slice(0, 12)}` : ''} from ${redactUrl(repoUrl)}`);
   if (commit !== undefined) {
-    try {
-      await git(['fetch', '--quiet', '--depth=1', '--no-tags', 'origin', commit]);
-    } catch {
-      // Servers that refuse fetching by SHA: fetch the ref's history and pick the commit.
-      await fetchRef(git, ref);
+    let fetched = false;
+    if (commit.length >= 40) {
+      // Servers that allow fetching by SHA save the history; others refuse, and the ref's does.
+      fetched = await git(['fetch', '--quiet', '--depth=1', '--no-tags', 'origin', commit]).then(
+        () => true,
+        () => false,
+      );
     }
-    await git(['checkout', '--quiet', '--detach', commit]);
+    if (!fetched) await git(['fetch', '--quiet', '--no-tags', 'origin', found.ref]);
+    const full = await git([
+      'rev-parse',
+      '--verify',
+      '--quiet',
+      '--end-of-options',
+      `${commit}^{commit}`,
+    ]).then(
+      (out) => out.trim(),
+      () => undefined,
+    );
+    if (full === undefined)
+      throw new CheckoutError(`commit ${commit} not found on ${found.kind} ${ref} of ${redactUrl(repoUrl)}`);
+    await git(['checkout', '--quiet', '--detach', full]);
   } else {
-    await fetchRef(git, ref);
+    await git(['fetch', '--quiet', '--no-tags', 'origin', found.ref]);
     await git(['checkout', '--quiet', '--detach', 'FETCH_HEAD']);
   }
   const head = (await git(['rev-parse', 'HEAD'])).trim();
   return { commit: head };
 }
 
-async function fetchRef(git: (args: string[]) => Promise<string>, ref: string): Promise<void> {
-  try {
-    await git(['fetch', '--quiet', '--no-tags', 'origin', `refs/heads/${ref}`]);
-  } catch {
-    await git(['fetch', '--quiet', '--no-tags', 'origin', `refs/tags/${ref}`]);
-  }
+export interface FindRefRequest {
+  repoUrl: string;
+  ref: string;
+  kind?: RefKind;
+  signal?: AbortSignal;
+  /** Gives up after this long; default 30 s. */
+  timeoutMs?: number;
 }
 
-function runGit(args: string[], cwd: string, signal?: AbortSignal): Promise<string> {
+/** What {@link findRef} learnt: the full ref name and its commit, or why there is none. */
+export type FoundRef =
+  | { found: true; kind: RefKind; ref: string; commit: string }
+  | {
+      found: false;
+      /** `ref`: the repository answered without it; `repository`: it could not be read at all. */
+      why: 'ref' | 'repository';
+      message: string;
+    };
+
+/**
+ * Asks the repository (`git ls-remote`, no clone) whether a branch or tag exists. Bounded
+ * in time; the URL cannot be taken for an option (a leading `-` is refused, and it follows
+ * `--`). Never prompts for credentials.
+ */
+export async function findRef(request: FindRefRequest): Promise<FoundRef> {
+  const { repoUrl, ref, kind } = request;
+  const shown = redactUrl(repoUrl);
+  if (repoUrl.trim() === '' || repoUrl.startsWith('-'))
+    return { found: false, why: 'repository', message: `invalid repository URL "${shown}"` };
+  if (!isSafeRefName(ref)) return { found: false, why: 'ref', message: `invalid ref "${ref}"` };
+  const wanted: Array<[RefKind, string]> = [];
+  if (kind !== 'tag') wanted.push(['branch', `refs/heads/${ref}`]);
+  if (kind !== 'branch') wanted.push(['tag', `refs/tags/${ref}`]);
+  let out: string;
+  try {
+    out = await runGit(
+      ['ls-remote', '--', repoUrl, ...wanted.map(([, name]) => name)],
+      undefined,
+      request.signal,
+      request.timeoutMs ?? 30_000,
+    );
+  } catch (error) {
+    const why = error instanceof CheckoutError ? error.gitLine : String(error);
+    return {
+      found: false,
+      why: 'repository',
+      message: `repository ${shown} not found or not readable: ${why}`,
+    };
+  }
+  const refs = new Map(
+    out
+      .split('\n')
+      .map((line) => line.split('\t'))
+      .filter((parts): parts is [string, string] => parts.length === 2)
+      .map(([sha, name]) => [name, sha]),
+  );
+  for (const [k, name] of wanted) {
+    const sha = refs.get(name);
+    if (sha !== undefined) return { found: true, kind: k, ref: name, commit: sha };
+  }
+  const what = kind === undefined ? `branch or tag "${ref}"` : `${kind} "${ref}"`;
+  return { found: false, why: 'ref', message: `${what} not found in ${shown}` };
+}
+
+function runGit(
+  args: string[],
+  cwd: string | undefined,
+  signal?: AbortSignal,
+  timeout = 10 * 60_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       'git',
       ['-c', 'protocol.ext.allow=never', '-c', 'advice.detachedHead=false', ...args],
       {
-        cwd,
+        ...(cwd !== undefined && { cwd }),
         signal,
-        timeout: 10 * 60_000,
+        timeout,
+        killSignal: 'SIGKILL',
         maxBuffer: 16 * 1024 * 1024,
-        env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' },
+        env: {
+          ...process.env,
+          GIT_TERMINAL_PROMPT: '0',
+          GIT_ASKPASS: 'true',
+          // ssh must not wait for a host-key or password answer nobody can give.
+          GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
+        },
       },
       (error, stdout, stderr) => {
-        if (error)
-          reject(new CheckoutError(`git ${args[0]} failed: ${redactUrl(stderr.trim() || error.message)}`));
-        else resolve(stdout);
+        if (error) {
+          const timedOut = error.killed === true && !signal?.aborted;
+          const line = timedOut
+            ? `no answer within ${Math.round(timeout / 1000)}s`
+            : gitReason(stderr, error.message);
+          reject(new CheckoutError(`git ${args[0]} failed: ${line}`, line));
+        } else resolve(stdout);
       },
     );
   });
+}
+
+/** git's own reason in one line: its first `fatal:`/`error:` line, without the prefix, credentials hidden. */
+function gitReason(stderr: string, fallback: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  const line =
+    lines.find((l) => /^(fatal|error):/i.test(l)) ?? lines[0] ?? fallback.split('\n')[0] ?? fallback;
+  return redactUrl(line.replace(/^(fatal|error):\s*/i, ''));
 }
 
 /** Hides credentials embedded in URLs (`https://user:token@host`). */
