@@ -162,6 +162,7 @@ export class BuildRun {
       const { commit } = await checkout({
         repoUrl: this.project.repoUrl,
         ref: this.build.tag ?? this.build.branch,
+        kind: this.build.tag ? 'tag' : 'branch',
         ...(this.build.commitSha ? { commit: this.build.commitSha } : {}),
         dir,
         signal: this.controller.signal,
