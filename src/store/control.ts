@@ -8,7 +8,13 @@ import { ACTIVE_STATUSES, type Build, type Reason, type Status } from './types.j
 export interface ControlRequest {
   buildId: number;
   cancel?: Reason;
-  approval?: { stageId: number; decision: 'approved' | 'rejected'; by: string; message: string | null };
+  approval?: {
+    stageId: number;
+    stage: string;
+    decision: 'approved' | 'rejected';
+    by: string;
+    message: string | null;
+  };
 }
 
 /**
@@ -43,15 +49,86 @@ export async function requestCancel(
 export async function openApproval(db: Kysely<Database>, stageId: number, now = Date.now()): Promise<void> {
   await db
     .updateTable('stages')
-    .set({ status: 'waiting', approval: 'waiting', approval_at: now, started_at: now })
+    .set({
+      status: 'waiting',
+      approval: 'waiting',
+      approval_requested_at: now,
+      approval_at: null,
+      approval_by: null,
+      approval_message: null,
+      approval_resumed_at: null,
+      started_at: now,
+    })
     .where('id', '=', stageId)
     .execute();
+}
+
+/** One approval stage of a build: who decided what, when, and why. */
+export interface ApprovalRecord {
+  stage: string;
+  decision: 'waiting' | 'approved' | 'rejected';
+  /** The person (token name) who decided; null while waiting. */
+  by: string | null;
+  /** When it was decided; null while waiting. */
+  at: number | null;
+  comment: string | null;
+  /** When the stage began to wait. */
+  requestedAt: number | null;
+  /**
+   * When the decided build got a running slot back and went on; null while it waits for the
+   * person or for a slot. `requestedAt` to this is time spent waiting, not running.
+   */
+  resumedAt: number | null;
+}
+
+/** The approval records of the given builds, by build id, each in stage order. */
+export async function approvalsOf(
+  db: Kysely<Database>,
+  buildIds: readonly number[],
+): Promise<Map<number, ApprovalRecord[]>> {
+  const out = new Map<number, ApprovalRecord[]>();
+  if (buildIds.length === 0) return out;
+  const rows = await db
+    .selectFrom('stages')
+    .select([
+      'build_id',
+      'name',
+      'approval',
+      'approval_by',
+      'approval_message',
+      'approval_at',
+      'approval_requested_at',
+      'approval_resumed_at',
+    ])
+    .where('build_id', 'in', [...new Set(buildIds)])
+    .where('approval', 'is not', null)
+    .orderBy('build_id')
+    .orderBy('idx')
+    .execute();
+  for (const row of rows) {
+    if (row.approval === null) continue;
+    const list = out.get(row.build_id) ?? [];
+    const decided = row.approval !== 'waiting';
+    list.push({
+      stage: row.name,
+      decision: row.approval,
+      by: decided ? row.approval_by : null,
+      at: decided ? row.approval_at : null,
+      comment: decided ? row.approval_message : null,
+      // Rows from before migration 0006 kept the opening time in `approval_at`.
+      requestedAt: row.approval_requested_at ?? (decided ? null : row.approval_at),
+      resumedAt: row.approval_resumed_at,
+    });
+    out.set(row.build_id, list);
+  }
+  return out;
 }
 
 /**
  * Decides the approval a build waits on. Only a stage that is still `waiting` can be decided,
  * so two people clicking at once get one decision. Returns the stage's name, or undefined
- * when the build waits for nothing.
+ * when the build waits for nothing. The build stays `waiting` (without a running slot) until
+ * `claimNextBuilds` gives it a slot back, ahead of queued builds, in decision order.
  */
 export async function decideApproval(
   db: Kysely<Database>,
@@ -70,17 +147,21 @@ export async function decideApproval(
       .orderBy('idx')
       .executeTakeFirst();
     if (stage === undefined) return undefined;
-    await trx
+    const updated = await trx
       .updateTable('stages')
       .set({ approval: decision, approval_by: by, approval_message: message, approval_at: now })
       .where('id', '=', stage.id)
       .where('approval', '=', 'waiting')
-      .execute();
-    return stage.name;
+      .executeTakeFirst();
+    return updated.numUpdatedRows > 0n ? stage.name : undefined;
   });
 }
 
-/** Cancel requests and approval decisions for the given (active, owned) builds. */
+/**
+ * Cancel requests and approval decisions for the given (active, owned) builds. A decision is
+ * handed over only once its build has a running slot again (`approval_resumed_at`, set by
+ * `claimNextBuilds`): until then the build goes on waiting.
+ */
 export async function pendingControl(
   db: Kysely<Database>,
   buildIds: readonly number[],
@@ -94,10 +175,11 @@ export async function pendingControl(
     .execute();
   const approvals = await db
     .selectFrom('stages')
-    .select(['id', 'build_id', 'approval', 'approval_by', 'approval_message'])
+    .select(['id', 'build_id', 'name', 'approval', 'approval_by', 'approval_message'])
     .where('build_id', 'in', buildIds)
     .where('status', '=', 'waiting')
     .where('approval', 'in', ['approved', 'rejected'])
+    .where('approval_resumed_at', 'is not', null)
     .execute();
   const out = new Map<number, ControlRequest>();
   for (const row of cancels) {
@@ -113,6 +195,7 @@ export async function pendingControl(
     const entry = out.get(row.build_id) ?? { buildId: row.build_id };
     entry.approval = {
       stageId: row.id,
+      stage: row.name,
       decision: row.approval as 'approved' | 'rejected',
       by: row.approval_by ?? 'unknown',
       message: row.approval_message,

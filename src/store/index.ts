@@ -30,6 +30,8 @@ export { createBuildRecords, getBuildRecords, updateStage, updateStep } from './
 export type { NewStage, RecordUpdate, StepUpdate } from './records.js';
 export {
   claimNextBuilds,
+  claimSlots,
+  SLOT_STATUSES,
   renewLeases,
   findExpiredLeases,
   takeOverLease,
@@ -37,7 +39,7 @@ export {
   runningCounts,
   queueDepth,
 } from './queue.js';
-export type { QueueLimits, Superseded, RunningCounts } from './queue.js';
+export type { QueueLimits, Superseded, RunningCounts, ClaimResult } from './queue.js';
 export { listLocks, releaseLock } from './locks.js';
 export { projectStats, STATS_WINDOW } from './stats.js';
 export type { ProjectStats } from './stats.js';
@@ -62,9 +64,10 @@ export {
   requestCancel,
   openApproval,
   decideApproval,
+  approvalsOf,
   pendingControl,
   listActiveBuilds,
   closeOpenRecords,
 } from './control.js';
-export type { ControlRequest } from './control.js';
+export type { ControlRequest, ApprovalRecord } from './control.js';
 export { installationId } from './installation.js';

@@ -6,24 +6,57 @@ import { selectBuilds, toBuild } from './rows.js';
 import type { Database } from './schema.js';
 import { writeTransaction } from './transaction.js';
 import { ACTIVE_STATUSES } from './types.js';
-import type { Build } from './types.js';
+import type { Build, Status } from './types.js';
 
 export interface QueueLimits {
-  /** Active builds allowed at once across all projects and all server processes. */
+  /** Builds holding a running slot at once across all projects and all server processes. */
   global: number;
+}
+
+/**
+ * Statuses that hold a running slot. `waiting` does not: a build waiting for a person keeps
+ * its branch lock (it is still active) but lets other builds run meanwhile.
+ */
+export const SLOT_STATUSES = ['pending', 'running'] as const satisfies readonly Status[];
+
+export interface ClaimResult {
+  /** Queued builds claimed for the caller: now `pending`, with its lease and their branch locks. */
+  claimed: Build[];
+  /**
+   * Decided `waiting` builds that got a running slot back: now `running`, their approval's
+   * `resumedAt` set. Their owner (whichever process holds the lease) goes on with them.
+   */
+  resumed: Build[];
 }
 
 /** Candidates read per query while looking for claimable builds. */
 const CLAIM_BATCH = 200;
 
+/** `claimSlots`, for callers that only start builds: the queued builds claimed. */
+export async function claimNextBuilds(
+  db: Kysely<Database>,
+  owner: string,
+  leaseMs: number,
+  limits: QueueLimits,
+  now: number = Date.now(),
+): Promise<Build[]> {
+  return (await claimSlots(db, owner, leaseMs, limits, now)).claimed;
+}
+
 /**
- * Claims the queued builds that may start now, oldest first, for server process `owner`:
- * marks them `pending` with a lease until `now + leaseMs`, takes their project+branch
- * locks, and returns them. A build is claimable when
- * - fewer than `limits.global` builds are active (pending, running, waiting),
- * - its project has fewer than `max_running` active builds (when set),
- * - no build of its project+branch holds the branch lock, and it is the oldest queued build
- *   of that branch (FIFO per branch; a blocked branch does not hold up other branches).
+ * Hands out free running slots. First to builds waiting for approval whose approval was
+ * decided, in decision order (they were started before anything queued, and a person is
+ * watching them): such a build becomes `running` again and its approval's `resumedAt` is set,
+ * which tells its owner to go on (see `pendingControl`). Then to queued builds, oldest first,
+ * for server process `owner`: they become `pending` with a lease until `now + leaseMs`, take
+ * their project+branch locks. A queued build is claimable when
+ * - fewer than `limits.global` builds hold a slot (pending, running; `waiting` does not),
+ * - its project has fewer than `max_running` builds holding a slot (when set),
+ * - no build of its project+branch holds the branch lock (a `waiting` build does), and it is
+ *   the oldest queued build of that branch (FIFO per branch; a blocked branch does not hold
+ *   up other branches).
+ * A decided build needs the same global and project slot; a cancelled one needs none (its
+ * owner stops it where it waits), nor does one whose lease ran out (reconciliation's).
  *
  * Safety with several processes: the whole decision runs in one write transaction that is
  * serialised with every other claim. On PostgreSQL a transaction-scoped advisory lock does
@@ -40,13 +73,13 @@ const CLAIM_BATCH = 200;
  * Locks left behind by builds that are no longer active are dropped first, so a stray lock
  * can delay a branch by at most one claim, never block it for good.
  */
-export async function claimNextBuilds(
+export async function claimSlots(
   db: Kysely<Database>,
   owner: string,
   leaseMs: number,
   limits: QueueLimits,
   now: number = Date.now(),
-): Promise<Build[]> {
+): Promise<ClaimResult> {
   if (owner === '') throw new StoreError('invalid', 'lease owner is empty');
   const pg = dialectOf(db) === 'postgres';
   return writeTransaction(db, async (trx) => {
@@ -66,10 +99,50 @@ export async function claimNextBuilds(
       )
       .execute();
 
-    const perProject = await activeByProject(trx);
+    const perProject = await slotsByProject(trx);
     let active = [...perProject.values()].reduce((a, b) => a + b, 0);
     const claimed: number[] = [];
+    const resumed: number[] = [];
     let cursor = 0;
+
+    if (active < limits.global) {
+      let decided = trx
+        .selectFrom('builds as b')
+        .innerJoin('stages as s', 's.build_id', 'b.id')
+        .innerJoin('projects as p', 'p.id', 'b.project_id')
+        .select(['b.id', 'b.project_id', 'p.max_running', 's.id as stage_id'])
+        .where('b.status', '=', 'waiting')
+        .where('b.cancel_requested_at', 'is', null)
+        .where('b.lease_expires_at', '>=', now)
+        .where('s.status', '=', 'waiting')
+        .where('s.approval', 'in', ['approved', 'rejected'])
+        .where('s.approval_resumed_at', 'is', null)
+        .orderBy('s.approval_at')
+        .orderBy('b.id');
+      if (pg) decided = decided.forUpdate('b').skipLocked();
+      for (const d of await decided.execute()) {
+        if (active >= limits.global) break;
+        const running = perProject.get(d.project_id) ?? 0;
+        if (d.max_running !== null && running >= d.max_running) continue;
+        const updated = await trx
+          .updateTable('builds')
+          .set({ status: 'running' })
+          .where('id', '=', d.id)
+          .where('status', '=', 'waiting')
+          .where('cancel_requested_at', 'is', null)
+          .returning('id')
+          .executeTakeFirst();
+        if (updated === undefined) continue;
+        await trx
+          .updateTable('stages')
+          .set({ approval_resumed_at: now })
+          .where('id', '=', d.stage_id)
+          .execute();
+        perProject.set(d.project_id, running + 1);
+        active += 1;
+        resumed.push(d.id);
+      }
+    }
 
     while (active < limits.global) {
       let query = trx
@@ -136,9 +209,11 @@ export async function claimNextBuilds(
       if (candidates.length < CLAIM_BATCH) break;
     }
 
-    if (claimed.length === 0) return [];
-    const rows = await selectBuilds(trx).where('b.id', 'in', claimed).orderBy('b.id').execute();
-    return rows.map(toBuild);
+    const read = async (ids: number[]) =>
+      ids.length === 0
+        ? []
+        : (await selectBuilds(trx).where('b.id', 'in', ids).orderBy('b.id').execute()).map(toBuild);
+    return { claimed: await read(claimed), resumed: await read(resumed) };
   });
 }
 
@@ -272,15 +347,15 @@ export async function supersede(
 }
 
 export interface RunningCounts {
-  /** Active builds (pending, running, waiting) in all projects. */
+  /** Builds holding a running slot (pending, running) in all projects. */
   total: number;
-  /** Active builds per project id; projects with none are absent. */
+  /** Builds holding a running slot per project id; projects with none are absent. */
   byProject: Map<number, number>;
 }
 
-/** Active builds now, for limits and metrics. */
+/** Builds holding a running slot now (not those waiting for a person), for limits and metrics. */
 export async function runningCounts(db: Kysely<Database>): Promise<RunningCounts> {
-  const byProject = await activeByProject(db);
+  const byProject = await slotsByProject(db);
   return { total: [...byProject.values()].reduce((a, b) => a + b, 0), byProject };
 }
 
@@ -294,11 +369,11 @@ export async function queueDepth(db: Kysely<Database>): Promise<number> {
   return Number(row.n);
 }
 
-async function activeByProject(db: Kysely<Database>): Promise<Map<number, number>> {
+async function slotsByProject(db: Kysely<Database>): Promise<Map<number, number>> {
   const rows = await db
     .selectFrom('builds')
     .select((eb) => ['project_id', eb.fn.countAll<number>().as('n')])
-    .where('status', 'in', ACTIVE_STATUSES)
+    .where('status', 'in', SLOT_STATUSES)
     .groupBy('project_id')
     .execute();
   return new Map(rows.map((r) => [r.project_id, Number(r.n)]));

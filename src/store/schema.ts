@@ -90,7 +90,12 @@ export interface StagesTable {
   approval: 'waiting' | 'approved' | 'rejected' | null;
   approval_by: string | null;
   approval_message: string | null;
+  /** When the approval was decided (null while waiting). */
   approval_at: number | null;
+  /** When the stage began to wait for a person. */
+  approval_requested_at: number | null;
+  /** When the decided build got a running slot back (see `claimNextBuilds`); null until then. */
+  approval_resumed_at: number | null;
 }
 
 export interface StepsTable {

@@ -3,9 +3,9 @@ import type { BuildEvent, Status } from '../pipeline/types.js';
 export type { BuildEvent, Status };
 
 /**
- * Statuses of a build that holds its project+branch lock and occupies a running slot.
- * `waiting` counts: a build paused for approval keeps its workspace and services, and its
- * branch must not start a second build meanwhile.
+ * Statuses of a build that holds its project+branch lock and a lease. `waiting` counts: a
+ * build paused for approval keeps its workspace and services, and its branch must not start a
+ * second build meanwhile. It holds no running slot, though (see `SLOT_STATUSES` in queue.ts).
  */
 export const ACTIVE_STATUSES = ['pending', 'running', 'waiting'] as const satisfies readonly Status[];
 export type ActiveStatus = (typeof ACTIVE_STATUSES)[number];

@@ -5,6 +5,7 @@ import { control } from './0002_control.js';
 import { secretsArtifacts } from './0003_secrets_artifacts.js';
 import { webhooks } from './0004_webhooks.js';
 import { installation } from './0005_installation.js';
+import { approvalSlots } from './0006_approval_slots.js';
 import { sessions } from './0007_sessions.js';
 
 /**
@@ -19,6 +20,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0003_secrets_artifacts': secretsArtifacts(dialect),
     '0004_webhooks': webhooks(dialect),
     '0005_installation': installation(),
+    '0006_approval_slots': approvalSlots(dialect),
     '0007_sessions': sessions(dialect),
   };
 }
