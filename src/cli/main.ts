@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { formatPipelineError, pipelineJsonSchema, validatePipeline } from '../pipeline/index.js';
 import { ExecutorError } from '../executors/types.js';
+import { engineTimeoutOption } from './engine-timeout.js';
 import { EXIT, UsageError } from './errors.js';
 import { EXECUTOR_CHOICES } from './executor-choice.js';
 import { registerMaintenanceCommands } from './maintenance.js';
@@ -57,8 +58,14 @@ export function buildProgram(exit: (code: number) => void): Command {
       '--workdir <dir>',
       'local: run in this directory; docker: copy this directory into the workspace (default: copy the current directory)',
     )
+    .option(
+      '--include-ignored',
+      'copy files git ignores (node_modules, build output) into the workspace too (default: only what git would commit)',
+    )
+    .option('--with-git', 'copy .git (the history) into the workspace too')
     .option('--parallelism <n>', 'steps of a stage running at once (default: number of CPUs)')
     .option('--engine <address>', 'docker: engine address (unix socket, unix://, tcp://)')
+    .addOption(engineTimeoutOption())
     .addOption(
       new Option('--pull <policy>', 'docker: when to pull images').choices(['missing', 'always', 'never']),
     )

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { compilePipeline, formatPipelineError, PLACEHOLDER_CONTEXT } from '../pipeline/index.js';
-import { EVENTS, type BuildEvent, type PipelinePlan } from '../pipeline/types.js';
+import { EVENTS, type BuildEvent } from '../pipeline/types.js';
+import { notRunResult, pipelineImages, refuseHostRun } from '../executors/host-guard.js';
+import { whyNotGit, type SourceSeed } from '../executors/workspace-seed.js';
 import { runPipeline } from '../orchestrator/run-pipeline.js';
 import type { ApprovalDecision, BuildResult } from '../orchestrator/types.js';
 import { BuildPrinter } from './build-printer.js';
 import { EXIT, UsageError } from './errors.js';
+import { engineTimeoutFrom } from './engine-timeout.js';
 import { chooseExecutor, type ExecutorChoice } from './executor-choice.js';
 import { describeCheckout } from './git-info.js';
 import { parseKeyValues } from './key-values.js';
@@ -26,8 +29,13 @@ export interface RunCommandOptions {
   report?: string;
   approve: boolean;
   workdir?: string;
+  /** Seed the workspace with ignored files too, not only what git would commit. */
+  includeIgnored?: boolean;
+  /** Seed the workspace with `.git` too. */
+  withGit?: boolean;
   parallelism?: string;
   engine?: string;
+  engineTimeout?: string;
   pull?: string;
   color?: boolean;
 }
@@ -43,6 +51,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   const overrides = parseKeyValues('--env', options.env);
   const secrets = parseKeyValues('--secret', options.secret, process.env);
   const sourceDir = resolve(options.workdir ?? process.cwd());
+  const engineTimeout = engineTimeoutFrom(options.engineTimeout);
 
   const source = await readPipelineFile(options.file);
   const checkout =
@@ -55,8 +64,9 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     context: { ...PLACEHOLDER_CONTEXT },
     overrides,
   });
-  const executor = await chooseExecutor(options.executor, {
-    ...(images.ok ? { pipelineHasImages: planNamesImages(images.plan) } : {}),
+  const { executor, selection } = await chooseExecutor(options.executor, {
+    ...(images.ok ? { pipelineHasImages: pipelineImages(images.plan).length > 0 } : {}),
+    ...engineTimeout,
     ...(options.workdir !== undefined ? { workdir: sourceDir } : {}),
     ...(options.engine !== undefined ? { engine: options.engine } : {}),
     ...(options.pull !== undefined ? { pull: options.pull } : {}),
@@ -82,7 +92,22 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     return EXIT.usage;
   }
   for (const warning of compiled.warnings) process.stderr.write(`warning: ${formatPipelineError(warning)}\n`);
+  const refusal = refuseHostRun(
+    pipelineImages(compiled.plan),
+    selection,
+    'use `slipway run --executor local`.',
+  );
+  if (refusal) process.stderr.write(`slipway: ${refusal.message}\n`);
+  // A refused build runs no step: it ends `error` with the reason, summary and report as usual.
+  const runOrRefuse: typeof runPipeline = refusal
+    ? (plan) => Promise.resolve(notRunResult(plan, refusal))
+    : runPipeline;
 
+  // With --workdir and the local executor the workspace IS that directory: nothing to copy.
+  const seed =
+    options.workdir !== undefined && executor.name === 'local'
+      ? undefined
+      : await workspaceSeed(options, sourceDir);
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -97,11 +122,10 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   const printer = new BuildPrinter(out, style);
   let result: BuildResult;
   try {
-    result = await runPipeline(compiled.plan, context, executor, {
+    result = await runOrRefuse(compiled.plan, context, executor, {
       observer: printer,
       signal: controller.signal,
-      // With --workdir and the local executor the workspace IS that directory: nothing to copy.
-      ...(options.workdir !== undefined && executor.name === 'local' ? {} : { sourceDir }),
+      ...(seed ? { sourceDir, sourceSeed: seed } : {}),
       secrets: { get: (name) => Promise.resolve(secrets[name]) },
       ...(parallelism !== undefined ? { parallelism } : {}),
       // Without --approve nobody can approve here: the orchestrator skips the gated stage and the rest.
@@ -125,11 +149,31 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   return result.status === 'success' || result.status === 'skipped' ? EXIT.ok : EXIT.buildFailed;
 }
 
-function planNamesImages(plan: PipelinePlan): boolean {
-  return (
-    plan.image !== undefined ||
-    plan.stages.some((stage) => stage.steps.some((step) => step.image !== undefined))
-  );
+/**
+ * What of `dir` seeds the workspace: what git would commit unless `--include-ignored`, `.git`
+ * only with `--with-git`. Says on stderr when that is everything, or when `.git` is missing.
+ */
+async function workspaceSeed(options: RunCommandOptions, dir: string): Promise<SourceSeed> {
+  const seed: SourceSeed = {
+    select: options.includeIgnored === true ? 'all' : 'git',
+    withGit: options.withGit === true,
+  };
+  if (seed.select === 'git') {
+    const why = await whyNotGit(dir);
+    if (why !== undefined) process.stderr.write(`slipway: ${dir}: ${why} into the workspace\n`);
+  }
+  if (seed.withGit && !(await isDirectory(join(dir, '.git')))) {
+    process.stderr.write(`slipway: --with-git: ${dir} has no .git directory of its own; none is copied\n`);
+  }
+  return seed;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 async function readPipelineFile(file: string): Promise<string> {

@@ -21,6 +21,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { ServicePlan } from '../pipeline/types.js';
+import type { SourceSeed } from './workspace-seed.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -35,6 +36,11 @@ export interface BuildSpec {
   branch: string;
   /** Directory on the Slipway host whose contents seed the workspace (a checkout), if any. */
   sourceDir?: string;
+  /**
+   * Which files of `sourceDir` seed the workspace, listed by `listSeed` (the same on every
+   * executor); default {@link WHOLE_DIRECTORY}, everything with `.git`.
+   */
+  sourceSeed?: SourceSeed;
   /** Default image of the pipeline (container executors). */
   image?: string;
   services: ServicePlan[];

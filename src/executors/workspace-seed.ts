@@ -131,6 +131,15 @@ export async function copySeed(
   await pool(dirs, signal, (d) => chmod(join(to, d.path), d.mode | 0o700));
 }
 
+/**
+ * Why `listSeed` would take every file of `dir` although `git` selection is asked for (not in
+ * a git work tree, no git), or undefined when git will choose. For telling the user up front.
+ */
+export async function whyNotGit(dir: string, signal?: AbortSignal): Promise<string | undefined> {
+  const inside = await workTreeCheck(dir, signal);
+  return 'note' in inside ? inside.note : undefined;
+}
+
 /** Writes the entries as NUL-separated `./path` names, the `tar --null -T -` file list. */
 export function tarFileList(entries: readonly SeedEntry[]): Buffer {
   // `./` first: a name starting with `-` must never be read by tar as an option.
@@ -141,15 +150,8 @@ async function gitListing(
   dir: string,
   signal?: AbortSignal,
 ): Promise<{ paths: string[] } | { note: string }> {
-  const inside = await git(dir, ['rev-parse', '--is-inside-work-tree'], signal);
-  if ('missing' in inside) return { note: 'git is not installed, so every file is copied' };
-  if (inside.code !== 0 || inside.stdout.toString().trim() !== 'true') {
-    // "not a git repository" is the plain case; anything else (say, a repository owned by
-    // another user) the user should see, or they will wonder why everything was copied.
-    const why = inside.stderr.trim().split('\n')[0] ?? '';
-    const plain = inside.code === 0 || /not a git repository/i.test(why);
-    return { note: `${plain ? 'not in a git work tree' : `git: ${why}`}, so every file is copied` };
-  }
+  const inside = await workTreeCheck(dir, signal);
+  if ('note' in inside) return inside;
   const listed = await git(dir, ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], signal);
   if ('missing' in listed || listed.code !== 0) {
     const why = 'missing' in listed ? 'git is missing' : listed.stderr.trim();
@@ -160,6 +162,19 @@ async function gitListing(
     .split('\0')
     .filter((p) => p !== '');
   return { paths: [...new Set(paths)] };
+}
+
+async function workTreeCheck(dir: string, signal?: AbortSignal): Promise<{ ok: true } | { note: string }> {
+  const inside = await git(dir, ['rev-parse', '--is-inside-work-tree'], signal);
+  if ('missing' in inside) return { note: 'git is not installed, so every file is copied' };
+  if (inside.code !== 0 || inside.stdout.toString().trim() !== 'true') {
+    // "not a git repository" is the plain case; anything else (say, a repository owned by
+    // another user) the user should see, or they will wonder why everything was copied.
+    const why = inside.stderr.trim().split('\n')[0] ?? '';
+    const plain = inside.code === 0 || /not a git repository/i.test(why);
+    return { note: `${plain ? 'not in a git work tree' : `git: ${why}`}, so every file is copied` };
+  }
+  return { ok: true };
 }
 
 /** Entries for git's paths: their parent directories, and each path that still exists. */

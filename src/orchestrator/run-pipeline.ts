@@ -45,6 +45,7 @@ export async function runPipeline(
         project: ctx.project,
         branch: ctx.branch,
         ...(options.sourceDir !== undefined ? { sourceDir: options.sourceDir } : {}),
+        ...(options.sourceSeed !== undefined ? { sourceSeed: options.sourceSeed } : {}),
         ...(plan.image !== undefined ? { image: plan.image } : {}),
         services: plan.services.map((s) => ({ ...s, env: { ...s.env, ...envFromSecrets(s.secrets) } })),
         serviceSink: (service): OutputSink => ({

@@ -1,5 +1,6 @@
 import type { FinalStatus } from '../pipeline/types.js';
 import type { OutputStream } from '../executors/types.js';
+import type { SourceSeed } from '../executors/workspace-seed.js';
 
 /** Why a step, stage or build ended as it did, as a typed code plus words for people. */
 export type ReasonCode =
@@ -99,5 +100,7 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Directory whose contents seed the workspace. */
   sourceDir?: string;
+  /** Which of its files, see `BuildSpec.sourceSeed`. */
+  sourceSeed?: SourceSeed;
   clock?: () => number;
 }

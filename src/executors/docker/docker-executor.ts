@@ -30,6 +30,7 @@ import type {
   WorkspaceEntry,
 } from '../types.js';
 import { ExecutorError } from '../types.js';
+import { listSeed, tarFileList, WHOLE_DIRECTORY, type SeedList } from '../workspace-seed.js';
 import type { ServicePlan } from '../../pipeline/types.js';
 import type { ContainerCreateOptions, DockerClient, DockerContainer, Labels } from './client.js';
 import { collectVolumeFiles } from './collect-files.js';
@@ -80,11 +81,21 @@ export interface DockerExecutorOptions {
   /** Run steps under the engine's init (tini / catatonit); default true. */
   init?: boolean;
   /**
-   * How often the engine is pinged while steps run; two failed pings in a row end the running
-   * steps with an `error` (an engine that died may leave their connections open). Default 5 s.
+   * How often the engine is pinged while steps run; {@link ENGINE_CHECK_MISSES} failed pings in
+   * a row end the running steps with an `error` (an engine that died may leave their
+   * connections open). Default 5 s.
    */
   engineCheckMs?: number;
+  /**
+   * Bound on one health ping while steps run. A loaded engine answers late, not never: a
+   * ping slower than the check interval is not a miss. Default the larger of 10 s and
+   * `engineCheckMs`.
+   */
+  engineTimeoutMs?: number;
 }
+
+/** Failed health pings in a row before running steps end with `error`: one lost answer is not a dead engine. */
+export const ENGINE_CHECK_MISSES = 3;
 
 interface ServiceRun {
   name: string;
@@ -146,7 +157,11 @@ export async function createDockerExecutor(
   options: Omit<DockerExecutorOptions, 'client' | 'engine'> & DiscoverOptions = {},
 ): Promise<DockerExecutor> {
   const engine = await discoverEngine(options);
-  return new DockerExecutor({ ...options, client: clientFor(engine), engine });
+  const { engineTimeoutMs, ...rest } = options;
+  // `--engine-timeout` bounds the health ping too, but never below the built-in floor.
+  const healthTimeout =
+    engineTimeoutMs !== undefined ? { engineTimeoutMs: Math.max(engineTimeoutMs, 10_000) } : {};
+  return new DockerExecutor({ ...rest, ...healthTimeout, client: clientFor(engine), engine });
 }
 
 export class DockerExecutor implements Executor {
@@ -159,6 +174,7 @@ export class DockerExecutor implements Executor {
   private readonly pullTimeoutMs: number;
   private readonly init: boolean;
   private readonly engineCheckMs: number;
+  private readonly engineTimeoutMs: number;
   private readonly builds = new Map<string, DockerBuild>();
   private readonly watchers = new Set<(reason: string) => void>();
   private watchdog: NodeJS.Timeout | undefined;
@@ -177,6 +193,7 @@ export class DockerExecutor implements Executor {
     this.pullTimeoutMs = options.pullTimeoutMs ?? 10 * 60_000;
     this.init = options.init ?? true;
     this.engineCheckMs = options.engineCheckMs ?? 5000;
+    this.engineTimeoutMs = options.engineTimeoutMs ?? Math.max(10_000, this.engineCheckMs);
   }
 
   /** The engine this executor talks to, when it was discovered. */
@@ -496,8 +513,9 @@ export class DockerExecutor implements Executor {
   }
 
   /**
-   * Calls `onLost` when the engine stops answering pings (two in a row, each bounded by the
-   * check interval) while steps run. One timer serves all running steps. Returns an unsubscribe.
+   * Calls `onLost` when the engine stops answering pings ({@link ENGINE_CHECK_MISSES} in a row,
+   * each bounded by `engineTimeoutMs`) while steps run. One timer serves all running steps; a
+   * tick while a ping is still out is skipped, not counted. Returns an unsubscribe.
    */
   private watchEngine(onLost: (reason: string) => void): () => void {
     this.watchers.add(onLost);
@@ -507,17 +525,21 @@ export class DockerExecutor implements Executor {
       this.watchdog = setInterval(() => {
         if (busy) return;
         busy = true;
-        void withTimeout(this.client.ping(), this.engineCheckMs, 'no answer to ping')
+        void withTimeout(
+          this.client.ping(),
+          this.engineTimeoutMs,
+          `no answer to ping within ${this.engineTimeoutMs} ms`,
+        )
           .then(
             () => {
               failures = 0;
             },
             (error: unknown) => {
               failures += 1;
-              if (failures < 2) return;
+              if (failures < ENGINE_CHECK_MISSES) return;
               failures = 0;
               const where = this.engine ? ` at ${this.engine.address}` : '';
-              const reason = `the engine${where} stopped answering (${errorText(error)})`;
+              const reason = `the engine${where} stopped answering (${ENGINE_CHECK_MISSES} pings in a row failed; last: ${errorText(error)})`;
               for (const watcher of [...this.watchers]) watcher(reason);
             },
           )
@@ -606,12 +628,23 @@ export class DockerExecutor implements Executor {
   }
 
   /**
-   * Copies `sourceDir` into the workspace volume: `tar` on the host, extracted by the engine
-   * into a never-started helper container that mounts the volume.
+   * Copies the files of `sourceDir` that `listSeed` selects into the workspace volume: `tar`
+   * of exactly that list on the host, extracted by the engine into a never-started helper
+   * container that mounts the volume.
    */
   private async seedWorkspace(build: DockerBuild, image: string): Promise<void> {
     const sourceDir = build.spec.sourceDir;
     if (!sourceDir) return;
+    let list: SeedList;
+    try {
+      list = await listSeed(sourceDir, build.spec.sourceSeed ?? WHOLE_DIRECTORY);
+    } catch (error) {
+      throw new ExecutorError(
+        'workspace',
+        `cannot copy ${sourceDir} into the workspace: ${errorText(error)}`,
+        { cause: error },
+      );
+    }
     const missing = await this.ensureImage(build, image);
     if (missing) throw new ExecutorError('image_unavailable', missing);
     const helper = await this.engineCall('create the workspace seeding container', 'workspace', () =>
@@ -624,7 +657,12 @@ export class DockerExecutor implements Executor {
       }),
     );
     try {
-      const tar = spawn('tar', ['-C', sourceDir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // The listed names only (directories included, never recursed into), read from stdin.
+      const tar = spawn('tar', ['-C', sourceDir, '--null', '--no-recursion', '-T', '-', '-cf', '-'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      tar.stdin.on('error', () => undefined); // tar gone early: its exit code tells why
+      tar.stdin.end(tarFileList(list.entries));
       let stderr = '';
       tar.stderr.on('data', (chunk: Buffer) => {
         stderr = (stderr + chunk.toString()).slice(-4000);

@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -13,12 +13,13 @@ import {
   type StepSpec,
   type WorkspaceEntry,
 } from '../types.js';
-import { buildRootName, removeTree, scanBuildRoots, writeMarker } from './build-dirs.js';
+import { buildRootName, isCode, removeTree, scanBuildRoots, writeMarker } from './build-dirs.js';
 import { collectLocalFiles } from './collect-files.js';
 import { DEFAULT_INHERITED_ENV, stepEnvironment, type InheritEnv } from './host-env.js';
 import { forgetGroup, killLeftoverGroups, liveGroups, recordGroup } from './leftovers.js';
 import { spawnGroup, type ProcessGroup } from './process-group.js';
 import { checkServices, waitForPort } from './services.js';
+import { copySeed, listSeed, WHOLE_DIRECTORY, type SourceSeed } from '../workspace-seed.js';
 
 export interface LocalExecutorOptions {
   /** Use this directory as every build's workspace instead of a temp dir; never removed. */
@@ -119,11 +120,7 @@ export class LocalExecutor implements Executor {
     if (build.sourceDir !== undefined && realPath(build.sourceDir) !== workspace) {
       signal?.throwIfAborted();
       try {
-        await cp(build.sourceDir, workspace, {
-          recursive: true,
-          verbatimSymlinks: true,
-          preserveTimestamps: true,
-        });
+        await seedWorkspace(build.sourceDir, workspace, build.sourceSeed ?? WHOLE_DIRECTORY, signal);
       } catch (err) {
         throw new ExecutorError(
           'workspace',
@@ -318,6 +315,32 @@ export class LocalExecutor implements Executor {
   private rootOf(buildId: string): string {
     return join(this.tmpRoot, buildRootName(buildId));
   }
+}
+
+/**
+ * Fills the (empty) workspace from `from`. A directory the caller gives up whole (the server's
+ * clone) is moved, not copied: one rename, whatever its size. Across file systems, or when
+ * only some files are wanted, the listed files are copied.
+ */
+async function seedWorkspace(
+  from: string,
+  workspace: string,
+  seed: SourceSeed,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (seed.movable === true && seed.select === 'all' && seed.withGit) {
+    await rmdir(workspace);
+    try {
+      await rename(from, workspace);
+      return;
+    } catch (err) {
+      await mkdir(workspace, { recursive: true });
+      // EXDEV (another file system) and the like: copy instead.
+      if (!isCode(err, 'EXDEV') && !isCode(err, 'EPERM') && !isCode(err, 'EACCES')) throw err;
+    }
+  }
+  const list = await listSeed(from, seed, signal);
+  await copySeed(from, workspace, list.entries, signal);
 }
 
 function realPath(path: string): string {

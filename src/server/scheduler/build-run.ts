@@ -1,7 +1,9 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join, normalize, isAbsolute } from 'node:path';
 import type { Kysely } from 'kysely';
+import { pipelineImages, refuseHostRun, type ExecutorSelection } from '../../executors/host-guard.js';
 import type { Executor } from '../../executors/types.js';
+import { WHOLE_DIRECTORY } from '../../executors/workspace-seed.js';
 import { runPipeline } from '../../orchestrator/run-pipeline.js';
 import type { ApprovalDecision, BuildObserver, BuildResult, SecretSource } from '../../orchestrator/types.js';
 import { compilePipeline, formatPipelineError } from '../../pipeline/index.js';
@@ -24,7 +26,7 @@ import type { LogHub } from '../logs/log-hub.js';
 import { BuildLogWriter } from '../logs/log-writer.js';
 import type { LogStore } from '../logs/types.js';
 import { checkout, CheckoutError } from '../sources/git-checkout.js';
-import type { ExecutorIds } from './executor-pool.js';
+import type { ExecutorIds, ExecutorPick } from './executor-pool.js';
 
 const ACTIVE: Status[] = ['pending', 'running', 'waiting'];
 
@@ -74,7 +76,7 @@ export class BuildRun {
   constructor(
     readonly build: Build,
     private readonly project: Project,
-    private readonly executorChoice: { executor: Executor } | { error: string },
+    private readonly executorChoice: ExecutorPick,
     private readonly deps: BuildRunDeps,
   ) {}
 
@@ -90,11 +92,20 @@ export class BuildRun {
     this.controller.abort();
   }
 
-  /** A person decided the approval the build waits on. */
-  decide(decision: ApprovalDecision): void {
+  /**
+   * A person decided the approval the build waits on, and the build has its running slot back
+   * (the scheduler calls this only then): it goes on, with the decision in its log.
+   */
+  decide(approval: ApprovalOutcome): void {
     const waiter = this.approvalWaiter;
+    if (waiter === undefined) return;
     this.approvalWaiter = undefined;
-    waiter?.(decision);
+    this.writer?.write(approval.stage, 'slipway', 'system', approvalLine(approval));
+    waiter(
+      approval.decision === 'approved'
+        ? { decision: 'approve', by: approval.by }
+        : { decision: 'reject', by: approval.by, message: approvalLine(approval).slice('approval: '.length) },
+    );
   }
 
   get waitingForApproval(): boolean {
@@ -123,10 +134,14 @@ export class BuildRun {
       if (commit === undefined) return;
       const plan = await this.compile(sourceDir, commit, executor);
       if (plan === undefined) return;
+      if (await this.refusedOnHost(plan, this.executorChoice.selection)) return;
       const records = await createBuildRecords(
         db,
         this.build.id,
-        plan.stages.map((stage) => ({ name: stage.name, steps: stage.steps.map((s) => s.name) })),
+        plan.stages.map((stage) => ({
+          name: stage.name,
+          steps: stage.steps.map((s) => ({ name: s.name, allowFailure: s.allowFailure, maxAttempts: s.retries + 1 })),
+        })),
       );
       const result = await this.runPlan(plan, commit, records, sourceDir, executor);
       if (this.leaseLost) return;
@@ -249,6 +264,20 @@ export class BuildRun {
     return plan;
   }
 
+  /** A pipeline that names images runs as host processes only when local was chosen (host-guard.ts). */
+  private async refusedOnHost(plan: PipelinePlan, selection: ExecutorSelection): Promise<boolean> {
+    const reason = refuseHostRun(
+      pipelineImages(plan),
+      selection,
+      `set the project's executor to local (slipway project update ${this.project.slug} --executor local) ` +
+        'or start the server with --executor local.',
+    );
+    if (reason === undefined) return false;
+    this.note(reason.message);
+    await this.finish('error', reason);
+    return true;
+  }
+
   private async runPlan(
     plan: PipelinePlan,
     commit: string,
@@ -270,11 +299,19 @@ export class BuildRun {
     const observer: BuildObserver = {
       stageStarted: (stage) =>
         enqueue(() => updateStage(db, stageIds.get(stage)!, { status: 'running', startedAt: Date.now() })),
-      stageWaiting: (stage) =>
+      stageWaiting: (stage) => {
+        writer.write(
+          stage,
+          'slipway',
+          'system',
+          `approval: waiting for a person (slipway approve ${this.project.slug} ${this.build.number} [--reject])`,
+        );
         enqueue(async () => {
           await openApproval(db, stageIds.get(stage)!);
+          // Gives up the running slot; the lock stays (see `claimSlots` for the way back).
           await setBuildStatus(db, this.build.id, ['running'], 'waiting', { ifLeaseOwner: this.deps.owner });
-        }),
+        });
+      },
       stageFinished: (stage, result) =>
         enqueue(() =>
           updateStage(db, stageIds.get(stage)!, {
@@ -334,20 +371,17 @@ export class BuildRun {
         observer,
         signal: this.controller.signal,
         sourceDir,
+        // The clone is this build's alone and not read after prepare: the local executor moves it
+        // into the workspace (one rename) instead of copying it, `.git` and all.
+        sourceSeed: { ...WHOLE_DIRECTORY, movable: true },
         ...(this.deps.secretsFor
           ? { secrets: this.deps.secretsFor(this.project, this.build, (text) => this.note(text)) }
           : {}),
         approver: {
           request: () =>
+            // Resolved by `decide`, once the build is `running` again: `claimSlots` moved it.
             new Promise<ApprovalDecision>((resolve) => {
-              this.approvalWaiter = (decision) => {
-                enqueue(() =>
-                  setBuildStatus(db, this.build.id, ['waiting'], 'running', {
-                    ifLeaseOwner: this.deps.owner,
-                  }),
-                );
-                resolve(decision);
-              };
+              this.approvalWaiter = resolve;
             }),
         },
       },
@@ -394,6 +428,19 @@ export class BuildRun {
     });
     if (done) this.deps.onBuildFinished?.(done);
   }
+}
+
+/** A decided approval as the scheduler hands it to the build's run. */
+export interface ApprovalOutcome {
+  stage: string;
+  decision: 'approved' | 'rejected';
+  by: string;
+  comment: string | null;
+}
+
+/** The build log's record of a decision: `approval: approved by alice — "looks good"`. */
+export function approvalLine(approval: Omit<ApprovalOutcome, 'stage'>): string {
+  return `approval: ${approval.decision} by ${approval.by}${approval.comment ? ` — "${approval.comment}"` : ''}`;
 }
 
 function errorText(error: unknown): string {
