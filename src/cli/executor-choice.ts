@@ -1,4 +1,5 @@
 import { LocalExecutor } from '../executors/local/local-executor.js';
+import type { ExecutorSelection } from '../executors/host-guard.js';
 import type { Executor } from '../executors/types.js';
 import { UsageError } from './errors.js';
 
@@ -18,48 +19,75 @@ export interface ExecutorChoiceOptions {
   /** Docker executor: engine address (unix socket path, unix://, tcp://, http://). */
   engine?: string;
   pull?: string;
+  /** Docker executor: bound on the engine's answers (`--engine-timeout`). */
+  engineTimeoutMs?: number;
   /** `auto` picks local for a pipeline that names no image: it could not run in containers. */
   pipelineHasImages?: boolean;
   /** Tells the user which executor `auto` picked and why. */
   notice?: (text: string) => void;
 }
 
+/** The executor to run with, and how it was chosen (for {@link refuseHostRun}). */
+export interface ChosenExecutor {
+  executor: Executor;
+  selection: ExecutorSelection;
+}
+
 /**
  * Creates the executor the user asked for. `auto` is docker when an engine answers (and the
- * pipeline names images), else local with a one-line notice saying why.
+ * pipeline names images), else local: with a one-line notice saying why for a pipeline that
+ * names no image; for one that does, the selection carries why there is no engine and the
+ * caller refuses to run it (see {@link refuseHostRun}).
  */
-export async function chooseExecutor(choice: string, options: ExecutorChoiceOptions): Promise<Executor> {
+export async function chooseExecutor(
+  choice: string,
+  options: ExecutorChoiceOptions,
+): Promise<ChosenExecutor> {
   if (!(EXECUTOR_CHOICES as readonly string[]).includes(choice)) {
     throw new UsageError(`--executor "${choice}": expected one of ${EXECUTOR_CHOICES.join(', ')}`);
   }
   const pull = parsePull(options.pull);
-  const local = () => new LocalExecutor(options.workdir !== undefined ? { workdir: options.workdir } : {});
-  if (choice === 'local') return local();
+  const local = (localChosen: boolean, noContainer?: string): ChosenExecutor => ({
+    executor: new LocalExecutor(options.workdir !== undefined ? { workdir: options.workdir } : {}),
+    selection: { executor: 'local', localChosen, ...(noContainer !== undefined ? { noContainer } : {}) },
+  });
+  if (choice === 'local') return local(true);
+  const dockerOptions = {
+    ...(options.engine !== undefined ? { engine: options.engine } : {}),
+    ...(pull ? { pull } : {}),
+    ...(options.engineTimeoutMs !== undefined ? { engineTimeoutMs: options.engineTimeoutMs } : {}),
+  };
+  const dockerChosen = (executor: Executor): ChosenExecutor => ({
+    executor,
+    selection: { executor: 'docker', localChosen: false },
+  });
   if (choice === 'docker') {
     const { createDockerExecutor } = await docker();
-    return createDockerExecutor({
-      ...(options.engine !== undefined ? { engine: options.engine } : {}),
-      ...(pull ? { pull } : {}),
-    });
+    return dockerChosen(await createDockerExecutor(dockerOptions));
   }
   if (options.pipelineHasImages === false) {
     options.notice?.(
       'slipway: the pipeline names no image; using the local executor (steps run as host processes)',
     );
-    return local();
+    return local(false);
   }
-  const { createDockerExecutor, discoverEngine } = await docker();
+  const { createDockerExecutor, EngineUnavailableError } = await docker();
   try {
-    const engine = await discoverEngine({
-      ...(options.engine !== undefined ? { engine: options.engine } : {}),
-      pingTimeoutMs: 1000,
-    });
-    return await createDockerExecutor({ engine: engine.address, ...(pull ? { pull } : {}) });
-  } catch {
-    options.notice?.(
-      'slipway: no container engine answered (see `slipway doctor`); using the local executor (steps run as host processes)',
-    );
-    return local();
+    return dockerChosen(await createDockerExecutor(dockerOptions));
+  } catch (error) {
+    const why =
+      error instanceof EngineUnavailableError
+        ? error.summary
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    // A pipeline with images is refused by the caller with the reason; no notice needed.
+    if (options.pipelineHasImages !== true) {
+      options.notice?.(
+        `slipway: no container engine answered (${why}); using the local executor (steps run as host processes)`,
+      );
+    }
+    return local(false, why);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { LocalExecutor } from '../executors/local/local-executor.js';
 import type { Executor, ExecutorResource } from '../executors/types.js';
+import { engineTimeoutFrom, engineTimeoutOption } from './engine-timeout.js';
 import { EXIT } from './errors.js';
 
 /** `slipway doctor` and `slipway gc`: what can run here, and clean-up of leftovers. */
@@ -9,9 +10,14 @@ export function registerMaintenanceCommands(program: Command, exit: (code: numbe
     .command('doctor')
     .description('report which executors are usable on this machine, and why not')
     .option('--engine <address>', 'docker: engine address to check')
-    .action(async (options: { engine?: string }) => {
+    .addOption(engineTimeoutOption())
+    .action(async (options: { engine?: string; engineTimeout?: string }) => {
+      const timeout = engineTimeoutFrom(options.engineTimeout);
       const { doctorReport, formatDoctorReport } = await import('../executors/docker/index.js');
-      const report = await doctorReport(options.engine !== undefined ? { engine: options.engine } : {});
+      const report = await doctorReport({
+        ...(options.engine !== undefined ? { engine: options.engine } : {}),
+        ...timeout,
+      });
       process.stdout.write(formatDoctorReport(report) + '\n');
       exit(EXIT.ok);
     });
@@ -23,42 +29,57 @@ export function registerMaintenanceCommands(program: Command, exit: (code: numbe
     )
     .option('--executor <name>', 'local, docker, or all', 'all')
     .option('--engine <address>', 'docker: engine address')
+    .addOption(engineTimeoutOption())
     .option('--dry-run', 'only list what would be removed', false)
     .option('--all', 'also stop and remove builds that are still running (other `slipway run`s too)', false)
-    .action(async (options: { executor: string; engine?: string; dryRun: boolean; all: boolean }) => {
-      const executors: Executor[] = [];
-      if (options.executor === 'local' || options.executor === 'all') executors.push(new LocalExecutor());
-      if (options.executor === 'docker' || options.executor === 'all') {
-        try {
-          const { createDockerExecutor } = await import('../executors/docker/index.js');
-          executors.push(
-            await createDockerExecutor(options.engine !== undefined ? { engine: options.engine } : {}),
-          );
-        } catch (error) {
-          if (options.executor === 'docker') throw error;
-          process.stderr.write('docker: no engine answered; skipped\n');
-        }
-      }
-      let removed = 0;
-      for (const executor of executors) {
-        const byBuild = groupByBuild(await executor.listResources());
-        for (const [buildId, resources] of byBuild) {
-          const running = resources.some((r) => r.running);
-          const what = resources.map((r) => `${r.kind} ${r.id}`).join(', ');
-          if (running && !options.all) {
-            process.stdout.write(`keep    ${executor.name} ${buildId} (still running: ${what})\n`);
-            continue;
+    .action(
+      async (options: {
+        executor: string;
+        engine?: string;
+        engineTimeout?: string;
+        dryRun: boolean;
+        all: boolean;
+      }) => {
+        const timeout = engineTimeoutFrom(options.engineTimeout);
+        const executors: Executor[] = [];
+        if (options.executor === 'local' || options.executor === 'all') executors.push(new LocalExecutor());
+        if (options.executor === 'docker' || options.executor === 'all') {
+          const { createDockerExecutor, EngineUnavailableError } =
+            await import('../executors/docker/index.js');
+          try {
+            executors.push(
+              await createDockerExecutor({
+                ...(options.engine !== undefined ? { engine: options.engine } : {}),
+                ...timeout,
+              }),
+            );
+          } catch (error) {
+            if (options.executor === 'docker') throw error;
+            const why = error instanceof EngineUnavailableError ? error.summary : String(error);
+            process.stderr.write(`docker: skipped, no container engine answered (${why})\n`);
           }
-          process.stdout.write(
-            `${options.dryRun ? 'would remove' : 'remove'}  ${executor.name} ${buildId}: ${what}\n`,
-          );
-          if (!options.dryRun) await executor.removeResources(buildId);
-          removed += 1;
         }
-      }
-      process.stdout.write(`${removed} build(s) ${options.dryRun ? 'to clean up' : 'cleaned up'}\n`);
-      exit(EXIT.ok);
-    });
+        let removed = 0;
+        for (const executor of executors) {
+          const byBuild = groupByBuild(await executor.listResources());
+          for (const [buildId, resources] of byBuild) {
+            const running = resources.some((r) => r.running);
+            const what = resources.map((r) => `${r.kind} ${r.id}`).join(', ');
+            if (running && !options.all) {
+              process.stdout.write(`keep    ${executor.name} ${buildId} (still running: ${what})\n`);
+              continue;
+            }
+            process.stdout.write(
+              `${options.dryRun ? 'would remove' : 'remove'}  ${executor.name} ${buildId}: ${what}\n`,
+            );
+            if (!options.dryRun) await executor.removeResources(buildId);
+            removed += 1;
+          }
+        }
+        process.stdout.write(`${removed} build(s) ${options.dryRun ? 'to clean up' : 'cleaned up'}\n`);
+        exit(EXIT.ok);
+      },
+    );
 }
 
 function groupByBuild(resources: ExecutorResource[]): Map<string, ExecutorResource[]> {

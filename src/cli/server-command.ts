@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
+import { engineTimeoutFrom, engineTimeoutOption } from './engine-timeout.js';
 import { UsageError } from './errors.js';
 
 interface ServerOptions {
@@ -11,6 +12,7 @@ interface ServerOptions {
   database?: string;
   executor: 'auto' | 'local' | 'docker';
   engine?: string;
+  engineTimeout?: string;
   globalLimit?: string;
   replicaId?: string;
   publicUrl?: string;
@@ -45,6 +47,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         .default(process.env.SLIPWAY_EXECUTOR ?? 'auto'),
     )
     .option('--engine <address>', 'docker: engine address (default: DOCKER_HOST, then the usual sockets)')
+    .addOption(engineTimeoutOption())
     .option(
       '--global-limit <n>',
       'builds running at once across all projects (default: number of CPUs, at least 2)',
@@ -76,6 +79,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
       if (globalLimit !== undefined && (!Number.isInteger(globalLimit) || globalLimit < 1)) {
         throw new UsageError(`--global-limit "${options.globalLimit}": expected a whole number of 1 or more`);
       }
+      const engineTimeout = engineTimeoutFrom(options.engineTimeout);
       const { startServer } = await import('../server/server.js');
       const server = await startServer({
         host: options.host,
@@ -84,6 +88,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...(options.database !== undefined ? { database: options.database } : {}),
         executor: options.executor,
         ...(options.engine !== undefined ? { engine: options.engine } : {}),
+        ...engineTimeout,
         ...(globalLimit !== undefined ? { globalLimit } : {}),
         ...(options.replicaId !== undefined ? { replicaId: options.replicaId } : {}),
         ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),

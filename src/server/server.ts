@@ -38,6 +38,8 @@ export interface ServerConfig {
   /** `auto` (docker if an engine answers, else local), `local` or `docker`. */
   executor: 'auto' | 'local' | 'docker';
   engine?: string;
+  /** Bound on the container engine's answers while finding it (`--engine-timeout`); see engine.ts. */
+  engineTimeoutMs?: number;
   /** Active builds at once across all projects (and replicas sharing the database). */
   globalLimit?: number;
   /** Lease owner id of this process; stable across restarts of the same replica. */
@@ -247,23 +249,36 @@ async function createExecutors(
   available.set('local', new LocalExecutor({ tmpRoot: workspaces }));
   await mkdir(workspaces, { recursive: true });
   if (config.executor !== 'local') {
+    const { createDockerExecutor, EngineUnavailableError } = await import('../executors/docker/index.js');
     try {
-      const { createDockerExecutor } = await import('../executors/docker/index.js');
       available.set(
         'docker',
-        await createDockerExecutor(config.engine !== undefined ? { engine: config.engine } : {}),
+        await createDockerExecutor({
+          ...(config.engine !== undefined ? { engine: config.engine } : {}),
+          ...(config.engineTimeoutMs !== undefined ? { engineTimeoutMs: config.engineTimeoutMs } : {}),
+        }),
       );
     } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
       if (config.executor === 'docker') throw error;
-      unavailable.set('docker', why.split('\n')[0] ?? why);
-      announce('No container engine answered; builds run with the local executor (see `slipway doctor`).');
+      const why =
+        error instanceof EngineUnavailableError
+          ? `no container engine answered: ${error.summary}`
+          : error instanceof Error
+            ? error.message
+            : String(error);
+      unavailable.set('docker', why);
+      announce(
+        `The docker executor is unavailable (${why}). Pipelines that name no image run with the ` +
+          'local executor; pipelines that name images end `error` (see `slipway doctor`).',
+      );
     }
   }
   unavailable.set('kubernetes', 'not implemented yet');
   const defaultName =
     config.executor === 'auto' ? (available.has('docker') ? 'docker' : 'local') : config.executor;
-  return new ExecutorPool(available, unavailable, defaultName);
+  const autoFallback =
+    config.executor === 'auto' && defaultName === 'local' ? unavailable.get('docker') : undefined;
+  return new ExecutorPool(available, unavailable, defaultName, autoFallback);
 }
 
 function redactDb(url: string): string {

@@ -89,9 +89,17 @@ export interface DockerContainer {
   }): Promise<DockerExec>;
 }
 
+/**
+ * Lets a caller abandon one request (a probe with a deadline). dockerode honours `abortSignal`
+ * on `ping` and `version` although its typings leave it out.
+ */
+export interface RequestOptions {
+  abortSignal?: AbortSignal;
+}
+
 export interface DockerClient {
-  ping(): Promise<unknown>;
-  version(): Promise<EngineVersion>;
+  ping(options?: RequestOptions): Promise<unknown>;
+  version(options?: RequestOptions): Promise<EngineVersion>;
   createContainer(options: ContainerCreateOptions): Promise<DockerContainer>;
   getContainer(id: string): DockerContainer;
   /** `filters` is the engine's JSON-encoded filter map, e.g. `{"label":["a=b"]}`. */

@@ -1,18 +1,38 @@
+import type { ExecutorSelection } from '../../executors/host-guard.js';
 import type { Executor } from '../../executors/types.js';
+
+/** The executor of a build and how it was chosen, or why there is none. */
+export type ExecutorPick = { executor: Executor; selection: ExecutorSelection } | { error: string };
 
 /** The executors a server can use, by name, and why the others are not available. */
 export class ExecutorPool {
+  /**
+   * @param autoFallback set when the default is `local` only because `--executor auto` found
+   *   no container engine: why it found none. Then the default is not a choice of local, and
+   *   pipelines that name images do not run on it (see host-guard.ts).
+   */
   constructor(
     private readonly available: Map<string, Executor>,
     private readonly unavailable: Map<string, string>,
     readonly defaultName: string,
+    private readonly autoFallback?: string,
   ) {}
 
   /** The executor for a project (its own choice, else the server default), or why there is none. */
-  pick(projectChoice: string | null): { executor: Executor } | { error: string } {
+  pick(projectChoice: string | null): ExecutorPick {
     const name = projectChoice ?? this.defaultName;
     const executor = this.available.get(name);
-    if (executor) return { executor };
+    if (executor) {
+      const noContainer = this.autoFallback ?? this.unavailable.get('docker');
+      return {
+        executor,
+        selection: {
+          executor: name,
+          localChosen: name === 'local' && (projectChoice !== null || this.autoFallback === undefined),
+          ...(noContainer !== undefined ? { noContainer } : {}),
+        },
+      };
+    }
     const why = this.unavailable.get(name);
     return {
       error: why
