@@ -41,7 +41,10 @@ describe('slipway run (local executor, real processes)', () => {
       ].join('\n'),
     });
     const result = await runCli([...LOCAL, '--number', '7', '--report', 'report.json'], { cwd: dir });
-    expect(result.stderr).toBe('');
+    // The only notice: a directory outside git is copied whole (e2e/cli-seed.test.ts).
+    expect(result.stderr).toBe(
+      `slipway: ${dir}: not in a git work tree, so every file is copied into the workspace\n`,
+    );
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('[test/unit] hello from build 7 on main\n');
     expect(result.stdout).toContain('[test/unit] to-stderr\n');
