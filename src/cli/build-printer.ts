@@ -1,6 +1,6 @@
 import type { FinalStatus } from '../pipeline/types.js';
-import { formatDuration } from '../orchestrator/step-runner.js';
-import type { BuildObserver, BuildResult, LogLine, StepResult } from '../orchestrator/types.js';
+import { describeAttempt, formatDuration } from '../orchestrator/step-runner.js';
+import type { AttemptInfo, BuildObserver, BuildResult, LogLine, StepResult } from '../orchestrator/types.js';
 import type { BufferedWriter, Style } from './output.js';
 
 /**
@@ -24,8 +24,8 @@ export class BuildPrinter implements BuildObserver {
     this.out.write(`${this.prefix(`service/${service}`)}${line.text}\n`);
   }
 
-  stepStarted(stage: string, step: string, attempt: number): void {
-    const again = attempt > 1 ? ` (attempt ${attempt})` : '';
+  stepStarted(stage: string, step: string, attempt: number, info: AttemptInfo): void {
+    const again = attempt > 1 ? ` (${describeAttempt(attempt, info)})` : '';
     this.out.write(this.style.dim(`--- ${stage}/${step} started${again}`) + '\n');
   }
 

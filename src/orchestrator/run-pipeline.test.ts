@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryExecutor } from '../executors/memory/memory-executor.js';
 import type { BuildContext, PipelinePlan, StagePlan, StepPlan } from '../pipeline/types.js';
 import { runPipeline } from './run-pipeline.js';
+import { describeAttempt } from './step-runner.js';
 import type { ApprovalDecision, BuildObserver, LogLine } from './types.js';
 
 const ctx: BuildContext = {
@@ -165,6 +166,34 @@ describe('runPipeline', () => {
     expect(result.stages[0]!.steps.map((s) => [s.status, s.attempts])).toEqual([
       ['success', 3],
       ['failure', 2],
+    ]);
+  });
+
+  it('tells the observer, before each retry, how many attempts there are and why the last one ended', async () => {
+    const started: string[] = [];
+    const observer: BuildObserver = {
+      stepStarted: (stage, name, attempt, info) =>
+        started.push(`${stage}/${name} ${attempt}: ${describeAttempt(attempt, info)}`),
+    };
+    await runPipeline(
+      plan(
+        stage('a', [
+          step('flaky', ['flaky 2', 'echo ok'], { retries: 2 }),
+          step('slow', ['hang'], { timeoutMs: 20, retries: 1, allowFailure: true }),
+        ]),
+      ),
+      ctx,
+      new MemoryExecutor(),
+      { observer },
+    );
+    expect(started.filter((s) => s.startsWith('a/flaky'))).toEqual([
+      'a/flaky 1: ',
+      'a/flaky 2: attempt 2 of 3 (attempt 1 failed: exited with code 1)',
+      'a/flaky 3: attempt 3 of 3 (attempt 2 failed: exited with code 1)',
+    ]);
+    expect(started.filter((s) => s.startsWith('a/slow'))).toEqual([
+      'a/slow 1: ',
+      'a/slow 2: attempt 2 of 2 (attempt 1 failed: timed out after 20ms)',
     ]);
   });
 

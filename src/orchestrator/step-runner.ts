@@ -1,6 +1,6 @@
 import type { Executor, BuildHandle, StepExit, OutputSink } from '../executors/types.js';
 import type { StepPlan } from '../pipeline/types.js';
-import type { BuildObserver, Reason, StepResult } from './types.js';
+import type { AttemptInfo, BuildObserver, Reason, StepResult } from './types.js';
 
 /** Why a running step's signal was aborted. */
 export type AbortCause = 'cancelled' | 'timeout' | 'fail_fast';
@@ -35,8 +35,14 @@ export async function runStep(step: StepPlan, deps: StepRunDeps): Promise<StepRe
       last = attempts === 0 ? skippedBecause(before) : last;
       break;
     }
+    const info: AttemptInfo = {
+      maxAttempts,
+      ...(attempts > 0 && {
+        previous: { exitCode: last.exitCode, ...(last.reason && { reason: last.reason }) },
+      }),
+    };
     attempts += 1;
-    last = await runAttempt(step, attempts, deps);
+    last = await runAttempt(step, attempts, info, deps);
     if (last.status !== 'failure' || abortedCause(deps)) break;
   }
   const result: StepResult = {
@@ -75,6 +81,7 @@ function skippedBecause(cause: AbortCause): { status: 'skipped'; exitCode: null;
 async function runAttempt(
   step: StepPlan,
   attempt: number,
+  info: AttemptInfo,
   deps: StepRunDeps,
 ): Promise<{ status: StepResult['status']; exitCode: number | null; reason?: Reason }> {
   const controller = new AbortController();
@@ -92,7 +99,7 @@ async function runAttempt(
       deps.observer.stepLog?.(deps.stage, step.name, { stream, text: deps.mask(text), time: deps.clock() });
     },
   };
-  deps.observer.stepStarted?.(deps.stage, step.name, attempt);
+  deps.observer.stepStarted?.(deps.stage, step.name, attempt, info);
   let exit: StepExit;
   try {
     exit = await deps.executor.runStep(
@@ -153,6 +160,19 @@ function classify(
     exitCode,
     reason: { code: 'exit_code', message: `exited with code ${exitCode ?? 'unknown'}` },
   };
+}
+
+/**
+ * The line that opens a retry, saying why the attempt before ended: `attempt 2 of 3
+ * (attempt 1 failed: exited with code 1)`. Empty for a first attempt.
+ */
+export function describeAttempt(attempt: number, info: AttemptInfo): string {
+  if (attempt <= 1) return '';
+  const previous = info.previous;
+  const why =
+    previous?.reason?.message ??
+    (previous?.exitCode != null ? `exited with code ${previous.exitCode}` : undefined);
+  return `attempt ${attempt} of ${info.maxAttempts}${why !== undefined ? ` (attempt ${attempt - 1} failed: ${why})` : ''}`;
 }
 
 /** `90000` → `1m30s`, for messages. */

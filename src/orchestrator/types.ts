@@ -59,6 +59,14 @@ export interface LogLine {
   time: number;
 }
 
+/** Where an attempt of a step stands: how many it may take, and how the one before ended. */
+export interface AttemptInfo {
+  /** 1 + the step's `retries`. */
+  maxAttempts: number;
+  /** The previous attempt's end, from attempt 2 on (only failures are retried). */
+  previous?: { exitCode: number | null; reason?: Reason };
+}
+
 /**
  * What the orchestrator tells the outside world while a build runs. The CLI prints these;
  * the server persists them and fans them out. Handlers must not throw and should be fast:
@@ -68,7 +76,7 @@ export interface BuildObserver {
   stageStarted?(stage: string): void;
   stageWaiting?(stage: string): void;
   stageFinished?(stage: string, result: StageResult): void;
-  stepStarted?(stage: string, step: string, attempt: number): void;
+  stepStarted?(stage: string, step: string, attempt: number, info: AttemptInfo): void;
   stepLog?(stage: string, step: string, line: LogLine): void;
   stepFinished?(stage: string, step: string, result: StepResult): void;
   serviceLog?(service: string, line: LogLine): void;

@@ -27,7 +27,7 @@ export type { NewProject, ProjectPatch, ProjectListOptions } from './projects.js
 export { createBuild, getBuild, getBuildByNumber, listBuilds, setBuildStatus } from './builds.js';
 export type { NewBuild, BuildFilter, BuildPage, BuildStatusFields } from './builds.js';
 export { createBuildRecords, getBuildRecords, updateStage, updateStep } from './records.js';
-export type { NewStage, RecordUpdate, StepUpdate } from './records.js';
+export type { NewStage, NewStep, RecordUpdate, StepUpdate } from './records.js';
 export {
   claimNextBuilds,
   claimSlots,

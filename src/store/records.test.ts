@@ -46,6 +46,23 @@ for (const dialect of DIALECTS) {
       expect(await getBuildRecords(t.db, 999_999)).toEqual([]);
     });
 
+    it('keeps what the pipeline says of a step: allowed to fail, attempts it may take', async () => {
+      const p = await makeProject(t.db);
+      const b = await makeBuild(t.db, p.id);
+      await createBuildRecords(t.db, b.id, [
+        {
+          name: 'test',
+          steps: ['plain', { name: 'flaky', maxAttempts: 3 }, { name: 'lint', allowFailure: true }],
+        },
+      ]);
+      const steps = (await getBuildRecords(t.db, b.id))[0]!.steps;
+      expect(steps.map((s) => [s.name, s.allowFailure, s.maxAttempts])).toEqual([
+        ['plain', false, 1],
+        ['flaky', false, 3],
+        ['lint', true, 1],
+      ]);
+    });
+
     it('refuses records for an unknown build or a second time', async () => {
       const p = await makeProject(t.db);
       const b = await makeBuild(t.db, p.id);

@@ -6,9 +6,12 @@ import { writeTransaction } from './transaction.js';
 import type { Reason, StageRecord, Status, StepRecord } from './types.js';
 
 /** A stage to record, with its steps' names in plan order. */
+/** A step to record: its name, or with what the pipeline says of it. */
+export type NewStep = string | { name: string; allowFailure?: boolean; maxAttempts?: number };
+
 export interface NewStage {
   name: string;
-  steps: readonly string[];
+  steps: readonly NewStep[];
   /** Default `queued`. */
   status?: Status;
 }
@@ -63,11 +66,13 @@ export async function createBuildRecords(
           : await trx
               .insertInto('steps')
               .values(
-                stage.steps.map((name, stepIdx) => ({
+                stage.steps.map((step, stepIdx) => ({
                   stage_id: row.id,
                   build_id: buildId,
                   idx: stepIdx,
-                  name,
+                  name: typeof step === 'string' ? step : step.name,
+                  allow_failure: typeof step !== 'string' && step.allowFailure === true ? 1 : 0,
+                  max_attempts: typeof step === 'string' ? 1 : (step.maxAttempts ?? 1),
                   status,
                   exit_code: null,
                   reason_code: null,

@@ -100,6 +100,8 @@ export function toStep(row: StepRow): StepRecord {
     finishedAt: row.finished_at,
     durationMs: row.duration_ms,
     logLines: row.log_lines,
+    allowFailure: row.allow_failure !== 0,
+    maxAttempts: row.max_attempts,
   };
 }
 

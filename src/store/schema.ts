@@ -113,6 +113,10 @@ export interface StepsTable {
   finished_at: number | null;
   duration_ms: number | null;
   log_lines: Generated<number>;
+  /** 1 when the pipeline allows the step to fail without failing its stage. */
+  allow_failure: Generated<number>;
+  /** 1 + the step's `retries`. */
+  max_attempts: Generated<number>;
 }
 
 /** One row per held project+branch lock; the primary key makes a second holder impossible. */

@@ -130,6 +130,10 @@ export interface StepRecord {
   durationMs: number | null;
   /** Lines stored so far in the step's log (the log itself lives in the blob store). */
   logLines: number;
+  /** The pipeline allows it to fail: its failure does not fail the stage. */
+  allowFailure: boolean;
+  /** Attempts it may take: 1 + its `retries`. */
+  maxAttempts: number;
 }
 
 export interface TokenInfo {

@@ -589,6 +589,8 @@ describe.each(DIALECTS)('REST API (%s)', (dialect) => {
         finishedAt: null,
         durationMs: null,
         logLines: 0,
+        allowFailure: false,
+        maxAttempts: 1,
       });
       const byNumber = (
         await api.call('viewer', { url: `/api/v1/projects/${p.slug}/builds/${b.number}` })

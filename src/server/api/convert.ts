@@ -84,6 +84,8 @@ function toStep(step: Store.StepRecord): Dto.Step {
     finishedAt: isoOrNull(step.finishedAt),
     durationMs: step.durationMs,
     logLines: step.logLines,
+    allowFailure: step.allowFailure,
+    maxAttempts: step.maxAttempts,
   };
 }
 

@@ -114,6 +114,10 @@ export interface Step {
   finishedAt: string | null;
   durationMs: number | null;
   logLines: number;
+  /** The pipeline allows it to fail (`allow_failure`): its failure did not fail the stage. */
+  allowFailure: boolean;
+  /** Attempts it may take: 1 + its `retries` ("attempt 2 of 3"). */
+  maxAttempts: number;
 }
 
 export interface Stage {

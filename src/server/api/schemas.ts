@@ -97,6 +97,8 @@ export const StepSchema = Type.Object({
   finishedAt: nullable(Time),
   durationMs: nullable(Type.Integer()),
   logLines: Type.Integer(),
+  allowFailure: Type.Boolean({ description: 'Its failure does not fail the stage (`allow_failure`)' }),
+  maxAttempts: Type.Integer({ description: 'Attempts it may take: 1 + its `retries`' }),
 });
 
 export const StageSchema = Type.Object({

@@ -5,6 +5,7 @@ import { pipelineImages, refuseHostRun, type ExecutorSelection } from '../../exe
 import type { Executor } from '../../executors/types.js';
 import { WHOLE_DIRECTORY } from '../../executors/workspace-seed.js';
 import { runPipeline } from '../../orchestrator/run-pipeline.js';
+import { describeAttempt } from '../../orchestrator/step-runner.js';
 import type { ApprovalDecision, BuildObserver, BuildResult, SecretSource } from '../../orchestrator/types.js';
 import { compilePipeline, formatPipelineError } from '../../pipeline/index.js';
 import type { FinalStatus, PipelinePlan } from '../../pipeline/types.js';
@@ -140,7 +141,11 @@ export class BuildRun {
         this.build.id,
         plan.stages.map((stage) => ({
           name: stage.name,
-          steps: stage.steps.map((s) => ({ name: s.name, allowFailure: s.allowFailure, maxAttempts: s.retries + 1 })),
+          steps: stage.steps.map((s) => ({
+            name: s.name,
+            allowFailure: s.allowFailure,
+            maxAttempts: s.retries + 1,
+          })),
         })),
       );
       const result = await this.runPlan(plan, commit, records, sourceDir, executor);
@@ -321,8 +326,8 @@ export class BuildRun {
             durationMs: result.durationMs,
           }),
         ),
-      stepStarted: (stage, step, attempt) => {
-        if (attempt > 1) writer.write(stage, step, 'system', `attempt ${attempt}`);
+      stepStarted: (stage, step, attempt, info) => {
+        if (attempt > 1) writer.write(stage, step, 'system', describeAttempt(attempt, info));
         enqueue(() =>
           updateStep(db, stepIds.get(`${stage}/${step}`)!, {
             status: 'running',

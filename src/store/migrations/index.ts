@@ -7,6 +7,7 @@ import { webhooks } from './0004_webhooks.js';
 import { installation } from './0005_installation.js';
 import { approvalSlots } from './0006_approval_slots.js';
 import { sessions } from './0007_sessions.js';
+import { stepPolicy } from './0008_step_policy.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Listed here rather than found
@@ -22,5 +23,6 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0005_installation': installation(),
     '0006_approval_slots': approvalSlots(dialect),
     '0007_sessions': sessions(dialect),
+    '0008_step_policy': stepPolicy(),
   };
 }
