@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { formatPipelineError, pipelineJsonSchema, validatePipeline } from '../pipeline/index.js';
@@ -9,6 +10,7 @@ import { registerMaintenanceCommands } from './maintenance.js';
 import { registerArtifactCommands } from './remote/artifact-commands.js';
 import { registerRemoteCommands } from './remote/commands.js';
 import { registerSecretCommands } from './remote/secret-commands.js';
+import { registerWebhookCommands } from './remote/webhook-commands.js';
 import { registerServerCommand } from './server-command.js';
 import { runCommand, type RunCommandOptions } from './run.js';
 
@@ -18,6 +20,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export function buildProgram(exit: (code: number) => void): Command {
   const program = new Command('slipway')
     .description('Slipway: CI/CD builds in fresh, ephemeral containers')
+    .version(packageVersion(), '-V, --version', 'print the version of slipway')
     .showHelpAfterError()
     .exitOverride();
 
@@ -99,9 +102,22 @@ export function buildProgram(exit: (code: number) => void): Command {
   registerMaintenanceCommands(program, exit);
   registerRemoteCommands(program, exit);
   registerSecretCommands(program, exit);
+  registerWebhookCommands(program, exit);
   registerArtifactCommands(program, exit);
   registerServerCommand(program, exit);
   return program;
+}
+
+/** The version in package.json, which sits two levels up from both src/cli and dist/cli. */
+export function packageVersion(): string {
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function readSource(file: string): Promise<string> {

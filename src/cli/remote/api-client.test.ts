@@ -5,6 +5,7 @@ import {
   ApiClientError,
   DEFAULT_SERVER,
   errorFromResponse,
+  NO_TOKEN_MESSAGE,
   projectPath,
   resolveConnection,
   SlipwayClient,
@@ -125,15 +126,16 @@ describe('SlipwayClient', () => {
     expect(error.details).toEqual({ cause: 'ECONNREFUSED' });
   });
 
-  it('maps 401 to a hint about the token, whatever the server said', async () => {
-    const client = await clientFor((_req, res) =>
-      sendJson(res, 401, { error: { code: 'unauthorized', message: 'missing bearer token' } }),
-    );
-    const error = await failure(client.listTokens());
-    expect([error.status, error.code, error.message]).toEqual([
+  it('maps 401 to a hint about the token, whatever the server said: none given, or refused', async () => {
+    const answer: Handler = (_req, res) =>
+      sendJson(res, 401, { error: { code: 'unauthorized', message: 'missing bearer token' } });
+    const none = await failure((await clientFor(answer)).listTokens());
+    expect([none.status, none.code, none.message]).toEqual([401, 'unauthorized', NO_TOKEN_MESSAGE]);
+    const refused = await failure((await clientFor(answer, 'slp_wrong')).listTokens());
+    expect([refused.status, refused.code, refused.message]).toEqual([
       401,
       'unauthorized',
-      'the server refused the token (set SLIPWAY_TOKEN or --token)',
+      'the server refused the token (it is unknown, revoked or mistyped; check SLIPWAY_TOKEN or --token)',
     ]);
   });
 

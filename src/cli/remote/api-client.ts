@@ -20,6 +20,9 @@ import type { ArtifactDto } from '../../server/artifacts/routes.js';
 import type { SecretInfoDto } from '../../server/secrets/routes.js';
 import { followSse, type FollowSseOptions } from './sse.js';
 
+/** The trigger's answer header for a build queued although its ref could not be checked. */
+const WARNING_HEADER = 'x-slipway-warning';
+
 /** Where the server listens when neither `--server` nor `SLIPWAY_SERVER` says otherwise. */
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
@@ -38,6 +41,13 @@ export class ApiClientError extends Error {
     super(message, options);
     this.name = 'ApiClientError';
   }
+}
+
+/** The part of `GET|PATCH /projects/{owner}/{name}/hooks` the CLI reads (the secret is never shown). */
+export interface HookSettingsDto {
+  secretSet: boolean;
+  buildTags: boolean;
+  buildPullRequests: boolean;
 }
 
 /** Where to reach the server and with which token; see {@link resolveConnection}. */
@@ -166,8 +176,16 @@ export class SlipwayClient {
     return this.json('GET', `/builds${queryString(rest)}`);
   }
 
-  trigger(slug: string, body: TriggerRequest): Promise<Build> {
-    return this.json('POST', `${projectPath(slug)}/builds`, body);
+  /**
+   * Queues a build. The server checks that the branch (or tag) exists; when it could not ask
+   * the repository it queues the build all the same and says why, which `onWarning` receives.
+   */
+  async trigger(slug: string, body: TriggerRequest, onWarning?: (text: string) => void): Promise<Build> {
+    const path = `${projectPath(slug)}/builds`;
+    const response = await this.request('POST', path, body);
+    const warning = response.headers.get(WARNING_HEADER);
+    if (warning !== null && warning !== '') onWarning?.(warning);
+    return this.parse('POST', path, response);
   }
 
   getProjectBuild(slug: string, number: number): Promise<BuildDetail> {
@@ -210,7 +228,8 @@ export class SlipwayClient {
       headers: this.headers(),
       fetch: this.fetchImpl,
       ...(after !== undefined && after > 0 ? { lastEventId: String(after) } : {}),
-      toError: (response, body) => errorFromResponse(response.status, response.statusText, body),
+      toError: (response, body) =>
+        errorFromResponse(response.status, response.statusText, body, this.token !== undefined),
       unreachable: (cause) => this.unreachable(cause),
     });
     for await (const event of events) {
@@ -254,6 +273,13 @@ export class SlipwayClient {
 
   whoami(): Promise<TokenInfo> {
     return this.json('GET', '/whoami');
+  }
+
+  // Webhook settings
+
+  /** Changes a project's webhook settings; `secret: null` removes the secret. */
+  updateHookSettings(slug: string, body: { secret?: string | null }): Promise<HookSettingsDto> {
+    return this.json('PATCH', `${projectPath(slug)}/hooks`, body);
   }
 
   // Secrets (values go in, never come out)
@@ -318,7 +344,10 @@ export class SlipwayClient {
   // Plumbing
 
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await this.request(method, path, body);
+    return this.parse(method, path, await this.request(method, path, body));
+  }
+
+  private async parse<T>(method: string, path: string, response: Response): Promise<T> {
     try {
       return (await response.json()) as T;
     } catch (cause) {
@@ -361,7 +390,12 @@ export class SlipwayClient {
       throw this.unreachable(cause);
     }
     if (!response.ok)
-      throw errorFromResponse(response.status, response.statusText, await response.text().catch(() => ''));
+      throw errorFromResponse(
+        response.status,
+        response.statusText,
+        await response.text().catch(() => ''),
+        this.token !== undefined,
+      );
     return response;
   }
 
@@ -392,18 +426,31 @@ export function projectPath(slug: string): string {
   return `/projects/${slug.split('/').map(encodeURIComponent).join('/')}`;
 }
 
+/** What to do when no token was given at all. */
+export const NO_TOKEN_MESSAGE =
+  'no API token: set SLIPWAY_TOKEN or pass --token (the server prints an admin token on its first ' +
+  'start; `slipway token create` makes more)';
+
 /**
  * Turns an error answer into an {@link ApiClientError}. 401 gets a fixed hint about the token,
- * since the server cannot know where the CLI took it from; other statuses keep the server's
- * message (for 403 it names the role that is needed).
+ * since the server cannot know where the CLI took it from — one for no token at all
+ * (`sentToken` false), another for a token the server refused; other statuses keep the
+ * server's message (for 403 it names the role that is needed).
  */
-export function errorFromResponse(status: number, statusText: string, body: string): ApiClientError {
+export function errorFromResponse(
+  status: number,
+  statusText: string,
+  body: string,
+  sentToken = true,
+): ApiClientError {
   const parsed = parseErrorBody(body);
   if (status === 401) {
     return new ApiClientError(
       status,
       parsed?.code ?? 'unauthorized',
-      'the server refused the token (set SLIPWAY_TOKEN or --token)',
+      sentToken
+        ? 'the server refused the token (it is unknown, revoked or mistyped; check SLIPWAY_TOKEN or --token)'
+        : NO_TOKEN_MESSAGE,
       parsed?.details,
     );
   }

@@ -157,8 +157,14 @@ export function registerRemoteCommands(program: Command, exit: (code: number) =>
     ),
   ).action(
     action(async (slugArg: string, numberArg: string, flags: OutputFlags) => {
-      const build = await client(flags).getProjectBuild(parseSlug(slugArg), parseBuildNumber(numberArg));
-      return print(flags, build, buildDetailText(build, stdoutStyle(flags), Date.now()));
+      const api = client(flags);
+      const build = await api.getProjectBuild(parseSlug(slugArg), parseBuildNumber(numberArg));
+      // The API names the original by its global id; people know builds by their number.
+      const original =
+        build.rerunOf === null || flags.output === 'json'
+          ? undefined
+          : await api.getBuild(build.rerunOf).catch(() => undefined);
+      return print(flags, build, buildDetailText(build, stdoutStyle(flags), Date.now(), original?.number));
     }),
   );
   listing(
@@ -198,11 +204,15 @@ export function registerRemoteCommands(program: Command, exit: (code: number) =>
         async (slugArg: string, flags: FollowFlags & { branch: string; commit?: string; tag?: string }) => {
           const slug = parseSlug(slugArg);
           const api = client(flags);
-          const build = await api.trigger(slug, {
-            branch: flags.branch,
-            ...(flags.commit !== undefined ? { commit: flags.commit } : {}),
-            ...(flags.tag !== undefined ? { tag: flags.tag } : {}),
-          });
+          const build = await api.trigger(
+            slug,
+            {
+              branch: flags.branch,
+              ...(flags.commit !== undefined ? { commit: flags.commit } : {}),
+              ...(flags.tag !== undefined ? { tag: flags.tag } : {}),
+            },
+            (warning) => process.stderr.write(`slipway: warning: ${warning}\n`),
+          );
           process.stdout.write(`${build.project} #${build.number} ${build.status}\n`);
           return flags.follow ? followBuild(api, build, followTarget(flags)) : EXIT.ok;
         },

@@ -150,8 +150,16 @@ interface TreeRow {
   note: string;
 }
 
-/** `slipway get build`: a header with the build's facts, then its stages and steps as a tree. */
-export function buildDetailText(build: BuildDetail, style: Style, now: number): string {
+/**
+ * `slipway get build`: a header with the build's facts, then its stages and steps as a tree.
+ * `rerunOfNumber` is the project number of the build this one re-runs (the API gives its id).
+ */
+export function buildDetailText(
+  build: BuildDetail,
+  style: Style,
+  now: number,
+  rerunOfNumber?: number,
+): string {
   const facts: [string, string][] = [
     ['branch', build.branch],
     ['commit', shortCommit(build.commit) + (build.tag ? ` (tag ${build.tag})` : '')],
@@ -160,7 +168,11 @@ export function buildDetailText(build: BuildDetail, style: Style, now: number): 
     ['started', formatRelative(build.startedAt, now)],
     ['duration', formatElapsed(build, now)],
   ];
-  if (build.rerunOf !== null) facts.push(['re-run of', `build id ${build.rerunOf}`]);
+  if (build.rerunOf !== null)
+    facts.push([
+      're-run of',
+      rerunOfNumber !== undefined ? `#${rerunOfNumber}` : `build id ${build.rerunOf}`,
+    ]);
   if (build.reason) facts.push(['reason', build.reason.message]);
   const width = Math.max(...facts.map(([key]) => key.length));
   let text = `${style.bold(`${build.project} #${build.number}`)}  ${colourStatus(style, build.status)}\n`;

@@ -120,12 +120,12 @@ function target(
 }
 
 /** The value from stdin: hidden typing on a terminal, else all of it minus one trailing newline. */
-export async function readValue(io: SecretCommandIo, name: string): Promise<string> {
+export async function readValue(io: SecretCommandIo, name: string, verb = 'secret set'): Promise<string> {
   const value =
     io.stdin.isTTY && io.stdin.setRawMode
-      ? await readHidden(io, `value of ${name} (not shown): `)
+      ? await readHidden(io, `value of ${name} (not shown): `, verb)
       : stripNewline(await readAll(io.stdin));
-  if (value === '') throw new UsageError(`secret set: no value for ${name} on stdin`);
+  if (value === '') throw new UsageError(`${verb}: no value for ${name} on stdin`);
   return value;
 }
 
@@ -139,7 +139,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function readHidden(io: SecretCommandIo, prompt: string): Promise<string> {
+function readHidden(io: SecretCommandIo, prompt: string, verb: string): Promise<string> {
   const stdin = io.stdin;
   io.stderr.write(prompt);
   stdin.setRawMode!(true);
@@ -156,7 +156,7 @@ function readHidden(io: SecretCommandIo, prompt: string): Promise<string> {
     const onData = (chunk: Buffer | string) => {
       for (const ch of chunk.toString()) {
         if (ch === '\r' || ch === '\n' || ch === '\u0004') return finish(() => resolve(value));
-        if (ch === '\u0003') return finish(() => reject(new UsageError('secret set: cancelled')));
+        if (ch === '\u0003') return finish(() => reject(new UsageError(`${verb}: cancelled`)));
         if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
         else value += ch;
       }

@@ -1,13 +1,22 @@
-import { getBuildByNumber, getBuildRecords, getProjectBySlug, listBuilds } from '../../../store/index.js';
+import {
+  approvalsOf,
+  getBuildByNumber,
+  getBuildRecords,
+  getProjectBySlug,
+  listBuilds,
+} from '../../../store/index.js';
 import type { Build, Status } from '../../../store/index.js';
 import { callerOf } from '../../auth/index.js';
+import { isSafeRefName } from '../../sources/git-checkout.js';
+import { checkRefExists } from '../../sources/ref-check.js';
 import { MEMBER, VIEWER, buildOr404, projectOr404 } from '../context.js';
 import type { App, RouteContext } from '../context.js';
 import { toBuild, toBuildDetail } from '../convert.js';
-import { notFound } from '../errors.js';
+import { HttpError, notFound } from '../errors.js';
 import {
   BuildDetailSchema,
   BuildSchema,
+  ApprovalRequestSchema,
   BuildsQuery,
   EmptyBodySchema,
   IdParams,
@@ -20,6 +29,9 @@ import {
 } from '../schemas.js';
 
 const tags = ['builds'];
+
+/** Response header of a trigger that went ahead although its ref could not be checked. */
+export const WARNING_HEADER = 'x-slipway-warning';
 
 interface ListQuery {
   status?: string;
@@ -40,13 +52,25 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
       ...(query.before !== undefined && { before: Number(query.before) }),
       limit: query.limit ?? 50,
     });
+    const approvals = await approvalsOf(
+      db,
+      result.builds.map((b) => b.id),
+    );
     return {
-      items: result.builds.map(toBuild),
+      items: result.builds.map((b) => toBuild(b, approvals.get(b.id) ?? [])),
       nextCursor: result.nextBefore === null ? null : String(result.nextBefore),
     };
   };
 
-  const detail = async (build: Build) => toBuildDetail(build, await getBuildRecords(db, build.id));
+  const detail = async (build: Build) =>
+    toBuildDetail(
+      build,
+      await getBuildRecords(db, build.id),
+      (await approvalsOf(db, [build.id])).get(build.id) ?? [],
+    );
+  /** A build after an action, with its approval records (the decision just taken among them). */
+  const withApprovals = async (build: Build) =>
+    toBuild(build, (await approvalsOf(db, [build.id])).get(build.id) ?? []);
 
   api.get(
     '/projects/:owner/:name/builds',
@@ -73,6 +97,10 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
       schema: {
         tags,
         summary: 'Trigger a build of a branch (any branch: the branch filter applies to webhooks only)',
+        description:
+          'The branch (or the tag, if given) must exist in the repository (`git ls-remote`, at most 30 s): ' +
+          'a missing one is 400 with the field path. When the repository cannot be asked, the build is ' +
+          'queued all the same and the answer carries an `X-Slipway-Warning` header saying why.',
         params: ProjectParams,
         body: TriggerRequestSchema,
         response: { 201: BuildSchema },
@@ -81,6 +109,19 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
     async (request, reply) => {
       const project = await projectOr404(db, request.params.owner, request.params.name);
       const { branch, commit, tag } = request.body;
+      // The checkout builds the tag if one is given, else the branch: that ref must exist.
+      const [kind, ref] = tag !== undefined ? (['tag', tag] as const) : (['branch', branch] as const);
+      if (isSafeRefName(ref)) {
+        const check = await checkRefExists(project.repoUrl, ref, kind);
+        if (check.outcome === 'missing') {
+          throw new HttpError(400, 'invalid_request', check.message, {
+            fields: [{ path: `body.${kind}`, message: check.message }],
+          });
+        }
+        // A header carries printable ASCII only; the rest of the text is kept readable.
+        if (check.outcome === 'unknown')
+          void reply.header(WARNING_HEADER, check.warning.replace(/[^\x20-\x7e]/g, '?'));
+      }
       const build = await control.trigger(project, {
         branch,
         ...(commit !== undefined && { commit }),
@@ -158,7 +199,7 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
         response: { 200: BuildSchema },
       },
     },
-    async (request) => toBuild(await control.cancel(request.params.id, callerOf(request).name)),
+    async (request) => withApprovals(await control.cancel(request.params.id, callerOf(request).name)),
   );
 
   api.post(
@@ -167,13 +208,17 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
       config: MEMBER,
       schema: {
         tags,
-        summary: 'Approve the stage a build waits on',
+        summary:
+          'Approve the stage a build waits on; it goes on as soon as a running slot is free (ahead of queued builds)',
         params: IdParams,
-        body: EmptyBodySchema,
+        body: ApprovalRequestSchema,
         response: { 200: BuildSchema },
       },
     },
-    async (request) => toBuild(await control.decide(request.params.id, 'approve', callerOf(request).name)),
+    async (request) =>
+      withApprovals(
+        await control.decide(request.params.id, 'approve', callerOf(request).name, request.body.comment),
+      ),
   );
 
   api.post(
@@ -182,15 +227,21 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
       config: MEMBER,
       schema: {
         tags,
-        summary: 'Reject the stage a build waits on',
+        summary:
+          'Reject the stage a build waits on (`when.status` stages may still run, once a running slot is free)',
         params: IdParams,
         body: RejectRequestSchema,
         response: { 200: BuildSchema },
       },
     },
     async (request) =>
-      toBuild(
-        await control.decide(request.params.id, 'reject', callerOf(request).name, request.body.message),
+      withApprovals(
+        await control.decide(
+          request.params.id,
+          'reject',
+          callerOf(request).name,
+          request.body.comment ?? request.body.message,
+        ),
       ),
   );
 
