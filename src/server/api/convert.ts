@@ -34,8 +34,11 @@ export function toProject(project: Store.Project, lastBuild?: Store.Build | null
   };
 }
 
-/** `projectSlug` becomes `project`, `commitSha` `commit`; leases and attempts stay inside. */
-export function toBuild(build: Store.Build): Dto.Build {
+/**
+ * `projectSlug` becomes `project`, `commitSha` `commit`; leases and attempts stay inside.
+ * `approvals` (from the store's `approvalsOf`) adds the approval records.
+ */
+export function toBuild(build: Store.Build, approvals?: readonly Store.ApprovalRecord[]): Dto.Build {
   return {
     id: build.id,
     project: build.projectSlug,
@@ -53,15 +56,36 @@ export function toBuild(build: Store.Build): Dto.Build {
     startedAt: isoOrNull(build.startedAt),
     finishedAt: isoOrNull(build.finishedAt),
     durationMs: build.durationMs,
+    ...(approvals !== undefined && { approvals: approvals.map(toApproval) }),
   };
 }
 
-/** A build with its stage/step records, in plan order. */
-export function toBuildDetail(build: Store.Build, stages: readonly Store.StageRecord[]): Dto.BuildDetail {
-  return { ...toBuild(build), stages: stages.map(toStage) };
+export function toApproval(approval: Store.ApprovalRecord): Dto.Approval {
+  return {
+    stage: approval.stage,
+    decision: approval.decision,
+    by: approval.by,
+    at: isoOrNull(approval.at),
+    comment: approval.comment,
+    requestedAt: isoOrNull(approval.requestedAt),
+    resumedAt: isoOrNull(approval.resumedAt),
+  };
 }
 
-function toStage(stage: Store.StageRecord): Dto.Stage {
+/** A build with its stage/step records, in plan order, and its approval records. */
+export function toBuildDetail(
+  build: Store.Build,
+  stages: readonly Store.StageRecord[],
+  approvals: readonly Store.ApprovalRecord[] = [],
+): Dto.BuildDetail {
+  const byStage = new Map(approvals.map((a) => [a.stage, a]));
+  return {
+    ...toBuild(build, approvals),
+    stages: stages.map((stage) => toStage(stage, byStage.get(stage.name))),
+  };
+}
+
+function toStage(stage: Store.StageRecord, approval: Store.ApprovalRecord | undefined): Dto.Stage {
   return {
     name: stage.name,
     status: stage.status,
@@ -69,6 +93,7 @@ function toStage(stage: Store.StageRecord): Dto.Stage {
     startedAt: isoOrNull(stage.startedAt),
     finishedAt: isoOrNull(stage.finishedAt),
     durationMs: stage.durationMs,
+    approval: approval === undefined ? null : toApproval(approval),
     steps: stage.steps.map(toStep),
   };
 }

@@ -16,8 +16,8 @@
  *   GET    /api/v1/builds?project&status&branch&limit&before → Page<Build>           viewer
  *   GET    /api/v1/builds/{id}                               → BuildDetail           viewer
  *   POST   /api/v1/builds/{id}/cancel                        → Build                 member
- *   POST   /api/v1/builds/{id}/approve      {}               → Build                 member
- *   POST   /api/v1/builds/{id}/reject       {message?}       → Build                 member
+ *   POST   /api/v1/builds/{id}/approve      {comment?}       → Build                 member
+ *   POST   /api/v1/builds/{id}/reject       {comment?}       → Build                 member
  *   POST   /api/v1/builds/{id}/rerun                         → 201 Build             member
  *   GET    /api/v1/builds/{id}/logs?after&limit              → LogPage (JSON)        viewer
  *   GET    /api/v1/builds/{id}/logs?follow=1  (SSE; Last-Event-ID or ?after resumes)   viewer
@@ -102,6 +102,32 @@ export interface Build {
   startedAt: string | null;
   finishedAt: string | null;
   durationMs: number | null;
+  /** Its approval stages, in order (build lists, details, actions and the queue carry them). */
+  approvals?: Approval[];
+}
+
+/**
+ * An approval stage's record. A build `waiting` whose approval is decided but not `resumedAt`
+ * waits for a running slot (it gets the next one, ahead of queued builds).
+ */
+export interface Approval {
+  stage: string;
+  decision: 'waiting' | 'approved' | 'rejected';
+  /** Who decided (the caller's token name); null while waiting. */
+  by: string | null;
+  /** When it was decided; null while waiting. */
+  at: string | null;
+  comment: string | null;
+  /** When the stage began to wait for a person. */
+  requestedAt: string | null;
+  /** When the build went on after the decision (it had a running slot again). */
+  resumedAt: string | null;
+}
+
+/** `POST /builds/{id}/approve` and `/reject`. */
+export interface ApprovalRequest {
+  /** Why, for the record (one line, at most 1000 characters). */
+  comment?: string;
 }
 
 export interface Step {
@@ -127,6 +153,8 @@ export interface Stage {
   startedAt: string | null;
   finishedAt: string | null;
   durationMs: number | null;
+  /** Its approval record; null when the stage needs none. */
+  approval?: Approval | null;
   steps: Step[];
 }
 
@@ -159,7 +187,10 @@ export interface LogPage {
 }
 
 export interface QueueEntry extends Build {
-  /** Why a queued build waits: `branch_lock`, `project_limit`, `global_limit`, or null when about to start. */
+  /**
+   * Why it waits: `branch_lock`, `project_limit`, `global_limit`, or null when about to start;
+   * `approval` for a `waiting` build until a person decides (then it waits for a slot).
+   */
   waitingFor: string | null;
 }
 

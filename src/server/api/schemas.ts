@@ -65,6 +65,19 @@ export const ApiErrorSchema = Type.Object(
 
 export const ReasonSchema = Type.Object({ code: Type.String(), message: Type.String() });
 
+export const ApprovalSchema = Type.Object(
+  {
+    stage: Type.String(),
+    decision: literals(['waiting', 'approved', 'rejected'] as const),
+    by: nullable(Type.String()),
+    at: nullable(Time),
+    comment: nullable(Type.String()),
+    requestedAt: nullable(Time),
+    resumedAt: nullable(Time),
+  },
+  { title: 'Approval' },
+);
+
 export const BuildSchema = Type.Object(
   {
     id: Type.Integer(),
@@ -83,6 +96,7 @@ export const BuildSchema = Type.Object(
     startedAt: nullable(Time),
     finishedAt: nullable(Time),
     durationMs: nullable(Type.Integer()),
+    approvals: Type.Optional(Type.Array(ApprovalSchema)),
   },
   { title: 'Build' },
 );
@@ -108,6 +122,7 @@ export const StageSchema = Type.Object({
   startedAt: nullable(Time),
   finishedAt: nullable(Time),
   durationMs: nullable(Type.Integer()),
+  approval: Type.Optional(nullable(ApprovalSchema)),
   steps: Type.Array(StepSchema),
 });
 
@@ -205,9 +220,23 @@ export const TriggerRequestSchema = Type.Object(
 
 export const EmptyBodySchema = Type.Object({}, { additionalProperties: false });
 
+/** One line of text: no control characters (it goes into the build log and notifications). */
+const Comment = Type.String({
+  maxLength: 1000,
+  pattern: '^[^\\u0000-\\u001f\\u007f]*$',
+  description: 'Why, for the record: one line, at most 1000 characters',
+  errorMessage: 'must be one line of at most 1000 characters, without control characters',
+});
+
+export const ApprovalRequestSchema = Type.Object(
+  { comment: Type.Optional(Comment) },
+  { additionalProperties: false, title: 'ApprovalRequest' },
+);
+
+/** `message` is the older name of `comment`, still taken. */
 export const RejectRequestSchema = Type.Object(
-  { message: Type.Optional(Type.String({ maxLength: 2000 })) },
-  { additionalProperties: false },
+  { comment: Type.Optional(Comment), message: Type.Optional(Comment) },
+  { additionalProperties: false, title: 'RejectRequest' },
 );
 
 export const LogLineSchema = Type.Object({
@@ -232,7 +261,7 @@ export const LogPageSchema = Type.Object(
 export const QueueEntrySchema = Type.Composite([
   BuildSchema,
   Type.Object({
-    waitingFor: nullable(literals(['branch_lock', 'project_limit', 'global_limit'] as const)),
+    waitingFor: nullable(literals(['approval', 'branch_lock', 'project_limit', 'global_limit'] as const)),
   }),
 ]);
 
@@ -361,6 +390,8 @@ same<Same<Static<typeof TokenInfoSchema>, Dto.TokenInfo>>();
 same<Same<Static<typeof TokenCreatedSchema>, Dto.TokenCreated>>();
 same<Same<Static<typeof TokenCreateSchema>, Dto.TokenCreate>>();
 same<Same<Static<typeof TriggerRequestSchema>, Dto.TriggerRequest>>();
+same<Same<Static<typeof ApprovalSchema>, Dto.Approval>>();
+same<Same<Static<typeof ApprovalRequestSchema>, Dto.ApprovalRequest>>();
 same<Same<Static<typeof ApiErrorSchema>, Dto.ApiError>>();
 // Requests may be narrower than the DTO (executors are a closed list here), never wider.
 same<Static<typeof ProjectCreateSchema> extends Dto.ProjectCreate ? true : false>();

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import {
+  approvalsOf,
   createBuild,
   decideApproval,
   getBuild,
@@ -14,6 +15,9 @@ import {
 } from '../../store/index.js';
 import { isCommitSha, isSafeRefName } from '../sources/git-checkout.js';
 import { ControlError, type BuildControl, type TriggerInput } from './types.js';
+
+/** Longest approval comment (the API's schema says the same). */
+const MAX_COMMENT = 1000;
 
 /**
  * The build machinery as the API sees it. Every request is first a durable change in the
@@ -81,8 +85,15 @@ export class DatabaseBuildControl implements BuildControl {
     buildId: number,
     decision: 'approve' | 'reject',
     by: string,
-    message?: string,
+    comment?: string,
   ): Promise<Build> {
+    const text = comment?.trim() ?? '';
+    if (text.length > MAX_COMMENT || /\p{Cc}/u.test(text)) {
+      throw new ControlError(
+        'invalid',
+        `the comment must be one line of at most ${MAX_COMMENT} characters, without control characters`,
+      );
+    }
     const build = await this.mustGet(buildId);
     if (build.status !== 'waiting') {
       throw new ControlError(
@@ -95,10 +106,17 @@ export class DatabaseBuildControl implements BuildControl {
       buildId,
       decision === 'approve' ? 'approved' : 'rejected',
       by,
-      message ?? null,
+      text === '' ? null : text,
     );
-    if (stage === undefined)
-      throw new ControlError('conflict', `build #${build.number} is not waiting for approval`);
+    if (stage === undefined) {
+      const last = (await approvalsOf(this.db, [buildId])).get(buildId)?.at(-1);
+      throw new ControlError(
+        'conflict',
+        last && last.decision !== 'waiting'
+          ? `build #${build.number}: stage ${last.stage} was already ${last.decision} by ${last.by ?? 'someone'}`
+          : `build #${build.number} is not waiting for approval`,
+      );
+    }
     this.notify();
     return this.mustGet(buildId);
   }

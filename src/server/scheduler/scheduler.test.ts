@@ -123,7 +123,7 @@ describe.each(DIALECTS)('scheduler and build runs (%s, real git, local executor)
     const done = await finished(build.id);
     expect(done).toMatchObject({
       status: 'failure',
-      reason: { code: 'approval_rejected', message: 'not today' },
+      reason: { code: 'approval_rejected', message: 'rejected by bo — "not today"' },
     });
     await expect(control.decide(build.id, 'approve', 'bo')).rejects.toThrow(/not waiting for approval/);
   });

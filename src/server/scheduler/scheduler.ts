@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import {
-  claimNextBuilds,
+  claimSlots,
   getProject,
   pendingControl,
   renewLeases,
@@ -36,6 +36,8 @@ export class Scheduler {
   private timers: NodeJS.Timeout[] = [];
   private ticking = false;
   private tickAgain = false;
+  /** The tick under way (or the last one): `stop` waits for it, so no claim lands after it. */
+  private tickDone: Promise<void> = Promise.resolve();
   private stopped = true;
 
   constructor(private readonly options: SchedulerOptions) {
@@ -58,7 +60,7 @@ export class Scheduler {
       return;
     }
     this.ticking = true;
-    void this.tick()
+    this.tickDone = this.tick()
       .catch(this.report)
       .finally(() => {
         this.ticking = false;
@@ -82,6 +84,8 @@ export class Scheduler {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    // A tick under way may still claim builds and start their runs: let it, then stop those too.
+    await this.tickDone;
     for (const { run } of this.runs.values())
       run.cancel({ code: 'cancelled', message: `cancelled: ${reason}` });
     await Promise.all([...this.runs.values()].map((r) => r.done));
@@ -92,9 +96,11 @@ export class Scheduler {
   private async tick(): Promise<void> {
     await this.applyControl();
     if (this.stopped) return;
-    const claimed = await claimNextBuilds(this.options.db, this.options.owner, this.leaseMs, {
+    const { claimed, resumed } = await claimSlots(this.options.db, this.options.owner, this.leaseMs, {
       global: this.options.globalLimit,
     });
+    // A decided build of ours got its slot back: go on with it now rather than at the next poll.
+    if (resumed.some((build) => this.runs.has(build.id))) await this.applyControl();
     for (const build of claimed) await this.startRun(build);
   }
 
@@ -122,7 +128,10 @@ export class Scheduler {
     this.runs.set(build.id, { run, done });
   }
 
-  /** Cancel requests and approval decisions for the builds this process runs. */
+  /**
+   * Cancel requests and approval decisions for the builds this process runs. A decision
+   * arrives here only once the build has a running slot again (see `claimSlots`).
+   */
   private async applyControl(): Promise<void> {
     if (this.runs.size === 0) return;
     const requests = await pendingControl(this.options.db, this.activeIds());
@@ -131,15 +140,12 @@ export class Scheduler {
       if (!entry) continue;
       if (request.cancel) entry.run.cancel(request.cancel);
       else if (request.approval && entry.run.waitingForApproval) {
-        entry.run.decide(
-          request.approval.decision === 'approved'
-            ? { decision: 'approve', by: request.approval.by }
-            : {
-                decision: 'reject',
-                by: request.approval.by,
-                ...(request.approval.message ? { message: request.approval.message } : {}),
-              },
-        );
+        entry.run.decide({
+          stage: request.approval.stage,
+          decision: request.approval.decision,
+          by: request.approval.by,
+          comment: request.approval.message,
+        });
       }
     }
   }

@@ -20,8 +20,11 @@ export interface BuildControl {
   trigger(project: Project, input: TriggerInput): Promise<Build>;
   /** Cancels a queued build at once, or asks its owner to stop an active one. */
   cancel(buildId: number, by: string, reason?: string): Promise<Build>;
-  /** Approves or rejects the stage a build waits on. */
-  decide(buildId: number, decision: 'approve' | 'reject', by: string, message?: string): Promise<Build>;
+  /**
+   * Approves or rejects the stage a build waits on, with an optional one-line comment for the
+   * record. The build stays `waiting` until it has a running slot again, then goes on.
+   */
+  decide(buildId: number, decision: 'approve' | 'reject', by: string, comment?: string): Promise<Build>;
   /** Queues a new build of the same project, ref and commit. */
   rerun(buildId: number, by: string): Promise<Build>;
 }
