@@ -120,7 +120,10 @@ export class LocalExecutor implements Executor {
     if (build.sourceDir !== undefined && realPath(build.sourceDir) !== workspace) {
       signal?.throwIfAborted();
       try {
-        await seedWorkspace(build.sourceDir, workspace, build.sourceSeed ?? WHOLE_DIRECTORY, signal);
+        const seed = build.sourceSeed ?? WHOLE_DIRECTORY;
+        // A fixed workdir is the user's directory: never replaced by a moved one.
+        const movable = seed.movable === true && this.workdir === undefined;
+        await seedWorkspace(build.sourceDir, workspace, { ...seed, movable }, signal);
       } catch (err) {
         throw new ExecutorError(
           'workspace',
