@@ -130,6 +130,28 @@ describe.each(DIALECTS)('build logs (%s)', (dialect) => {
       expect(notes.body).toBe('');
     });
 
+    it("serves the whole build's log as plain text, every line prefixed with [stage/step]", async () => {
+      const { build, writer } = await runningBuild();
+      await createBuildRecords(api.t.db, build.id, [{ name: 'test', steps: ['unit', 'lint'] }]);
+      writer.write('', 'slipway', 'system', 'build #1 starts');
+      writer.write('', 'service:db', 'stdout', 'db ready');
+      // More lines than one store read, interleaved.
+      for (let i = 1; i <= 12_000; i++)
+        writer.write('test', i % 3 === 0 ? 'lint' : 'unit', i % 2 === 0 ? 'stderr' : 'stdout', `line ${i}`);
+      await finish(build, writer);
+      const res = await api.call('viewer', { url: `/api/v1/builds/${build.id}/log` });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(res.body).toBe(
+        '[slipway] build #1 starts\n[service/db] db ready\n' +
+          range(1, 12_000)
+            .map((i) => `[test/${i % 3 === 0 ? 'lint' : 'unit'}] line ${i}\n`)
+            .join(''),
+      );
+      expect((await api.call(null, { url: `/api/v1/builds/${build.id}/log` })).statusCode).toBe(401);
+      expect((await api.call('viewer', { url: '/api/v1/builds/9999999/log' })).statusCode).toBe(404);
+    });
+
     it('answers 404 for an unknown step and for unknown builds', async () => {
       const { build, writer } = await runningBuild();
       await createBuildRecords(api.t.db, build.id, [{ name: 'test', steps: ['unit'] }]);

@@ -93,6 +93,30 @@ export function logRoutes(api: App, { db, logs, live }: RouteContext): void {
   );
 
   api.get(
+    '/builds/:id/log',
+    {
+      config: VIEWER,
+      schema: {
+        tags,
+        summary: "The whole build's stored log as plain text, each line prefixed with [stage/step]",
+        params: IdParams,
+        response: {
+          200: {
+            description: 'The lines of every step in order, each ending in a newline',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const build = await buildOr404(db, request.params.id);
+      const body = Readable.from(buildText(logs, build.id));
+      // As for a step's log: the schema types the body as text; Fastify sends the stream.
+      return reply.type('text/plain; charset=utf-8').send(body as unknown as string);
+    },
+  );
+
+  api.get(
     '/builds/:id/steps/:stage/:step/log',
     {
       config: VIEWER,
@@ -144,6 +168,28 @@ async function* stepText(
     if (page.length < TEXT_PAGE) return;
     after = page.at(-1)!.seq;
   }
+}
+
+/**
+ * Every line of a build as `[stage/step] text` (the way `slipway run` and `slipway logs` print
+ * them), a store page at a time, so a big log is streamed, never held whole.
+ */
+async function* buildText(logs: LogStore, buildId: number): AsyncGenerator<string> {
+  let after = 0;
+  for (;;) {
+    const page = await logs.read(buildId, after, TEXT_PAGE);
+    let text = '';
+    for (const line of page) text += `[${lineLabel(line.stage, line.step)}] ${line.text}\n`;
+    if (text !== '') yield text;
+    if (page.length < TEXT_PAGE) return;
+    after = page.at(-1)!.seq;
+  }
+}
+
+/** `stage/step`; a service's log (`service:<name>`) as `service/<name>`; the server's notes as `slipway`. */
+function lineLabel(stage: string, step: string): string {
+  if (step.startsWith('service:')) return `service/${step.slice('service:'.length)}`;
+  return stage !== '' ? `${stage}/${step}` : step;
 }
 
 /**
