@@ -31,7 +31,7 @@ export interface ServerOptions {
   /** Default: a free port on 127.0.0.1 (chosen here, so a restart can reuse it). */
   port?: number;
   database?: string;
-  executor?: 'local' | 'docker';
+  executor?: 'auto' | 'local' | 'docker';
   engine?: string;
   globalLimit?: number;
   replicaId?: string;
