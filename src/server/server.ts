@@ -13,6 +13,7 @@ import {
   type Database,
 } from '../store/index.js';
 import { buildApp } from './api/app.js';
+import { executorRoutes } from './api/routes/executors.js';
 import { hookSettingsRoutes, registerHookRoutes, scriptsPipelineSource } from './hooks/index.js';
 import { createBlobStore } from '../blobs/index.js';
 import { createArtifactCollector, registerArtifactRoutes } from './artifacts/index.js';
@@ -212,6 +213,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       (api) => registerSecretRoutes(api, { db, cipher }),
       (api) => registerArtifactRoutes(api, { db, blobs }),
       (api) => registerRetentionRoutes(api, { db, defaults: retentionDefaults }),
+      (api) => executorRoutes(api, executors),
     ],
     ...(config.webRoot !== undefined ? { webRoot: config.webRoot } : {}),
   });

@@ -146,6 +146,16 @@ export interface Step {
   maxAttempts: number;
 }
 
+/** `GET /api/v1/executors`: an executor this server knows, and whether builds can use it. */
+export interface ExecutorInfo {
+  name: string;
+  usable: boolean;
+  /** The server's default (what a project without its own choice gets). */
+  isDefault: boolean;
+  /** What it is, or why it cannot be used. */
+  detail: string;
+}
+
 export interface Stage {
   name: string;
   status: Status;

@@ -44,6 +44,27 @@ export class ExecutorPool {
   all(): Executor[] {
     return [...this.available.values()];
   }
+
+  /** Every executor this server knows, usable or not (with why not), the default first. */
+  list(): Array<{ name: string; usable: boolean; isDefault: boolean; detail: string }> {
+    const entries = [
+      ...[...this.available.keys()].map((name) => ({
+        name,
+        usable: true,
+        isDefault: name === this.defaultName,
+        detail:
+          name === 'local' && this.autoFallback !== undefined
+            ? `host processes; the default only because no container engine answered: ${this.autoFallback}`
+            : name === 'local'
+              ? 'host processes in a per-build workspace (trusted builds only)'
+              : 'one fresh container per step',
+      })),
+      ...[...this.unavailable.entries()]
+        .filter(([name]) => !this.available.has(name))
+        .map(([name, why]) => ({ name, usable: false, isDefault: false, detail: why })),
+    ];
+    return entries.sort((a, b) => Number(b.isDefault) - Number(a.isDefault));
+  }
 }
 
 /**

@@ -1,0 +1,48 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalExecutor } from '../../../executors/local/local-executor.js';
+import { ExecutorPool } from '../../scheduler/executor-pool.js';
+import type { ExecutorInfo } from '../dto.js';
+import { startTestApi } from '../testing/harness.js';
+import type { TestApi } from '../testing/harness.js';
+import { executorRoutes } from './executors.js';
+
+describe('GET /api/v1/executors', () => {
+  let api: TestApi;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'slipway-executors-'));
+    // As `slipway server --executor auto` sets it up on a machine without a container engine.
+    const pool = new ExecutorPool(
+      new Map([['local', new LocalExecutor({ tmpRoot: dir })]]),
+      new Map([
+        ['docker', 'no container engine answered: /run/podman/podman.sock: connection refused'],
+        ['kubernetes', 'not implemented yet'],
+      ]),
+      'local',
+      'no container engine answered: /run/podman/podman.sock: connection refused',
+    );
+    api = await startTestApi('sqlite', { apiPlugins: [(app) => executorRoutes(app, pool)] });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lists every executor, usable or not with why, the default first (any signed-in role)', async () => {
+    const res = await api.call('viewer', { url: '/api/v1/executors' });
+    expect(res.statusCode, res.body).toBe(200);
+    const list = res.json<ExecutorInfo[]>();
+    expect(list.map((e) => [e.name, e.usable, e.isDefault])).toEqual([
+      ['local', true, true],
+      ['docker', false, false],
+      ['kubernetes', false, false],
+    ]);
+    expect(list[0]!.detail).toMatch(/only because no container engine answered/);
+    expect(list[1]!.detail).toMatch(/connection refused/);
+    expect((await api.call(null, { url: '/api/v1/executors' })).statusCode).toBe(401);
+  });
+});
