@@ -200,12 +200,13 @@ export class SlipwayClient {
     return this.json('POST', `/builds/${id}/cancel`, {});
   }
 
-  approve(id: number): Promise<Build> {
-    return this.json('POST', `/builds/${id}/approve`, {});
+  /** `comment`: why, for the build's approval record. */
+  approve(id: number, comment?: string): Promise<Build> {
+    return this.json('POST', `/builds/${id}/approve`, comment === undefined ? {} : { comment });
   }
 
-  reject(id: number, message?: string): Promise<Build> {
-    return this.json('POST', `/builds/${id}/reject`, message === undefined ? {} : { message });
+  reject(id: number, comment?: string): Promise<Build> {
+    return this.json('POST', `/builds/${id}/reject`, comment === undefined ? {} : { comment });
   }
 
   rerun(id: number): Promise<Build> {

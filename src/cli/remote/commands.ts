@@ -4,6 +4,7 @@ import type { Build, ConcurrencyPolicy, ProjectUpdate, Role } from '../../server
 import { EXIT, UsageError } from '../errors.js';
 import { BufferedWriter, Style } from '../output.js';
 import { apiAction, client, remote, type ConnectionFlags } from './command-kit.js';
+import { approvalReport, decidedApproval, untilApplied } from './approval.js';
 import { buildDetailText, buildsTable, projectsTable, queueText, tokensTable } from './format.js';
 import { followBuild, LogPrinter, printStoredLogs, type StepFilter } from './logs.js';
 
@@ -279,27 +280,32 @@ export function registerRemoteCommands(program: Command, exit: (code: number) =>
       .argument('<number>')
       .description('approve (or reject) the stage a build waits at'),
   )
-    .option('--reject', 'reject instead: the build stops')
-    .option('--message <text>', 'why it is rejected (with --reject)')
+    .option('--reject', 'reject instead: the stage fails (`when.status` stages may still run)')
+    .option('--reason <text>', 'why, for the record: one line (shown on the build and in its log)')
+    .addOption(new Option('--comment <text>', 'the same as --reason').hideHelp())
+    .addOption(new Option('--message <text>', 'the same as --reason, with --reject').hideHelp())
     .action(
       action(
         async (
           slugArg: string,
           numberArg: string,
-          flags: ConnectionFlags & { reject?: boolean; message?: string },
+          flags: ConnectionFlags & { reject?: boolean; reason?: string; comment?: string; message?: string },
         ) => {
           const slug = parseSlug(slugArg);
           const number = parseBuildNumber(numberArg);
           if (flags.message !== undefined && !flags.reject)
-            throw new UsageError('--message goes with --reject');
+            throw new UsageError('--message goes with --reject (or give --reason)');
+          const given = [flags.reason, flags.comment, flags.message].filter((v) => v !== undefined);
+          if (given.length > 1) throw new UsageError('give the reason once (--reason)');
+          const reason = given[0];
           const api = client(flags);
           const build = await api.getProjectBuild(slug, number);
-          const after = flags.reject
-            ? await api.reject(build.id, flags.message)
-            : await api.approve(build.id);
-          process.stdout.write(
-            `${after.project} #${after.number} ${flags.reject ? 'rejected' : 'approved'} (${after.status})\n`,
-          );
+          const decided = flags.reject
+            ? await api.reject(build.id, reason)
+            : await api.approve(build.id, reason);
+          const stage = decidedApproval(decided)?.stage;
+          const after = await untilApplied(api, decided, stage);
+          process.stdout.write(approvalReport(after, stage));
           return EXIT.ok;
         },
       ),

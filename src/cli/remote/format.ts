@@ -1,6 +1,6 @@
 import { formatDuration } from '../../orchestrator/step-runner.js';
 import type { Status } from '../../pipeline/types.js';
-import type { Build, BuildDetail, Project, Queue, TokenInfo } from '../../server/api/dto.js';
+import type { Approval, Build, BuildDetail, Project, Queue, TokenInfo } from '../../server/api/dto.js';
 import type { Style } from '../output.js';
 
 /** One column of {@link renderTable}: its header, its text, and how to colour a cell. */
@@ -92,6 +92,8 @@ export function describeWaiting(waitingFor: string | null, build: Build, queue: 
   switch (waitingFor) {
     case null:
       return 'about to start';
+    case 'approval':
+      return `a person to approve (slipway approve ${build.project} ${build.number} [--reject])`;
     case 'branch_lock':
       return `another build of ${build.branch} is running`;
     case 'project_limit':
@@ -101,6 +103,21 @@ export function describeWaiting(waitingFor: string | null, build: Build, queue: 
     default:
       return waitingFor;
   }
+}
+
+/**
+ * One approval record in words: `deploy approved by alice 3m ago — "looks good"`, or
+ * `deploy waiting for a person since 2m ago`. `buildWaits`: the build is still `waiting` (else
+ * an undecided approval was never decided: the build ended first).
+ */
+export function approvalText(approval: Approval, now: number, buildWaits: boolean): string {
+  if (approval.decision === 'waiting')
+    return buildWaits
+      ? `${approval.stage} waiting for a person since ${formatRelative(approval.requestedAt, now)}`
+      : `${approval.stage} never decided`;
+  const comment = approval.comment ? ` — "${approval.comment}"` : '';
+  const slot = approval.resumedAt === null && buildWaits ? ' (waits for a running slot)' : '';
+  return `${approval.stage} ${approval.decision} by ${approval.by ?? 'someone'} ${formatRelative(approval.at, now)}${comment}${slot}`;
 }
 
 /** `slipway get projects`. */
@@ -173,6 +190,8 @@ export function buildDetailText(
       're-run of',
       rerunOfNumber !== undefined ? `#${rerunOfNumber}` : `build id ${build.rerunOf}`,
     ]);
+  for (const approval of build.approvals ?? [])
+    facts.push(['approval', approvalText(approval, now, build.status === 'waiting')]);
   if (build.reason) facts.push(['reason', build.reason.message]);
   const width = Math.max(...facts.map(([key]) => key.length));
   let text = `${style.bold(`${build.project} #${build.number}`)}  ${colourStatus(style, build.status)}\n`;
