@@ -422,15 +422,112 @@ describe('runPipeline', () => {
     expect(events).toEqual(['stage+ a', 'step+ a/x#1', 'step- a/x success', 'stage- a success']);
   });
 
-  it('a secret that is not defined is a build error before anything runs', async () => {
-    const executor = new MemoryExecutor();
-    const result = await runPipeline(
-      plan(stage('a', [step('x', ['echo'], { secrets: [{ env: 'T', secret: 'missing' }] })])),
-      ctx,
-      executor,
-      { secrets: { get: () => Promise.resolve(undefined) } },
-    );
-    expect(result).toMatchObject({ status: 'error', reason: { message: 'secret "missing" is not defined' } });
-    expect(executor.prepared).toHaveLength(0);
+  describe('secrets, resolved per stage when it runs', () => {
+    /** A secret source that records every name it is asked for. */
+    const source = (values: Record<string, string>) => {
+      const asked: string[] = [];
+      return {
+        asked,
+        get: (name: string) => {
+          asked.push(name);
+          return Promise.resolve(values[name]);
+        },
+      };
+    };
+    const deploy = (extra: Partial<StagePlan> = {}) =>
+      stage(
+        'deploy',
+        [step('ship', ['echo ship'], { secrets: [{ env: 'TOKEN', secret: 'deploy_token' }] })],
+        extra,
+      );
+
+    it('a stage that never runs (not approved, or filtered by when) never asks for its secrets', async () => {
+      for (const gated of [deploy({ approval: true }), deploy({ when: { branch: 'release/.*' } })]) {
+        const executor = new MemoryExecutor();
+        const secrets = source({});
+        const result = await runPipeline(
+          plan(stage('test', [step('unit', ['echo ok'])]), gated),
+          ctx,
+          executor,
+          {
+            secrets,
+          },
+        );
+        expect(result.status).toBe('success');
+        expect(executor.started).toEqual(['test/unit']);
+        expect(result.stages[1]!.status).toBe('skipped');
+        expect(secrets.asked).toEqual([]);
+      }
+    });
+
+    it('a missing secret fails the steps that need it with error when their stage runs, after earlier stages ran', async () => {
+      const executor = new MemoryExecutor();
+      const finished: string[] = [];
+      const result = await runPipeline(
+        plan(stage('test', [step('unit', ['echo ok'])]), deploy({ approval: true })),
+        ctx,
+        executor,
+        {
+          secrets: source({}),
+          approver: { request: () => Promise.resolve({ decision: 'approve' }) },
+          observer: { stepFinished: (st, name, r) => finished.push(`${st}/${name} ${r.status}`) },
+        },
+      );
+      expect(executor.started).toEqual(['test/unit']);
+      const reason = { code: 'secret', message: 'secret "deploy_token" is not defined' };
+      expect(result.stages[1]!.steps[0]).toMatchObject({
+        status: 'error',
+        attempts: 0,
+        exitCode: null,
+        reason,
+      });
+      expect(result.stages[1]).toMatchObject({ status: 'error' });
+      expect(result).toMatchObject({ status: 'error', reason: { code: 'secret' } });
+      expect(result.reason!.message).toContain('secret "deploy_token" is not defined');
+      expect(finished).toEqual(['test/unit success', 'deploy/ship error']);
+      expect(executor.destroyed).toEqual(['b1']);
+    });
+
+    it('asks for each secret once, however many stages use it, and masks it from the stage that has it', async () => {
+      const lines: string[] = [];
+      const secrets = source({ api: 's3cr3t-value!' });
+      const uses = (name: string) =>
+        stage(name, [step('x', ['echo s3cr3t-value!'], { secrets: [{ env: 'T', secret: 'api' }] })]);
+      const result = await runPipeline(plan(uses('a'), uses('b')), ctx, new MemoryExecutor(), {
+        secrets,
+        observer: { stepLog: (_s, _st, line) => lines.push(line.text) },
+      });
+      expect(result.status).toBe('success');
+      expect(secrets.asked).toEqual(['api']);
+      expect(lines).toEqual(['********', '********']);
+    });
+
+    it("a source that fails is that stage's error, with its words", async () => {
+      const result = await runPipeline(plan(deploy()), ctx, new MemoryExecutor(), {
+        secrets: { get: () => Promise.reject(new Error('cannot be decrypted')) },
+      });
+      expect(result.stages[0]!.steps[0]).toMatchObject({
+        status: 'error',
+        reason: { code: 'secret', message: 'secret "deploy_token" cannot be read: cannot be decrypted' },
+      });
+    });
+
+    it('a service secret that is not defined is a build error before anything runs', async () => {
+      const executor = new MemoryExecutor();
+      const result = await runPipeline(
+        {
+          ...plan(stage('a', [step('x', ['echo'])])),
+          services: [{ name: 'db', env: {}, secrets: [{ env: 'PASSWORD', secret: 'missing' }] }],
+        },
+        ctx,
+        executor,
+        { secrets: source({}) },
+      );
+      expect(result).toMatchObject({
+        status: 'error',
+        reason: { code: 'secret', message: 'secret "missing" is not defined' },
+      });
+      expect(executor.prepared).toHaveLength(0);
+    });
   });
 });

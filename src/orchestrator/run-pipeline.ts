@@ -4,7 +4,7 @@ import type { BuildContext, PipelinePlan, SecretRef, StagePlan } from '../pipeli
 import { createMasker } from './masker.js';
 import { runStage } from './stage-runner.js';
 import { aggregateStatus } from './status.js';
-import type { BuildResult, Reason, RunOptions, StageResult, StepResult } from './types.js';
+import type { BuildResult, Reason, RunOptions, SecretSource, StageResult, StepResult } from './types.js';
 import { whyStageSkipped, type StatusSoFar } from './when.js';
 
 /**
@@ -24,18 +24,22 @@ export async function runPipeline(
   const buildSignal = options.signal ?? new AbortController().signal;
   const started = clock();
 
-  const secretValues = await resolveSecrets(plan, options);
-  if ('missing' in secretValues) {
-    const reason: Reason = { code: 'executor', message: secretValues.missing };
+  // Services start with the build, so their secrets are needed up front; a stage's secrets
+  // are resolved when that stage is about to run, so that a stage that never runs (not
+  // approved, filtered out by `when`) never asks for them.
+  const secrets = new SecretValues(options.secrets);
+  const serviceProblem = await secrets.resolve(plan.services.flatMap((s) => s.secrets));
+  if (serviceProblem) {
     return finish(
-      plan.stages.map((s) => skippedStage(s, reason)),
+      plan.stages.map((s) => skippedStage(s, serviceProblem)),
       'error',
-      reason,
+      serviceProblem,
     );
   }
-  const mask = createMasker(secretValues.values.values());
+  let currentMask = createMasker(secrets.values());
+  const mask = (text: string) => currentMask(text);
   const envFromSecrets = (refs: SecretRef[]) =>
-    Object.fromEntries(refs.map((r) => [r.env, secretValues.values.get(r.secret) ?? '']));
+    Object.fromEntries(refs.map((r) => [r.env, secrets.value(r.secret) ?? '']));
 
   let handle: BuildHandle;
   try {
@@ -100,6 +104,8 @@ export async function runPipeline(
           continue;
         }
       }
+      await secrets.resolve(stage.steps.flatMap((step) => step.secrets));
+      currentMask = createMasker(secrets.values());
       const result = await runStage(stage, {
         executor,
         handle,
@@ -108,7 +114,10 @@ export async function runPipeline(
         clock,
         buildSignal,
         parallelism: Math.max(1, options.parallelism ?? availableParallelism()),
-        secretEnvFor: (step) => envFromSecrets(step.secrets),
+        secretEnvFor: (step) => {
+          const problem = step.secrets.map((r) => secrets.problem(r.secret)).find((p) => p !== undefined);
+          return problem ? { error: problem } : { env: envFromSecrets(step.secrets) };
+        },
       });
       stages.push(result);
       if (result.status === 'error') soFar = 'error';
@@ -200,21 +209,51 @@ function skippedStage(stage: StagePlan, reason: Reason): StageResult {
   };
 }
 
-async function resolveSecrets(
-  plan: PipelinePlan,
-  options: RunOptions,
-): Promise<{ values: Map<string, string> } | { missing: string }> {
-  const names = new Set<string>();
-  for (const service of plan.services) for (const ref of service.secrets) names.add(ref.secret);
-  for (const stage of plan.stages)
-    for (const step of stage.steps) for (const ref of step.secrets) names.add(ref.secret);
-  const values = new Map<string, string>();
-  for (const name of names) {
-    const value = await options.secrets?.get(name);
-    if (value === undefined) return { missing: `secret "${name}" is not defined` };
-    values.set(name, value);
+/**
+ * The `from_secret` values of one build, each asked of the source once (the first stage that
+ * needs it), so that a source's side effects — the server's "withheld from a fork" note —
+ * happen once per secret. A secret that is not defined, or that the source fails to give,
+ * is remembered as a problem: the steps that need it end `error` with that reason.
+ */
+class SecretValues {
+  private readonly known = new Map<string, { value: string } | { problem: Reason }>();
+
+  constructor(private readonly source: SecretSource | undefined) {}
+
+  /** Resolves the names not asked yet; the first problem among `refs`, if any. */
+  async resolve(refs: readonly SecretRef[]): Promise<Reason | undefined> {
+    for (const name of new Set(refs.map((r) => r.secret))) {
+      if (this.known.has(name)) continue;
+      let entry: { value: string } | { problem: Reason };
+      try {
+        const value = await this.source?.get(name);
+        entry =
+          value === undefined
+            ? { problem: { code: 'secret', message: `secret "${name}" is not defined` } }
+            : { value };
+      } catch (error) {
+        entry = {
+          problem: { code: 'secret', message: `secret "${name}" cannot be read: ${errorMessage(error)}` },
+        };
+      }
+      this.known.set(name, entry);
+    }
+    return refs.map((r) => this.problem(r.secret)).find((p) => p !== undefined);
   }
-  return { values };
+
+  value(name: string): string | undefined {
+    const entry = this.known.get(name);
+    return entry && 'value' in entry ? entry.value : undefined;
+  }
+
+  problem(name: string): Reason | undefined {
+    const entry = this.known.get(name);
+    return entry && 'problem' in entry ? entry.problem : undefined;
+  }
+
+  values(): string[] {
+    return [...this.known.values()].flatMap((e) => ('value' in e ? [e.value] : []));
+  }
 }
 
 async function safeDestroy(executor: Executor, handle: BuildHandle): Promise<void> {

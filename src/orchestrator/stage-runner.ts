@@ -5,7 +5,8 @@ import type { Reason, StageResult, StepResult } from './types.js';
 
 export interface StageRunDeps extends Omit<StepRunDeps, 'stage' | 'stageSignal' | 'secretEnv'> {
   parallelism: number;
-  secretEnvFor: (step: StepPlan) => Record<string, string>;
+  /** The step's environment from secrets, or why the step cannot have it (it then ends `error`). */
+  secretEnvFor: (step: StepPlan) => { env: Record<string, string> } | { error: Reason };
 }
 
 /**
@@ -72,12 +73,18 @@ export async function runStage(stage: StagePlan, deps: StageRunDeps): Promise<St
       const step = byName.get(name)!;
       if (!step.needs.every((n) => results.get(n)?.status === 'success')) continue;
       waiting.delete(name);
-      const task = runStep(step, {
-        ...deps,
-        stage: stage.name,
-        stageSignal: failFast.signal,
-        secretEnv: deps.secretEnvFor(step),
-      }).then((result) => {
+      const secrets = deps.secretEnvFor(step);
+      const run: Promise<StepResult> =
+        'error' in secrets
+          ? Promise.resolve(notRun(step, secrets.error))
+          : runStep(step, {
+              ...deps,
+              stage: stage.name,
+              stageSignal: failFast.signal,
+              secretEnv: secrets.env,
+            });
+      const task = run.then((result) => {
+        if ('error' in secrets) deps.observer.stepFinished?.(stage.name, name, result);
         results.set(name, result);
         running.delete(name);
         if ((result.status === 'failure' || result.status === 'error') && !step.allowFailure) {
@@ -118,4 +125,17 @@ export async function runStage(stage: StagePlan, deps: StageRunDeps): Promise<St
   };
   deps.observer.stageFinished?.(stage.name, result);
   return result;
+}
+
+/** A step that could not start (a secret it needs is missing): `error`, never attempted. */
+function notRun(step: StepPlan, reason: Reason): StepResult {
+  return {
+    name: step.name,
+    status: 'error',
+    exitCode: null,
+    durationMs: 0,
+    attempts: 0,
+    allowFailure: step.allowFailure,
+    reason,
+  };
 }

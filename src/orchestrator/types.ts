@@ -14,6 +14,7 @@ export type ReasonCode =
   | 'approval_required' // nobody approved (e.g. `slipway run` without --approve)
   | 'approval_rejected' // a person rejected the stage
   | 'executor' // the executor could not run it
+  | 'secret' // a `from_secret` it needs is not defined or cannot be read
   // Set by the server around a run:
   | 'checkout' // the commit could not be fetched
   | 'pipeline_missing' // no pipeline file in the commit
