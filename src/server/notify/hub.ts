@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { getBuild, getProject, type Database, type Project } from '../../store/index.js';
+import { approvalsOf, getBuild, getProject, type Database, type Project } from '../../store/index.js';
 import { listNotifyTargets } from './targets.js';
 import type { BuildNotice, NoticeEvent, Notifier } from './types.js';
 import { WebhookNotifier } from './webhook-notifier.js';
@@ -77,6 +77,7 @@ export function createNotifierHub(db: Kysely<Database>, options: NotifierHubOpti
       event,
       build,
       project,
+      approvals: (await approvalsOf(db, [build.id])).get(build.id) ?? [],
       url: buildUrl(options.baseUrl, project.slug, build.number),
     };
     await Promise.all(

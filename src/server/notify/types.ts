@@ -1,4 +1,4 @@
-import type { Build, Project } from '../../store/index.js';
+import type { ApprovalRecord, Build, Project } from '../../store/index.js';
 
 /** The moments a build is announced. */
 export type NoticeEvent = 'started' | 'finished';
@@ -9,6 +9,8 @@ export interface BuildNotice {
   /** The build as stored when the notice was made: status, reason and times are current. */
   build: Build;
   project: Project;
+  /** The build's approval stages: who decided what, when and why (none when it has no gate). */
+  approvals?: ApprovalRecord[];
   /** The build's page in the web UI, when the server knows its public address. */
   url: string | null;
 }

@@ -114,6 +114,14 @@ export function webhookPayload(notice: BuildNotice) {
       startedAt: build.startedAt,
       finishedAt: build.finishedAt,
       durationMs: build.durationMs,
+      // Times in epoch ms like the rest; `at` is when it was decided.
+      approvals: (notice.approvals ?? []).map((a) => ({
+        stage: a.stage,
+        decision: a.decision,
+        by: a.by,
+        at: a.at,
+        comment: a.comment,
+      })),
     },
     status: build.status,
     url: notice.url,
@@ -149,6 +157,13 @@ export function slackPayload(notice: BuildNotice) {
     ...(notice.event === 'finished' && build.durationMs !== null
       ? [{ title: 'Duration', value: duration(build.durationMs), short: true }]
       : []),
+    ...(notice.approvals ?? [])
+      .filter((a) => a.decision !== 'waiting')
+      .map((a) => ({
+        title: `Approval (${escape(a.stage)})`,
+        value: escape(`${a.decision} by ${a.by ?? 'someone'}${a.comment ? ` — "${a.comment}"` : ''}`),
+        short: false,
+      })),
   ];
   return {
     text: `${look.emoji} ${link} ${look.verb} (${escape(ref)}${commit ? ` @ ${commit}` : ''})`.trim(),
