@@ -29,6 +29,7 @@ import { DatabaseBuildControl } from './scheduler/build-control.js';
 import { ExecutorIds, ExecutorPool } from './scheduler/executor-pool.js';
 import { reconcile } from './scheduler/reconciler.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { prettyLogStream } from './console-log.js';
 
 export interface ServerConfig {
   host: string;
@@ -67,6 +68,11 @@ export interface ServerConfig {
   /** Told things an operator must see (the initial admin token, the address). */
   announce?: (line: string) => void;
   quiet?: boolean;
+  /**
+   * The request log as one readable line per request instead of pino's JSON; default: when
+   * stdout is a terminal (JSON stays for log collectors).
+   */
+  prettyLog?: boolean;
 }
 
 export interface RunningServer {
@@ -204,7 +210,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     hub,
     metrics,
     globalLimit,
-    logger: !config.quiet,
+    logger: config.quiet
+      ? false
+      : (config.prettyLog ?? process.stdout.isTTY === true)
+        ? { stream: prettyLogStream(process.stdout) }
+        : true,
     rootPlugins: [
       (root) => registerHookRoutes(root, { db, control, metrics, scriptsWorkRoot, sealer: cipher }),
     ],
