@@ -4,6 +4,7 @@ import { approvalsOf, decideApproval, openApproval, pendingControl, requestCance
 import { listLocks } from './locks.js';
 import { claimNextBuilds, claimSlots, runningCounts } from './queue.js';
 import { createBuildRecords } from './records.js';
+import { projectStats } from './stats.js';
 import { DIALECTS, openTestDatabase } from './testing/dialects.js';
 import type { TestDatabase } from './testing/dialects.js';
 import { makeBuild, makeProject } from './testing/fixtures.js';
@@ -148,6 +149,19 @@ for (const dialect of DIALECTS) {
       await requestCancel(t.db, cancelled.id, { code: 'cancelled', message: 'cancelled by bob' });
       expect((await claim(10, NOW + 50)).resumed).toEqual([]);
       expect((await getBuild(t.db, cancelled.id))?.status).toBe('waiting');
+    });
+
+    it("a project's average duration leaves out time spent waiting for a person", async () => {
+      const p = await makeProject(t.db);
+      const build = await waitingBuild(p, 'main', NOW);
+      await decideApproval(t.db, build.id, 'approved', 'alice', null, NOW + 30_000);
+      expect(ids((await claim(10, NOW + 30_500)).resumed)).toEqual([build.id]);
+      // Started at NOW − 10 s, waited from NOW to NOW + 30.5 s, finished 20 s later: 30 s of work.
+      await setBuildStatus(t.db, build.id, ['running'], 'success', {
+        startedAt: NOW - 10_000,
+        finishedAt: NOW + 50_500,
+      });
+      expect(await projectStats(t.db, p.id)).toEqual({ avgDurationMs: 30_000, samples: 1 });
     });
 
     it('two decisions at once: one wins, the second is refused', async () => {

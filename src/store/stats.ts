@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { approvalsOf } from './control.js';
 import type { Database } from './schema.js';
 
 /** How many recent successful builds the average is taken over. */
@@ -14,12 +15,14 @@ export interface ProjectStats {
 /**
  * Average duration of the project's last 20 successful builds: the expected length of the
  * next one, for progress bars and ETAs. Failed and cancelled builds are left out, as they
- * stop early and would make every estimate too short.
+ * stop early and would make every estimate too short. Time a build spent waiting for a person
+ * (and then for a running slot) is left out too: it says nothing about the next build's
+ * length, and the UI measures the running build the same way.
  */
 export async function projectStats(db: Kysely<Database>, projectId: number): Promise<ProjectStats> {
   const rows = await db
     .selectFrom('builds')
-    .select('duration_ms')
+    .select(['id', 'duration_ms'])
     .where('project_id', '=', projectId)
     .where('status', '=', 'success')
     .where('duration_ms', 'is not', null)
@@ -27,6 +30,16 @@ export async function projectStats(db: Kysely<Database>, projectId: number): Pro
     .limit(STATS_WINDOW)
     .execute();
   if (rows.length === 0) return { avgDurationMs: null, samples: 0 };
-  const total = rows.reduce((sum, r) => sum + (r.duration_ms ?? 0), 0);
+  const approvals = await approvalsOf(
+    db,
+    rows.map((r) => r.id),
+  );
+  const waited = (id: number) =>
+    (approvals.get(id) ?? []).reduce(
+      (sum, a) =>
+        a.requestedAt !== null && a.resumedAt !== null ? sum + Math.max(0, a.resumedAt - a.requestedAt) : sum,
+      0,
+    );
+  const total = rows.reduce((sum, r) => sum + Math.max(0, (r.duration_ms ?? 0) - waited(r.id)), 0);
   return { avgDurationMs: Math.round(total / rows.length), samples: rows.length };
 }
