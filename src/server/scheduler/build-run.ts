@@ -202,7 +202,7 @@ export class BuildRun {
         return undefined;
       }
       const message = error instanceof CheckoutError ? error.message : `checkout failed: ${errorText(error)}`;
-      this.note(message);
+      // finish() writes the reason to the log: once is enough.
       await this.finish('error', { code: 'checkout', message });
       return undefined;
     }
