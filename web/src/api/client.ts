@@ -2,6 +2,7 @@ import type {
   ApiErrorBody,
   ArtifactInfo,
   Build,
+  ExecutorInfo,
   BuildDetail,
   LogPage,
   Page,
@@ -126,6 +127,11 @@ export class ApiClient {
     return this.json('PATCH', `/projects/${slugPath(slug)}`, body);
   }
 
+  /** The executors of this server, for a project's executor setting. */
+  executors(signal?: AbortSignal): Promise<ExecutorInfo[]> {
+    return this.json('GET', '/executors', undefined, signal);
+  }
+
   projectStats(slug: string, signal?: AbortSignal): Promise<ProjectStats> {
     return this.json('GET', `/projects/${slugPath(slug)}/stats`, undefined, signal);
   }
@@ -195,6 +201,11 @@ export class ApiClient {
     if (response.body === null)
       throw new ApiError(response.status, 'http', 'the live log answered without a body');
     return response.body;
+  }
+
+  /** The whole build's log as text, each line prefixed with `[stage/step]`. */
+  buildLog(id: number): Promise<Blob> {
+    return this.blob(`/builds/${id}/log`);
   }
 
   stepLog(id: number, stage: string, step: string): Promise<Blob> {

@@ -71,7 +71,9 @@ export function SessionProvider({ initial, children }: { initial: TokenInfo | nu
         ? null
         : {
             api: new ApiClient(() =>
-              signOut('The server ended your session (signed out elsewhere, or the token was revoked). Sign in again.'),
+              signOut(
+                'The server ended your session (signed out elsewhere, or the token was revoked). Sign in again.',
+              ),
             ),
             me,
             signOut,

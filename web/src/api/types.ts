@@ -7,6 +7,7 @@ export type {
   Build,
   BuildDetail,
   ConcurrencyPolicy,
+  ExecutorInfo,
   LogLine,
   LogPage,
   Page,

@@ -13,13 +13,14 @@ const ICONS: Record<Status, string> = {
   lost: '?',
 };
 
+/** The API's own status words (what the CLI prints too), so people can search for what they read. */
 const LABELS: Record<Status, string> = {
   queued: 'queued',
-  pending: 'starting',
+  pending: 'pending',
   running: 'running',
-  waiting: 'waiting for approval',
+  waiting: 'waiting',
   success: 'success',
-  failure: 'failed',
+  failure: 'failure',
   error: 'error',
   cancelled: 'cancelled',
   skipped: 'skipped',
@@ -30,22 +31,41 @@ export function statusLabel(status: Status): string {
   return LABELS[status];
 }
 
-/** A status as icon plus words (never colour alone), coloured by the theme. */
-export function StatusBadge({ status, compact = false }: { status: Status; compact?: boolean }) {
+/** Words for a status; a failure the pipeline allows (`allow_failure`) says so. */
+export function statusText(status: Status, allowed = false): string {
+  return allowed && status === 'failure' ? 'failure (allowed)' : LABELS[status];
+}
+
+/**
+ * A status as icon plus words (never colour alone), coloured by the theme. An allowed failure
+ * is drawn apart (muted amber, `!`), since it did not fail anything.
+ */
+export function StatusBadge({
+  status,
+  compact = false,
+  allowed = false,
+}: {
+  status: Status;
+  compact?: boolean;
+  allowed?: boolean;
+}) {
+  const isAllowed = allowed && status === 'failure';
+  const text = statusText(status, isAllowed);
   return (
     <span
-      className={`status status-${status}`}
+      className={`status status-${status}${isAllowed ? ' status-allowed' : ''}`}
       data-status={status}
-      title={compact ? LABELS[status] : undefined}
+      data-allowed={isAllowed ? 'true' : undefined}
+      title={compact ? text : undefined}
     >
       <span className="status-icon" aria-hidden="true">
-        {ICONS[status]}
+        {isAllowed ? '!' : ICONS[status]}
       </span>
-      {compact ? <span className="visually-hidden">{LABELS[status]}</span> : <span>{LABELS[status]}</span>}
+      {compact ? <span className="visually-hidden">{text}</span> : <span>{text}</span>}
     </span>
   );
 }
 
-export function StatusIcon({ status }: { status: Status }) {
-  return <StatusBadge status={status} compact />;
+export function StatusIcon({ status, allowed = false }: { status: Status; allowed?: boolean }) {
+  return <StatusBadge status={status} compact allowed={allowed} />;
 }

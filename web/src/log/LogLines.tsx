@@ -5,6 +5,22 @@ import { LINE_HEIGHT, LogRow } from './LogRow';
 /** Rows drawn beyond the visible ones, so fast scrolling shows no gaps. */
 const OVERSCAN = 30;
 
+/**
+ * Scrolls the log to its end and, where the window is too short to show the whole log box (a
+ * phone, a long stage graph), the page too, so that the newest line is fully visible, as long
+ * as the log is in sight at all.
+ */
+function keepNewestInView(el: HTMLElement): void {
+  el.scrollTop = el.scrollHeight;
+  const box = el.getBoundingClientRect();
+  if (box.top < window.innerHeight && box.bottom > window.innerHeight) {
+    window.scrollBy({ top: box.bottom - window.innerHeight + 4 });
+  }
+}
+
+/** Below this the log would be too short to read: it takes 70% of the window instead. */
+const MIN_FIT = 12 * LINE_HEIGHT;
+
 /** A row to bring into view once (again only when `id` changes); row -1: not there yet. */
 export interface ScrollTarget {
   row: number;
@@ -41,22 +57,43 @@ export function LogLines({
   const ref = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(600);
+  const [fit, setFit] = useState<number | null>(null);
   const count = view.count;
+
+  const following = useRef(follow);
+  useLayoutEffect(() => {
+    following.current = follow;
+  });
 
   useEffect(() => {
     const el = ref.current;
     if (el === null) return;
     const observer = new ResizeObserver(() => setHeight(el.clientHeight));
     observer.observe(el);
-    return () => observer.disconnect();
+    // As tall as the window leaves below the log's top (page scrolled to the top), so that a
+    // followed log's newest line is on screen without scrolling the page. Measured again
+    // whenever the page changes size: the stage graph above grows as the build goes on.
+    const measure = () => {
+      setFit(window.innerHeight - (el.getBoundingClientRect().top + window.scrollY) - 12);
+      if (following.current) keepNewestInView(el);
+    };
+    measure();
+    const page = new ResizeObserver(measure);
+    page.observe(document.body);
+    window.addEventListener('resize', measure);
+    return () => {
+      observer.disconnect();
+      page.disconnect();
+      window.removeEventListener('resize', measure);
+    };
   }, []);
 
   useLayoutEffect(() => {
     const el = ref.current;
     if (el === null || !follow) return;
-    el.scrollTop = el.scrollHeight;
+    keepNewestInView(el);
     setScrollTop(el.scrollTop);
-  }, [follow, count, version]);
+  }, [follow, count, version, height]);
 
   const reached = useRef<number | null>(null);
   const targetRow = target?.row ?? -1;
@@ -111,7 +148,9 @@ export function LogLines({
       aria-label={`Log, ${count} lines`}
       aria-live="off"
       data-testid="log"
-      style={{ height: `min(70vh, 760px, ${Math.max(count, 6) * LINE_HEIGHT + 20}px)` }}
+      style={{
+        height: `min(${fit !== null && fit >= MIN_FIT ? `${fit}px` : '70vh'}, 760px, ${Math.max(count, 6) * LINE_HEIGHT + 20}px)`,
+      }}
     >
       <div className="log-spacer" style={{ height: count * LINE_HEIGHT }}>
         <div className="log-window" style={{ top: first * LINE_HEIGHT }}>

@@ -3,6 +3,7 @@ import type { BuildDetail } from '../api/types';
 import { useApi } from '../api/session';
 import { ErrorNote } from '../components/Feedback';
 import { saveBlob } from '../lib/download';
+import { isFinal } from '../components/BuildActions';
 import { useAction } from '../lib/hooks';
 import { navigate, useLocation, withQuery } from '../lib/router';
 import { LogView, splitStepKey, stepLabel, type LogBuffer } from './buffer';
@@ -47,7 +48,11 @@ export function LogViewer({ build, buffer, version, state, error, stepKey }: Pro
   const stepIndex = stepKey === null ? null : (buffer.stepIndex(stepKey) ?? -1);
   const view = useMemo(() => new LogView(buffer, stepIndex), [buffer, stepIndex]);
   const selectedNumber = lineFromHash(hash);
-  const [follow, setFollow] = useState(selectedNumber === null);
+  // A finished build's log has nothing more to follow: it opens at the top.
+  const [follow, setFollow] = useState(selectedNumber === null && !isFinal(build));
+  // One that finishes while watched keeps following until its last line is in.
+  const over = isFinal(build) && state === 'complete';
+  const following = follow && !over;
   const [needle, setNeedle] = useState('');
   const [current, setCurrent] = useState(0);
   const [note, setNote] = useState<string | null>(null);
@@ -101,7 +106,7 @@ export function LogViewer({ build, buffer, version, state, error, stepKey }: Pro
   };
 
   const firstError = () => {
-    const row = firstErrorRow(view);
+    const row = firstErrorRow(view, culprits(build));
     if (row < 0) {
       setNote('No error lines (stderr, or "error"/"fail") in this log.');
       return;
@@ -115,13 +120,16 @@ export function LogViewer({ build, buffer, version, state, error, stepKey }: Pro
   const step = stepKey === null ? null : splitStepKey(stepKey);
   // The server's own lines have no step route.
   const raw = step !== null && step.stage !== '' ? step : null;
+  const canDownload = stepKey === null || raw !== null;
   const downloadRaw = () => {
+    const base = `${build.project.replace('/', '_')}-${build.number}`;
+    if (stepKey === null) {
+      void download.run(async () => saveBlob(await api.buildLog(build.id), `${base}.log`));
+      return;
+    }
     if (raw === null) return;
     void download.run(async () =>
-      saveBlob(
-        await api.stepLog(build.id, raw.stage, raw.step),
-        `${build.project.replace('/', '_')}-${build.number}-${raw.stage}-${raw.step}.log`,
-      ),
+      saveBlob(await api.stepLog(build.id, raw.stage, raw.step), `${base}-${raw.stage}-${raw.step}.log`),
     );
   };
 
@@ -168,13 +176,25 @@ export function LogViewer({ build, buffer, version, state, error, stepKey }: Pro
           <button
             type="button"
             onClick={downloadRaw}
-            disabled={raw === null || download.busy}
-            title={raw === null ? 'Pick a step to download its raw log' : undefined}
+            disabled={!canDownload || download.busy}
+            title={
+              !canDownload
+                ? "The server's own notes have no raw log of their own: pick All steps"
+                : stepKey === null
+                  ? 'The whole build, each line prefixed with [stage/step]'
+                  : undefined
+            }
           >
             Download raw
           </button>
-          <button type="button" aria-pressed={follow} onClick={() => setFollow(!follow)}>
-            {follow ? 'Following' : 'Follow'}
+          <button
+            type="button"
+            aria-pressed={following}
+            disabled={over}
+            title={over ? 'The build is over: there is nothing more to follow' : undefined}
+            onClick={() => setFollow(!following)}
+          >
+            {following ? 'Following' : 'Follow'}
           </button>
         </div>
       </div>
@@ -193,11 +213,22 @@ export function LogViewer({ build, buffer, version, state, error, stepKey }: Pro
           needle={needle}
           currentRow={currentRow}
           selectedNumber={selectedNumber}
-          follow={follow}
-          onFollowChange={setFollow}
+          follow={following}
+          onFollowChange={(next) => {
+            if (!over) setFollow(next);
+          }}
           target={target}
         />
       )}
     </section>
+  );
+}
+
+/** The steps that failed the build, in plan order: failed or errored and not allowed to fail. */
+function culprits(build: BuildDetail): string[] {
+  return build.stages.flatMap((stage) =>
+    stage.steps
+      .filter((s) => (s.status === 'failure' || s.status === 'error') && !s.allowFailure)
+      .map((s) => `${stage.name}/${s.name}`),
   );
 }

@@ -6,8 +6,26 @@ export function isErrorLine(stream: string, text: string): boolean {
   return stream === 'stderr' || /error|fail/i.test(stripAnsi(text));
 }
 
-/** The first row of `view` that looks like an error, or -1. */
-export function firstErrorRow(view: LogView): number {
+/**
+ * The first row of `view` to show for "First error", or -1. `culprits` are the steps that
+ * failed the build (`stage/step`, in plan order; allowed failures are not among them): the
+ * first error line of the first of them that has lines in this view, else its last line
+ * (where the server says how it ended). Without culprits, or none in view, the first error
+ * line of the whole view.
+ */
+export function firstErrorRow(view: LogView, culprits: readonly string[] = []): number {
+  for (const key of culprits) {
+    const index = view.buffer.stepIndex(key);
+    if (index === undefined || (view.step !== null && view.step !== index)) continue;
+    let last = -1;
+    for (let row = 0; row < view.count; row++) {
+      const line = view.line(row);
+      if (line.step !== index) continue;
+      if (isErrorLine(line.stream, line.text)) return row;
+      last = row;
+    }
+    if (last >= 0) return last;
+  }
   for (let row = 0; row < view.count; row++) {
     const line = view.line(row);
     if (isErrorLine(line.stream, line.text)) return row;

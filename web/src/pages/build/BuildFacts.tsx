@@ -24,7 +24,13 @@ export function BuildFacts({ build }: { build: BuildDetail }) {
       <div>
         <dt>Commit</dt>
         <dd>
-          <code title={build.commit ?? undefined}>{build.commit?.slice(0, 12) ?? 'not resolved yet'}</code>
+          {build.commit !== null ? (
+            <code title={build.commit}>{build.commit.slice(0, 12)}</code>
+          ) : (
+            <span className="muted" data-testid="no-commit">
+              {noCommit(build)}
+            </span>
+          )}
         </dd>
       </div>
       <div>
@@ -49,6 +55,14 @@ export function BuildFacts({ build }: { build: BuildDetail }) {
       </div>
     </dl>
   );
+}
+
+/** Why a build has no commit: not checked out yet, or what ended it before. */
+function noCommit(build: BuildDetail): string {
+  if (!isFinal(build)) return 'not resolved yet';
+  if (build.reason?.code === 'checkout') return 'none: the checkout failed';
+  if (build.startedAt === null) return `none: the build ended (${build.status}) before it started`;
+  return `none: the build ended (${build.status}) before its checkout${build.reason !== null ? `: ${build.reason.message}` : ''}`;
 }
 
 function RerunOf({ id }: { id: number }) {

@@ -1,6 +1,6 @@
 import type { BuildDetail, Stage, Step } from '../../api/types';
 import { isFinal } from '../../components/BuildActions';
-import { StatusIcon, statusLabel } from '../../components/Status';
+import { StatusIcon, statusText } from '../../components/Status';
 import { elapsed, formatDuration } from '../../lib/format';
 import { useNow } from '../../lib/hooks';
 import { Link, useLocation, withQuery } from '../../lib/router';
@@ -12,7 +12,13 @@ import { Link, useLocation, withQuery } from '../../lib/router';
 export function StageGraph({ build, selected }: { build: BuildDetail; selected: string | null }) {
   const now = useNow(!isFinal(build));
   if (build.stages.length === 0) {
-    return <p className="note muted">No stages yet: the pipeline is read when the build starts.</p>;
+    return (
+      <p className="note muted" data-testid="no-stages">
+        {isFinal(build)
+          ? `No stages: the build ended before its pipeline was compiled${build.reason !== null ? ` (${build.reason.code}: ${build.reason.message})` : ''}.`
+          : 'No stages yet: the pipeline is read when the build starts.'}
+      </p>
+    );
   }
   return (
     <section aria-labelledby="stages-title">
@@ -66,20 +72,59 @@ function StepItem({
   const key = `${stage}/${step.name}`;
   const current = key === selected;
   const to = withQuery(pathname, { ...Object.fromEntries(search), step: current ? undefined : key });
+  const allowed = step.allowFailure && step.status === 'failure';
+  const timedOut = step.reason?.code === 'timeout';
+  // A timeout kills the step (exit 143 and the like): what people need is that it timed out.
+  const outcome = timedOut
+    ? step.reason!.message
+    : step.exitCode !== null && step.exitCode !== 0
+      ? `exit ${step.exitCode}`
+      : null;
+  const attempts = attemptText(step);
   const details = [
-    statusLabel(step.status),
-    step.exitCode !== null && step.exitCode !== 0 ? `exit ${step.exitCode}` : null,
-    step.attempts > 1 ? `${step.attempts} attempts` : null,
-    step.reason?.message ?? null,
+    statusText(step.status, allowed),
+    outcome,
+    attempts,
+    !timedOut ? (step.reason?.message ?? null) : null,
   ].filter((d) => d !== null);
   return (
-    <li className={`step step-${step.status}`} data-step={key} data-status={step.status}>
-      <Link to={to} aria-current={current ? 'true' : undefined} title={details.join(' · ')}>
-        <StatusIcon status={step.status} />
+    <li
+      className={`step step-${step.status}${allowed ? ' step-allowed' : ''}`}
+      data-step={key}
+      data-status={step.status}
+      data-allowed={allowed ? 'true' : undefined}
+    >
+      <Link
+        to={to}
+        aria-current={current ? 'true' : undefined}
+        title={details.join(' · ')}
+        onClick={showLogSoon}
+      >
+        <StatusIcon status={step.status} allowed={allowed} />
         <span className="step-name">{step.name}</span>
-        {step.exitCode !== null && step.exitCode !== 0 && <span className="exit">exit {step.exitCode}</span>}
+        {allowed && <span className="step-note allowed">allowed</span>}
+        {outcome !== null && <span className={timedOut ? 'exit timeout' : 'exit'}>{outcome}</span>}
+        {attempts !== null && <span className="step-note attempts">{attempts}</span>}
         <Took item={step} now={now} />
       </Link>
     </li>
   );
+}
+
+/**
+ * "attempt 2 of 3" while a step that may retry runs, "2 of 3 attempts" once a retried step is
+ * over; null otherwise.
+ */
+function attemptText(step: Step): string | null {
+  const of = Math.max(step.maxAttempts, step.attempts);
+  if (step.status === 'running' && of > 1) return `attempt ${Math.max(1, step.attempts)} of ${of}`;
+  return step.attempts > 1 ? `${step.attempts} of ${of} attempts` : null;
+}
+
+/**
+ * After a step is picked (the link changes `?step=`, and navigation scrolls to the top),
+ * brings the log viewer, now showing that step, into view.
+ */
+function showLogSoon(): void {
+  requestAnimationFrame(() => document.getElementById('log-title')?.scrollIntoView({ block: 'start' }));
 }

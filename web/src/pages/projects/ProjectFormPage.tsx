@@ -1,5 +1,6 @@
-import { useState, type FormEvent } from 'react';
-import type { ConcurrencyPolicy, Project, ProjectCreate } from '../../api/types';
+import { useEffect, useState, type FormEvent } from 'react';
+import { ApiError } from '../../api/client';
+import type { ConcurrencyPolicy, ExecutorInfo, Project, ProjectCreate } from '../../api/types';
 import { isAdmin, useApi, useSession } from '../../api/session';
 import { ErrorNote, Loading } from '../../components/Feedback';
 import { useAction, usePoll } from '../../lib/hooks';
@@ -43,6 +44,47 @@ function bodyOf(fields: Fields): Omit<ProjectCreate, 'slug'> {
   };
 }
 
+/**
+ * The server's slug rule (`SLUG_PATTERN` in the API schemas) as an HTML `pattern`: browsers
+ * compile it with the `v` flag, where `-` (and `/`) inside a class must be escaped, else the
+ * pattern is invalid and silently checks nothing.
+ */
+export const SLUG_INPUT_PATTERN = '[A-Za-z0-9][A-Za-z0-9._\\-]*/[A-Za-z0-9][A-Za-z0-9._\\-]*';
+
+/**
+ * Field errors of a 400 answer (`details.fields[].path` such as `body.repoUrl`) by form field,
+ * for the fields this form has; the rest stays a message at the bottom.
+ */
+function fieldErrors(error: unknown): Partial<Record<keyof Fields, string>> {
+  if (!(error instanceof ApiError) || error.status !== 400) return {};
+  const details = error.details;
+  if (typeof details !== 'object' || details === null || !('fields' in details)) return {};
+  const fields = details.fields;
+  if (!Array.isArray(fields)) return {};
+  const found: Partial<Record<keyof Fields, string>> = {};
+  for (const entry of fields as unknown[]) {
+    if (typeof entry !== 'object' || entry === null || !('path' in entry) || !('message' in entry)) continue;
+    const { path, message } = entry;
+    if (typeof path !== 'string' || typeof message !== 'string') continue;
+    const key = path.replace(/^body\./, '').split(/[.[]/)[0];
+    if (key !== undefined && key in FIELD_NAMES && found[key as keyof Fields] === undefined) {
+      found[key as keyof Fields] = message;
+    }
+  }
+  return found;
+}
+
+const FIELD_NAMES: Record<keyof Fields, true> = {
+  slug: true,
+  repoUrl: true,
+  branchFilter: true,
+  pipelinePath: true,
+  defaultImage: true,
+  defaultExecutor: true,
+  concurrencyPolicy: true,
+  maxRunning: true,
+};
+
 /** Create a project (no slug given) or change one's settings. Admin only. */
 export function ProjectFormPage({ slug }: { slug?: string }) {
   useTitle(slug === undefined ? 'New project' : `Settings of ${slug}`);
@@ -74,6 +116,9 @@ function ProjectForm({ project }: { project: Project | undefined }) {
   const api = useApi();
   const [fields, setFields] = useState(() => fieldsOf(project));
   const save = useAction();
+  const executors = usePoll((signal) => api.executors(signal), 'executors');
+  const errors = fieldErrors(save.error);
+  const unplaced = Object.keys(errors).length === 0 ? save.error : undefined;
   const set =
     <K extends keyof Fields>(key: K) =>
     (value: Fields[K]) =>
@@ -90,6 +135,11 @@ function ProjectForm({ project }: { project: Project | undefined }) {
     });
     if (ok && saved !== undefined) navigate(projectPath(saved.slug));
   };
+  // The first field the server refused gets the focus, so the keyboard is where the fix is.
+  const firstInvalid = (Object.keys(FIELD_NAMES) as (keyof Fields)[]).find((k) => errors[k] !== undefined);
+  useEffect(() => {
+    if (firstInvalid !== undefined) document.getElementById(firstInvalid)?.focus();
+  }, [firstInvalid, save.error]);
 
   return (
     <form className="form card" onSubmit={(e) => void submit(e)}>
@@ -100,14 +150,17 @@ function ProjectForm({ project }: { project: Project | undefined }) {
         onChange={set('slug')}
         disabled={project !== undefined}
         required
-        pattern="[^/\s]+/[^/\s]+"
+        pattern={SLUG_INPUT_PATTERN}
+        title="owner/name: letters, digits, “.”, “_” and “-”, not starting with a punctuation mark"
         placeholder="acme/web"
+        error={errors.slug}
       />
       <TextField
         id="repoUrl"
         label="Repository URL"
         value={fields.repoUrl}
         onChange={set('repoUrl')}
+        error={errors.repoUrl}
         required
         placeholder="https://git.example.com/acme/web.git"
       />
@@ -116,6 +169,7 @@ function ProjectForm({ project }: { project: Project | undefined }) {
         label="Branch filter (regular expression)"
         value={fields.branchFilter}
         onChange={set('branchFilter')}
+        error={errors.branchFilter}
         hint="Pushes to matching branches start builds; manual triggers build any branch."
       />
       <TextField
@@ -123,6 +177,7 @@ function ProjectForm({ project }: { project: Project | undefined }) {
         label="Pipeline file"
         value={fields.pipelinePath}
         onChange={set('pipelinePath')}
+        error={errors.pipelinePath}
       />
       <TextField
         id="defaultImage"
@@ -130,14 +185,13 @@ function ProjectForm({ project }: { project: Project | undefined }) {
         value={fields.defaultImage}
         onChange={set('defaultImage')}
         placeholder="(the executor's default)"
+        error={errors.defaultImage}
       />
-      <TextField
-        id="defaultExecutor"
-        label="Executor"
+      <ExecutorField
         value={fields.defaultExecutor}
         onChange={set('defaultExecutor')}
-        placeholder="(the server's default)"
-        hint="local, docker or kubernetes"
+        executors={executors.data}
+        error={errors.defaultExecutor}
       />
       <div className="field">
         <label htmlFor="concurrencyPolicy">When a branch already has a build running</label>
@@ -157,8 +211,9 @@ function ProjectForm({ project }: { project: Project | undefined }) {
         onChange={set('maxRunning')}
         type="number"
         placeholder="(only the global limit)"
+        error={errors.maxRunning}
       />
-      <ErrorNote error={save.error} />
+      <ErrorNote error={unplaced} />
       <div className="actions">
         <button type="submit" className="primary" disabled={save.busy}>
           {project === undefined ? 'Create project' : 'Save'}
@@ -181,10 +236,27 @@ interface TextFieldProps {
   required?: boolean;
   disabled?: boolean;
   pattern?: string;
+  title?: string;
   placeholder?: string;
+  /** What the server said is wrong with this field. */
+  error?: string | undefined;
 }
 
-function TextField({ id, label, value, onChange, hint, type = 'text', ...rest }: TextFieldProps) {
+function describedBy(id: string, hint: boolean, error: boolean): string | undefined {
+  const ids = [hint ? `${id}-hint` : null, error ? `${id}-error` : null].filter((x) => x !== null);
+  return ids.length > 0 ? ids.join(' ') : undefined;
+}
+
+function FieldError({ id, error }: { id: string; error: string | undefined }) {
+  if (error === undefined) return null;
+  return (
+    <p id={`${id}-error`} className="field-error" role="alert">
+      {error}
+    </p>
+  );
+}
+
+function TextField({ id, label, value, onChange, hint, error, type = 'text', ...rest }: TextFieldProps) {
   return (
     <div className="field">
       <label htmlFor={id}>{label}</label>
@@ -194,7 +266,8 @@ function TextField({ id, label, value, onChange, hint, type = 'text', ...rest }:
         type={type}
         value={value}
         onChange={(e) => onChange(e.target.value)}
-        aria-describedby={hint !== undefined ? `${id}-hint` : undefined}
+        aria-describedby={describedBy(id, hint !== undefined, error !== undefined)}
+        aria-invalid={error !== undefined ? true : undefined}
         spellCheck={false}
         {...(type === 'number' ? { min: 1 } : {})}
         {...rest}
@@ -204,6 +277,54 @@ function TextField({ id, label, value, onChange, hint, type = 'text', ...rest }:
           {hint}
         </p>
       )}
+      <FieldError id={id} error={error} />
+    </div>
+  );
+}
+
+/**
+ * The executor as a choice among this server's (`GET /executors`): the server's default, or
+ * one of them; those it cannot use are shown, disabled, with why.
+ */
+function ExecutorField({
+  value,
+  onChange,
+  executors,
+  error,
+}: {
+  value: string;
+  onChange: (value: string) => void;
+  executors: ExecutorInfo[] | undefined;
+  error: string | undefined;
+}) {
+  const fallback = executors?.find((e) => e.isDefault)?.name;
+  const known = executors ?? [];
+  const chosen = known.find((e) => e.name === value);
+  return (
+    <div className="field">
+      <label htmlFor="defaultExecutor">Executor</label>
+      <select
+        id="defaultExecutor"
+        name="defaultExecutor"
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+        aria-describedby={describedBy('defaultExecutor', true, error !== undefined)}
+        aria-invalid={error !== undefined ? true : undefined}
+      >
+        <option value="">
+          {fallback !== undefined ? `the server's default (${fallback})` : "the server's default"}
+        </option>
+        {known.map((e) => (
+          <option key={e.name} value={e.name} disabled={!e.usable && e.name !== value}>
+            {e.usable ? e.name : `${e.name} (unavailable)`}
+          </option>
+        ))}
+        {value !== '' && chosen === undefined && <option value={value}>{value}</option>}
+      </select>
+      <p id="defaultExecutor-hint" className="hint">
+        {chosen !== undefined ? chosen.detail : 'Where the steps of its builds run.'}
+      </p>
+      <FieldError id="defaultExecutor" error={error} />
     </div>
   );
 }
