@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Build } from '../../src/server/api/dto.js';
+import { enginePlan, findTestEngine } from '../../src/executors/docker/testing/test-engine.js';
 import { TestRepo } from '../../src/server/testing/git-repo.js';
 import { allFinished, cleanup, ServerProcess, tempDir, type Api } from './server-harness.js';
 
@@ -109,5 +110,39 @@ describe('slipway server --executor local', () => {
     const [finished] = await allFinished(api, 'guard/server-local', 1);
     expect(finished?.status).toBe('success');
     expect(existsSync(join(markers, 'ran'))).toBe(true);
+  });
+});
+
+const found = await findTestEngine();
+const plan = enginePlan(found);
+if (plan.action === 'fail') {
+  describe('slipway server --executor docker', () => {
+    it('needs a container engine', () => {
+      throw new Error(plan.reason);
+    });
+  });
+}
+
+describe.skipIf(plan.action !== 'run')('slipway server --executor docker', () => {
+  afterAll(cleanup);
+
+  it('ends a pipeline that names no image `error` before any step, saying how to fix it', async () => {
+    const markers = await tempDir('host-markers');
+    const engine = found.available ? { engine: found.engine.address } : {};
+    const server = await ServerProcess.start({ executor: 'docker', ...engine });
+    const api = server.api();
+    const repo = await TestRepo.create({
+      '.slipway.yml': `steps:\n  - name: touch\n    commands: ["touch ${join(markers, 'ran')}"]\n`,
+    });
+    await api.ok('POST', '/projects', { slug: 'guard/imageless', repoUrl: repo.url });
+    await api.ok('POST', '/projects/guard/imageless/builds', { branch: 'main' });
+    const [finished] = await allFinished(api, 'guard/imageless', 1);
+    expect(finished?.status).toBe('error');
+    expect(finished?.reason?.code).toBe('executor');
+    const message = finished?.reason?.message ?? '';
+    expect(message).toContain('the pipeline names no image for default/touch');
+    expect(message).toContain('slipway project update guard/imageless --image <image>');
+    expect(message).toContain('slipway project update guard/imageless --executor local');
+    expect(existsSync(join(markers, 'ran'))).toBe(false);
   });
 });

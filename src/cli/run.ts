@@ -3,7 +3,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { compilePipeline, formatPipelineError, PLACEHOLDER_CONTEXT } from '../pipeline/index.js';
 import { EVENTS, type BuildEvent } from '../pipeline/types.js';
-import { notRunResult, pipelineImages, refuseHostRun } from '../executors/host-guard.js';
+import { notRunResult, pipelineImages, refuseHostRun, refuseImageless } from '../executors/host-guard.js';
 import { whyNotGit, type SourceSeed } from '../executors/workspace-seed.js';
 import { runPipeline } from '../orchestrator/run-pipeline.js';
 import type { ApprovalDecision, BuildResult } from '../orchestrator/types.js';
@@ -92,11 +92,13 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     return EXIT.usage;
   }
   for (const warning of compiled.warnings) process.stderr.write(`warning: ${formatPipelineError(warning)}\n`);
-  const refusal = refuseHostRun(
-    pipelineImages(compiled.plan),
-    selection,
-    'use `slipway run --executor local`.',
-  );
+  const refusal =
+    refuseHostRun(pipelineImages(compiled.plan), selection, 'use `slipway run --executor local`.') ??
+    refuseImageless(
+      compiled.plan,
+      executor.name,
+      'add `image:` to the pipeline, or run it on the host with `slipway run --executor local`.',
+    );
   if (refusal) process.stderr.write(`slipway: ${refusal.message}\n`);
   // A refused build runs no step: it ends `error` with the reason, summary and report as usual.
   const runOrRefuse: typeof runPipeline = refusal

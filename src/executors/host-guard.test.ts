@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PipelinePlan, StepPlan } from '../pipeline/types.js';
-import { notRunResult, pipelineImages, refuseHostRun } from './host-guard.js';
+import { notRunResult, pipelineImages, refuseHostRun, refuseImageless } from './host-guard.js';
 
 const step = (name: string, image?: string): StepPlan => ({
   name,
@@ -88,5 +88,33 @@ describe('notRunResult', () => {
         },
       ],
     });
+  });
+});
+
+describe('refuseImageless', () => {
+  const fixes = 'add `image:`.';
+
+  it('names the steps and services a container executor has no image for, before any step runs', () => {
+    const reason = refuseImageless(
+      plan({ services: [{ name: 'db', env: {}, secrets: [] }] }, [step('a'), step('b', 'busybox')]),
+      'docker',
+      fixes,
+    );
+    expect(reason).toEqual({
+      code: 'executor',
+      message:
+        'the docker executor runs every step in a container, but the pipeline names no image for test/a, service db; add `image:`.',
+    });
+  });
+
+  it('accepts a top-level image, images on every step, and host executors', () => {
+    expect(refuseImageless(plan({ image: 'busybox' }), 'docker', fixes)).toBeUndefined();
+    expect(refuseImageless(plan({}, [step('a', 'busybox')]), 'docker', fixes)).toBeUndefined();
+    expect(refuseImageless(plan(), 'local', fixes)).toBeUndefined();
+  });
+
+  it('keeps a long list short', () => {
+    const steps = Array.from({ length: 8 }, (_, i) => step(`s${i}`));
+    expect(refuseImageless(plan({}, steps), 'docker', fixes)?.message).toContain('s4, 3 more;');
   });
 });

@@ -59,6 +59,32 @@ export function refuseHostRun(
   };
 }
 
+/**
+ * Why a container executor cannot run the plan, or undefined when it can: steps or services
+ * without an image (none of their own, no top-level one, no project default). Said before
+ * any step runs, with the ways to fix it, instead of a step-by-step "has no image".
+ */
+export function refuseImageless(
+  plan: Pick<PipelinePlan, 'image' | 'services' | 'stages'>,
+  executor: string,
+  fixes: string,
+): Reason | undefined {
+  if (executor === 'local' || executor === 'memory' || plan.image) return undefined;
+  const steps = plan.stages.flatMap((stage) =>
+    stage.steps.filter((step) => !step.image).map((step) => `${stage.name}/${step.name}`),
+  );
+  const services = plan.services.filter((s) => !s.image).map((s) => `service ${s.name}`);
+  const missing = [...steps, ...services];
+  if (missing.length === 0) return undefined;
+  const shown = missing.length > 5 ? [...missing.slice(0, 5), `${missing.length - 5} more`] : missing;
+  return {
+    code: 'executor',
+    message:
+      `the ${executor} executor runs every step in a container, but the pipeline names no image ` +
+      `for ${shown.join(', ')}; ${fixes}`,
+  };
+}
+
 /** The result of a build that did not start: `error` with the reason, every step `skipped`. */
 export function notRunResult(plan: Pick<PipelinePlan, 'stages'>, reason: Reason): BuildResult {
   return {

@@ -1,7 +1,12 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join, normalize, isAbsolute } from 'node:path';
 import type { Kysely } from 'kysely';
-import { pipelineImages, refuseHostRun, type ExecutorSelection } from '../../executors/host-guard.js';
+import {
+  pipelineImages,
+  refuseHostRun,
+  refuseImageless,
+  type ExecutorSelection,
+} from '../../executors/host-guard.js';
 import type { Executor } from '../../executors/types.js';
 import { WHOLE_DIRECTORY } from '../../executors/workspace-seed.js';
 import { runPipeline } from '../../orchestrator/run-pipeline.js';
@@ -135,7 +140,7 @@ export class BuildRun {
       if (commit === undefined) return;
       const plan = await this.compile(sourceDir, commit, executor);
       if (plan === undefined) return;
-      if (await this.refusedOnHost(plan, this.executorChoice.selection)) return;
+      if (await this.refusedByExecutor(plan, this.executorChoice.selection)) return;
       const records = await createBuildRecords(
         db,
         this.build.id,
@@ -269,14 +274,23 @@ export class BuildRun {
     return plan;
   }
 
-  /** A pipeline that names images runs as host processes only when local was chosen (host-guard.ts). */
-  private async refusedOnHost(plan: PipelinePlan, selection: ExecutorSelection): Promise<boolean> {
-    const reason = refuseHostRun(
-      pipelineImages(plan),
-      selection,
-      `set the project's executor to local (slipway project update ${this.project.slug} --executor local) ` +
-        'or start the server with --executor local.',
-    );
+  /** Image pipelines never run on the host by surprise, nor imageless ones on a container executor (host-guard.ts). */
+  private async refusedByExecutor(plan: PipelinePlan, selection: ExecutorSelection): Promise<boolean> {
+    const slug = this.project.slug;
+    const reason =
+      refuseHostRun(
+        pipelineImages(plan),
+        selection,
+        `set the project's executor to local (slipway project update ${slug} --executor local) ` +
+          'or start the server with --executor local.',
+      ) ??
+      refuseImageless(
+        plan,
+        selection.executor,
+        'add `image:` to the pipeline, set a default image for the project ' +
+          `(slipway project update ${slug} --image <image>), or run it on the host on purpose ` +
+          `(slipway project update ${slug} --executor local).`,
+      );
     if (reason === undefined) return false;
     this.note(reason.message);
     await this.finish('error', reason);
