@@ -158,16 +158,13 @@ export class ApiClient {
     return this.json('POST', `/builds/${id}/cancel`);
   }
 
-  approve(id: number): Promise<Build> {
-    return this.json('POST', `/builds/${id}/approve`, {});
+  /** `comment`: why, for the build's approval record (left out when empty). */
+  approve(id: number, comment?: string): Promise<Build> {
+    return this.json('POST', `/builds/${id}/approve`, comment ? { comment } : {});
   }
 
-  reject(id: number, message?: string): Promise<Build> {
-    return this.json(
-      'POST',
-      `/builds/${id}/reject`,
-      message !== undefined && message !== '' ? { message } : {},
-    );
+  reject(id: number, comment?: string): Promise<Build> {
+    return this.json('POST', `/builds/${id}/reject`, comment ? { comment } : {});
   }
 
   rerun(id: number): Promise<Build> {

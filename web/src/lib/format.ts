@@ -56,9 +56,11 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
-/** Why a queued build has not started, in words. */
+/** Why a queued build has not started (or a build waiting for approval not gone on), in words. */
 export function waitingText(entry: QueueEntry, globalLimit: number): string {
   switch (entry.waitingFor) {
+    case 'approval':
+      return 'waits for a person to approve';
     case 'branch_lock':
       return `another build of ${entry.branch} holds the branch lock`;
     case 'project_limit':
@@ -66,7 +68,7 @@ export function waitingText(entry: QueueEntry, globalLimit: number): string {
     case 'global_limit':
       return `the server's limit of ${globalLimit} running builds is reached`;
     case null:
-      return 'starts next';
+      return entry.status === 'waiting' ? 'approved: goes on next' : 'starts next';
     default:
       return entry.waitingFor;
   }

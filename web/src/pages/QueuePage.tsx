@@ -18,7 +18,10 @@ function BuildCell({ build }: { build: Build }) {
   );
 }
 
-/** Active builds across every project, and the queue with what each queued build waits for. */
+/**
+ * Builds holding a running slot across every project, then the ones that wait: queued builds
+ * and builds waiting for approval (which hold no slot), each with what it waits for.
+ */
 export function QueuePage() {
   useTitle('Queue');
   const api = useApi();
@@ -32,7 +35,7 @@ export function QueuePage() {
         <h1>Queue</h1>
         {data !== undefined && (
           <p className="muted">
-            {data.running.length} active of at most {data.limits.global} · {data.queued.length} queued
+            {data.running.length} running of at most {data.limits.global} · {data.queued.length} waiting
           </p>
         )}
       </div>
@@ -68,6 +71,7 @@ export function QueuePage() {
               {data.queued.map((entry) => (
                 <li key={entry.id} className="row" data-waiting-for={entry.waitingFor ?? 'none'}>
                   <BuildCell build={entry} />
+                  {entry.status === 'waiting' && <StatusBadge status={entry.status} />}
                   <span className="branch">{entry.branch}</span>
                   <span className="waiting">{waitingText(entry, data.limits.global)}</span>
                   <span className="muted when">queued {formatAgo(entry.createdAt, now)}</span>

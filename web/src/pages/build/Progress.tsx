@@ -1,19 +1,20 @@
 import type { Build } from '../../api/types';
 import { useApi } from '../../api/session';
-import { elapsed, formatDuration, waitingText } from '../../lib/format';
+import { formatDuration, waitingText } from '../../lib/format';
 import { useNow, usePoll } from '../../lib/hooks';
+import { estimate, workingTime } from './eta';
 
 /**
  * How far a running build is, measured against the average duration of the project's recent
  * successful builds (`GET …/stats`): a bar and the time left. Without history, only the time
- * so far.
+ * so far. Time spent waiting for approval counts on neither side (see `workingTime`).
  */
 export function Progress({ build }: { build: Build }) {
   const api = useApi();
   const stats = usePoll((signal) => api.projectStats(build.project, signal), `stats:${build.project}`);
   const now = useNow(true);
   const average = stats.data?.averageDurationMs ?? null;
-  const took = elapsed(build, now);
+  const took = workingTime(build, now);
 
   if (took === null) {
     return (
@@ -37,8 +38,7 @@ export function Progress({ build }: { build: Build }) {
       </div>
     );
   }
-  const fraction = Math.min(took / average, 0.99);
-  const left = average - took;
+  const { fraction, leftMs: left } = estimate(took, average);
   const percent = Math.round(fraction * 100);
   return (
     <div className="progress">

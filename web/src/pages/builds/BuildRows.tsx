@@ -12,6 +12,16 @@ export function sourceText(build: Build): string {
   return `${build.event}${via}${by}`;
 }
 
+/** For a build waiting at an approval stage: whether it waits for a person or for a slot. */
+function ApprovalNote({ build }: { build: Build }) {
+  const open = build.approvals?.find((a) => a.decision === 'waiting' || a.resumedAt === null);
+  const text =
+    open === undefined || open.decision === 'waiting'
+      ? `${open ? `${open.stage}: ` : ''}waiting for approval`
+      : `${open.stage}: ${open.decision}, waiting for a running slot`;
+  return <span className="approval-note">{text}</span>;
+}
+
 /** The builds of one page as rows: number, status, branch, commit, source, age, duration, actions. */
 export function BuildRows({ builds, onChanged }: { builds: Build[]; onChanged: () => void }) {
   const now = useNow(builds.some((b) => !isFinal(b)));
@@ -21,10 +31,13 @@ export function BuildRows({ builds, onChanged }: { builds: Build[]; onChanged: (
         const took = elapsed(build, now);
         return (
           <li key={build.id} className="row build-row" data-build={build.number} data-status={build.status}>
-            <Link to={buildPath(build.project, build.number)} className="build-link">
-              <span className="num">#{build.number}</span>
-              <StatusBadge status={build.status} />
-            </Link>
+            <span className="build-cell">
+              <Link to={buildPath(build.project, build.number)} className="build-link">
+                <span className="num">#{build.number}</span>
+                <StatusBadge status={build.status} />
+              </Link>
+              {build.status === 'waiting' && <ApprovalNote build={build} />}
+            </span>
             <span className="branch" title="branch">
               {build.tag ?? build.branch}
             </span>
