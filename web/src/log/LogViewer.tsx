@@ -190,9 +190,13 @@ export function LogViewer({ build, buffer, version, state, error, stepKey }: Pro
           <button
             type="button"
             aria-pressed={following}
-            disabled={over}
-            title={over ? 'The build is over: there is nothing more to follow' : undefined}
-            onClick={() => setFollow(!following)}
+            title={over ? 'The build is over: this goes to its last line' : undefined}
+            onClick={() => {
+              // Nothing more comes: the button only takes one to where following would be.
+              if (over) {
+                if (view.count > 0) show({ kind: 'line', number: view.numberOf(view.line(view.count - 1)) });
+              } else setFollow(!following);
+            }}
           >
             {following ? 'Following' : 'Follow'}
           </button>
