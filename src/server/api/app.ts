@@ -5,7 +5,7 @@ import Fastify from 'fastify';
 import type { FastifyRequest, FastifyServerOptions, RouteOptions } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/index.js';
-import { QUERY_TOKEN_PARAM, registerAuth } from '../auth/index.js';
+import { QUERY_TOKEN_PARAM, SESSION_COOKIE, registerAuth } from '../auth/index.js';
 import { sessionRoutes } from '../auth/session-routes.js';
 import type { LogHub } from '../logs/log-hub.js';
 import type { LogStore } from '../logs/types.js';
@@ -120,11 +120,18 @@ export function buildApp(deps: AppDeps): App {
         version: '1',
         description:
           'REST API of the Slipway build server. Every route but health, metrics and this document needs ' +
-          '`Authorization: Bearer <token>`; roles are viewer < member < admin. Errors are `{error:{code,message,details}}`.',
+          "`Authorization: Bearer <token>` (or the web UI's session cookie); roles are viewer < member < admin. " +
+          'Errors are `{error:{code,message,details}}`.',
       },
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', description: 'A Slipway API token (slw_…)' },
+          sessionCookie: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description: "The web UI's session (POST /session); changes also need the header X-Slipway-CSRF",
+          },
         },
       },
     },
@@ -176,7 +183,7 @@ function documentRoute(route: RouteOptions): void {
   if (schema === undefined || schema.hide === true) return;
   const auth = route.config?.auth;
   if (auth !== undefined && auth !== 'public') {
-    schema.security = [{ bearerAuth: [] }];
+    schema.security = [{ bearerAuth: [] }, { sessionCookie: [] }];
     const note = `Needs a token with role ${auth.role} or higher.`;
     // GET routes pass by twice (their HEAD twin shares the schema object).
     if (typeof schema.description !== 'string') schema.description = note;

@@ -96,6 +96,20 @@ describe.each(DIALECTS)('web UI session cookie (%s)', (dialect) => {
     expect((await create({ cookie: viewer, ...CSRF })).statusCode).toBe(403);
   });
 
+  it('is described in the OpenAPI document next to the bearer token', async () => {
+    const doc = (await api.app.inject({ url: '/api/v1/openapi.json' })).json<{
+      paths: Record<string, Record<string, { security?: unknown }>>;
+      components: { securitySchemes: Record<string, unknown> };
+    }>();
+    expect(doc.components.securitySchemes.sessionCookie).toMatchObject({
+      type: 'apiKey',
+      in: 'cookie',
+      name: SESSION_COOKIE,
+    });
+    expect(doc.paths['/api/v1/whoami']!.get!.security).toEqual([{ bearerAuth: [] }, { sessionCookie: [] }]);
+    expect(Object.keys(doc.paths['/api/v1/session']!).sort()).toEqual(['delete', 'post']);
+  });
+
   it('ends when its token is revoked', async () => {
     const { token, info } = await createToken(api.t.db, { name: 'short-lived', role: 'member' });
     const cookie = cookieOf(await signIn(token));
