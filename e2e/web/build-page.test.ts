@@ -147,6 +147,9 @@ describe('web UI: build page details and the project form (Chromium)', () => {
       expect(await lint.innerText()).toContain('allowed');
       expect(await lint.locator('.status-allowed').count()).toBe(1);
       expect(await page.locator('[data-step="verify/check"]').getAttribute('data-allowed')).toBeNull();
+      expect(await page.locator('#log-step option[value="test/lint"]').textContent()).toBe(
+        'test/lint (failure, allowed)',
+      );
 
       const slowpoke = page.locator('[data-step="test/slowpoke"]');
       expect(await slowpoke.innerText()).toContain('timed out after 1s');

@@ -134,6 +134,12 @@ export function LogViewer({ build, buffer, version, state, error, stepKey }: Pro
   };
 
   const steps = build.stages.flatMap((s) => s.steps.map((t) => `${s.name}/${t.name}`));
+  // Allowed failures say so in the step list too: they did not fail the build.
+  const allowed = new Set(
+    build.stages.flatMap((s) =>
+      s.steps.filter((t) => t.allowFailure && t.status === 'failure').map((t) => `${s.name}/${t.name}`),
+    ),
+  );
   for (const key of buffer.steps) if (!steps.includes(key)) steps.push(key);
 
   return (
@@ -155,7 +161,7 @@ export function LogViewer({ build, buffer, version, state, error, stepKey }: Pro
           <option value="">All steps</option>
           {steps.map((key) => (
             <option key={key} value={key}>
-              {stepLabel(key)}
+              {allowed.has(key) ? `${stepLabel(key)} (failure, allowed)` : stepLabel(key)}
             </option>
           ))}
         </select>
