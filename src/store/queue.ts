@@ -110,7 +110,7 @@ export async function claimSlots(
         .selectFrom('builds as b')
         .innerJoin('stages as s', 's.build_id', 'b.id')
         .innerJoin('projects as p', 'p.id', 'b.project_id')
-        .select(['b.id', 'b.project_id', 'p.max_running', 's.id as stage_id'])
+        .select(['b.id', 'b.project_id', 'p.max_running', 's.id as stage_id', 's.approval_at'])
         .where('b.status', '=', 'waiting')
         .where('b.cancel_requested_at', 'is', null)
         .where('b.lease_expires_at', '>=', now)
@@ -133,9 +133,11 @@ export async function claimSlots(
           .returning('id')
           .executeTakeFirst();
         if (updated === undefined) continue;
+        // `now` was read before this transaction waited for its turn: a decision committed in
+        // between may be later. A build never goes on before it was decided.
         await trx
           .updateTable('stages')
-          .set({ approval_resumed_at: now })
+          .set({ approval_resumed_at: Math.max(now, d.approval_at ?? now) })
           .where('id', '=', d.stage_id)
           .execute();
         perProject.set(d.project_id, running + 1);
