@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineSplitter, MAX_LINE_LENGTH } from './lines.js';
+import { LineSplitter, MAX_LINE_LENGTH, MAX_LOGICAL_LINE, cutPieces, truncationMarker } from './lines.js';
 
 function split(chunks: (Buffer | string)[], maxLineLength?: number): string[] {
   const lines: string[] = [];
@@ -108,6 +108,71 @@ describe('LineSplitter', () => {
     const bytes = Buffer.from(text);
     const whole = split([bytes], 16);
     for (const sizes of [[1], [7], [64, 3], [4096]]) expect(split(pieces(bytes, sizes), 16)).toEqual(whole);
+  });
+
+  it('flags every piece of a cut line but the last as continuing', () => {
+    const got: [string, boolean][] = [];
+    const s = new LineSplitter((text, continues) => got.push([text, continues]), { maxLineLength: 4 });
+    s.write(Buffer.from('abcdefghij\nxy\n'));
+    s.flush();
+    expect(got).toEqual([
+      ['abcd', true],
+      ['efgh', true],
+      ['ij', false],
+      ['xy', false],
+    ]);
+  });
+
+  it('truncates a line past the logical cap with a marker and keeps the next line whole', () => {
+    const got: [string, boolean][] = [];
+    const s = new LineSplitter((text, continues) => got.push([text, continues]), {
+      maxLineLength: 4,
+      maxLogicalLine: 10,
+    });
+    for (const chunk of ['abcdefg', 'hijklmn', 'op\r', '\nxy\n']) s.write(Buffer.from(chunk));
+    s.flush();
+    expect(got).toEqual([
+      ['abcd', true],
+      ['efgh', true],
+      ['ij', true],
+      [truncationMarker(16, 10), false],
+      ['xy', false],
+    ]);
+  });
+
+  it('gives the same truncated lines however the stream is chunked', () => {
+    const bytes = Buffer.from(`${'é🚀x'.repeat(40)}\nshort\r\n${'y'.repeat(33)}\r\n${'z'.repeat(50)}`);
+    const run = (chunks: Buffer[]) => {
+      const got: string[] = [];
+      const s = new LineSplitter((text, continues) => got.push(`${continues ? '+' : '.'}${text}`), {
+        maxLineLength: 8,
+        maxLogicalLine: 20,
+      });
+      for (const c of chunks) s.write(c);
+      s.flush();
+      return got;
+    };
+    const whole = run([bytes]);
+    expect(whole.at(-1)).toBe(`.${truncationMarker(50, 20)}`);
+    for (const sizes of [[1], [3], [7, 2], [64]]) expect(run(pieces(bytes, sizes))).toEqual(whole);
+  });
+
+  it('keeps 1 MiB of a 50 MB line and never holds more than a piece of it', () => {
+    const got: string[] = [];
+    const s = new LineSplitter((text) => got.push(text));
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    for (let sent = 0; sent < 52_428_800; sent += chunk.length) s.write(chunk);
+    s.write(Buffer.from('\nnext\n'));
+    s.flush();
+    expect(got.slice(0, -2).join('').length).toBe(MAX_LOGICAL_LINE);
+    expect(got.slice(0, -2).every((piece) => piece.length <= MAX_LINE_LENGTH)).toBe(true);
+    expect(got.slice(-2)).toEqual(['… [line truncated: 52,428,800 bytes, kept 1,048,576]', 'next']);
+  });
+
+  it('cuts text into pieces without splitting a surrogate pair', () => {
+    expect(cutPieces('abcdefg', 3)).toEqual(['abc', 'def', 'g']);
+    expect(cutPieces('ab🚀cd', 3)).toEqual(['ab', '🚀c', 'd']);
+    expect(cutPieces('', 3)).toEqual(['']);
   });
 
   it('rejects a cap that cannot make progress', () => {

@@ -27,7 +27,12 @@ export type OutputStream = 'stdout' | 'stderr';
 
 /** Receives a step's output, already split into lines (without the trailing newline). */
 export interface OutputSink {
-  line(stream: OutputStream, text: string): void;
+  /**
+   * One line, or one piece of a line longer than `MAX_LINE_LENGTH` (lines.ts): then
+   * `continues` is true and the next line of the same stream is the rest of it, so that the
+   * masker can see the whole line (a secret cut in two is still found).
+   */
+  line(stream: OutputStream, text: string, continues?: boolean): void;
 }
 
 export interface BuildSpec {

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { Executor, BuildHandle, OutputSink } from '../executors/types.js';
 import type { BuildContext, PipelinePlan, SecretRef, StagePlan } from '../pipeline/types.js';
-import { createMasker } from './masker.js';
+import { createMasker, maskingSink } from './masker.js';
 import { runStage } from './stage-runner.js';
 import { aggregateStatus } from './status.js';
 import type { BuildResult, Reason, RunOptions, SecretSource, StageResult, StepResult } from './types.js';
@@ -52,9 +52,8 @@ export async function runPipeline(
         ...(options.sourceSeed !== undefined ? { sourceSeed: options.sourceSeed } : {}),
         ...(plan.image !== undefined ? { image: plan.image } : {}),
         services: plan.services.map((s) => ({ ...s, env: { ...s.env, ...envFromSecrets(s.secrets) } })),
-        serviceSink: (service): OutputSink => ({
-          line: (stream, text) => observer.serviceLog?.(service, { stream, text: mask(text), time: clock() }),
-        }),
+        serviceSink: (service): OutputSink =>
+          maskingSink(mask, (stream, text) => observer.serviceLog?.(service, { stream, text, time: clock() })),
       },
       buildSignal,
     );

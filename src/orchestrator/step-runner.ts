@@ -1,4 +1,5 @@
-import type { Executor, BuildHandle, StepExit, OutputSink } from '../executors/types.js';
+import type { Executor, BuildHandle, StepExit } from '../executors/types.js';
+import { maskingSink } from './masker.js';
 import type { StepPlan } from '../pipeline/types.js';
 import type { AttemptInfo, BuildObserver, Reason, StepResult } from './types.js';
 
@@ -94,11 +95,10 @@ async function runAttempt(
   deps.stageSignal.addEventListener('abort', onStageAbort);
   const timer = step.timeoutMs === undefined ? undefined : setTimeout(() => abort('timeout'), step.timeoutMs);
 
-  const sink: OutputSink = {
-    line: (stream, text) => {
-      deps.observer.stepLog?.(deps.stage, step.name, { stream, text: deps.mask(text), time: deps.clock() });
-    },
-  };
+  // Whole lines are masked, so a value cut by the piece cap is still found.
+  const sink = maskingSink(deps.mask, (stream, text) => {
+    deps.observer.stepLog?.(deps.stage, step.name, { stream, text, time: deps.clock() });
+  });
   deps.observer.stepStarted?.(deps.stage, step.name, attempt, info);
   let exit: StepExit;
   try {
@@ -120,6 +120,7 @@ async function runAttempt(
     // The contract says runStep never rejects; if one does, it is still only this step's error.
     exit = { kind: 'error', message: error instanceof Error ? error.message : String(error) };
   } finally {
+    sink.end();
     if (timer) clearTimeout(timer);
     deps.buildSignal.removeEventListener('abort', onBuildAbort);
     deps.stageSignal.removeEventListener('abort', onStageAbort);

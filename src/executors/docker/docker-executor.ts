@@ -860,8 +860,8 @@ interface OutputDrain {
  */
 function pipeOutput(output: NodeJS.ReadableStream, sink: OutputSink): OutputDrain {
   const splitters: Record<OutputStream, LineSplitter> = {
-    stdout: new LineSplitter((text) => sink.line('stdout', text)),
-    stderr: new LineSplitter((text) => sink.line('stderr', text)),
+    stdout: new LineSplitter((text, continues) => sink.line('stdout', text, continues)),
+    stderr: new LineSplitter((text, continues) => sink.line('stderr', text, continues)),
   };
   const demux = new FrameDemuxer((stream, bytes) => splitters[stream].write(bytes));
   let lastData = Date.now();
