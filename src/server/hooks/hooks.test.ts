@@ -265,13 +265,94 @@ describe.each(DIALECTS)('webhooks (%s, real payloads, real build control)', (dia
       expect(await rejected('github', 'missing_signature')).toBeGreaterThan(0);
     });
 
-    it('a project without a webhook secret accepts no delivery', async () => {
+    it('a project without a webhook secret accepts no delivery, and says no more than for a forgery', async () => {
       await project('acme/unsigned', 'https://github.com/acme/unsigned.git', { secret: null });
       const res = await github('push', movedTo(push(), 'https://github.com/acme/unsigned.git'));
       expect(res.statusCode).toBe(401);
-      expect(res.json<{ error: { message: string } }>().error.message).toMatch(
-        /acme\/unsigned has no webhook secret/,
+      const body = JSON.stringify(push());
+      const forged = await github('push', body, { signature: await sign('not the secret', body) });
+      expect(res.json()).toEqual(forged.json());
+      expect(await rejected('github', 'no_secret')).toBeGreaterThan(0);
+    });
+
+    it('an unknown project (by URL or ?project=) gets the very answer of a bad signature', async () => {
+      const body = JSON.stringify(push());
+      const forged = await github('push', body, { signature: await sign('not the secret', body) });
+      expect(forged.statusCode).toBe(401);
+      const unknown = await github('push', movedTo(push(), 'https://github.com/nobody/nothing.git'));
+      const named = await github('push', push(), { query: '?project=nobody/nothing' });
+      for (const answer of [unknown, named]) {
+        expect(answer.statusCode).toBe(401);
+        expect(answer.body).toBe(forged.body);
+      }
+    });
+
+    it('a correctly signed body that is not UTF-8 is told so, not that its signature is wrong', async () => {
+      const raw = Buffer.concat([
+        Buffer.from('{"ref":"refs/heads/main","x":"'),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from('"}'),
+      ]);
+      const res = await app.inject({
+        method: 'POST',
+        url: `/hooks/github?project=${hello.slug}`,
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'push',
+          'x-github-delivery': nextDelivery(),
+          'x-hub-signature-256': signBody(SECRET, raw),
+        },
+        payload: raw,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({
+        error: { code: 'invalid_json', message: 'the request body is not valid UTF-8 JSON' },
+      });
+    });
+
+    it('a tag or commit that is not one is named as what it is', async () => {
+      const tag = await generic({ project: hello.slug, tag: 'v1;reboot' });
+      expect(tag.statusCode).toBe(400);
+      expect(tag.json<{ error: { message: string } }>().error.message).toBe(
+        'invalid tag "v1;reboot": not a plain git ref name',
       );
+      const commit = await generic({ project: hello.slug, branch: 'main', commit: 'main' });
+      expect(commit.statusCode).toBe(400);
+      expect(commit.json<{ error: { message: string } }>().error.message).toBe(
+        'invalid commit "main": not a commit SHA (7 to 64 hexadecimal digits)',
+      );
+    });
+
+    it('a delivery without ?project= is not parsed past the unnamed limit before verification', async () => {
+      const big = Fastify();
+      registerHookRoutes(big, {
+        db: t.db,
+        control: new DatabaseBuildControl(t.db),
+        bodyLimit: LIMIT,
+        unnamedParseLimit: 1024,
+      });
+      await big.ready();
+      try {
+        const body = JSON.stringify({ ...push(), padding: 'x'.repeat(2048) });
+        const post = (query: string) =>
+          big.inject({
+            method: 'POST',
+            url: `/hooks/github${query}`,
+            headers: {
+              'content-type': 'application/json',
+              'x-github-event': 'push',
+              'x-github-delivery': nextDelivery(),
+              'x-hub-signature-256': signBody(SECRET, body),
+            },
+            payload: body,
+          });
+        const unnamed = await post('');
+        expect(unnamed.statusCode).toBe(413);
+        expect(unnamed.json<{ error: { message: string } }>().error.message).toMatch(/\?project=owner\/name/);
+        expect((await post(`?project=${hello.slug}`)).statusCode).toBe(201);
+      } finally {
+        await big.close();
+      }
     });
 
     it('a replayed delivery starts no second build and answers with the first one', async () => {
@@ -353,19 +434,6 @@ describe.each(DIALECTS)('webhooks (%s, real payloads, real build control)', (dia
       const commit = await github('push', { ...push(), after: '$(reboot)', head_commit: null });
       expect(commit.statusCode).toBe(400);
       expect(commit.json<{ error: { message: string } }>().error.message).toMatch(/invalid commit/);
-    });
-
-    it('an unknown repository is 404', async () => {
-      const res = await github('push', movedTo(push(), 'https://github.com/nobody/nothing.git'));
-      expect(res.statusCode).toBe(404);
-      expect(res.json()).toMatchObject({
-        error: {
-          code: 'not_found',
-          message: 'no project builds the repository https://github.com/nobody/nothing.git',
-        },
-      });
-      const named = await github('push', push(), { query: '?project=nobody/nothing' });
-      expect(named.statusCode).toBe(404);
     });
 
     it('two projects on one repository need ?project=', async () => {
@@ -680,7 +748,7 @@ describe.each(DIALECTS)('webhooks (%s, real payloads, real build control)', (dia
         expect(answer.json<{ build: { project: string } }>().build.project).toBe(p.slug);
       }
       const other = await generic({ repository: '/tmp/slipway-hooks/Plain.git', branch: 'main' });
-      expect(other.statusCode).toBe(404);
+      expect(other.statusCode).toBe(401);
     });
 
     it('rejects an unsigned, forged, malformed or dangerous delivery', async () => {

@@ -4,7 +4,8 @@ import { getBuild, getProjectBySlug, type Build, type Database, type Project } f
 import { isCommitSha, isSafeRefName } from '../sources/git-checkout.js';
 import { ControlError, type BuildControl } from '../scheduler/types.js';
 import { HookError, errorBody } from './errors.js';
-import { text } from './forges/payload.js';
+import { decodeBody, DEFAULT_UNNAMED_PARSE_LIMIT } from './body.js';
+import { header, text } from './forges/payload.js';
 import type { ForgeAdapter, HookAction } from './forges/types.js';
 import { projectsForRepo } from './repo-url.js';
 import {
@@ -30,6 +31,8 @@ export interface ReceiveDeps {
   defaultSecret?: string;
   /** Opens webhook secrets stored encrypted. */
   sealer?: SecretSealer;
+  /** Largest delivery without `?project=` that is parsed before verification; default 1 MiB. */
+  unnamedParseLimit?: number;
 }
 
 /** One delivery as it arrived: headers, the raw body bytes (signatures cover exactly these) and the query. */
@@ -52,11 +55,13 @@ export interface StartedBuild {
 }
 
 /**
- * Handles one forge delivery, in this order: decode the body (400), find the project by the
- * repository the payload names or by `?project=` (404, or 409 when several match), check the
- * signature with the project's secret (401: nothing is recorded, only counted), understand the
- * event (400 for a payload that lacks what it must carry), claim the delivery id (a repeat
- * answers 200 with the first answer's build), then build or say why not (202).
+ * Handles one forge delivery, in this order: a missing signature (401); the project from
+ * `?project=` (the recommended form: then the raw bytes are verified before anything is
+ * parsed), else from the payload, read only when it is at most `unnamedParseLimit` bytes
+ * (413 otherwise); the signature checked with each candidate's secret (401, the same for an
+ * unknown project; 409 when several projects verify it); the body decoded (400); the event
+ * understood (400 for a payload that lacks what it must carry); the delivery id claimed (a
+ * repeat answers 200 with the first answer's build); then a build, or why not (202).
  */
 export async function receiveDelivery(
   deps: ReceiveDeps,
@@ -76,9 +81,39 @@ export async function receiveDelivery(
 
 async function receive(deps: ReceiveDeps, forge: ForgeAdapter, request: HookRequest): Promise<HookReply> {
   const { db } = deps;
-  const payload = decodeBody(request.raw, request.headers['content-type']);
-  const project = await projectOf(db, forge, payload, request.query.project);
-  await authenticate(deps, forge, project, request);
+  const raw = request.raw;
+  if (raw === undefined || raw.length === 0)
+    throw new HookError(400, 'invalid_json', 'the request body is empty', 'invalid_payload');
+  // A missing signature is told apart without looking at any project: that reveals nothing.
+  if (signatureOf(forge, request.headers) === undefined) {
+    throw new HookError(
+      401,
+      'unauthorized',
+      `the delivery is not signed (expected the ${signatureHeader(forge)} header)`,
+      'missing_signature',
+    );
+  }
+  let payload: object | undefined;
+  let candidates: Project[];
+  if (request.query.project !== undefined) {
+    const named = await getProjectBySlug(db, request.query.project);
+    candidates = named ? [named] : [];
+  } else {
+    // Nothing in the URL says whose secret to check with: read the payload first, bounded.
+    const limit = deps.unnamedParseLimit ?? DEFAULT_UNNAMED_PARSE_LIMIT;
+    if (raw.length > limit) {
+      throw new HookError(
+        413,
+        'payload_too_large',
+        `a delivery over ${limit} bytes must name its project in the hook URL: add ?project=owner/name`,
+        'too_large',
+      );
+    }
+    payload = decodeBody(raw, request.headers['content-type']);
+    candidates = await candidatesOf(db, forge, payload);
+  }
+  const project = await authenticate(deps, forge, candidates, request);
+  payload ??= decodeBody(raw, request.headers['content-type']);
 
   const event = forge.eventName(request.headers, payload);
   if (event === undefined) {
@@ -133,53 +168,16 @@ async function receive(deps: ReceiveDeps, forge: ForgeAdapter, request: HookRequ
   }
 }
 
-function decodeBody(raw: Buffer | undefined, contentType: string | undefined): unknown {
-  if (raw === undefined || raw.length === 0)
-    throw new HookError(400, 'invalid_json', 'the request body is empty', 'invalid_payload');
-  let json = raw.toString('utf8');
-  if (contentType?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-    // GitHub's "application/x-www-form-urlencoded" content type: the JSON is the `payload` field.
-    const form = new URLSearchParams(json).get('payload');
-    if (form === null)
-      throw new HookError(
-        400,
-        'invalid_json',
-        'the form-encoded body has no "payload" field',
-        'invalid_payload',
-      );
-    json = form;
-  }
-  let payload: unknown;
-  try {
-    payload = JSON.parse(json);
-  } catch (error) {
-    throw new HookError(
-      400,
-      'invalid_json',
-      `the request body is not valid JSON: ${(error as Error).message}`,
-      'invalid_payload',
-    );
-  }
-  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
-    throw new HookError(400, 'invalid_json', 'the request body must be a JSON object', 'invalid_payload');
-  }
-  return payload;
-}
-
-async function projectOf(
-  db: Kysely<Database>,
-  forge: ForgeAdapter,
-  payload: unknown,
-  query: string | undefined,
-): Promise<Project> {
-  const slug = query ?? (forge.name === 'generic' ? text(payload, 'project') : undefined);
+/**
+ * The projects a delivery that does not name one in its URL may be for: the one its generic
+ * payload names, or those building the repository it names (none: the caller is told the same
+ * as for a bad signature).
+ */
+async function candidatesOf(db: Kysely<Database>, forge: ForgeAdapter, payload: object): Promise<Project[]> {
+  const slug = forge.name === 'generic' ? text(payload, 'project') : undefined;
   if (slug !== undefined) {
     const project = await getProjectBySlug(db, slug);
-    if (!project)
-      throw new HookError(404, 'not_found', `project ${slug} not found`, 'unknown_project', {
-        project: slug,
-      });
-    return project;
+    return project ? [project] : [];
   }
   const urls = forge.repoUrls(payload);
   if (urls.length === 0) {
@@ -190,57 +188,49 @@ async function projectOf(
       'invalid_payload',
     );
   }
-  const projects = await projectsForRepo(db, urls);
-  if (projects.length === 0) {
-    throw new HookError(404, 'not_found', `no project builds the repository ${urls[0]}`, 'unknown_project', {
-      repository: urls,
-    });
+  return projectsForRepo(db, urls);
+}
+
+/**
+ * The one project whose webhook secret verifies the delivery. An unknown project, a project
+ * without a secret and a wrong signature get one and the same answer, so that nobody without
+ * a secret learns which projects exist (the metric's reason still tells an operator which it
+ * was). Several projects verifying it (one repository, one secret) is a 409: only a caller who
+ * knows their secret learns of them.
+ */
+async function authenticate(
+  deps: ReceiveDeps,
+  forge: ForgeAdapter,
+  candidates: readonly Project[],
+  request: HookRequest,
+): Promise<Project> {
+  const verified: Project[] = [];
+  let reason = candidates.length === 0 ? 'unknown_project' : 'no_secret';
+  for (const project of candidates) {
+    const secret = (await hookSecret(deps.db, project.id, deps.sealer)) ?? deps.defaultSecret;
+    if (secret === undefined) continue;
+    reason = 'bad_signature';
+    if ((await forge.verify(request.headers, request.raw!, secret)) === 'ok') verified.push(project);
   }
-  if (projects.length > 1) {
-    const slugs = projects.map((p) => p.slug);
+  if (verified.length === 0) {
+    throw new HookError(
+      401,
+      'unauthorized',
+      `the ${signatureHeader(forge)} header does not match the webhook secret of a project this delivery is for (or there is no such project, or it has no webhook secret)`,
+      reason,
+    );
+  }
+  if (verified.length > 1) {
+    const slugs = verified.map((p) => p.slug);
     throw new HookError(
       409,
       'conflict',
-      `several projects build ${urls[0]} (${slugs.join(', ')}); add ?project=owner/name to the hook URL`,
+      `several projects build this repository (${slugs.join(', ')}); add ?project=owner/name to the hook URL`,
       'ambiguous_project',
       { projects: slugs },
     );
   }
-  return projects[0]!;
-}
-
-async function authenticate(
-  deps: ReceiveDeps,
-  forge: ForgeAdapter,
-  project: Project,
-  request: HookRequest,
-): Promise<void> {
-  const secret = (await hookSecret(deps.db, project.id, deps.sealer)) ?? deps.defaultSecret;
-  if (secret === undefined) {
-    throw new HookError(
-      401,
-      'unauthorized',
-      `project ${project.slug} has no webhook secret, so no delivery for it can be verified; set one first`,
-      'no_secret',
-    );
-  }
-  const verdict = await forge.verify(request.headers, request.raw!, secret);
-  if (verdict === 'missing') {
-    throw new HookError(
-      401,
-      'unauthorized',
-      `the delivery is not signed (expected the ${signatureHeader(forge)} header)`,
-      'missing_signature',
-    );
-  }
-  if (verdict === 'bad') {
-    throw new HookError(
-      401,
-      'unauthorized',
-      `the ${signatureHeader(forge)} header does not match the project's webhook secret`,
-      'bad_signature',
-    );
-  }
+  return verified[0]!;
 }
 
 type Decision = { ignore: string; reason: string } | { action: Extract<HookAction, { kind: 'build' }> };
@@ -283,17 +273,17 @@ async function decide(
 
 /** Refuses names that git would not take as plain refs before anything is recorded as a build. */
 function checkRefs(action: Extract<HookAction, { kind: 'build' }>): void {
-  const bad = (what: string, value: string) =>
-    new HookError(
-      400,
-      'invalid_ref',
-      `invalid ${what} ${JSON.stringify(value)}: not a plain git ref name`,
-      'invalid_ref',
-      { [what]: value },
-    );
-  if (!isSafeRefName(action.branch)) throw bad('branch', action.branch);
-  if (action.tag !== undefined && !isSafeRefName(action.tag)) throw bad('tag', action.tag);
-  if (action.commit !== undefined && !isCommitSha(action.commit)) throw bad('commit', action.commit);
+  const bad = (what: string, value: string, why: string) =>
+    new HookError(400, 'invalid_ref', `invalid ${what} ${JSON.stringify(value)}: ${why}`, 'invalid_ref', {
+      [what]: value,
+    });
+  // A tag build's branch is its tag: name it as what it is.
+  if (action.tag !== undefined && !isSafeRefName(action.tag))
+    throw bad('tag', action.tag, 'not a plain git ref name');
+  if (action.branch !== action.tag && !isSafeRefName(action.branch))
+    throw bad('branch', action.branch, 'not a plain git ref name');
+  if (action.commit !== undefined && !isCommitSha(action.commit))
+    throw bad('commit', action.commit, 'not a commit SHA (7 to 64 hexadecimal digits)');
 }
 
 async function startBuild(
@@ -346,6 +336,16 @@ async function repeated(db: Kysely<Database>, earlier: Delivery, project: Projec
 
 function startedBuild(build: Build, project: Project): StartedBuild {
   return { id: build.id, number: build.number, project: project.slug };
+}
+
+/** The forge's signature (or token) header, if the delivery has one. */
+function signatureOf(forge: ForgeAdapter, headers: IncomingHttpHeaders): string | undefined {
+  return {
+    github: () => header(headers, 'x-hub-signature-256'),
+    gitlab: () => header(headers, 'x-gitlab-token'),
+    gitea: () => header(headers, 'x-gitea-signature', 'x-forgejo-signature', 'x-gogs-signature'),
+    generic: () => header(headers, 'x-slipway-signature'),
+  }[forge.name]();
 }
 
 function signatureHeader(forge: ForgeAdapter): string {

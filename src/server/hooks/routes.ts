@@ -1,5 +1,7 @@
+import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { getProject, getProjectBySlug, type Project } from '../../store/index.js';
+import { DEFAULT_HOOK_BODY_LIMIT, DEFAULT_UNNAMED_PARSE_LIMIT, decodeBody, readCapped } from './body.js';
 import { HookError, errorBody } from './errors.js';
 import { generic } from './forges/generic.js';
 import { gitea } from './forges/gitea.js';
@@ -14,7 +16,10 @@ import { checkHexHmac, checkPrefixedHmac, checkToken } from './signatures.js';
 import { hookSecret, pruneDeliveries, scriptsProjects } from './store.js';
 
 export interface HookRouteDeps extends ReceiveDeps {
-  /** Largest delivery in bytes; default 25 MiB (GitHub's own cap, so no real delivery is refused). */
+  /**
+   * Largest delivery in bytes; default {@link DEFAULT_HOOK_BODY_LIMIT} (5 MiB). Read as a stream
+   * and refused (413) as soon as it grows past this: nothing more is ever buffered.
+   */
   bodyLimit?: number;
   /** Where `/hooks/scripts` fetches scripts repositories to; default the OS temp dir. */
   scriptsWorkRoot?: string;
@@ -22,7 +27,7 @@ export interface HookRouteDeps extends ReceiveDeps {
   deliveryRetentionMs?: number;
 }
 
-export const DEFAULT_HOOK_BODY_LIMIT = 25 * 1024 * 1024;
+export { DEFAULT_HOOK_BODY_LIMIT, DEFAULT_UNNAMED_PARSE_LIMIT } from './body.js';
 const DAY = 24 * 60 * 60 * 1000;
 
 const FORGES: readonly ForgeAdapter[] = [github, gitlab, gitea, generic];
@@ -40,9 +45,16 @@ export function registerHookRoutes(app: FastifyInstance, deps: HookRouteDeps): v
   const limit = deps.bodyLimit ?? DEFAULT_HOOK_BODY_LIMIT;
   void app.register((scope, _options, done) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    // Raw bytes (signatures cover exactly those), whatever the content type, read with a hard cap.
+    scope.addContentTypeParser('*', (request: FastifyRequest, payload: IncomingMessage) =>
+      readCapped(payload, limit, request.headers['content-length']),
+    );
     scope.setErrorHandler((error: FastifyError, request, reply) => {
       const forge = forgeOfUrl(request.url);
+      if (error instanceof HookError) {
+        if (error.reason !== undefined) deps.metrics?.webhookRejected(forge, error.reason);
+        return reply.code(error.statusCode).send(errorBody(error.code, error.message, error.details));
+      }
       if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         deps.metrics?.webhookRejected(forge, 'too_large');
         return reply
@@ -130,18 +142,26 @@ async function scriptsHook(
   const raw = Buffer.isBuffer(request.body) ? request.body : undefined;
   if (raw === undefined || raw.length === 0)
     throw new HookError(400, 'invalid_json', 'the request body is empty', 'invalid_payload');
-  let payload: unknown;
-  try {
-    payload = JSON.parse(raw.toString('utf8'));
-  } catch (error) {
-    throw new HookError(
-      400,
-      'invalid_json',
-      `the request body is not valid JSON: ${(error as Error).message}`,
-      'invalid_payload',
-    );
+  const contentType = request.headers['content-type'];
+  let payload: object | undefined;
+  let candidates: { project: Project; ref: string }[];
+  const slug = request.query.project;
+  if (slug !== undefined) {
+    candidates = await namedScriptsCandidate(deps, slug);
+  } else {
+    // As for forge hooks: without ?project= the payload is read before verification, bounded.
+    const limit = deps.unnamedParseLimit ?? DEFAULT_UNNAMED_PARSE_LIMIT;
+    if (raw.length > limit) {
+      throw new HookError(
+        413,
+        'payload_too_large',
+        `a delivery over ${limit} bytes must name its project in the hook URL: add ?project=owner/name`,
+        'too_large',
+      );
+    }
+    payload = decodeBody(raw, contentType);
+    candidates = await scriptsCandidates(deps, payload);
   }
-  const candidates = await scriptsCandidates(deps, payload, request.query.project);
   const verified: { project: Project; ref: string }[] = [];
   let missing = true;
   for (const candidate of candidates) {
@@ -152,15 +172,15 @@ async function scriptsHook(
     if (verdict === 'ok') verified.push(candidate);
   }
   if (verified.length === 0) {
+    // One answer for an unknown project and a wrong signature: it tells nobody what exists.
     throw new HookError(
       401,
       'unauthorized',
-      missing
-        ? 'the delivery is not signed (expected X-Slipway-Signature, X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token) or the project has no webhook secret'
-        : "the delivery's signature does not match the webhook secret of any project using this scripts repository",
+      'the delivery is not signed (X-Slipway-Signature, X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token) with the webhook secret of a project using this scripts repository (or there is no such project)',
       missing ? 'missing_signature' : 'bad_signature',
     );
   }
+  payload ??= decodeBody(raw, contentType);
   const pushed = text(payload, 'ref');
   const refreshed: unknown[] = [];
   const skipped: unknown[] = [];
@@ -201,28 +221,22 @@ async function scriptsHook(
   return { status: 200, body: { refreshed, skipped } };
 }
 
+/** The project `?project=` names, if it follows a build-scripts repository; else none. */
+async function namedScriptsCandidate(
+  deps: HookRouteDeps,
+  slug: string,
+): Promise<{ project: Project; ref: string }[]> {
+  const project = await getProjectBySlug(deps.db, slug);
+  if (!project) return [];
+  const entry = (await scriptsProjects(deps.db)).find((e) => e.projectId === project.id);
+  return entry ? [{ project, ref: entry.source.ref }] : [];
+}
+
 async function scriptsCandidates(
   deps: HookRouteDeps,
   payload: unknown,
-  slug: string | undefined,
 ): Promise<{ project: Project; ref: string }[]> {
   const all = await scriptsProjects(deps.db);
-  if (slug !== undefined) {
-    const project = await getProjectBySlug(deps.db, slug);
-    const entry = project && all.find((e) => e.projectId === project.id);
-    if (!project)
-      throw new HookError(404, 'not_found', `project ${slug} not found`, 'unknown_project', {
-        project: slug,
-      });
-    if (!entry)
-      throw new HookError(
-        400,
-        'invalid_request',
-        `project ${slug} has no build-scripts repository`,
-        'invalid_payload',
-      );
-    return [{ project, ref: entry.source.ref }];
-  }
   const named = urls(payload, [
     ['repository', 'clone_url'],
     ['repository', 'ssh_url'],
@@ -248,15 +262,6 @@ async function scriptsCandidates(
     if (key === undefined || !keys.has(key)) continue;
     const project = await getProject(deps.db, entry.projectId);
     if (project) found.push({ project, ref: entry.source.ref });
-  }
-  if (found.length === 0) {
-    throw new HookError(
-      404,
-      'not_found',
-      `no project uses ${named[0]} as its build-scripts repository`,
-      'unknown_project',
-      { repository: named },
-    );
   }
   return found;
 }
