@@ -63,6 +63,33 @@ for (const dialect of DIALECTS) {
       ]);
     });
 
+    // Issue 10: one INSERT of 2,979+ steps passed SQLite's limit of bound parameters and the
+    // build ended "internal error: too many SQL variables".
+    // 6,000 steps of 13 columns pass PostgreSQL's 65,535 parameters too.
+    it('records a stage of 6,000 steps (more parameters than one statement may bind)', async () => {
+      const p = await makeProject(t.db);
+      const b = await makeBuild(t.db, p.id);
+      const names = Array.from({ length: 6000 }, (_, i) => `step-${i}`);
+      const tree = await createBuildRecords(t.db, b.id, [
+        { name: 'wide', steps: names.map((name, i) => (i % 2 === 0 ? name : { name, maxAttempts: 2 })) },
+        { name: 'after', steps: ['last'] },
+      ]);
+      expect(tree[0]!.steps.map((s) => s.name)).toEqual(names);
+      expect(tree[0]!.steps.map((s) => s.idx)).toEqual(names.map((_, i) => i));
+      expect(tree[0]!.steps[5999]).toMatchObject({ stageId: tree[0]!.id, maxAttempts: 2 });
+      expect(await getBuildRecords(t.db, b.id)).toEqual(tree);
+    });
+
+    it('records all or nothing: a failing batch leaves no stage or step behind', async () => {
+      const p = await makeProject(t.db);
+      const b = await makeBuild(t.db, p.id);
+      // A nameless step (NOT NULL) in a later batch than the first: the first batch was written.
+      const steps = Array.from({ length: 3000 }, (_, i) => `s${i}`);
+      steps.push(null as unknown as string);
+      await expect(createBuildRecords(t.db, b.id, [{ name: 'wide', steps }])).rejects.toThrow();
+      expect(await getBuildRecords(t.db, b.id)).toEqual([]);
+    });
+
     it('refuses records for an unknown build or a second time', async () => {
       const p = await makeProject(t.db);
       const b = await makeBuild(t.db, p.id);

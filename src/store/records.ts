@@ -5,10 +5,17 @@ import type { Database } from './schema.js';
 import { writeTransaction } from './transaction.js';
 import type { Reason, StageRecord, Status, StepRecord } from './types.js';
 
-/** A stage to record, with its steps' names in plan order. */
+/**
+ * Bound parameters one statement may carry: 999 is SQLite's lowest compiled-in limit (today's
+ * builds allow 32,766, PostgreSQL 65,535), so a wide stage is written in several statements of
+ * the same transaction instead of failing with "too many SQL variables".
+ */
+const MAX_PARAMS_PER_STATEMENT = 999;
+
 /** A step to record: its name, or with what the pipeline says of it. */
 export type NewStep = string | { name: string; allowFailure?: boolean; maxAttempts?: number };
 
+/** A stage to record, with its steps in plan order. */
 export interface NewStage {
   name: string;
   steps: readonly NewStep[];
@@ -60,30 +67,27 @@ export async function createBuildRecords(
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      const steps =
-        stage.steps.length === 0
-          ? []
-          : await trx
-              .insertInto('steps')
-              .values(
-                stage.steps.map((step, stepIdx) => ({
-                  stage_id: row.id,
-                  build_id: buildId,
-                  idx: stepIdx,
-                  name: typeof step === 'string' ? step : step.name,
-                  allow_failure: typeof step !== 'string' && step.allowFailure === true ? 1 : 0,
-                  max_attempts: typeof step === 'string' ? 1 : (step.maxAttempts ?? 1),
-                  status,
-                  exit_code: null,
-                  reason_code: null,
-                  reason_message: null,
-                  started_at: null,
-                  finished_at: null,
-                  duration_ms: null,
-                })),
-              )
-              .returningAll()
-              .execute();
+      const rows = stage.steps.map((step, stepIdx) => ({
+        stage_id: row.id,
+        build_id: buildId,
+        idx: stepIdx,
+        name: typeof step === 'string' ? step : step.name,
+        allow_failure: typeof step !== 'string' && step.allowFailure === true ? 1 : 0,
+        max_attempts: typeof step === 'string' ? 1 : (step.maxAttempts ?? 1),
+        status,
+        exit_code: null,
+        reason_code: null,
+        reason_message: null,
+        started_at: null,
+        finished_at: null,
+        duration_ms: null,
+      }));
+      const perInsert = Math.floor(MAX_PARAMS_PER_STATEMENT / Object.keys(rows[0] ?? {}).length);
+      const steps = [];
+      for (let start = 0; start < rows.length; start += perInsert) {
+        const batch = rows.slice(start, start + perInsert);
+        steps.push(...(await trx.insertInto('steps').values(batch).returningAll().execute()));
+      }
       records.push(toStage(row, steps.sort((a, b) => a.idx - b.idx).map(toStep)));
     }
     return records;
