@@ -11,6 +11,8 @@ import { makeBuild, makeProject } from '../../store/testing/fixtures.js';
 import type { ApiError, Build, BuildDetail, Page, Queue } from './dto.js';
 import { startTestApi, type TestApi } from './testing/harness.js';
 
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
 describe.each(DIALECTS)('approval records over the API (%s)', (dialect) => {
   let api: TestApi;
   let p: Project;
@@ -43,6 +45,8 @@ describe.each(DIALECTS)('approval records over the API (%s)', (dialect) => {
   it('records who approved, when and why, on the build, its stage and in lists', async () => {
     const b = await waiting('approve-me');
     const before = await detail(b.id);
+    const requestedAt = before.approvals?.[0]?.requestedAt ?? '';
+    expect(requestedAt).toMatch(ISO);
     expect(before.approvals).toEqual([
       {
         stage: 'deploy',
@@ -50,7 +54,7 @@ describe.each(DIALECTS)('approval records over the API (%s)', (dialect) => {
         by: null,
         at: null,
         comment: null,
-        requestedAt: expect.any(String),
+        requestedAt,
         resumedAt: null,
       },
     ]);
@@ -60,13 +64,16 @@ describe.each(DIALECTS)('approval records over the API (%s)', (dialect) => {
     const answer = res.json<Build>();
     // Decided, it stays `waiting` until a scheduler gives it a running slot (none runs here).
     expect(answer.status).toBe('waiting');
+    const at = answer.approvals?.[0]?.at ?? '';
+    expect(at).toMatch(ISO);
+    expect(Date.parse(at)).toBeGreaterThanOrEqual(Date.parse(requestedAt));
     const record = {
       stage: 'deploy',
       decision: 'approved',
       by: 'member-token',
-      at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      at,
       comment: 'looks good',
-      requestedAt: expect.any(String),
+      requestedAt,
       resumedAt: null,
     };
     expect(answer.approvals).toEqual([record]);
