@@ -13,6 +13,7 @@ import type { DatabaseBuildControl } from '../../server/scheduler/build-control.
 import { createProject, createToken, getBuild, type Build, type Project } from '../../store/index.js';
 import { openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import { registerRemoteCommands } from './commands.js';
+import { until } from '../../testing/until.js';
 
 const GATED = `
 stages:
@@ -27,16 +28,6 @@ stages:
       - name: tell
         commands: [echo reported]
 `;
-
-async function until<T>(fn: () => Promise<T | undefined | false>, limitMs = 60_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** `slipway approve` and `get build` against a real server whose scheduler runs real builds. */
 describe('slipway approve against a real server (real git, local executor)', () => {

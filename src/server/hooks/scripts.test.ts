@@ -14,6 +14,7 @@ import { registerHookRoutes } from './routes.js';
 import { parseDescriptor, scriptsPipeline, scriptsPipelineSource } from './scripts.js';
 import { signBody } from './signatures.js';
 import { getHookSettings, updateHookSettings } from './store.js';
+import { until } from '../../testing/until.js';
 
 const SECRET = 'scripts-repo-secret';
 
@@ -23,16 +24,6 @@ echo "scripted build of $SLIPWAY_PROJECT #$SLIPWAY_BUILD_NUMBER on $SLIPWAY_BRAN
 echo "commit $SLIPWAY_COMMIT"
 cat README.md
 `;
-
-async function until<T>(fn: () => Promise<T | undefined | false>, limitMs = 30_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('project.json descriptor', () => {
   it('accepts image, branches and repo', () => {

@@ -17,6 +17,7 @@ import { TestRepo } from '../testing/git-repo.js';
 import { localScheduler } from '../testing/local-scheduler.js';
 import type { DatabaseBuildControl } from './build-control.js';
 import type { Scheduler } from './scheduler.js';
+import { until } from '../../testing/until.js';
 
 const GATED = `
 stages:
@@ -37,17 +38,6 @@ steps:
   - name: unit
     commands: [echo plain]
 `;
-
-/** Polls the database (no fixed waits: the machine may be busy). */
-async function until<T>(fn: () => Promise<T | undefined | false>, limitMs = 60_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe.each(DIALECTS)('approval and running slots (%s, real git, local executor)', (dialect) => {
   let t: TestDatabase;

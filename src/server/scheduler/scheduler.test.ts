@@ -21,6 +21,7 @@ import type { DatabaseBuildControl } from './build-control.js';
 import { ExecutorIds } from './executor-pool.js';
 import { reconcile } from './reconciler.js';
 import type { Scheduler } from './scheduler.js';
+import { until } from '../../testing/until.js';
 
 const PIPELINE = `
 stages:
@@ -36,16 +37,6 @@ stages:
       - name: ship
         commands: [echo shipped]
 `;
-
-async function until<T>(fn: () => Promise<T | undefined | false>, limitMs = 30_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe.each(DIALECTS)('scheduler and build runs (%s, real git, local executor)', (dialect) => {
   let t: TestDatabase;
