@@ -1,4 +1,5 @@
 import type { BuildContext, FinalStatus, WhenPlan } from '../pipeline/types.js';
+import { matchUserRegex } from '../pipeline/user-regex.js';
 import type { Reason } from './types.js';
 
 /** The build's outcome so far, as `when.status` sees it. */
@@ -20,8 +21,18 @@ export function whyStageSkipped(
   if (!admits) {
     return { code: 'earlier_failure', message: `skipped: an earlier stage ended in ${statusSoFar}` };
   }
-  if (when?.branch !== undefined && !new RegExp(`^(?:${when.branch})$`).test(ctx.branch)) {
-    return { code: 'when', message: `skipped: branch "${ctx.branch}" does not match "${when.branch}"` };
+  if (when?.branch !== undefined) {
+    // RE2, never RegExp: `(a+)+` against a long branch held the event loop for a minute.
+    const match = matchUserRegex(when.branch, ctx.branch);
+    if (!match.ok) {
+      return {
+        code: 'when',
+        message: `skipped: branch "${ctx.branch}" not matched against "${when.branch}": ${match.problem}`,
+      };
+    }
+    if (!match.matched) {
+      return { code: 'when', message: `skipped: branch "${ctx.branch}" does not match "${when.branch}"` };
+    }
   }
   if (when?.event !== undefined && !when.event.includes(ctx.event)) {
     return { code: 'when', message: `skipped: event "${ctx.event}" is not one of ${when.event.join(', ')}` };

@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
 import { FINAL_STATUSES, type Status } from '../../pipeline/types.js';
+import { userRegexProblem } from '../../pipeline/user-regex.js';
 import type { Build, ConcurrencyPolicy, ProjectUpdate, Role } from '../../server/api/dto.js';
 import { EXIT, UsageError } from '../errors.js';
 import { BufferedWriter, Style } from '../output.js';
@@ -402,11 +403,11 @@ function projectOptions(command: Command): Command {
 function projectBody(flags: ProjectFlags): ProjectUpdate {
   const body: ProjectUpdate = {};
   if (flags.branches !== undefined) {
-    try {
-      new RegExp(flags.branches);
-    } catch (error) {
+    // The server matches it with RE2: what RE2 cannot run is refused here, before any request.
+    const problem = userRegexProblem(flags.branches);
+    if (problem !== undefined) {
       throw new UsageError(
-        `--branches "${flags.branches}": not a regular expression (${(error as Error).message})`,
+        `--branches "${flags.branches}": not a regular expression RE2 can run (${problem})`,
       );
     }
     body.branchFilter = flags.branches;

@@ -10,6 +10,7 @@ import {
   type Database,
   type Project,
 } from '../../store/index.js';
+import { userRegexProblem } from '../../pipeline/user-regex.js';
 import { checkout, CheckoutError } from '../sources/git-checkout.js';
 import { HookError } from './errors.js';
 import {
@@ -86,11 +87,10 @@ export function parseDescriptor(source: string, file = DESCRIPTOR_FILE): Scripts
     );
   }
   if (descriptor.branches !== undefined) {
-    try {
-      new RegExp(`^(?:${descriptor.branches})$`);
-    } catch (error) {
-      throw bad(`"branches" is not a valid regular expression: ${(error as Error).message}`, 'branches');
-    }
+    // It becomes the project's branch filter: checked as receive.ts will match it (RE2).
+    const problem = userRegexProblem(descriptor.branches);
+    if (problem !== undefined)
+      throw bad(`"branches" is not a valid regular expression: ${problem}`, 'branches');
   }
   if (descriptor.repo !== undefined && !isRepoUrl(descriptor.repo)) {
     throw bad(
