@@ -1,9 +1,10 @@
 /**
  * Rules the schema cannot express, checked on the validated document: unique names, `needs`
- * (known steps of the same stage, no cycles) and timeout bounds.
+ * (known steps of the same stage, no cycles), timeout bounds and the number of steps.
  */
 import { MAX_TIMEOUT_MS, formatDuration, parseDuration } from './duration.js';
 import type { PipelineError } from './errors.js';
+import { MAX_STEPS, MAX_STEPS_PER_STAGE } from './limits.js';
 import type { SourceIndex } from './located.js';
 import type { Loose } from './loose.js';
 import type { PipelineFile, StepFile } from './schema.js';
@@ -40,6 +41,7 @@ export function checkPipeline(
 ): PipelineError[] {
   const errors: PipelineError[] = [];
   const stages = stagesOf(file);
+  checkStepCounts(src, index, stages, errors);
   if (file.stages) checkUnique(src, index, file.stages, 'stage', errors);
   if (file.services) checkUnique(src, index, file.services, 'service', errors);
   for (const stage of stages) {
@@ -49,6 +51,38 @@ export function checkPipeline(
     for (const step of steps) checkTimeout(src, index, step, errors);
   }
   return errors;
+}
+
+/**
+ * Bounds the steps per stage and per pipeline: every step is a record and a container, and
+ * thousands of them once ended in "too many SQL variables". Reported at the first step over.
+ */
+function checkStepCounts(
+  src: PipelineSource,
+  index: SourceIndex,
+  stages: StageView[],
+  errors: PipelineError[],
+): void {
+  let total = 0;
+  for (const stage of stages) {
+    const steps = stage.steps ?? [];
+    const over = steps[MAX_STEPS_PER_STAGE];
+    const loc = over && index.self(over);
+    if (loc) {
+      const message = `stage "${stage.name}" has ${steps.length} steps, more than ${MAX_STEPS_PER_STAGE}, at ${loc.path}; a stage may have at most ${MAX_STEPS_PER_STAGE} steps`;
+      errors.push(src.error('limit_exceeded', loc.pos, loc.path, message));
+    }
+    const first = total;
+    total += steps.length;
+    if (first <= MAX_STEPS && total > MAX_STEPS) {
+      const step = steps[MAX_STEPS - first];
+      const at = step && index.self(step);
+      if (at) {
+        const message = `the pipeline has more than ${MAX_STEPS} steps at ${at.path}; a pipeline may have at most ${MAX_STEPS} steps, all stages together`;
+        errors.push(src.error('limit_exceeded', at.pos, at.path, message));
+      }
+    }
+  }
 }
 
 function checkUnique(

@@ -3,8 +3,10 @@
  * Stages: parse (YAML) → validate (schema) → check (names, needs, timeouts) → plan
  * (substitution). Each stage keeps going after errors, so one run reports them all.
  */
+import { Buffer } from 'node:buffer';
 import { checkPipeline } from './checks.js';
 import { sortErrors, type PipelineError } from './errors.js';
+import { formatSize, MAX_FILE_BYTES } from './limits.js';
 import type { Loose } from './loose.js';
 import { parsePipelineYaml } from './parse.js';
 import { buildPlan } from './plan.js';
@@ -34,6 +36,12 @@ export type CompileResult =
  */
 export function compilePipeline(input: CompileInput): CompileResult {
   const src = new PipelineSource(input.file, input.source);
+  // Before parsing: the parser's time grows with the text (10 MB took seconds).
+  const bytes = input.source.length * 3 <= MAX_FILE_BYTES ? 0 : Buffer.byteLength(input.source, 'utf8');
+  if (bytes > MAX_FILE_BYTES) {
+    const message = `the file is ${bytes} bytes, more than ${formatSize(MAX_FILE_BYTES)}; a pipeline file may be at most ${formatSize(MAX_FILE_BYTES)} (${MAX_FILE_BYTES} bytes)`;
+    return { ok: false, errors: [src.error('limit_exceeded', { line: 1, col: 1 }, '', message)] };
+  }
   const parsed = parsePipelineYaml(src);
   const errors = [...parsed.errors];
   const warnings = [...parsed.warnings];
@@ -44,6 +52,8 @@ export function compilePipeline(input: CompileInput): CompileResult {
   // The validator builds values only from nodes that passed the schema (see Loose).
   const file = validated.value as Loose<PipelineFile>;
   errors.push(...checkPipeline(src, file, validated.index));
+  // Too many steps: planning them all would only take time to report the same.
+  if (errors.some((e) => e.code === 'limit_exceeded')) return { ok: false, errors: sortErrors(errors) };
   const plan = buildPlan(
     {
       src,

@@ -33,6 +33,11 @@ export type PipelineErrorCode =
   | 'needs_cycle'
   /** Two stages, two steps of a stage, or two services share a name. */
   | 'duplicate_name'
+  /**
+   * A bound of `limits.ts` is crossed: file size, nesting depth, number of values or steps,
+   * expanded length of a value or of the whole plan.
+   */
+  | 'limit_exceeded'
   /** (warning) An env entry replaces a built-in variable such as `SLIPWAY_BRANCH`. */
   | 'shadows_builtin'
   /** (warning) Something YAML itself warns about, such as an unknown tag. */

@@ -6,6 +6,7 @@ import { builtinVariables, isBuiltin } from './builtins.js';
 import { isDefined } from './checks.js';
 import { parseDuration } from './duration.js';
 import type { PipelineError } from './errors.js';
+import { formatSize, MAX_PLAN_CHARS } from './limits.js';
 import type { SourceIndex } from './located.js';
 import type { Loose } from './loose.js';
 import type { PipelineFile, ServiceFile, StageFile, StepFile } from './schema.js';
@@ -45,6 +46,10 @@ export function buildPlan(input: PlanInput, reporter: Reporter): PipelinePlan {
 class PlanBuilder {
   private readonly topLayer: EnvLayer;
   private readonly buildBuiltins: EnvLayer;
+  /** Characters of expanded text in the plan so far (see `MAX_PLAN_CHARS`). */
+  private planChars = 0;
+  /** Once the plan is over its limit the rest is not expanded: the result is an error anyway. */
+  private overLimit = false;
 
   constructor(
     private readonly input: PlanInput,
@@ -59,13 +64,38 @@ class PlanBuilder {
     const scope = this.scope([this.buildBuiltins, this.topLayer]);
     scope.checkAll();
     const image = file.image === undefined ? undefined : scope.expand(file.image, index.at(file, 'image'));
+    const env = scope.export([...this.topLayer.keys(), ...this.input.overrides.keys()]).env;
+    this.count([image, ...Object.values(env)], file);
     return {
       file: this.input.src.file,
       ...(image === undefined ? {} : { image }),
-      env: scope.export([...this.topLayer.keys(), ...this.input.overrides.keys()]).env,
+      env,
       services: (file.services ?? []).filter(isDefined).map((s) => this.service(s)),
       stages: this.stages(image),
     };
+  }
+
+  /**
+   * Adds the expanded text of one part of the plan (the top level, a step, a service) to the
+   * total, and reports the part that takes it over `MAX_PLAN_CHARS`.
+   */
+  private count(texts: (string | undefined)[], owner: object): void {
+    if (this.overLimit) return;
+    for (const t of texts) this.planChars += t?.length ?? 0;
+    if (this.planChars <= MAX_PLAN_CHARS) return;
+    this.overLimit = true;
+    const loc = this.input.index.self(owner);
+    const path = loc?.path ?? '';
+    const max = formatSize(MAX_PLAN_CHARS);
+    const what = path === '' ? 'the top level' : path;
+    this.reporter.error(
+      this.input.src.error(
+        'limit_exceeded',
+        loc?.pos ?? { line: 1, col: 1 },
+        path,
+        `${what} takes the pipeline past ${max} of expanded text (commands, images, artifact paths and env values of every step and service, the top-level env once per step); a pipeline may expand to at most ${max} (${MAX_PLAN_CHARS} characters)`,
+      ),
+    );
   }
 
   private stages(image: string | undefined): StagePlan[] {
@@ -106,42 +136,55 @@ class PlanBuilder {
   ): StepPlan {
     const { index } = this.input;
     const name = step.name ?? '';
+    if (this.overLimit) return this.skipped(name, step);
     const builtins = valueLayer(builtinVariables(this.input.context, stageName, name));
     const scope = this.scope([builtins, this.topLayer, stageLayer, this.userLayer(step.env)]);
     scope.checkAll();
     const { env, secrets } = scope.export(scope.names());
     const image = step.image === undefined ? defaultImage : scope.expand(step.image, index.at(step, 'image'));
     const timeoutMs = step.timeout === undefined ? undefined : parseDuration(step.timeout);
+    const commands = this.expandAll(scope, step.commands);
+    const artifacts = this.expandAll(scope, step.artifacts);
+    this.count([image, ...commands, ...artifacts, ...Object.values(env)], step);
     return {
       name,
       ...(image === undefined ? {} : { image }),
-      commands: this.expandAll(scope, step.commands),
+      commands,
       env,
       secrets,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       retries: step.retries ?? 0,
       allowFailure: step.allow_failure ?? false,
       needs: [...new Set((step.needs ?? []).filter(isDefined))],
-      artifacts: this.expandAll(scope, step.artifacts),
+      artifacts,
       pos: this.posOf(step),
     };
+  }
+
+  /** A step left unexpanded after the plan went over its limit (the compile fails anyway). */
+  private skipped(name: string, step: Loose<StepFile>): StepPlan {
+    const base = { commands: [], env: {}, secrets: [], retries: 0, allowFailure: false, needs: [] };
+    return { name, ...base, artifacts: [], pos: this.posOf(step) };
   }
 
   private service(service: Loose<ServiceFile>): ServicePlan {
     const { index } = this.input;
     const ownLayer = this.userLayer(service.env);
+    if (this.overLimit) return { name: service.name ?? '', env: {}, secrets: [] };
     const scope = this.scope([this.buildBuiltins, this.topLayer, ownLayer]);
     scope.checkAll();
     // A service gets its own env only: the top-level env is "exported to every step".
     const { env, secrets } = scope.export(ownLayer.keys());
+    const image =
+      service.image === undefined ? undefined : scope.expand(service.image, index.at(service, 'image'));
+    const commands = service.commands === undefined ? undefined : this.expandAll(scope, service.commands);
+    this.count([image, ...(commands ?? []), ...Object.values(env)], service);
     return {
       name: service.name ?? '',
-      ...(service.image === undefined
-        ? {}
-        : { image: scope.expand(service.image, index.at(service, 'image')) }),
+      ...(image === undefined ? {} : { image }),
       env,
       secrets,
-      ...(service.commands === undefined ? {} : { commands: this.expandAll(scope, service.commands) }),
+      ...(commands === undefined ? {} : { commands }),
       ...(service.wait_for === undefined ? {} : { waitFor: service.wait_for }),
     };
   }

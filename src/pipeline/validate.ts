@@ -67,6 +67,8 @@ class Walker {
   readonly index = new SourceIndex();
   readonly errors: PipelineError[] = [];
   private budget = NODE_BUDGET;
+  /** Whether an alias was expanded: then the values counted are not all written in the file. */
+  private aliasesFollowed = false;
   private readonly patterns = new Map<string, RegExp>();
 
   constructor(
@@ -77,12 +79,10 @@ class Walker {
   /** The value of `raw` if valid against `schema`, else undefined (after reporting why). */
   walk(raw: Node | null, schema: TSchema, path: string, pos: SourcePos): unknown {
     if (--this.budget === 0) {
-      this.report(
-        'invalid_value',
-        pos,
-        path,
-        `too many values at ${describePath(path)}: aliases expand the document beyond ${NODE_BUDGET} values`,
-      );
+      const why = this.aliasesFollowed
+        ? `the document, with what its aliases repeat, has more than ${NODE_BUDGET} values`
+        : `the file has more than ${NODE_BUDGET} values`;
+      this.report('limit_exceeded', pos, path, `too many values at ${describePath(path)}: ${why}`);
     }
     if (this.budget <= 0) return undefined;
     const node = this.resolveOrReport(raw, pos, path);
@@ -110,7 +110,9 @@ class Walker {
 
   private resolve(node: Node | null): Node | null {
     // Aliases of aliases are resolved by the yaml package; an unknown anchor is already a syntax error.
-    return isAlias(node) ? ((node.resolve(this.doc) as Node | undefined) ?? null) : node;
+    if (!isAlias(node)) return node;
+    this.aliasesFollowed = true;
+    return (node.resolve(this.doc) as Node | undefined) ?? null;
   }
 
   private walkObject(node: Node | null, schema: TObject, path: string, pos: SourcePos): unknown {

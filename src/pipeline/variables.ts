@@ -4,10 +4,12 @@
  *
  * Precedence: overrides, then the highest layer that defines the name. An env value is
  * resolved in its own layer and the ones below: `B: ${A}` sees `A` of its own block, and
- * `PATH: ${PATH}:/x` sees the `PATH` of a lower layer (never itself). Loops are errors.
+ * `PATH: ${PATH}:/x` sees the `PATH` of a lower layer (never itself). Loops are errors, and so is
+ * a value longer than `MAX_VALUE_CHARS` once substituted.
  */
 import { isScalar } from 'yaml';
 import type { PipelineError } from './errors.js';
+import { formatSize, MAX_VALUE_CHARS } from './limits.js';
 import type { Loc, SourceIndex } from './located.js';
 import { setOwn } from './own.js';
 import type { PipelineSource } from './source.js';
@@ -49,7 +51,8 @@ export class Scope {
 
   /** Substitutes a string value of the file (a command, an image, …) with all layers in view. */
   expand(text: string, loc: Loc | undefined): string {
-    return this.substituteAt(text, loc, this.layers.length - 1);
+    // Too long was reported; an empty value keeps the plan small while errors are collected.
+    return this.substituteAt(text, loc, this.layers.length - 1) ?? '';
   }
 
   /** Resolves every entry of every layer, shadowed ones included, so that all their errors are reported. */
@@ -96,8 +99,10 @@ export class Scope {
     let result: Resolved;
     if (e.kind === 'template') {
       this.active.push({ key, name });
-      result = { kind: 'value', value: this.substituteAt(e.text, e.loc, j, name) };
+      const value = this.substituteAt(e.text, e.loc, j, name);
       this.active.pop();
+      // Too long was reported here, where the limit is crossed; what uses it need not repeat that.
+      result = { kind: 'value', value: value ?? '' };
     } else {
       result = e.kind === 'invalid' ? { kind: 'value', value: '' } : e;
     }
@@ -105,14 +110,26 @@ export class Scope {
     return result;
   }
 
-  /** Substitutes `text` as seen from layer `j`; `self` is the variable whose value it is, if any. */
-  private substituteAt(text: string, loc: Loc | undefined, j: number, self?: string): string {
-    const { value, problems } = substitute(text, (ref) => this.lookup(ref === self ? j - 1 : j, ref));
-    for (const p of problems) this.reportProblem(p, loc, j);
-    return value;
+  /**
+   * Substitutes `text` as seen from layer `j`; `self` is the variable whose value it is, if any.
+   * Undefined when the result would be longer than `MAX_VALUE_CHARS`.
+   */
+  private substituteAt(text: string, loc: Loc | undefined, j: number, self?: string): string | undefined {
+    const { value, problems } = substitute(
+      text,
+      (ref) => {
+        if (ref !== self) return this.lookup(j, ref);
+        const outer = this.lookup(j - 1, ref);
+        // `C: ${C}` with no outer C to extend: a loop of one, not an unknown name.
+        return outer.kind === 'unknown' ? { kind: 'cycle', chain: [ref, ref] } : outer;
+      },
+      MAX_VALUE_CHARS,
+    );
+    for (const p of problems) this.reportProblem(p, loc, j, self);
+    return problems.some((p) => p.kind === 'too_long') ? undefined : value;
   }
 
-  private reportProblem(p: TemplateProblem, loc: Loc | undefined, j: number): void {
+  private reportProblem(p: TemplateProblem, loc: Loc | undefined, j: number, self?: string): void {
     const at = loc ? this.src.valuePos(loc.node, p.index) : { line: 1, col: 1 };
     const path = loc?.path ?? '';
     const ref = JSON.stringify(p.text);
@@ -146,16 +163,29 @@ export class Scope {
           ),
         );
         return;
-      case 'cycle':
+      case 'cycle': {
+        const chain = p.chain ?? [];
+        const message =
+          chain.length === 2 && chain[0] === chain[1]
+            ? `variable cycle: ${p.name} refers to itself at ${path}; ${ref} in the value of ${p.name} can only extend a ${p.name} defined further out (a built-in, or an env block around this one), and there is none`
+            : `variable cycle: ${chain.join(' -> ')} at ${path}`;
+        this.report(this.src.error('variable_cycle', at, path, message));
+        return;
+      }
+      case 'too_long': {
+        const what = self === undefined ? path : `the value of ${self} at ${path}`;
+        const where = p.text === '' ? 'here' : `at ${ref}`;
+        const max = formatSize(MAX_VALUE_CHARS);
         this.report(
           this.src.error(
-            'variable_cycle',
+            'limit_exceeded',
             at,
             path,
-            `variable cycle: ${(p.chain ?? []).join(' -> ')} at ${path}`,
+            `${what} expands to more than ${max} ${where}; a value may be at most ${max} (${MAX_VALUE_CHARS} characters) after substitution`,
           ),
         );
         return;
+      }
       case 'invalid':
         this.report(
           this.src.error(
