@@ -34,6 +34,7 @@ import type { PipelineSource } from './source.js';
 import { setOwn } from './own.js';
 import { suggest } from './suggest.js';
 import type { SourcePos } from './types.js';
+import { userRegexProblem } from './user-regex.js';
 
 /** The result of walking a document against a schema. */
 export interface Validated {
@@ -289,10 +290,9 @@ class Walker {
       return `invalid ${noun} ${JSON.stringify(value)} at ${path}; ${why}`;
     }
     if (schema.format === 'regex') {
-      try {
-        new RegExp(value);
-      } catch (e) {
-        const reason = e instanceof Error ? e.message.slice(e.message.lastIndexOf(': ') + 2) : String(e);
+      // Checked as it will run (RE2, anchored), so that what RE2 cannot run fails here, at its line.
+      const reason = userRegexProblem(value);
+      if (reason !== undefined) {
         return `invalid ${noun} ${JSON.stringify(value)} at ${path}; not a valid regular expression: ${reason}`;
       }
     }
