@@ -107,7 +107,7 @@ const When = Type.Object(
         format: 'regex',
         title: 'branch pattern',
         description:
-          'Regular expression (JavaScript syntax) the branch must match, anchored at both ends: `main|release/.*`.',
+          'Regular expression (RE2 syntax: no backreferences or lookaround; at most 1000 characters) the branch must match, anchored at both ends: `main|release/.*`.',
       }),
     ),
     event: Type.Optional(
