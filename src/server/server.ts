@@ -22,6 +22,7 @@ import { FsLogStore } from './logs/fs-log-store.js';
 import type { LogStore } from './logs/types.js';
 import { registerRetentionRoutes, startRetention } from './retention.js';
 import { loadSecretKey, registerSecretRoutes, secretsFor } from './secrets/index.js';
+import { gitRepoUrl, sealStoredRepoCredentials } from './secrets/repo-credentials.js';
 import { createNotifierHub } from './notify/index.js';
 import { LogHub } from './logs/log-hub.js';
 import { Metrics } from './metrics.js';
@@ -110,6 +111,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ? new BlobLogStore(blobs)
     : new FsLogStore(join(config.blobs !== undefined ? resolve(dataDir, config.blobs) : dataDir, 'logs'));
   const { cipher } = await loadSecretKey({ dataDir });
+  // Repository URLs stored with credentials before they were secrets: sealed now (idempotent).
+  const sealedUrls = await sealStoredRepoCredentials(db, cipher);
+  if (sealedUrls > 0) announce(`sealed the credentials of ${sealedUrls} repository URL(s) as project secrets`);
   const retentionDefaults = { keepBuilds: config.keepBuilds ?? null, keepDays: config.keepDays ?? null };
   const hub = new LogHub();
   const metrics = new Metrics();
@@ -146,6 +150,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     pipelineSource: scriptsPipelineSource(db, { workRoot: scriptsWorkRoot }),
     secretsFor: secretsFor({ db, cipher }),
+    repoUrlFor: (project) => gitRepoUrl(db, cipher, project),
     artifacts: createArtifactCollector({
       db,
       blobs,
@@ -204,6 +209,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   );
   const control = new DatabaseBuildControl(db, () => scheduler.kick());
   const app = buildApp({
+    cipher,
     db,
     control,
     logs,

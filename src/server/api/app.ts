@@ -12,6 +12,7 @@ import type { LogStore } from '../logs/types.js';
 import type { Metrics } from '../metrics.js';
 import type { BuildControl } from '../scheduler/types.js';
 import { PUBLIC } from './context.js';
+import type { CredentialCipher } from '../secrets/repo-credentials.js';
 import type { App, RouteContext } from './context.js';
 import { HttpError, toErrorReply } from './errors.js';
 import { LiveLogs } from './live/build-feed.js';
@@ -42,6 +43,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** Active builds allowed across all replicas: the scheduler's limit, shown by the queue route. */
   globalLimit: number;
+  /** Seals credentials given in repository URLs (the server's secrets cipher). */
+  cipher?: CredentialCipher;
   /** Request logging: false (default), true, or pino options. */
   logger?: boolean | LoggerOptions;
   /** Largest request body in bytes; default 1 MiB. */

@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics.js';
 import type { BuildControl } from '../scheduler/types.js';
 import { notFound } from './errors.js';
 import type { LiveLogs } from './live/build-feed.js';
+import type { CredentialCipher } from '../secrets/repo-credentials.js';
 
 /** The Fastify instance the routes are written against: TypeBox schemas give the handler types. */
 export type App = FastifyInstance<
@@ -29,6 +30,8 @@ export interface RouteContext {
   metrics: Metrics;
   live: LiveLogs;
   globalLimit: number;
+  /** Seals credentials given in repository URLs; without it they are stored as given (and shown redacted). */
+  cipher?: CredentialCipher;
 }
 
 /** Route configs: the least role each route needs (see `RouteAuth`). */

@@ -1,4 +1,5 @@
 import type * as Store from '../../store/index.js';
+import { redactRepoUrl } from '../secrets/repo-credentials.js';
 import type { StoredLogLine } from '../logs/types.js';
 import type * as Dto from './dto.js';
 
@@ -21,12 +22,14 @@ export function toProject(project: Store.Project, lastBuild?: Store.Build | null
   return {
     id: project.id,
     slug: project.slug,
-    repoUrl: project.repoUrl,
+    // Credentials are sealed apart (see repo-credentials.ts); a URL stored before that is masked here.
+    repoUrl: redactRepoUrl(project.repoUrl),
     branchFilter: project.branchFilter,
     defaultExecutor: project.defaultExecutor,
     defaultImage: project.defaultImage,
     concurrencyPolicy: project.concurrencyPolicy,
     maxRunning: project.maxRunning,
+    maxLogBytes: project.maxLogBytes,
     pipelinePath: project.pipelinePath,
     createdAt: iso(project.createdAt),
     updatedAt: iso(project.updatedAt),

@@ -158,7 +158,12 @@ export const ProjectSchema = Type.Object(
 const SLUG_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$';
 
 const projectSettings = {
-  repoUrl: Type.String({ minLength: 1, maxLength: 2048, description: 'Git URL the server clones' }),
+  repoUrl: Type.String({
+    minLength: 1,
+    maxLength: 2048,
+    description:
+      'Git URL the server clones. Credentials in it (`https://user:token@host/…`) are sealed as a project secret and shown as `***`; sending `***` back keeps them, a URL without any drops them',
+  }),
   branchFilter: Type.Optional(
     Type.String({
       maxLength: 1000,

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { getProject, getProjectBySlug, type Project } from '../../store/index.js';
 import { DEFAULT_HOOK_BODY_LIMIT, DEFAULT_UNNAMED_PARSE_LIMIT, decodeBody, readCapped } from './body.js';
+import { redactRepoUrl } from '../secrets/repo-credentials.js';
 import { HookError, errorBody } from './errors.js';
 import { generic } from './forges/generic.js';
 import { gitea } from './forges/gitea.js';
@@ -197,7 +198,7 @@ async function scriptsHook(
         commit: result.snapshot.commit,
         image: result.project.defaultImage,
         branchFilter: result.project.branchFilter,
-        repoUrl: result.project.repoUrl,
+        repoUrl: redactRepoUrl(result.project.repoUrl),
       });
     } catch (error) {
       if (!(error instanceof HookError)) throw error;

@@ -10,6 +10,7 @@ import {
   removeNotifyTarget,
   type NotifyTarget,
 } from '../notify/targets.js';
+import { redactRepoUrl, redactTargetUrl } from '../secrets/repo-credentials.js';
 import { HookError, errorBody } from './errors.js';
 import { refreshScripts } from './scripts.js';
 import { getHookSettings, updateHookSettings, type HookSettings, type SecretSealer } from './store.js';
@@ -80,7 +81,9 @@ const EventsSchema = Type.Array(
 const NotifyTargetSchema = Type.Object({
   id: Type.Integer(),
   global: Type.Boolean({ description: 'A target for every project' }),
-  url: Type.String(),
+  url: Type.String({
+    description: 'Scheme and host only (`https://hooks.slack.com/***`): the URL is a credential',
+  }),
   slack: Type.Boolean(),
   events: EventsSchema,
   createdAt: Time,
@@ -234,7 +237,7 @@ function settingsDto(settings: HookSettings) {
     secretSet: settings.secretSet,
     buildTags: settings.buildTags,
     buildPullRequests: settings.buildPullRequests,
-    scripts: settings.scripts,
+    scripts: settings.scripts && { ...settings.scripts, repoUrl: redactRepoUrl(settings.scripts.repoUrl) },
     snapshot:
       settings.snapshot === null
         ? null
@@ -250,7 +253,8 @@ function targetDto(target: NotifyTarget) {
   return {
     id: target.id,
     global: target.projectId === null,
-    url: target.url,
+    // The URL is a bearer credential (Slack, Mattermost): admins replace a target, nobody reads it back.
+    url: redactTargetUrl(target.url),
     slack: target.slack,
     events: target.events,
     createdAt: new Date(target.createdAt).toISOString(),

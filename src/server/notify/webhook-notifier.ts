@@ -1,3 +1,4 @@
+import { redactRepoUrl } from '../secrets/repo-credentials.js';
 import type { BuildNotice, Notifier } from './types.js';
 
 export interface WebhookNotifierOptions {
@@ -98,7 +99,7 @@ export function webhookPayload(notice: BuildNotice) {
   const { build, project } = notice;
   return {
     event: `build.${notice.event}`,
-    project: { id: project.id, slug: project.slug, repoUrl: project.repoUrl },
+    project: { id: project.id, slug: project.slug, repoUrl: redactRepoUrl(project.repoUrl) },
     build: {
       id: build.id,
       number: build.number,

@@ -48,6 +48,8 @@ export interface BuildRunDeps {
   ids: ExecutorIds;
   /** Resolves `from_secret`; `note` writes a system line to the build log (e.g. a withheld secret). */
   secretsFor?: (project: Project, build: Build, note: (text: string) => void) => SecretSource;
+  /** The URL git clones: the project's with its sealed credentials back in (default: as stored). */
+  repoUrlFor?: (project: Project) => Promise<string>;
   /**
    * The pipeline when it does not come from the checkout's `pipelinePath` (build-scripts
    * repositories): its name for messages and its text; undefined to read the checkout's file.
@@ -185,7 +187,7 @@ export class BuildRun {
   private async checkout(dir: string): Promise<string | undefined> {
     try {
       const { commit } = await checkout({
-        repoUrl: this.project.repoUrl,
+        repoUrl: (await this.deps.repoUrlFor?.(this.project)) ?? this.project.repoUrl,
         ref: this.build.tag ?? this.build.branch,
         kind: this.build.tag ? 'tag' : 'branch',
         ...(this.build.commitSha ? { commit: this.build.commitSha } : {}),

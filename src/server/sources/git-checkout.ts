@@ -59,12 +59,14 @@ const COMMIT = /^[0-9a-f]{4,64}$/i;
  * `commit abc123 not found on branch main of …`.
  */
 export async function checkout(request: CheckoutRequest): Promise<{ commit: string }> {
-  const { repoUrl, ref, commit, dir } = request;
+  const { ref, commit, dir } = request;
+  // Credentials travel in git's environment, never in .git/config where a step could read them.
+  const { url: repoUrl, auth } = gitAuth(request.repoUrl);
   if (!isSafeRefName(ref)) throw new CheckoutError(`invalid ref "${ref}"`);
   if (commit !== undefined && !COMMIT.test(commit))
     throw new CheckoutError(`invalid commit "${commit}": expected 4 to 64 hexadecimal digits`);
   const found = await findRef({
-    repoUrl,
+    repoUrl: request.repoUrl,
     ref,
     ...(request.kind && { kind: request.kind }),
     ...(request.signal && { signal: request.signal }),
@@ -72,7 +74,7 @@ export async function checkout(request: CheckoutRequest): Promise<{ commit: stri
   if (!found.found) throw new CheckoutError(found.message);
   const where = `${found.kind} ${ref}`;
   await mkdir(dir, { recursive: true });
-  const git = (args: string[]) => runGit(args, dir, request.signal);
+  const git = (args: string[]) => runGit(args, dir, request.signal, undefined, auth);
   await git(['init', '--quiet']);
   await git(['remote', 'add', 'origin', '--', repoUrl]);
   request.log?.(`fetching ${where}${commit ? ` at ${commit.slice(0, 12)}` : ''} from ${redactUrl(repoUrl)}`);
@@ -132,7 +134,8 @@ export type FoundRef =
  * `--`). Never prompts for credentials.
  */
 export async function findRef(request: FindRefRequest): Promise<FoundRef> {
-  const { repoUrl, ref, kind } = request;
+  const { ref, kind } = request;
+  const { url: repoUrl, auth } = gitAuth(request.repoUrl);
   const shown = redactUrl(repoUrl);
   if (repoUrl.trim() === '' || repoUrl.startsWith('-'))
     return { found: false, why: 'repository', message: `invalid repository URL "${shown}"` };
@@ -147,6 +150,7 @@ export async function findRef(request: FindRefRequest): Promise<FoundRef> {
       undefined,
       request.signal,
       request.timeoutMs ?? 30_000,
+      auth,
     );
   } catch (error) {
     const why = error instanceof CheckoutError ? error.gitLine : String(error);
@@ -171,11 +175,38 @@ export async function findRef(request: FindRefRequest): Promise<FoundRef> {
   return { found: false, why: 'ref', message: `${what} not found in ${shown}` };
 }
 
+/**
+ * An http(s) URL's `user:password@` as git's `http.extraHeader` (Basic), and the URL without
+ * it: given through the environment, the credentials reach neither `ps` nor `.git/config`.
+ */
+function gitAuth(url: string): { url: string; auth: Record<string, string> } {
+  const match = /^(https?:\/\/)([^/?#]*)@/i.exec(url);
+  if (!match) return { url, auth: {} };
+  const [user = '', ...rest] = match[2]!.split(':');
+  const plain = (part: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  const basic = Buffer.from(`${plain(user)}:${plain(rest.join(':'))}`).toString('base64');
+  return {
+    url: `${match[1]}${url.slice(match[0].length)}`,
+    auth: {
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'http.extraHeader',
+      GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+    },
+  };
+}
+
 function runGit(
   args: string[],
   cwd: string | undefined,
   signal?: AbortSignal,
   timeout = 10 * 60_000,
+  auth: Record<string, string> = {},
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
@@ -193,6 +224,7 @@ function runGit(
           GIT_ASKPASS: 'true',
           // ssh must not wait for a host-key or password answer nobody can give.
           GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
+          ...auth,
         },
       },
       (error, stdout, stderr) => {

@@ -10,6 +10,7 @@ import { callerOf } from '../../auth/index.js';
 import { isSafeRefName } from '../../sources/git-checkout.js';
 import { checkRefExists } from '../../sources/ref-check.js';
 import { MEMBER, VIEWER, buildOr404, projectOr404 } from '../context.js';
+import { gitRepoUrl } from '../../secrets/repo-credentials.js';
 import type { App, RouteContext } from '../context.js';
 import { toBuild, toBuildDetail } from '../convert.js';
 import { HttpError, notFound } from '../errors.js';
@@ -112,7 +113,7 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
       // The checkout builds the tag if one is given, else the branch: that ref must exist.
       const [kind, ref] = tag !== undefined ? (['tag', tag] as const) : (['branch', branch] as const);
       if (isSafeRefName(ref)) {
-        const check = await checkRefExists(project.repoUrl, ref, kind);
+        const check = await checkRefExists(await gitRepoUrl(ctx.db, ctx.cipher, project), ref, kind);
         if (check.outcome === 'missing') {
           throw new HttpError(400, 'invalid_request', check.message, {
             fields: [{ path: `body.${kind}`, message: check.message }],

@@ -11,6 +11,7 @@ import {
 import type { Build, Database, Project } from '../../../store/index.js';
 import { ADMIN, VIEWER, projectOr404 } from '../context.js';
 import type { App, RouteContext } from '../context.js';
+import { splitRepoCredentials, storeRepoUrl } from '../../secrets/repo-credentials.js';
 import { toProject } from '../convert.js';
 import {
   PageQuery,
@@ -25,7 +26,7 @@ import {
 const tags = ['projects'];
 
 /** Projects CRUD and stats. Reading needs a viewer token, changing one an admin token. */
-export function projectRoutes(api: App, { db, logs }: RouteContext): void {
+export function projectRoutes(api: App, { db, logs, cipher }: RouteContext): void {
   api.get(
     '/projects',
     {
@@ -62,8 +63,15 @@ export function projectRoutes(api: App, { db, logs }: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const project = await createProject(db, request.body);
-      return reply.code(201).send(toProject(project, null));
+      // Credentials in the URL become a sealed secret of the project, which needs its id first.
+      const { url } = splitRepoCredentials(request.body.repoUrl);
+      const project = await createProject(db, {
+        ...request.body,
+        repoUrl: cipher ? url : request.body.repoUrl,
+      });
+      const repoUrl = await storeRepoUrl(db, cipher, project.id, request.body.repoUrl);
+      const stored = repoUrl === project.repoUrl ? project : await updateProject(db, project.id, { repoUrl });
+      return reply.code(201).send(toProject(stored, null));
     },
   );
 
@@ -98,7 +106,14 @@ export function projectRoutes(api: App, { db, logs }: RouteContext): void {
     },
     async (request) => {
       const project = await projectOr404(db, request.params.owner, request.params.name);
-      const updated = await updateProject(db, project.id, request.body);
+      const patch = request.body;
+      const updated = await updateProject(
+        db,
+        project.id,
+        patch.repoUrl === undefined
+          ? patch
+          : { ...patch, repoUrl: await storeRepoUrl(db, cipher, project.id, patch.repoUrl) },
+      );
       return toProject(updated, await lastBuildOf(db, updated));
     },
   );
