@@ -12,7 +12,8 @@ import { WHOLE_DIRECTORY } from '../../executors/workspace-seed.js';
 import { runPipeline } from '../../orchestrator/run-pipeline.js';
 import { describeAttempt } from '../../orchestrator/step-runner.js';
 import type { ApprovalDecision, BuildObserver, BuildResult, SecretSource } from '../../orchestrator/types.js';
-import { compilePipeline, formatPipelineError } from '../../pipeline/index.js';
+import { compileOffLoop } from '../../pipeline/compile-pool.js';
+import { formatPipelineError } from '../../pipeline/index.js';
 import type { FinalStatus, PipelinePlan } from '../../pipeline/types.js';
 import {
   createBuildRecords,
@@ -246,7 +247,8 @@ export class BuildRun {
       await this.finish('failure', { code: 'pipeline_missing', message });
       return undefined;
     }
-    const compiled = compilePipeline({
+    // In a worker thread: a file that is slow to compile must not hold the server (compile-pool.ts).
+    const compiled = await compileOffLoop({
       file,
       source,
       context: {
