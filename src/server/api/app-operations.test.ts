@@ -86,6 +86,25 @@ describe('server operations (sqlite)', () => {
     expect(redactQueryToken('/x?a=1&access_token=slw_secret#f')).toBe('/x?a=1&access_token=[redacted]#f');
   });
 
+  // Issue 10: `access%5Ftoken` is `access_token` to the query parser, and was logged as is.
+  it('redacts the query token under every spelling the parser reads as a credential', () => {
+    for (const name of [
+      'access%5Ftoken',
+      'ACCESS_TOKEN',
+      'Access_Token',
+      '%61ccess_token',
+      'access%255Ftoken',
+      'access_token+',
+      'access%5ftoken%',
+      'token',
+      'webhook_secret',
+    ]) {
+      expect(redactQueryToken(`/x?after=3&${name}=slw_secret&b=2`)).toBe(`/x?after=3&${name}=[redacted]&b=2`);
+    }
+    expect(redactQueryToken('/x?after=3&limit=10')).toBe('/x?after=3&limit=10');
+    expect(redactQueryToken('/x/access_token=1')).toBe('/x/access_token=1');
+  });
+
   it('serves the web UI with a fallback to index.html for client-side routes, never for API paths', async () => {
     const index = await api.call(null, { url: '/' });
     expect(index.statusCode).toBe(200);

@@ -1,8 +1,16 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
-import type { FastifyRequest, FastifyServerOptions, RouteOptions } from 'fastify';
+import type {
+  ConnectionError,
+  FastifyReply,
+  FastifyRequest,
+  FastifyServerOptions,
+  RouteOptions,
+} from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/index.js';
 import { QUERY_TOKEN_PARAM, SESSION_COOKIE, registerAuth } from '../auth/index.js';
@@ -14,7 +22,7 @@ import type { BuildControl } from '../scheduler/types.js';
 import { PUBLIC } from './context.js';
 import type { CredentialCipher } from '../secrets/repo-credentials.js';
 import type { App, RouteContext } from './context.js';
-import { HttpError, toErrorReply } from './errors.js';
+import { HttpError, toConnectionErrorReply, toErrorReply } from './errors.js';
 import { LiveLogs } from './live/build-feed.js';
 import type { LiveLogTiming } from './live/build-feed.js';
 import { buildRoutes } from './routes/builds.js';
@@ -28,6 +36,13 @@ import { validatorCompiler } from './validation.js';
 
 /** Prefix of the REST API. */
 export const API_PREFIX = '/api/v1';
+
+/**
+ * Longest path segment the router matches. Far above every name a route parameter can hold
+ * (an owner or project name of `MAX_SLUG_PART_LENGTH`, a step or stage name of 63, a secret
+ * name of 128), so anything that exists is reachable; longer segments are answered 404 at once.
+ */
+export const MAX_PARAM_LENGTH = 512;
 
 /** Default request body limit: far above any real request, far below a memory problem. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -70,6 +85,12 @@ export function buildApp(deps: AppDeps): App {
   const app = Fastify({
     logger: loggerOptions(deps.logger ?? false),
     bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // The router's own refusals (bad percent-encoding, an over-long segment) get the same answers.
+    frameworkErrors: (error, request, reply) => {
+      void answerError(error, request, reply);
+    },
+    clientErrorHandler: answerConnectionError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   // JSON only: a text/plain body would otherwise reach the schemas as a string.
@@ -92,15 +113,7 @@ export function buildApp(deps: AppDeps): App {
     done();
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    const answer = toErrorReply(error, request.id);
-    if (answer.serverFault) request.log.error({ err: error }, 'request failed');
-    if (reply.sent) return;
-    return reply
-      .code(answer.statusCode)
-      .headers(answer.headers ?? {})
-      .send(answer.body);
-  });
+  app.setErrorHandler(answerError);
 
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?')[0] ?? '';
@@ -167,6 +180,37 @@ export function buildApp(deps: AppDeps): App {
   return app;
 }
 
+/**
+ * The one error handler: every error, of a route, of Fastify or of its router, becomes its
+ * answer through `toErrorReply`. Only the server's own faults are logged, with their stack; a
+ * refused request is already in the request log with its status.
+ */
+function answerError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  const answer = toErrorReply(error, request.id);
+  if (answer.serverFault) request.log.error({ err: error }, 'request failed');
+  if (reply.sent) return undefined;
+  return reply
+    .code(answer.statusCode)
+    .headers(answer.headers ?? {})
+    .send(answer.body);
+}
+
+/** Fastify's default for malformed HTTP, in the API's error shape. */
+function answerConnectionError(error: ConnectionError, socket: Socket): void {
+  // A reset connection is gone: there is nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const answer = toConnectionErrorReply(error.code);
+  const body = JSON.stringify(answer.body);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? ''}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}
+
 /** API routes and the operations endpoints never fall back to the web UI. */
 function isServerPath(path: string): boolean {
   return (
@@ -196,11 +240,35 @@ function documentRoute(route: RouteOptions): void {
   schema.response = { ...response, '4xx': ApiErrorSchema, '5xx': ApiErrorSchema };
 }
 
+/**
+ * Headers that carry credentials: the bearer token, the session cookie (and the CSRF token
+ * bound to it), and the webhook signatures and tokens of every forge. The request serializer
+ * below logs no header at all; these paths keep them out of any entry that logs headers anyway.
+ */
+const SECRET_HEADERS = [
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'x-slipway-csrf',
+  'x-slipway-signature',
+  'x-hub-signature',
+  'x-hub-signature-256',
+  'x-gitlab-token',
+  'x-gitea-signature',
+  'x-forgejo-signature',
+  'x-gogs-signature',
+];
+const REDACT_PATHS = ['req.headers', 'res.headers', 'headers', 'request.headers', 'err.headers'].flatMap(
+  (at) => SECRET_HEADERS.map((name) => `${at}["${name}"]`),
+);
+
 function loggerOptions(option: boolean | LoggerOptions): boolean | LoggerOptions {
   if (option === false) return false;
   const base = option === true ? {} : option;
+  const extra = base.redact === undefined ? [] : Array.isArray(base.redact) ? base.redact : base.redact.paths;
   return {
     ...base,
+    redact: { paths: [...REDACT_PATHS, ...extra], censor: REDACTED },
     serializers: {
       ...base.serializers,
       // The live log route takes a token in the query; it must not end up in the log.
@@ -214,7 +282,43 @@ function loggerOptions(option: boolean | LoggerOptions): boolean | LoggerOptions
   };
 }
 
-/** Replaces the value of `?access_token=` in a URL. */
+const REDACTED = '[redacted]';
+
+/**
+ * Replaces the value of every query parameter that names a credential, judged by the name as
+ * the query parser reads it: percent-decoded (`access%5Ftoken` is `access_token` to the
+ * server), `+` as a space, any case. Names that do not decode are redacted too, as are any
+ * with `token`, `secret`, `password` or `signature` in them: a value logged by mistake cannot
+ * be taken back, a redacted harmless one costs nothing.
+ */
 export function redactQueryToken(url: string): string {
-  return url.replace(new RegExp(`([?&]${QUERY_TOKEN_PARAM}=)[^&#]*`, 'g'), '$1[redacted]');
+  const start = url.indexOf('?');
+  if (start < 0) return url;
+  const hash = url.indexOf('#', start);
+  const end = hash < 0 ? url.length : hash;
+  const pairs = url
+    .slice(start + 1, end)
+    .split('&')
+    .map((pair) => {
+      const equals = pair.indexOf('=');
+      const rawName = equals < 0 ? pair : pair.slice(0, equals);
+      return isSecretParam(rawName) ? `${rawName}=${REDACTED}` : pair;
+    });
+  return `${url.slice(0, start + 1)}${pairs.join('&')}${url.slice(end)}`;
+}
+
+function isSecretParam(rawName: string): boolean {
+  let name = rawName.replaceAll('+', ' ');
+  // Decoded until stable (a few rounds at most), so double encoding hides nothing either.
+  for (let round = 0; round < 3 && name.includes('%'); round++) {
+    try {
+      name = decodeURIComponent(name);
+    } catch {
+      return true;
+    }
+  }
+  const plain = name.toLowerCase().replace(/[^a-z]/g, '');
+  return (
+    plain === QUERY_TOKEN_PARAM.replace('_', '') || /token|secret|password|signature|session/.test(plain)
+  );
 }

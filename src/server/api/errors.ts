@@ -1,3 +1,4 @@
+import { STATUS_CODES as HTTP_STATUS } from 'node:http';
 import type { FastifyError } from 'fastify';
 import { isStoreError } from '../../store/index.js';
 import { AuthError } from '../auth/errors.js';
@@ -116,9 +117,18 @@ export function toErrorReply(error: unknown, requestId: string): ErrorReply {
         return reply(415, 'unsupported_media_type', 'send the request body as application/json');
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
         return reply(400, 'invalid_request', 'the request body does not match its Content-Length');
+      case 'FST_ERR_BAD_URL':
+        return reply(400, 'invalid_request', 'the URL path is not valid percent-encoding');
+      case 'FST_ERR_MAX_PARAM_LENGTH':
+        // No valid name gets near the router's limit (see MAX_PARAM_LENGTH), so nothing is there.
+        return reply(404, 'not_found', 'no such resource: a path segment is longer than any name can be');
       default:
         break;
     }
+  }
+  const status = error instanceof Error ? clientStatus(error) : undefined;
+  if (status !== undefined) {
+    return reply(status, CODE_OF_STATUS[status] ?? 'invalid_request', clientMessage(error as Error, status));
   }
   if (isTransientDatabaseError(error)) {
     return {
@@ -130,6 +140,61 @@ export function toErrorReply(error: unknown, requestId: string): ErrorReply {
     ...reply(500, 'internal', 'internal server error; the server log has the details', { requestId }),
     serverFault: true,
   };
+}
+
+/**
+ * The answer to bytes that are not HTTP at all (a malformed request line, a body where the
+ * parser expected the next request, headers over the size limit, a request too slow to
+ * arrive): there is no request to hand to the error handler, only the connection, which is
+ * closed after this answer.
+ */
+export function toConnectionErrorReply(errorCode: string | undefined): ErrorReply {
+  if (errorCode === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return reply(408, 'invalid_request', 'the request did not arrive in time');
+  }
+  if (errorCode === 'HPE_HEADER_OVERFLOW') {
+    return reply(431, 'invalid_request', 'the request headers are larger than the server accepts');
+  }
+  return reply(400, 'invalid_request', 'the request is not well-formed HTTP');
+}
+
+/** The `code` of a 4xx answer whose error has no more specific mapping above. */
+const CODE_OF_STATUS: Partial<Record<number, ApiErrorCode>> = {
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+};
+
+/**
+ * The 4xx status an error of a library carries (Fastify's own `FST_ERR_*`, `@fastify/send`'s
+ * `http-errors` for a `%00` or `..` in a static path, …): the library refused the request, so
+ * the answer is that refusal, not a 500 with a stack in the log.
+ */
+function clientStatus(error: Error): number | undefined {
+  const { statusCode, status } = error as { statusCode?: unknown; status?: unknown };
+  const value = typeof statusCode === 'number' ? statusCode : status;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 400 && value < 500
+    ? value
+    : undefined;
+}
+
+/**
+ * Fastify's messages are written for clients; other libraries' may name server internals, so
+ * they are shown only when the error says it may be (`expose`, as `http-errors` sets it).
+ */
+function clientMessage(error: Error, status: number): string {
+  const code = (error as { code?: unknown }).code;
+  const exposed =
+    (error as { expose?: unknown }).expose === true || (typeof code === 'string' && code.startsWith('FST_'));
+  const plain = exposed && error.message.length <= 300 && !error.message.includes('\n');
+  // "Bad Request" says nothing the status does not.
+  const text = plain && error.message !== HTTP_STATUS[status] ? error.message : undefined;
+  const base =
+    status === 404 ? 'not found' : status === 403 ? 'this path is not allowed' : 'the request is not valid';
+  return text === undefined ? base : `${base}: ${text}`;
 }
 
 /** Where Fastify found the invalid value, as the prefix of a field path. */
