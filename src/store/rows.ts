@@ -14,6 +14,8 @@ export function toProject(row: ProjectRow): Project {
     defaultImage: row.default_image,
     concurrencyPolicy: row.concurrency_policy,
     maxRunning: row.max_running,
+    // PostgreSQL returns a bigint as a string.
+    maxLogBytes: row.max_log_bytes === null ? null : Number(row.max_log_bytes),
     pipelinePath: row.pipeline_path,
     lastNumber: row.last_number,
     createdAt: row.created_at,

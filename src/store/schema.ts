@@ -36,6 +36,8 @@ export interface ProjectsTable {
   default_image: string | null;
   concurrency_policy: ConcurrencyPolicy;
   max_running: number | null;
+  /** Cap on one build's log in bytes; null: the server's default. */
+  max_log_bytes: number | string | null;
   pipeline_path: string;
   /** Build-number counter, bumped in the transaction that inserts the build. */
   last_number: Generated<number>;

@@ -63,6 +63,8 @@ export interface Project {
   concurrencyPolicy: ConcurrencyPolicy;
   /** Running builds allowed at once for this project; null = only the global limit applies. */
   maxRunning: number | null;
+  /** Cap on one build's log in bytes; null: the server's default (`--max-log-bytes`). */
+  maxLogBytes: number | null;
   pipelinePath: string;
   /** Number of the newest build (0 before the first). */
   lastNumber: number;

@@ -135,6 +135,7 @@ describe('tables', () => {
       defaultImage: null,
       concurrencyPolicy: 'supersede',
       maxRunning: null,
+      maxLogBytes: null,
       pipelinePath: '.slipway.yml',
       createdAt: ago(1000),
       updatedAt: ago(1000),

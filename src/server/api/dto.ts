@@ -55,6 +55,8 @@ export interface Project {
   defaultImage: string | null;
   concurrencyPolicy: ConcurrencyPolicy;
   maxRunning: number | null;
+  /** Cap on one build's log in bytes; null: the server's default. */
+  maxLogBytes: number | null;
   pipelinePath: string;
   createdAt: string;
   updatedAt: string;
@@ -69,6 +71,7 @@ export interface ProjectCreate {
   defaultImage?: string | null;
   concurrencyPolicy?: ConcurrencyPolicy;
   maxRunning?: number | null;
+  maxLogBytes?: number | null;
   pipelinePath?: string;
 }
 

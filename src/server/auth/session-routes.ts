@@ -25,7 +25,7 @@ const SignInSchema = Type.Object(
  * row (a copied cookie dies with it), revoking the token ends its sessions (they are checked
  * against the token on every request), and every replica and restart knows the session.
  */
-export function sessionRoutes(api: App, { db }: RouteContext): void {
+export function sessionRoutes(api: App, { db, live }: RouteContext): void {
   api.post(
     '/session',
     {
@@ -43,7 +43,10 @@ export function sessionRoutes(api: App, { db }: RouteContext): void {
       const token = await verifyToken(db, request.body.token.trim());
       if (token === undefined) throw new AuthError('unauthorized', 'the token is unknown or revoked');
       const previous = sessionIdOf(request);
-      if (previous !== undefined) await deleteSession(db, previous);
+      if (previous !== undefined) {
+        await deleteSession(db, previous);
+        live.streams.closeSession(previous);
+      }
       const session = await createSession(db, token);
       return reply
         .header('set-cookie', sessionCookie(session.id, cameOverHttps(request)))
@@ -68,6 +71,8 @@ export function sessionRoutes(api: App, { db }: RouteContext): void {
         // Otherwise another site could sign a visitor out.
         requireSameOrigin(request);
         await deleteSession(db, id);
+        // Its live log streams end with it.
+        live.streams.closeSession(id);
       }
       return reply
         .code(204)

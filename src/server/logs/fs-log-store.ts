@@ -4,6 +4,11 @@ import type { LogStore, StoredLogLine } from './types.js';
 
 /** Lines per chunk file: big enough for few files, small enough to skip quickly when resuming. */
 const CHUNK_LINES = 10_000;
+/**
+ * A chunk is also closed past this many bytes: chunks are parsed (and cached) whole, so 10,000
+ * lines of 64 KiB each would make one read cost 640 MB.
+ */
+const CHUNK_BYTES = 4 * 1024 * 1024;
 /** Parsed chunks kept in memory: many readers of one busy build read the same few chunks. */
 const CACHED_CHUNKS = 16;
 
@@ -19,7 +24,7 @@ interface ParsedChunk {
  * `kill -9` of the server; `fsyncEvery` bounds what a power loss can take.
  */
 export class FsLogStore implements LogStore {
-  private readonly openChunks = new Map<number, { first: number; count: number }>();
+  private readonly openChunks = new Map<number, { first: number; count: number; bytes: number }>();
   private readonly parsed = new Map<string, ParsedChunk>();
 
   constructor(private readonly root: string) {}
@@ -31,12 +36,21 @@ export class FsLogStore implements LogStore {
     let index = 0;
     while (index < lines.length) {
       let chunk = this.openChunks.get(buildId) ?? (await this.recoverChunk(buildId));
-      if (!chunk || chunk.count >= CHUNK_LINES) {
-        chunk = { first: lines[index]!.seq, count: 0 };
+      if (!chunk || chunk.count >= CHUNK_LINES || chunk.bytes >= CHUNK_BYTES) {
+        chunk = { first: lines[index]!.seq, count: 0, bytes: 0 };
       }
-      const take = lines.slice(index, index + (CHUNK_LINES - chunk.count));
-      await appendFile(this.chunkFile(buildId, chunk.first), take.map(encode).join(''));
+      const encoded: string[] = [];
+      let bytes = 0;
+      for (let i = index; i < lines.length && encoded.length < CHUNK_LINES - chunk.count; i++) {
+        const text = encode(lines[i]!);
+        encoded.push(text);
+        bytes += Buffer.byteLength(text);
+        if (chunk.bytes + bytes >= CHUNK_BYTES) break;
+      }
+      const take = encoded;
+      await appendFile(this.chunkFile(buildId, chunk.first), take.join(''));
       chunk.count += take.length;
+      chunk.bytes += bytes;
       this.openChunks.set(buildId, chunk);
       index += take.length;
     }
@@ -92,11 +106,15 @@ export class FsLogStore implements LogStore {
     }
   }
 
-  private async recoverChunk(buildId: number): Promise<{ first: number; count: number } | undefined> {
+  private async recoverChunk(
+    buildId: number,
+  ): Promise<{ first: number; count: number; bytes: number } | undefined> {
     const firsts = await this.chunkFirsts(buildId);
     const first = firsts.at(-1);
     if (first === undefined) return undefined;
-    return { first, count: (await this.chunkLines(this.chunkFile(buildId, first))).length };
+    const file = this.chunkFile(buildId, first);
+    const count = (await this.chunkLines(file)).length;
+    return { first, count, bytes: this.parsed.get(file)?.size ?? 0 };
   }
 
   /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FsLogStore } from './fs-log-store.js';
 import { LogHub } from './log-hub.js';
-import { BuildLogWriter } from './log-writer.js';
+import { BuildLogWriter, LOG_LIMIT_MARKER } from './log-writer.js';
 import type { StoredLogLine } from './types.js';
 
 async function store() {
@@ -77,5 +77,23 @@ describe('BuildLogWriter + FsLogStore', () => {
     await writer.close();
     expect(ended).toBe(true);
     expect(hub.subscriberCount(9)).toBe(0);
+  });
+
+  it('past the byte cap drops output after one marker line, and keeps the server notes', async () => {
+    const logs = await store();
+    const writer = await BuildLogWriter.open(7, logs, new LogHub(), undefined, { maxBytes: 10 });
+    writer.write('s', 'a', 'stdout', '12345');
+    writer.write('s', 'a', 'stdout', '678é'); // 9 bytes so far
+    writer.write('s', 'b', 'stderr', 'xy'); // would make 11
+    writer.write('s', 'a', 'stdout', 'z');
+    writer.write('s', 'a', 'system', 'step failed: exit code 1');
+    await writer.close();
+    expect(writer.limited).toBe(true);
+    expect((await logs.read(7, 0)).map((l) => [l.step, l.stream, l.text])).toEqual([
+      ['a', 'stdout', '12345'],
+      ['a', 'stdout', '678é'],
+      ['b', 'system', LOG_LIMIT_MARKER],
+      ['a', 'system', 'step failed: exit code 1'],
+    ]);
   });
 });

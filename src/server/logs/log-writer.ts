@@ -5,6 +5,23 @@ import type { LogStore, StoredLogLine } from './types.js';
 /** Longest a line waits in memory before it is stored and sent out. */
 const FLUSH_DELAY_MS = 20;
 const FLUSH_LINES = 2000;
+/** A batch is stored at once when its text reaches this, so a batch of long lines stays small. */
+const FLUSH_BYTES = 1024 * 1024;
+
+/** Default cap on the bytes of one build's log (`slipway server --max-log-bytes`). */
+export const DEFAULT_MAX_LOG_BYTES = 64 * 1024 * 1024;
+
+/** The one line written when a build's log reaches its cap. */
+export const LOG_LIMIT_MARKER = '[log limit reached: further output dropped]';
+
+export interface BuildLogLimits {
+  /**
+   * Cap on the UTF-8 bytes of the output lines of the build (steps and services). Past it,
+   * output lines are dropped after one {@link LOG_LIMIT_MARKER} line; the server's own notes
+   * (`system` lines: attempts, reasons) are still written. Default {@link DEFAULT_MAX_LOG_BYTES}.
+   */
+  maxBytes?: number;
+}
 
 /**
  * Collects a running build's lines, numbers them, stores them in batches and then publishes
@@ -16,6 +33,10 @@ export class BuildLogWriter {
   private chain: Promise<void> = Promise.resolve();
   private readonly lineNumbers = new Map<string, number>();
   private failure: unknown;
+  private pendingBytes = 0;
+  private outputBytes = 0;
+  private limitReached = false;
+  private readonly maxBytes: number;
 
   constructor(
     private readonly buildId: number,
@@ -24,7 +45,10 @@ export class BuildLogWriter {
     private seq: number,
     /** Called with the count of lines per `stage/step` after each stored batch. */
     private readonly onStored?: (counts: Map<string, number>) => void,
-  ) {}
+    limits: BuildLogLimits = {},
+  ) {
+    this.maxBytes = limits.maxBytes ?? DEFAULT_MAX_LOG_BYTES;
+  }
 
   /** Starts where a previous writer of the same build stopped. */
   static async open(
@@ -32,17 +56,45 @@ export class BuildLogWriter {
     store: LogStore,
     hub: LogHub,
     onStored?: (counts: Map<string, number>) => void,
+    limits?: BuildLogLimits,
   ): Promise<BuildLogWriter> {
-    return new BuildLogWriter(buildId, store, hub, await store.lastSeq(buildId), onStored);
+    return new BuildLogWriter(buildId, store, hub, await store.lastSeq(buildId), onStored, limits);
+  }
+
+  /** Whether output lines are being dropped because the log reached its cap. */
+  get limited(): boolean {
+    return this.limitReached;
   }
 
   write(stage: string, step: string, stream: OutputStream | 'system', text: string, time = Date.now()): void {
+    const bytes = Buffer.byteLength(text);
+    if (stream !== 'system') {
+      if (this.limitReached) return;
+      if (this.outputBytes + bytes > this.maxBytes) {
+        this.limitReached = true;
+        this.append(stage, step, 'system', LOG_LIMIT_MARKER, time, LOG_LIMIT_MARKER.length);
+        return;
+      }
+      this.outputBytes += bytes;
+    }
+    this.append(stage, step, stream, text, time, bytes);
+  }
+
+  private append(
+    stage: string,
+    step: string,
+    stream: OutputStream | 'system',
+    text: string,
+    time: number,
+    bytes: number,
+  ): void {
     const key = `${stage}/${step}`;
     const n = (this.lineNumbers.get(key) ?? 0) + 1;
     this.lineNumbers.set(key, n);
     this.seq += 1;
     this.pending.push({ seq: this.seq, stage, step, stream, n, time, text });
-    if (this.pending.length >= FLUSH_LINES) this.flushSoon(0);
+    this.pendingBytes += bytes;
+    if (this.pending.length >= FLUSH_LINES || this.pendingBytes >= FLUSH_BYTES) this.flushSoon(0);
     else this.flushSoon(FLUSH_DELAY_MS);
   }
 
@@ -59,6 +111,7 @@ export class BuildLogWriter {
     }
     const batch = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     if (batch.length > 0) {
       this.chain = this.chain.then(async () => {
         try {

@@ -8,6 +8,7 @@ import { installation } from './0005_installation.js';
 import { approvalSlots } from './0006_approval_slots.js';
 import { sessions } from './0007_sessions.js';
 import { stepPolicy } from './0008_step_policy.js';
+import { logLimit } from './0009_log_limit.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Listed here rather than found
@@ -24,5 +25,6 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0006_approval_slots': approvalSlots(dialect),
     '0007_sessions': sessions(dialect),
     '0008_step_policy': stepPolicy(),
+    '0009_log_limit': logLimit(),
   };
 }

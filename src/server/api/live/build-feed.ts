@@ -3,6 +3,7 @@ import { getBuild, isTerminalStatus } from '../../../store/index.js';
 import type { Build, Database } from '../../../store/index.js';
 import type { LogHub } from '../../logs/log-hub.js';
 import type { LogStore, StoredLogLine } from '../../logs/types.js';
+import { OpenStreams } from './open-streams.js';
 import { LineBatch } from './sse-format.js';
 
 /** One follower of a build's live log (an SSE connection). Calls never overlap; none throws. */
@@ -64,6 +65,8 @@ export interface FeedMembership {
  */
 export class LiveLogs {
   private readonly feeds = new Map<number, BuildFeed>();
+  /** The SSE connections by the credential that opened them: closed when it is revoked. */
+  readonly streams = new OpenStreams();
 
   constructor(private readonly deps: LiveLogDeps) {}
 

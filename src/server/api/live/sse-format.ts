@@ -29,9 +29,14 @@ export function endFrame(build: Build): string {
 /** A comment: keeps proxies and idle-timeouts from closing a quiet stream. */
 export const HEARTBEAT_FRAME = ': keep-alive\n\n';
 
+/** Frames written in one `write` at most (unless one frame is bigger): the unit of backpressure. */
+const WRITE_GROUP = 64 * 1024;
+
 /** A batch of new lines shared by every reader of a build, encoded at most once. */
 export class LineBatch {
   private encoded: string | undefined;
+  private each: string[] | undefined;
+  private textLength: number | undefined;
 
   constructor(readonly lines: readonly StoredLogLine[]) {}
 
@@ -45,7 +50,35 @@ export class LineBatch {
 
   /** All lines as SSE frames: with 200 readers, one `JSON.stringify` per line instead of 200. */
   get frames(): string {
-    this.encoded ??= this.lines.map(lineFrame).join('');
+    this.encoded ??= this.framesOf().join('');
     return this.encoded;
+  }
+
+  /** Code units of the lines' text: what holding the batch costs, roughly. */
+  get size(): number {
+    this.textLength ??= this.lines.reduce((sum, line) => sum + line.text.length, 0);
+    return this.textLength;
+  }
+
+  /**
+   * The frames of the lines from index `from`, in groups of about {@link WRITE_GROUP}
+   * characters, each with the seq of its last line: a writer stops between groups when its
+   * client is behind.
+   */
+  *groups(from: number): Generator<{ text: string; lastSeq: number }> {
+    const frames = this.framesOf();
+    let text = '';
+    for (let i = from; i < frames.length; i++) {
+      text += frames[i]!;
+      if (text.length >= WRITE_GROUP || i === frames.length - 1) {
+        yield { text, lastSeq: this.lines[i]!.seq };
+        text = '';
+      }
+    }
+  }
+
+  private framesOf(): string[] {
+    this.each ??= this.lines.map(lineFrame);
+    return this.each;
   }
 }

@@ -1,7 +1,10 @@
 import type { Build, Status } from '../../../store/index.js';
-import type { LogStore, StoredLogLine } from '../../logs/types.js';
+import type { LogStore } from '../../logs/types.js';
 import type { FeedListener } from './build-feed.js';
 import { HEARTBEAT_FRAME, LineBatch, endFrame, statusFrame } from './sse-format.js';
+
+/** A batch up to this size is written in one go (the usual case: a few short lines). */
+const SMALL_BATCH = 64 * 1024;
 
 /** Where a reader writes: an HTTP response in the server, an array in unit tests. */
 export interface SseSink {
@@ -24,6 +27,8 @@ export interface SseReaderOptions {
    * costs bounded memory. Default 20000.
    */
   maxBuffered?: number;
+  /** The same bound in characters of line text. Default 8 Mi. */
+  maxBufferedChars?: number;
   onError?: (error: unknown) => void;
 }
 
@@ -42,11 +47,13 @@ export class SseReader implements FeedListener {
   private pumping = true;
   private buffer: LineBatch[] = [];
   private buffered = 0;
+  private bufferedChars = 0;
   private overflowed = false;
   private ending: Build | undefined;
   private done = false;
   private readonly pageSize: number;
   private readonly maxBuffered: number;
+  private readonly maxBufferedChars: number;
 
   constructor(
     private readonly sink: SseSink,
@@ -58,6 +65,7 @@ export class SseReader implements FeedListener {
     this.lastSent = after;
     this.pageSize = options.pageSize ?? 2000;
     this.maxBuffered = options.maxBuffered ?? 20_000;
+    this.maxBufferedChars = options.maxBufferedChars ?? 8 * 1024 * 1024;
   }
 
   /** Seq of the last line sent. */
@@ -75,9 +83,11 @@ export class SseReader implements FeedListener {
     if (this.pumping) {
       if (this.overflowed) return;
       this.buffered += batch.lines.length;
-      if (this.buffered > this.maxBuffered) {
+      this.bufferedChars += batch.size;
+      if (this.buffered > this.maxBuffered || this.bufferedChars > this.maxBufferedChars) {
         this.buffer = [];
         this.buffered = 0;
+        this.bufferedChars = 0;
         this.overflowed = true;
       } else {
         this.buffer.push(batch);
@@ -130,15 +140,17 @@ export class SseReader implements FeedListener {
           for (;;) {
             const page = await this.logs.read(this.buildId, this.lastSent, this.pageSize);
             if (this.stopped()) return;
-            if (page.length > 0) this.send(new LineBatch(page));
+            const complete = page.length === 0 || this.send(new LineBatch(page));
             if (this.sink.backedUp) await this.sink.drained();
             if (this.stopped()) return;
-            if (page.length < this.pageSize) break;
+            // A page cut short by a slow client is read again from where it stopped.
+            if (page.length < this.pageSize && complete) break;
           }
         } while (this.overflowed);
         const waiting = this.buffer;
         this.buffer = [];
         this.buffered = 0;
+        this.bufferedChars = 0;
         for (const batch of waiting) this.send(batch);
         // Nothing can have arrived since the store said "no more" without an await in
         // between, so the reader is level with its feed unless the client is slow.
@@ -158,15 +170,27 @@ export class SseReader implements FeedListener {
     return this.done;
   }
 
-  private send(batch: LineBatch): void {
-    if (batch.lastSeq <= this.lastSent) return;
-    if (batch.firstSeq > this.lastSent) {
+  /**
+   * Writes the lines of `batch` after the last one sent, a group at a time, and stops when
+   * the client is behind: what a client has not taken stays in the store, not in memory (the
+   * pump reads it from `lastSent` once the client drained). True when all was written.
+   */
+  private send(batch: LineBatch): boolean {
+    if (batch.lastSeq <= this.lastSent) return true;
+    if (this.sink.backedUp) return false;
+    if (batch.firstSeq > this.lastSent && batch.size <= SMALL_BATCH / 2) {
       this.sink.write(batch.frames);
-    } else {
-      const fresh: StoredLogLine[] = batch.lines.filter((line) => line.seq > this.lastSent);
-      this.sink.write(new LineBatch(fresh).frames);
+      this.lastSent = batch.lastSeq;
+      return true;
     }
-    this.lastSent = batch.lastSeq;
+    let from = 0;
+    while (from < batch.lines.length && batch.lines[from]!.seq <= this.lastSent) from += 1;
+    for (const group of batch.groups(from)) {
+      this.sink.write(group.text);
+      this.lastSent = group.lastSeq;
+      if (this.sink.backedUp) return this.lastSent >= batch.lastSeq;
+    }
+    return true;
   }
 
   private finish(build: Build): void {

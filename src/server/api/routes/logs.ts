@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
+import type { FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { getBuildRecords, isTerminalStatus } from '../../../store/index.js';
 import type { LogStore } from '../../logs/types.js';
@@ -8,6 +9,9 @@ import type { App, RouteContext } from '../context.js';
 import { toLogLine } from '../convert.js';
 import { notFound } from '../errors.js';
 import { SseReader } from '../live/sse-reader.js';
+import type { StreamOwner } from '../live/open-streams.js';
+import { QUERY_TOKEN_PARAM, callerOf } from '../../auth/index.js';
+import { sessionIdOf } from '../../auth/cookie.js';
 import type { SseSink } from '../live/sse-reader.js';
 import { IdParams, LastEventIdHeaders, LogPageSchema, LogsQuery, StepLogParams } from '../schemas.js';
 
@@ -83,7 +87,13 @@ export function logRoutes(api: App, { db, logs, live }: RouteContext): void {
       });
       reader.status(build);
       const membership = live.join(build.id, reader);
+      // Revoking the credential ends the stream at once, not when the build does.
+      const unregister = live.streams.add(streamOwner(request), () => {
+        reader.abort();
+        res.destroy();
+      });
       res.on('close', () => {
+        unregister();
         reader.abort();
         membership.leave();
       });
@@ -146,6 +156,15 @@ export function logRoutes(api: App, { db, logs, live }: RouteContext): void {
       return reply.type('text/plain; charset=utf-8').send(body as unknown as string);
     },
   );
+}
+
+/** The token of the request, and its session when the cookie (not a token) authenticated it. */
+function streamOwner(request: FastifyRequest): StreamOwner {
+  const caller = callerOf(request);
+  const query = request.query as Record<string, unknown>;
+  const byToken = request.headers.authorization !== undefined || query[QUERY_TOKEN_PARAM] !== undefined;
+  const sessionId = byToken ? undefined : sessionIdOf(request);
+  return { tokenId: caller.id, ...(sessionId !== undefined ? { sessionId } : {}) };
 }
 
 function acceptsEventStream(accept: string | undefined): boolean {

@@ -10,7 +10,7 @@ import { Type } from '@sinclair/typebox';
 const tags = ['tokens'];
 
 /** API tokens: admins manage them; anyone may ask who their token is. */
-export function tokenRoutes(api: App, { db }: RouteContext): void {
+export function tokenRoutes(api: App, { db, live: liveLogs }: RouteContext): void {
   api.get(
     '/tokens',
     {
@@ -66,6 +66,8 @@ export function tokenRoutes(api: App, { db }: RouteContext): void {
         );
       }
       if (!(await revokeToken(db, id))) throw notFound(`token ${id}`);
+      // Its live log streams (by token or by a session it opened) end now, not with their builds.
+      liveLogs.streams.closeToken(id);
       return reply.code(204).send();
     },
   );
