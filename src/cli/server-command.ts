@@ -21,6 +21,7 @@ interface ServerOptions {
   keepDays?: string;
   artifactMaxFile?: string;
   artifactMaxBuild?: string;
+  hookBodyLimit?: string;
   quiet: boolean;
 }
 
@@ -70,6 +71,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     .option('--keep-days <d>', 'retention: keep builds of the last D days per project (default: all)')
     .option('--artifact-max-file <bytes>', 'largest artifact file (default 100 MiB)')
     .option('--artifact-max-build <bytes>', 'all artifacts of a build together (default 1 GiB)')
+    .option('--hook-body-limit <bytes>', 'largest webhook delivery accepted (default 5 MiB)')
     .option('--quiet', 'no request log', false)
     .action(async (options: ServerOptions) => {
       const port = Number(options.port);
@@ -97,6 +99,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...optionalCount('--keep-days', options.keepDays, 'keepDays'),
         ...optionalCount('--artifact-max-file', options.artifactMaxFile, 'artifactMaxFile'),
         ...optionalCount('--artifact-max-build', options.artifactMaxBuild, 'artifactMaxBuild'),
+        ...optionalCount('--hook-body-limit', options.hookBodyLimit, 'hookBodyLimit'),
         ...(webRoot() !== undefined ? { webRoot: webRoot()! } : {}),
         quiet: options.quiet,
       }).catch((error: unknown) => {

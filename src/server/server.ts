@@ -64,6 +64,8 @@ export interface ServerConfig {
   /** Artifact size limits in bytes. */
   artifactMaxFile?: number;
   artifactMaxBuild?: number;
+  /** Largest webhook delivery in bytes (default 5 MiB). */
+  hookBodyLimit?: number;
   /** Directory of the built web UI, if any. */
   webRoot?: string;
   /** Told things an operator must see (the initial admin token, the address). */
@@ -113,7 +115,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const { cipher } = await loadSecretKey({ dataDir });
   // Repository URLs stored with credentials before they were secrets: sealed now (idempotent).
   const sealedUrls = await sealStoredRepoCredentials(db, cipher);
-  if (sealedUrls > 0) announce(`sealed the credentials of ${sealedUrls} repository URL(s) as project secrets`);
+  if (sealedUrls > 0)
+    announce(`sealed the credentials of ${sealedUrls} repository URL(s) as project secrets`);
   const retentionDefaults = { keepBuilds: config.keepBuilds ?? null, keepDays: config.keepDays ?? null };
   const hub = new LogHub();
   const metrics = new Metrics();
@@ -222,7 +225,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         ? { stream: prettyLogStream(process.stdout) }
         : true,
     rootPlugins: [
-      (root) => registerHookRoutes(root, { db, control, metrics, scriptsWorkRoot, sealer: cipher }),
+      (root) =>
+        registerHookRoutes(root, {
+          db,
+          control,
+          metrics,
+          scriptsWorkRoot,
+          sealer: cipher,
+          ...(config.hookBodyLimit !== undefined ? { bodyLimit: config.hookBodyLimit } : {}),
+        }),
     ],
     apiPlugins: [
       (api) => hookSettingsRoutes(api, { db, scriptsWorkRoot, sealer: cipher }),
