@@ -13,6 +13,9 @@ import { Worker } from 'node:worker_threads';
 import { compilePipeline, type CompileInput, type CompileResult } from './compile.js';
 import type { CompileRequest } from './compile-worker.js';
 
+/** What `compile-worker.ts` posts once loaded (a type-only import keeps the worker out of this thread). */
+const READY = 'ready';
+
 export interface CompilePoolOptions {
   /** Worker threads at most; compiles beyond that wait for one. Default 2. */
   size?: number;
@@ -42,6 +45,8 @@ export class CompilePool {
   private readonly maxHeapMb: number;
   private readonly workerUrl: URL;
   private readonly idle: Worker[] = [];
+  /** Workers that have loaded the compiler. */
+  private readonly ready = new WeakSet<Worker>();
   private readonly waiting: Pending[] = [];
   private running = 0;
   private nextId = 1;
@@ -83,6 +88,9 @@ export class CompilePool {
 
   private spawn(): Worker {
     const worker = new Worker(this.workerUrl, { resourceLimits: { maxOldGenerationSizeMb: this.maxHeapMb } });
+    worker.once('message', (message) => {
+      if (message === READY) this.ready.add(worker);
+    });
     // An idle worker must not keep the server process alive.
     worker.unref();
     return worker;
@@ -104,8 +112,9 @@ export class CompilePool {
       resolve(result);
       this.drain();
     };
-    const onMessage = (message: { id: number; result: CompileResult }): void => {
-      if (message.id === id) settle(message.result, true);
+    const onMessage = (message: typeof READY | { id: number; result: CompileResult }): void => {
+      if (message === READY) start();
+      else if (message.id === id) settle(message.result, true);
     };
     const onError = (error: Error): void => {
       const code = (error as { code?: unknown }).code;
@@ -116,16 +125,21 @@ export class CompilePool {
       settle(failure(input, why), false);
     };
     const onExit = (): void => settle(failure(input, 'the compiler stopped unexpectedly'), false);
-    const timer = setTimeout(() => {
-      const seconds = Math.round(this.timeoutMs / 100) / 10;
-      const why = `compiling the file took longer than ${seconds} s and was stopped; the server bounds it so that one file cannot hold its compiler`;
-      settle(failure(input, why), false);
-    }, this.timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    // The bound starts once the worker has loaded the compiler: start-up is not the file's doing.
+    const start = (): void => {
+      timer = setTimeout(() => {
+        const seconds = Math.round(this.timeoutMs / 100) / 10;
+        const why = `compiling the file took longer than ${seconds} s and was stopped; the server bounds it so that one file cannot hold its compiler`;
+        settle(failure(input, why), false);
+      }, this.timeoutMs);
+      const request: CompileRequest = { id, input };
+      worker.postMessage(request);
+    };
     worker.on('message', onMessage);
     worker.on('error', onError);
     worker.on('exit', onExit);
-    const request: CompileRequest = { id, input };
-    worker.postMessage(request);
+    if (this.ready.has(worker)) start();
   }
 }
 

@@ -12,6 +12,11 @@ export interface CompileRequest {
   input: CompileInput;
 }
 
+/** Sent once the compiler is loaded: the pool's time bound counts from here, not from start-up. */
+export const READY = 'ready';
+
+parentPort?.postMessage(READY);
+
 parentPort?.on('message', (request: CompileRequest) => {
   // compilePipeline reports bad files as errors; a throw here is a compiler bug, and the pool
   // turns the worker's 'error' event into a failed compile.
