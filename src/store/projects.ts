@@ -1,4 +1,5 @@
 import type { Kysely, Updateable } from 'kysely';
+import { userRegexProblem } from '../pipeline/user-regex.js';
 import { StoreError } from './errors.js';
 import { serialize } from './serialize.js';
 import { clampLimit, toProject } from './rows.js';
@@ -152,10 +153,10 @@ function validate(input: Partial<NewProject>): void {
   if (input.repoUrl !== undefined && input.repoUrl.trim() === '')
     invalid('repoUrl', 'repository URL is empty');
   if (input.branchFilter !== undefined) {
-    try {
-      new RegExp(input.branchFilter);
-    } catch (err) {
-      invalid('branchFilter', `branch filter is not a valid regular expression: ${(err as Error).message}`);
+    // Refused here, where it is set, if RE2 cannot run it: receive.ts matches it with RE2.
+    const problem = userRegexProblem(input.branchFilter);
+    if (problem !== undefined) {
+      invalid('branchFilter', `branch filter is not a valid regular expression: ${problem}`);
     }
   }
   if (input.concurrencyPolicy !== undefined && !CONCURRENCY_POLICIES.includes(input.concurrencyPolicy)) {
