@@ -27,7 +27,16 @@ export interface NewProject {
 /** Fields of a project that can change; the slug cannot (builds and URLs refer to it). */
 export type ProjectPatch = Partial<Omit<NewProject, 'slug'>>;
 
-const SLUG = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/**
+ * Longest owner, and longest name, of a project (so a slug has at most 129 characters). One
+ * limit, checked when a project is created: each part is a path parameter of the API
+ * (`/projects/{owner}/{name}`), and the router's limit on those is far above it.
+ */
+export const MAX_SLUG_PART_LENGTH = 64;
+
+/** `owner/name`: each part a letter or digit, then letters, digits, `.`, `_`, `-`. */
+export const SLUG_PATTERN = `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_SLUG_PART_LENGTH - 1}}/[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_SLUG_PART_LENGTH - 1}}$`;
+const SLUG = new RegExp(SLUG_PATTERN);
 
 /** Creates a project. Throws `conflict` when the slug is taken, `invalid` on bad values. */
 export async function createProject(
@@ -148,6 +157,13 @@ export async function deleteProject(db: Kysely<Database>, id: number): Promise<v
 
 function validate(input: Partial<NewProject>): void {
   if (input.slug !== undefined && !SLUG.test(input.slug)) {
+    const parts = input.slug.split('/');
+    if (parts.length === 2 && parts.some((part) => part.length > MAX_SLUG_PART_LENGTH)) {
+      invalid(
+        'slug',
+        `project name is too long: owner and name may have at most ${MAX_SLUG_PART_LENGTH} characters each`,
+      );
+    }
     invalid('slug', `project name ${JSON.stringify(input.slug)} is not of the form owner/name`);
   }
   if (input.repoUrl !== undefined && input.repoUrl.trim() === '')

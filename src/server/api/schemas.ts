@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Static, TNull, TSchema, TUnion, TUnsafe } from '@sinclair/typebox';
 import type { Status } from '../../pipeline/types.js';
+import { MAX_SLUG_PART_LENGTH, SLUG_PATTERN } from '../../store/projects.js';
 import type * as Dto from './dto.js';
 
 /**
@@ -151,11 +152,11 @@ export const ProjectSchema = Type.Object(
   { title: 'Project' },
 );
 
-/**
- * The store's slug rule, repeated so that the OpenAPI document states it and a bad slug is
- * reported with its field path before anything reaches the store (which checks it again).
+/*
+ * The store's slug rule (SLUG_PATTERN, imported), stated in the schemas so that the OpenAPI
+ * document says it and a bad slug is reported with its field path before anything reaches
+ * the store (which checks it again).
  */
-const SLUG_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$';
 
 const projectSettings = {
   repoUrl: Type.String({
@@ -191,8 +192,8 @@ export const ProjectCreateSchema = Type.Object(
   {
     slug: Type.String({
       pattern: SLUG_PATTERN,
-      maxLength: 200,
-      errorMessage: 'must be of the form owner/name (letters, digits, ".", "_", "-")',
+      maxLength: 2 * MAX_SLUG_PART_LENGTH + 1,
+      errorMessage: `must be of the form owner/name (letters, digits, ".", "_", "-"; owner and name at most ${MAX_SLUG_PART_LENGTH} characters each)`,
     }),
     ...projectSettings,
   },
