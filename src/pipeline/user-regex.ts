@@ -28,8 +28,8 @@ export const MAX_PROGRAM_SIZE = 1_100;
 /**
  * Longest subject matched, in characters: the server's limit on a branch name (webhooks and the
  * API take at most 255). Git allows longer refs; a longer subject never matches
- * (`matchUserRegex` says why) instead of costing more time. With the bounds above, the slowest
- * match found by fuzzing took about 125 ms on an idle 2-core machine.
+ * (`matchUserRegex` says why) instead of costing more time. With the bounds above, fuzzing
+ * 3,000 patterns found no match slower than 0.3 s, nor compile slower than 0.2 s, on 2 cores at load 18.
  */
 export const MAX_SUBJECT_LENGTH = 255;
 
