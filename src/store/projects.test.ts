@@ -38,6 +38,7 @@ for (const dialect of DIALECTS) {
         defaultImage: null,
         concurrencyPolicy: 'queue',
         maxRunning: null,
+        maxLogBytes: null,
         pipelinePath: '.slipway.yml',
         lastNumber: 0,
         createdAt: 1000,
@@ -64,6 +65,7 @@ for (const dialect of DIALECTS) {
       [{ branchFilter: '(' }, 'branchFilter'],
       [{ maxRunning: 0 }, 'maxRunning'],
       [{ maxRunning: 1.5 }, 'maxRunning'],
+      [{ maxLogBytes: 100 }, 'maxLogBytes'],
       [{ concurrencyPolicy: 'race' as 'queue' }, 'concurrencyPolicy'],
       [{ pipelinePath: '' }, 'pipelinePath'],
     ])('refuses invalid %o', async (bad, field) => {
@@ -100,6 +102,10 @@ for (const dialect of DIALECTS) {
         createdAt: 1000,
         updatedAt: 2000,
       });
+      // Set and read back on both dialects (a bigint column: PostgreSQL answers a string).
+      const limited = await updateProject(t.db, p.id, { maxLogBytes: 5 * 1024 ** 3 }, 3000);
+      expect(limited.maxLogBytes).toBe(5 * 1024 ** 3);
+      expect((await getProject(t.db, p.id))?.maxLogBytes).toBe(5 * 1024 ** 3);
       await expect(updateProject(t.db, 999_999, { repoUrl: 'y' })).rejects.toMatchObject({
         code: 'not_found',
       });

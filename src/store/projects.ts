@@ -20,6 +20,8 @@ export interface NewProject {
   concurrencyPolicy?: ConcurrencyPolicy;
   /** Default null: only the global limit applies. */
   maxRunning?: number | null;
+  /** Cap on one build's log in bytes; default null: the server's default. */
+  maxLogBytes?: number | null;
   /** Default `.slipway.yml`. */
   pipelinePath?: string;
 }
@@ -55,6 +57,7 @@ export async function createProject(
       default_image: input.defaultImage ?? null,
       concurrency_policy: input.concurrencyPolicy ?? 'queue',
       max_running: input.maxRunning ?? null,
+      max_log_bytes: input.maxLogBytes ?? null,
       pipeline_path: input.pipelinePath ?? '.slipway.yml',
       created_at: now,
       updated_at: now,
@@ -116,6 +119,7 @@ export async function updateProject(
   if (patch.defaultImage !== undefined) set.default_image = patch.defaultImage;
   if (patch.concurrencyPolicy !== undefined) set.concurrency_policy = patch.concurrencyPolicy;
   if (patch.maxRunning !== undefined) set.max_running = patch.maxRunning;
+  if (patch.maxLogBytes !== undefined) set.max_log_bytes = patch.maxLogBytes;
   if (patch.pipelinePath !== undefined) set.pipeline_path = patch.pipelinePath;
   const row = await db
     .updateTable('projects')
@@ -181,6 +185,10 @@ function validate(input: Partial<NewProject>): void {
   const max = input.maxRunning;
   if (max !== undefined && max !== null && (!Number.isInteger(max) || max < 1)) {
     invalid('maxRunning', 'maxRunning must be a positive integer or null');
+  }
+  const maxLog = input.maxLogBytes;
+  if (maxLog !== undefined && maxLog !== null && (!Number.isSafeInteger(maxLog) || maxLog < 1024)) {
+    invalid('maxLogBytes', 'maxLogBytes must be a whole number of bytes, 1024 or more, or null');
   }
   if (input.pipelinePath !== undefined && input.pipelinePath.trim() === '') {
     invalid('pipelinePath', 'pipeline path is empty');

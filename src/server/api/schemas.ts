@@ -144,6 +144,7 @@ export const ProjectSchema = Type.Object(
     defaultImage: nullable(Type.String()),
     concurrencyPolicy: ConcurrencyPolicySchema,
     maxRunning: nullable(Type.Integer()),
+    maxLogBytes: nullable(Type.Integer()),
     pipelinePath: Type.String(),
     createdAt: Time,
     updatedAt: Time,
@@ -180,6 +181,15 @@ const projectSettings = {
         minimum: 1,
         maximum: 10_000,
         description: 'Running builds at once; null: global limit only',
+      }),
+    ),
+  ),
+  maxLogBytes: Type.Optional(
+    nullable(
+      Type.Integer({
+        minimum: 1024,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description: "Cap on one build's log in bytes; past it output is dropped. null: the server's default",
       }),
     ),
   ),

@@ -63,6 +63,8 @@ export interface BuildRunDeps {
   ) => Promise<{ file: string; source: string } | undefined>;
   /** Publishes each successful step's `artifacts:` while its workspace still exists. */
   artifacts?: ArtifactCollector;
+  /** Cap on a build's log in bytes unless its project sets one (default: the writer's, 64 MiB). */
+  maxLogBytes?: number;
   onStepFinished?: (status: FinalStatus) => void;
   /** The build entered `running` (notifications). */
   onBuildStarted?: (build: Build) => void;
@@ -125,7 +127,14 @@ export class BuildRun {
     const { db, owner } = this.deps;
     const sourceDir = join(this.deps.workRoot, String(this.build.id), 'source');
     try {
-      this.writer = await BuildLogWriter.open(this.build.id, this.deps.logs, this.deps.hub);
+      const maxBytes = this.project.maxLogBytes ?? this.deps.maxLogBytes;
+      this.writer = await BuildLogWriter.open(
+        this.build.id,
+        this.deps.logs,
+        this.deps.hub,
+        undefined,
+        maxBytes !== undefined ? { maxBytes } : {},
+      );
       const started = await setBuildStatus(db, this.build.id, ['pending'], 'running', {
         ifLeaseOwner: owner,
         ...('executor' in this.executorChoice ? { executor: this.executorChoice.executor.name } : {}),
