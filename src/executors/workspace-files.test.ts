@@ -32,6 +32,17 @@ describe('artifact patterns', () => {
     expect(matches(['ünï/*.txt'], 'ünï/ç.txt')).toBe(true);
   });
 
+  it('match a backtracking-bait glob against a long name in linear time (ReDoS)', () => {
+    // With JavaScript's RegExp this held the event loop for over 20 s; RE2 answers at once.
+    // The bound is generous (a busy CI machine), the attack's cost was exponential.
+    const name = 'a'.repeat(60);
+    const started = performance.now();
+    expect(matches(['*a*a*a*a*a*a*a*a*b'], name)).toBe(false);
+    expect(matches(['**/*a*a*a*a*a*a*a*a*b'], `x/${name}`)).toBe(false);
+    expect(matches(['*a*a*a*a*a*a*a*a*b'], `${name}b`)).toBe(true);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
   it('take everything below a directory a pattern names', () => {
     expect(matches(['dist'], 'dist/js/main.js')).toBe(true);
     expect(matches(['dist'], 'distribution/x')).toBe(false);
