@@ -170,7 +170,10 @@ describe('outgoing webhook notifier (real local receiver)', () => {
     await new WebhookNotifier({ url: `${base}/flaky`, retryDelayMs: 20 }).buildStarted(notice('started'));
     const attempts = receiver.at('/flaky');
     expect(attempts).toHaveLength(3);
-    expect(attempts[2]!.at - attempts[1]!.at).toBeGreaterThanOrEqual(attempts[1]!.at - attempts[0]!.at);
+    // Lower bounds only (a busy machine makes any gap longer, never shorter): 20 ms, then 40 ms.
+    // A timer may fire a millisecond early, and `at` is taken on arrival, hence the slack.
+    expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(18);
+    expect(attempts[2]!.at - attempts[1]!.at).toBeGreaterThanOrEqual(38);
   });
 
   it('gives up after the retries, and at once on a 4xx', async () => {
@@ -187,13 +190,12 @@ describe('outgoing webhook notifier (real local receiver)', () => {
   });
 
   it('times out a receiver that does not answer', async () => {
-    const started = Date.now();
+    // The receiver never answers: only the notifier's own timeout can end this.
     await expect(
       new WebhookNotifier({ url: `${base}/slow`, timeoutMs: 100, retries: 0 }).buildStarted(
         notice('started'),
       ),
     ).rejects.toThrow(/timed out after 100 ms/);
-    expect(Date.now() - started).toBeLessThan(1500);
   });
 
   it('posts only the notices its events ask for', async () => {
@@ -250,13 +252,14 @@ describe.each(DIALECTS)('notifier hub (%s, real local receiver)', (dialect) => {
     await claimNextBuilds(t.db, 'notify-test', 1, { global: 10 });
     await setBuildStatus(t.db, queued.id, ['pending'], 'running', { ifLeaseOwner: 'notify-test' });
 
-    const before = Date.now();
     hub.onBuildStarted(queued.id);
+    // In the background: the call returned before anything reached a receiver (no wall-time
+    // bound, which a busy machine would break).
+    expect(receiver.at('/ok')).toHaveLength(0);
     await setBuildStatus(t.db, queued.id, ['running'], 'failure', {
       reason: { code: 'step_failed', message: 'unit failed' },
     });
     hub.onBuildFinished(queued.id);
-    expect(Date.now() - before).toBeLessThan(50);
     await hub.idle();
 
     expect(errors).toEqual([]);
