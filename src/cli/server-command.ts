@@ -18,6 +18,7 @@ interface ServerOptions {
   publicUrl?: string;
   blobs?: string;
   keepBuilds?: string;
+  maxLogBytes?: string;
   keepDays?: string;
   artifactMaxFile?: string;
   artifactMaxBuild?: string;
@@ -69,6 +70,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     )
     .option('--keep-builds <n>', 'retention: keep the newest N builds per project (default: all)')
     .option('--keep-days <d>', 'retention: keep builds of the last D days per project (default: all)')
+    .option('--max-log-bytes <bytes>', "cap on one build's log; past it output is dropped (default 64 MiB)")
     .option('--artifact-max-file <bytes>', 'largest artifact file (default 100 MiB)')
     .option('--artifact-max-build <bytes>', 'all artifacts of a build together (default 1 GiB)')
     .option('--hook-body-limit <bytes>', 'largest webhook delivery accepted (default 5 MiB)')
@@ -97,6 +99,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...(options.blobs !== undefined ? { blobs: options.blobs } : {}),
         ...optionalCount('--keep-builds', options.keepBuilds, 'keepBuilds'),
         ...optionalCount('--keep-days', options.keepDays, 'keepDays'),
+        ...optionalCount('--max-log-bytes', options.maxLogBytes, 'maxLogBytes'),
         ...optionalCount('--artifact-max-file', options.artifactMaxFile, 'artifactMaxFile'),
         ...optionalCount('--artifact-max-build', options.artifactMaxBuild, 'artifactMaxBuild'),
         ...optionalCount('--hook-body-limit', options.hookBodyLimit, 'hookBodyLimit'),

@@ -61,6 +61,8 @@ export interface ServerConfig {
   /** Retention defaults: keep the newest N builds and/or builds of the last D days per project. */
   keepBuilds?: number;
   keepDays?: number;
+  /** Cap on one build's log in bytes, unless its project sets one (default 64 MiB). */
+  maxLogBytes?: number;
   /** Artifact size limits in bytes. */
   artifactMaxFile?: number;
   artifactMaxBuild?: number;
@@ -153,6 +155,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     pipelineSource: scriptsPipelineSource(db, { workRoot: scriptsWorkRoot }),
     secretsFor: secretsFor({ db, cipher }),
+    ...(config.maxLogBytes !== undefined ? { maxLogBytes: config.maxLogBytes } : {}),
     repoUrlFor: (project) => gitRepoUrl(db, cipher, project),
     artifacts: createArtifactCollector({
       db,

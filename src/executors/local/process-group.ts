@@ -92,7 +92,7 @@ interface Output {
 }
 
 function drain(stream: Readable, name: 'stdout' | 'stderr', sink: OutputSink): Output {
-  const splitter = new LineSplitter((text) => sink.line(name, text));
+  const splitter = new LineSplitter((text, continues) => sink.line(name, text, continues));
   let stopped = false;
   stream.on('data', (chunk: Buffer) => splitter.write(chunk));
   const closed = new Promise<void>((resolve) => {
