@@ -157,7 +157,8 @@ export function executorConformance(name: string, setup: () => Promise<Conforman
     }
 
     /** Starts a step, waits for its `started` line, aborts it, and returns how it ended. */
-    async function abortAfterStart(h: BuildHandle, commands: string[]): Promise<StepExit> {
+    /** Runs `commands`, aborts once the step printed `ready` (default: at once, after `started`). */
+    async function abortAfterStart(h: BuildHandle, commands: string[], ready = 'started'): Promise<StepExit> {
       const sink = new RecordingSink();
       const ctl = new AbortController();
       const running = ex.runStep(h, stepSpec(['echo started', ...commands]), sink, ctl.signal);
@@ -166,7 +167,7 @@ export function executorConformance(name: string, setup: () => Promise<Conforman
         () => (ended = true),
         () => (ended = true),
       );
-      await eventually(LONG, 'step printed "started"', () => sink.has('started') || ended);
+      await eventually(LONG, `step printed "${ready}"`, () => sink.has(ready) || ended);
       expect(ended).toBe(false);
       ctl.abort();
       return within(CANCEL_BOUND, 'aborted step', running);
@@ -300,7 +301,13 @@ export function executorConformance(name: string, setup: () => Promise<Conforman
 
       it('takes background children down with an aborted step', async () => {
         await withBuild(async (h) => {
-          const exit = await abortAfterStart(h, ['sleep 300 &', 'echo $! > bg.pid', 'sleep 300']);
+          // Abort only once the child's pid is written: on a busy machine "started" can come
+          // long before the shell gets to the next line.
+          const exit = await abortAfterStart(
+            h,
+            ['sleep 300 &', 'echo $! > bg.pid', 'echo pid-written', 'sleep 300'],
+            'pid-written',
+          );
           expect(exit.kind).toBe('aborted');
           if (target.hostProcesses) {
             const pid = await readPid(h, 'bg.pid');
