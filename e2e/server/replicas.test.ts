@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Build } from '../../src/server/api/dto.js';
@@ -46,12 +46,15 @@ describe.skipIf(baseUrl === undefined)('slipway server: two replicas on one Post
   });
 
   it('runs every build exactly once', { timeout: 240_000 }, async () => {
-    const ranFile = join(await tempDir('replicas-shared'), 'ran.txt');
+    const sharedDir = await tempDir('replicas-shared');
+    // Steps run as the build user, who may write here.
+    await chmod(sharedDir, 0o777);
+    const ranFile = join(sharedDir, 'ran.txt');
     const repo = await TestRepo.create({
       '.slipway.yml': [
         'steps:',
         '  - name: record',
-        // The workspace lies under the data dir of the replica that runs the build.
+        // The workspace lies under the workspace root of the replica that runs the build.
         `    commands: ['echo "$SLIPWAY_BUILD_ID $PWD" >> ${ranFile}', 'sleep 0.2']`,
         '',
       ].join('\n'),
@@ -104,11 +107,11 @@ describe.skipIf(baseUrl === undefined)('slipway server: two replicas on one Post
     const runnerOf = new Map(
       ran.map((line) => {
         const [id, pwd] = line.split(' ');
-        return [Number(id), pwd!.startsWith(a.options.dataDir + '/') ? a : b] as const;
+        return [Number(id), pwd!.startsWith(`${a.options.workspaceRoot}/`) ? a : b] as const;
       }),
     );
     expect(
-      ran.every((line) => [a, b].some((r) => line.split(' ')[1]!.startsWith(r.options.dataDir + '/'))),
+      ran.every((line) => [a, b].some((r) => line.split(' ')[1]!.startsWith(`${r.options.workspaceRoot}/`))),
     ).toBe(true);
     shared.builds = builds;
     shared.runnerOf = runnerOf;

@@ -37,6 +37,15 @@ export interface ServerOptions {
   replicaId?: string;
   /** `--blobs`: where logs and artifacts live (shared between replicas). */
   blobs?: string;
+  /** `--build-user`: who local steps run as (default: the server's default, `slipway-build`). */
+  buildUser?: string;
+  /**
+   * `--workspace-root`: where local builds' workspaces and clones live. Default: a temporary
+   * directory removed by `cleanup()`; `null`: the server's own default.
+   */
+  workspaceRoot?: string | null;
+  /** Extra environment of the server process (on top of this process's). */
+  env?: Record<string, string>;
 }
 
 /** Servers and directories this test process created, for `cleanup()`. */
@@ -85,6 +94,8 @@ export class ServerProcess {
       ...options,
       dataDir: options.dataDir ?? (await tempDir('server-data')),
       port: options.port ?? (await freePort()),
+      workspaceRoot:
+        options.workspaceRoot === undefined ? await tempDir('workspaces') : options.workspaceRoot,
     };
     const args = [SLIPWAY_BIN, 'server', '--data-dir', full.dataDir, '--port', String(full.port), '--quiet'];
     args.push('--executor', full.executor ?? 'local');
@@ -93,9 +104,11 @@ export class ServerProcess {
     if (full.globalLimit !== undefined) args.push('--global-limit', String(full.globalLimit));
     if (full.replicaId !== undefined) args.push('--replica-id', full.replicaId);
     if (full.blobs !== undefined) args.push('--blobs', full.blobs);
+    if (full.buildUser !== undefined) args.push('--build-user', full.buildUser);
+    if (full.workspaceRoot !== null) args.push('--workspace-root', full.workspaceRoot);
     const child = spawn(process.execPath, args, {
       cwd: full.dataDir,
-      env: { ...process.env, NO_COLOR: '1' },
+      env: { ...process.env, NO_COLOR: '1', ...full.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output = { text: '' };

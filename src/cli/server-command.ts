@@ -11,6 +11,8 @@ interface ServerOptions {
   dataDir: string;
   database?: string;
   executor: 'auto' | 'local' | 'docker';
+  buildUser: string;
+  workspaceRoot?: string;
   engine?: string;
   engineTimeout?: string;
   globalLimit?: string;
@@ -44,9 +46,24 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
       process.env.SLIPWAY_DATABASE,
     )
     .addOption(
-      new Option('--executor <name>', 'default executor: auto = docker if an engine answers, else local')
+      new Option(
+        '--executor <name>',
+        'auto or docker: steps in containers (auto: builds end `error` while no engine answers); ' +
+          'local: builds run as host processes with the rights of the build user',
+      )
         .choices(['auto', 'local', 'docker'])
         .default(process.env.SLIPWAY_EXECUTOR ?? 'auto'),
+    )
+    .option(
+      '--build-user <name>',
+      'local: the unprivileged user builds run as (created when the server is root); ' +
+        "`self` = the server's own user: builds can read and change the server's data",
+      process.env.SLIPWAY_BUILD_USER ?? 'slipway-build',
+    )
+    .option(
+      '--workspace-root <dir>',
+      'local: where build workspaces live, outside the data dir (default /var/tmp/slipway-workspaces-<installation>)',
+      process.env.SLIPWAY_WORKSPACE_ROOT,
     )
     .option('--engine <address>', 'docker: engine address (default: DOCKER_HOST, then the usual sockets)')
     .addOption(engineTimeoutOption())
@@ -91,6 +108,8 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         dataDir: options.dataDir,
         ...(options.database !== undefined ? { database: options.database } : {}),
         executor: options.executor,
+        buildUser: options.buildUser,
+        ...(options.workspaceRoot !== undefined ? { workspaceRoot: options.workspaceRoot } : {}),
         ...(options.engine !== undefined ? { engine: options.engine } : {}),
         ...engineTimeout,
         ...(globalLimit !== undefined ? { globalLimit } : {}),

@@ -1,8 +1,8 @@
-import { mkdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { DEFAULT_BUILD_USER, ensureOwnDirectory, resolveBuildUser } from '../executors/local/build-user.js';
 import { LocalExecutor } from '../executors/local/local-executor.js';
 import type { Executor } from '../executors/types.js';
 import {
@@ -31,6 +31,7 @@ import { ExecutorIds, ExecutorPool } from './scheduler/executor-pool.js';
 import { reconcile } from './scheduler/reconciler.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { prettyLogStream } from './console-log.js';
+import { makePrivateDir } from './data-dir.js';
 
 export interface ServerConfig {
   host: string;
@@ -38,8 +39,21 @@ export interface ServerConfig {
   dataDir: string;
   /** `sqlite:<path>` or `postgres://…`; default SQLite under the data dir. */
   database?: string;
-  /** `auto` (docker if an engine answers, else local), `local` or `docker`. */
+  /**
+   * `auto` (docker if an engine answers, else builds end `error`: never local), `local` (host
+   * processes as `buildUser`: only when named) or `docker`.
+   */
   executor: 'auto' | 'local' | 'docker';
+  /**
+   * local: who steps run as; default `slipway-build`, created when the server is root and it
+   * does not exist. `self` runs them as the server's user (they can then change its data).
+   */
+  buildUser?: string;
+  /**
+   * local: where workspaces and the clones moved into them live, outside the data dir;
+   * default `/var/tmp/slipway-workspaces-<installation>`.
+   */
+  workspaceRoot?: string;
   engine?: string;
   /** Bound on the container engine's answers while finding it (`--engine-timeout`); see engine.ts. */
   engineTimeoutMs?: number;
@@ -95,7 +109,8 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const announce = config.announce ?? ((line: string) => process.stderr.write(`${line}\n`));
   const dataDir = resolve(config.dataDir);
-  await mkdir(dataDir, { recursive: true });
+  const loose = await makePrivateDir(dataDir);
+  if (loose !== undefined) announce(loose);
   const db = openDatabase(config.database ?? `sqlite:${join(dataDir, 'slipway.db')}`);
   try {
     await migrateToLatest(db);
@@ -108,12 +123,28 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     announce(`Created the first admin token (shown only this once; store it now):\n\n  ${initial.token}\n`);
   }
 
-  const executors = await createExecutors(config, join(dataDir, 'workspaces'), announce);
+  const installation = await installationId(db);
+  const workspaceRoot = resolve(config.workspaceRoot ?? `/var/tmp/slipway-workspaces-${installation}`);
+  const executors = await createExecutors(config, workspaceRoot, announce).catch(async (error: unknown) => {
+    await db.destroy();
+    throw error;
+  });
   const blobs = createBlobStore(config.blobs ?? join(dataDir, 'blobs'), { baseDir: dataDir });
   // Files take appends well; object stores take immutable chunk objects.
   const logs: LogStore = config.blobs?.startsWith('s3://')
     ? new BlobLogStore(blobs)
     : new FsLogStore(join(config.blobs !== undefined ? resolve(dataDir, config.blobs) : dataDir, 'logs'));
+  if (!config.blobs?.startsWith('s3://')) {
+    // Logs and artifacts of every build: outside the data dir (--blobs DIR) as private as in it.
+    const base = config.blobs !== undefined ? resolve(dataDir, config.blobs) : join(dataDir, 'blobs');
+    for (const [dir, what] of [
+      [base, 'blob dir'],
+      [join(config.blobs !== undefined ? base : dataDir, 'logs'), 'log dir'],
+    ] as const) {
+      const warning = await makePrivateDir(dir, what);
+      if (warning !== undefined) announce(warning);
+    }
+  }
   const { cipher } = await loadSecretKey({ dataDir });
   // Repository URLs stored with credentials before they were secrets: sealed now (idempotent).
   const sealedUrls = await sealStoredRepoCredentials(db, cipher);
@@ -125,7 +156,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // With a fixed port, host:port names the same replica across restarts (its builds are
   // recognised at once); with a random port only the lease expiry can tell.
   const owner = config.replicaId ?? `${hostname()}:${config.port === 0 ? `pid${process.pid}` : config.port}`;
-  const ids = new ExecutorIds(await installationId(db));
+  const ids = new ExecutorIds(installation);
   const scriptsWorkRoot = join(dataDir, 'scripts');
   const notifier = createNotifierHub(db, {
     ...(config.publicUrl !== undefined ? { baseUrl: config.publicUrl } : {}),
@@ -143,7 +174,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     hub,
     owner,
     ids,
-    workRoot: join(dataDir, 'work'),
+    // The local executor moves a build's clone into its workspace: it must not be made in
+    // the data dir, which the build user cannot reach (and must not).
+    workRoot: config.executor === 'local' ? join(workspaceRoot, 'checkouts') : join(dataDir, 'work'),
     globalLimit,
     leaseMs,
     pollMs: config.pollMs ?? 1000,
@@ -273,14 +306,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
 async function createExecutors(
   config: ServerConfig,
-  workspaces: string,
+  workspaceRoot: string,
   announce: (line: string) => void,
 ): Promise<ExecutorPool> {
   const available = new Map<string, Executor>();
   const unavailable = new Map<string, string>();
-  available.set('local', new LocalExecutor({ tmpRoot: workspaces }));
-  await mkdir(workspaces, { recursive: true });
-  if (config.executor !== 'local') {
+  const details = new Map<string, string>();
+  if (config.executor === 'local') {
+    const local = await createLocalExecutor(config.buildUser ?? DEFAULT_BUILD_USER, workspaceRoot, announce);
+    available.set('local', local.executor);
+    details.set('local', local.detail);
+    unavailable.set('docker', 'the server was started with --executor local');
+  } else {
+    unavailable.set(
+      'local',
+      'builds run as host processes only when the server is started with --executor local',
+    );
     const { createDockerExecutor, EngineUnavailableError } = await import('../executors/docker/index.js');
     try {
       available.set(
@@ -298,19 +339,59 @@ async function createExecutors(
           : error instanceof Error
             ? error.message
             : String(error);
-      unavailable.set('docker', why);
+      unavailable.set(
+        'docker',
+        `${why}. Start a container engine (Docker or Podman; see slipway doctor) and restart the server, ` +
+          'or pass --executor local to run builds as host processes on purpose',
+      );
       announce(
-        `The docker executor is unavailable (${why}). Pipelines that name no image run with the ` +
-          'local executor; pipelines that name images end `error` (see `slipway doctor`).',
+        `The docker executor is unavailable (${why}). Builds end \`error\` until the server starts with a ` +
+          'container engine answering; --executor local runs them as host processes instead (see `slipway doctor`).',
       );
     }
   }
   unavailable.set('kubernetes', 'not implemented yet');
-  const defaultName =
-    config.executor === 'auto' ? (available.has('docker') ? 'docker' : 'local') : config.executor;
-  const autoFallback =
-    config.executor === 'auto' && defaultName === 'local' ? unavailable.get('docker') : undefined;
-  return new ExecutorPool(available, unavailable, defaultName, autoFallback);
+  const defaultName = config.executor === 'auto' ? 'docker' : config.executor;
+  return new ExecutorPool(available, unavailable, defaultName, details);
+}
+
+/**
+ * The local executor of `--executor local`: steps run as the build user (created if need be)
+ * in workspaces under `workspaceRoot`, which is the server's, 0711, outside the data dir.
+ */
+async function createLocalExecutor(
+  buildUser: string,
+  workspaceRoot: string,
+  announce: (line: string) => void,
+): Promise<{ executor: LocalExecutor; detail: string }> {
+  const resolved = await resolveBuildUser(buildUser);
+  await ensureOwnDirectory(workspaceRoot, 0o711);
+  await ensureOwnDirectory(join(workspaceRoot, 'checkouts'), 0o700);
+  if (resolved.kind === 'self') {
+    announce(
+      `warning: --build-user self: builds run as host processes as ${resolved.name} (uid ${resolved.uid}), ` +
+        "the server's own user: they can read and change the server's data (database, secret key). " +
+        'For trusted builds only.',
+    );
+    return {
+      executor: new LocalExecutor({ tmpRoot: workspaceRoot }),
+      detail: `host processes as ${resolved.name}, the server's own user (--build-user self): builds can read and change the server's data`,
+    };
+  }
+  const { user, created } = resolved;
+  if (created) {
+    announce(
+      `Created the build user ${user.name} (uid ${user.uid}; useradd --system, no home, no login shell).`,
+    );
+  }
+  announce(
+    `Local executor: builds run as host processes as user ${user.name} (uid ${user.uid}), ` +
+      `with what that user may do on this host; workspaces in ${workspaceRoot}.`,
+  );
+  return {
+    executor: new LocalExecutor({ tmpRoot: workspaceRoot, runAs: user }),
+    detail: `host processes as user ${user.name} (uid ${user.uid}): a build reads what that user can read and shares the host's network`,
+  };
 }
 
 function redactDb(url: string): string {

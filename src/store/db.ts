@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
@@ -92,9 +92,17 @@ function openSqlite(path: string, options: DatabaseOptions): Kysely<Database> {
   const memory = path === ':memory:';
   let sqlite: BetterSqlite3.Database;
   try {
-    if (!memory) mkdirSync(dirname(path), { recursive: true });
+    if (!memory) {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      makePrivateFile(path, true);
+    }
     sqlite = new BetterSqlite3(path, { timeout: options.busyTimeoutMs ?? 5000 });
-    if (!memory) sqlite.pragma('journal_mode = WAL');
+    if (!memory) {
+      sqlite.pragma('journal_mode = WAL');
+      // SQLite gives these the database file's mode when it creates them; ones left by an
+      // older version may still be looser.
+      for (const suffix of ['-wal', '-shm']) makePrivateFile(path + suffix, false);
+    }
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
   } catch (cause) {
@@ -103,6 +111,27 @@ function openSqlite(path: string, options: DatabaseOptions): Kysely<Database> {
     });
   }
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+}
+
+/**
+ * The database file is the server's alone (0600): it holds token hashes, sealed secrets and
+ * every build's records, and builds run on the same host. Created so when `create`, tightened
+ * when it exists looser; a file of another user (chmod refused) is left as it is.
+ */
+function makePrivateFile(path: string, create: boolean): void {
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    if (create) closeSync(openSync(path, 'a', 0o600));
+    return;
+  }
+  if ((mode & 0o077) === 0) return;
+  try {
+    chmodSync(path, mode & 0o600);
+  } catch {
+    // Not ours to change; opening it reports real trouble.
+  }
 }
 
 const INT8_OID = 20;

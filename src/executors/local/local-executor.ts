@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, lchown, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -14,6 +14,7 @@ import {
   type WorkspaceEntry,
 } from '../types.js';
 import { buildRootName, isCode, removeTree, scanBuildRoots, writeMarker } from './build-dirs.js';
+import type { BuildUser } from './build-user.js';
 import { collectLocalFiles } from './collect-files.js';
 import { DEFAULT_INHERITED_ENV, stepEnvironment, type InheritEnv } from './host-env.js';
 import { forgetGroup, killLeftoverGroups, liveGroups, recordGroup } from './leftovers.js';
@@ -34,6 +35,15 @@ export interface LocalExecutorOptions {
   outputDrainMs?: number;
   /** Host variables steps and services inherit; default {@link DEFAULT_INHERITED_ENV}. */
   inheritEnv?: InheritEnv;
+  /**
+   * Run steps and services as this user (the server's build user, see build-user.ts) instead
+   * of this process's user, with no supplementary groups. The build root stays this process's
+   * (0711: the user may pass, not list), its marker and process records with it; the
+   * workspace (a moved clone included) and a per-build HOME (`<root>/home`) are handed to the
+   * user (0700); steps get that HOME, USER and LOGNAME. Needs root, and a `tmpRoot` the user
+   * may pass through (the server makes its workspace root 0711).
+   */
+  runAs?: BuildUser;
 }
 
 interface RunningProcess {
@@ -46,6 +56,8 @@ interface RunningProcess {
 interface LocalBuild {
   root: string;
   workspace: string;
+  /** HOME of steps that run as another user; undefined: they keep the host's. */
+  home?: string;
   project: string;
   processes: Set<RunningProcess>;
 }
@@ -53,8 +65,9 @@ interface LocalBuild {
 const DISCARD: OutputSink = { line() {} };
 
 /**
- * Runs steps as host processes (`/bin/sh -e`) in a per-build workspace directory. For the
- * quick start and for tests; there is no isolation between a build and the host.
+ * Runs steps as host processes (`/bin/sh -e`) in a per-build workspace directory. A step
+ * can do what its user can do on the host (files, network, processes): with `runAs` that is
+ * the server's unprivileged build user, else the user of this process (`slipway run`).
  *
  * Each step and service is the leader of its own process group, so cancel and cleanup reach
  * everything it started (except what deliberately leaves the group, e.g. with `setsid`).
@@ -69,6 +82,7 @@ export class LocalExecutor implements Executor {
   private readonly serviceTimeoutMs: number;
   private readonly drainMs: number;
   private readonly inheritEnv: InheritEnv;
+  private readonly runAs: BuildUser | undefined;
   private readonly builds = new Map<string, LocalBuild>();
   private scriptSeq = 0;
 
@@ -80,6 +94,12 @@ export class LocalExecutor implements Executor {
     this.serviceTimeoutMs = options.serviceTimeoutMs ?? 60_000;
     this.drainMs = options.outputDrainMs ?? 2000;
     this.inheritEnv = options.inheritEnv ?? DEFAULT_INHERITED_ENV;
+    this.runAs = options.runAs;
+  }
+
+  /** The user steps run as, when it is not this process's. */
+  get buildUser(): BuildUser | undefined {
+    return this.runAs;
   }
 
   workspacePath(buildId: string): string {
@@ -94,7 +114,13 @@ export class LocalExecutor implements Executor {
     }
     const root = this.rootOf(build.buildId);
     const workspace = this.workspacePath(build.buildId);
-    const state: LocalBuild = { root, workspace, project: build.project, processes: new Set() };
+    const state: LocalBuild = {
+      root,
+      workspace,
+      project: build.project,
+      processes: new Set(),
+      ...(this.runAs ? { home: join(root, 'home') } : {}),
+    };
     // Registered before the first await: a concurrent prepare of the same id is refused.
     this.builds.set(build.buildId, state);
     try {
@@ -102,6 +128,9 @@ export class LocalExecutor implements Executor {
       // A root left by a crashed run of the same build id is stale by now.
       await removeTree(root);
       await mkdir(root, { mode: 0o700 });
+      // The build user passes through to its workspace, home and scripts, but cannot list
+      // or change the root (the marker and process records are the server's).
+      if (this.runAs) await chmod(root, 0o711);
       await writeMarker(root, {
         buildId: build.buildId,
         project: build.project,
@@ -110,7 +139,8 @@ export class LocalExecutor implements Executor {
         pid: process.pid,
         createdAt: new Date().toISOString(),
       });
-      await mkdir(join(root, 'scripts'));
+      await mkdir(join(root, 'scripts'), { mode: 0o711 });
+      if (this.runAs) await chmod(join(root, 'scripts'), 0o711);
       await mkdir(workspace, { recursive: true });
     } catch (err) {
       throw new ExecutorError('workspace', `could not create the workspace ${workspace}: ${message(err)}`, {
@@ -134,6 +164,7 @@ export class LocalExecutor implements Executor {
         );
       }
     }
+    if (this.runAs) await this.handOver(state, this.runAs);
     await this.startServices(build, state, signal);
     return { buildId: build.buildId, workspace };
   }
@@ -161,6 +192,7 @@ export class LocalExecutor implements Executor {
       env: this.env(state, step.env),
       sink,
       drainMs: this.drainMs,
+      ...this.identity(),
     });
     const entry: RunningProcess = { proc, step: step.key };
     state.processes.add(entry);
@@ -288,6 +320,7 @@ export class LocalExecutor implements Executor {
         env: this.env(state, service.env),
         sink,
         drainMs: this.drainMs,
+        ...this.identity(),
       });
       const entry: RunningProcess = { proc, service: service.name };
       state.processes.add(entry);
@@ -308,11 +341,39 @@ export class LocalExecutor implements Executor {
       `${label.replace(/[^A-Za-z0-9_.-]/g, '_')}-${++this.scriptSeq}.sh`,
     );
     await writeFile(file, commands.join('\n') + '\n', { mode: 0o600 });
+    if (this.runAs) await chown(file, this.runAs.uid, this.runAs.gid);
     return file;
   }
 
   private env(state: LocalBuild, own: Record<string, string>): Record<string, string> {
-    return stepEnvironment(this.inheritEnv, { PWD: state.workspace }, own);
+    const user = this.runAs;
+    const extra: Record<string, string> =
+      user && state.home !== undefined
+        ? { PWD: state.workspace, HOME: state.home, USER: user.name, LOGNAME: user.name }
+        : { PWD: state.workspace };
+    return stepEnvironment(this.inheritEnv, extra, own);
+  }
+
+  private identity(): { uid?: number; gid?: number } {
+    return this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {};
+  }
+
+  /** Gives the workspace (with what was seeded or moved into it) and a fresh HOME to the build user. */
+  private async handOver(state: LocalBuild, user: BuildUser): Promise<void> {
+    try {
+      await chownTree(state.workspace, user.uid, user.gid);
+      await chmod(state.workspace, 0o700);
+      if (state.home !== undefined) {
+        await mkdir(state.home, { mode: 0o700 });
+        await chown(state.home, user.uid, user.gid);
+      }
+    } catch (err) {
+      throw new ExecutorError(
+        'workspace',
+        `could not hand the workspace ${state.workspace} to the build user ${user.name}: ${message(err)}`,
+        { cause: err },
+      );
+    }
   }
 
   private rootOf(buildId: string): string {
@@ -344,6 +405,19 @@ async function seedWorkspace(
   }
   const list = await listSeed(from, seed, signal);
   await copySeed(from, workspace, list.entries, signal);
+}
+
+/** `chown -hR`: symlinks themselves, never what they point to. */
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await lchown(path, uid, gid);
+  const entries = await readdir(path, { withFileTypes: true });
+  await Promise.all(
+    entries.map((entry) =>
+      entry.isDirectory()
+        ? chownTree(join(path, entry.name), uid, gid)
+        : lchown(join(path, entry.name), uid, gid),
+    ),
+  );
 }
 
 function realPath(path: string): string {

@@ -15,6 +15,12 @@ export interface GroupOptions {
   sink: OutputSink;
   /** How long to wait for the output pipes to close after the shell exited. */
   drainMs: number;
+  /**
+   * Run as this user and group (needs root). Node's spawn (libuv) then also drops the
+   * supplementary groups (`setgroups(0)`), so none of root's groups stay with the step.
+   */
+  uid?: number;
+  gid?: number;
 }
 
 /**
@@ -39,6 +45,8 @@ export function spawnGroup(options: GroupOptions): ProcessGroup {
     env: options.env,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
   });
   const pid = child.pid;
   let exited = false;

@@ -7,15 +7,19 @@ export type ExecutorPick = { executor: Executor; selection: ExecutorSelection } 
 /** The executors a server can use, by name, and why the others are not available. */
 export class ExecutorPool {
   /**
-   * @param autoFallback set when the default is `local` only because `--executor auto` found
-   *   no container engine: why it found none. Then the default is not a choice of local, and
-   *   pipelines that name images do not run on it (see host-guard.ts).
+   * The server never falls back to `local`: it is in `available` only when the operator chose
+   * it (`slipway server --executor local`), so a build that runs on it always runs there on
+   * purpose. Without a container engine, `--executor auto` leaves `docker` the default and
+   * unavailable, and builds end `error` with why.
+   *
+   * @param details what each available executor is, for `GET /executors` (e.g. the user local
+   *   steps run as); a generic line when missing.
    */
   constructor(
     private readonly available: Map<string, Executor>,
     private readonly unavailable: Map<string, string>,
     readonly defaultName: string,
-    private readonly autoFallback?: string,
+    private readonly details: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   /** The executor for a project (its own choice, else the server default), or why there is none. */
@@ -23,12 +27,12 @@ export class ExecutorPool {
     const name = projectChoice ?? this.defaultName;
     const executor = this.available.get(name);
     if (executor) {
-      const noContainer = this.autoFallback ?? this.unavailable.get('docker');
+      const noContainer = this.unavailable.get('docker');
       return {
         executor,
         selection: {
           executor: name,
-          localChosen: name === 'local' && (projectChoice !== null || this.autoFallback === undefined),
+          localChosen: name === 'local',
           ...(noContainer !== undefined ? { noContainer } : {}),
         },
       };
@@ -53,15 +57,12 @@ export class ExecutorPool {
         usable: true,
         isDefault: name === this.defaultName,
         detail:
-          name === 'local' && this.autoFallback !== undefined
-            ? `host processes; the default only because no container engine answered: ${this.autoFallback}`
-            : name === 'local'
-              ? 'host processes in a per-build workspace (trusted builds only)'
-              : 'one fresh container per step',
+          this.details.get(name) ??
+          (name === 'local' ? 'host processes in a per-build workspace' : 'one fresh container per step'),
       })),
       ...[...this.unavailable.entries()]
         .filter(([name]) => !this.available.has(name))
-        .map(([name, why]) => ({ name, usable: false, isDefault: false, detail: why })),
+        .map(([name, why]) => ({ name, usable: false, isDefault: name === this.defaultName, detail: why })),
     ];
     return entries.sort((a, b) => Number(b.isDefault) - Number(a.isDefault));
   }

@@ -15,15 +15,15 @@ describe('GET /api/v1/executors', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'slipway-executors-'));
-    // As `slipway server --executor auto` sets it up on a machine without a container engine.
+    // As `slipway server --executor local` sets it up (local only when chosen).
     const pool = new ExecutorPool(
       new Map([['local', new LocalExecutor({ tmpRoot: dir })]]),
       new Map([
-        ['docker', 'no container engine answered: /run/podman/podman.sock: connection refused'],
+        ['docker', 'the server was started with --executor local'],
         ['kubernetes', 'not implemented yet'],
       ]),
       'local',
-      'no container engine answered: /run/podman/podman.sock: connection refused',
+      new Map([['local', 'host processes as user slipway-build (uid 999)']]),
     );
     api = await startTestApi('sqlite', { apiPlugins: [(app) => executorRoutes(app, pool)] });
   });
@@ -41,8 +41,8 @@ describe('GET /api/v1/executors', () => {
       ['docker', false, false],
       ['kubernetes', false, false],
     ]);
-    expect(list[0]!.detail).toMatch(/only because no container engine answered/);
-    expect(list[1]!.detail).toMatch(/connection refused/);
+    expect(list[0]!.detail).toBe('host processes as user slipway-build (uid 999)');
+    expect(list[1]!.detail).toMatch(/--executor local/);
     expect((await api.call(null, { url: '/api/v1/executors' })).statusCode).toBe(401);
   });
 });
