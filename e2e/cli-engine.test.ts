@@ -90,6 +90,16 @@ describe('slipway doctor and gc without an engine', () => {
     expect(result.stdout).toContain(`unix://${NO_ENGINE} (engine option): no socket there`);
   });
 
+  it('doctor says what each executor isolates a build from', async () => {
+    const result = await runCli(['doctor', '--engine', NO_ENGINE], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('isolation: none from the host. Steps are host processes of one user');
+    expect(result.stdout).toContain('`slipway server --executor local` as its build user');
+    expect(result.stdout).toContain('and shares the host network and process list.');
+    expect(result.stdout).toContain('isolation: a fresh container per step');
+    expect(result.stdout).toContain('isolation: none yet (not implemented).');
+  });
+
   it('a bad --engine-timeout or SLIPWAY_ENGINE_TIMEOUT is a usage error naming its source', async () => {
     const byOption = await runCli(['doctor', '--engine-timeout', 'soon'], { cwd: dir });
     expect(byOption.code).toBe(2);

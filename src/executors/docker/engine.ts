@@ -395,6 +395,8 @@ export interface ExecutorAvailability {
   usable: boolean;
   /** What it would use (engine address and version), or why it cannot be used. */
   detail: string;
+  /** What it isolates a build from (see {@link ISOLATION}). */
+  isolation: string;
 }
 
 /** What `slipway doctor` prints: which executors work on this machine, and why not. */
@@ -404,23 +406,54 @@ export interface DoctorReport {
   engine?: EngineInfo;
 }
 
-/** Checks which executors are usable here. Never throws. */
+/** What each executor isolates a build from, as `slipway doctor` says it. */
+export const ISOLATION = {
+  local:
+    'isolation: none from the host. Steps are host processes of one user:\n' +
+    '`slipway run` runs them as you, `slipway server --executor local` as its build user\n' +
+    '(--build-user, default slipway-build). A step can read and change what that user can,\n' +
+    'and shares the host network and process list.',
+  docker:
+    'isolation: a fresh container per step: its own file system and processes, the workspace a\n' +
+    "per-build volume, the engine's default network (one namespace per build with services);\n" +
+    "no host files mounted. As strong as the engine: root in a step is root on the host's kernel\n" +
+    'unless the engine runs rootless or remaps users.',
+  kubernetes: 'isolation: none yet (not implemented).',
+} as const;
+
+/** Checks which executors are usable here, and what each isolates. Never throws. */
 export async function doctorReport(options: DiscoverOptions = {}): Promise<DoctorReport> {
   const executors: ExecutorAvailability[] = [
-    { name: 'local', usable: true, detail: 'runs steps as host processes in a temporary workspace' },
+    {
+      name: 'local',
+      usable: true,
+      detail: 'runs steps as host processes in a temporary workspace',
+      isolation: ISOLATION.local,
+    },
   ];
   let engine: EngineInfo | undefined;
   try {
     engine = await discoverEngine(options);
-    executors.push({ name: 'docker', usable: true, detail: describeEngine(engine) });
+    executors.push({
+      name: 'docker',
+      usable: true,
+      detail: describeEngine(engine),
+      isolation: ISOLATION.docker,
+    });
   } catch (error) {
     executors.push({
       name: 'docker',
       usable: false,
       detail: error instanceof Error ? error.message : String(error),
+      isolation: ISOLATION.docker,
     });
   }
-  executors.push({ name: 'kubernetes', usable: false, detail: 'not implemented yet' });
+  executors.push({
+    name: 'kubernetes',
+    usable: false,
+    detail: 'not implemented yet',
+    isolation: ISOLATION.kubernetes,
+  });
   return engine ? { executors, engine } : { executors };
 }
 
@@ -435,7 +468,7 @@ export function describeEngine(engine: EngineInfo): string {
 export function formatDoctorReport(report: DoctorReport): string {
   return report.executors
     .map((e) => {
-      const [first = '', ...rest] = e.detail.split('\n');
+      const [first = '', ...rest] = `${e.detail}\n${e.isolation}`.split('\n');
       const head = `${e.usable ? 'ok  ' : 'no  '} ${e.name.padEnd(10)} ${first}`;
       return [head, ...rest.map((l) => `${' '.repeat(16)}${l}`)].join('\n');
     })
