@@ -133,7 +133,7 @@ describe.skipIf(plan.action !== 'run')('slipway server --executor docker', () =>
     const message = finished?.reason?.message ?? '';
     expect(message).toContain('the pipeline names no image for default/touch');
     expect(message).toContain('slipway project update guard/imageless --image <image>');
-    expect(message).toContain('slipway project update guard/imageless --executor local');
+    expect(message).toContain('slipway server --executor local');
     expect(existsSync(join(markers, 'ran'))).toBe(false);
   });
 });

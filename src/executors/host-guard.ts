@@ -3,8 +3,9 @@
  * was written for containers: run as host processes its steps get the host's tools, files and
  * root instead of the image's. So a build that names one and would run on the local executor
  * runs there only when local was chosen by name; when `auto` fell back to local because no
- * container engine answered, the build ends `error` instead, saying so. One rule for the
- * server's builds and `slipway run`.
+ * container engine answered, the build ends `error` instead, saying so. Only `slipway run` (the
+ * user's own machine and user) falls back so: the server never does, and has the local
+ * executor only when started with `--executor local` (see executor-pool.ts).
  */
 import type { BuildResult, Reason } from '../orchestrator/types.js';
 import type { PipelinePlan } from '../pipeline/types.js';

@@ -287,22 +287,25 @@ export class BuildRun {
     return plan;
   }
 
-  /** Image pipelines never run on the host by surprise, nor imageless ones on a container executor (host-guard.ts). */
+  /**
+   * Image pipelines never run on the host by surprise, nor imageless ones on a container executor
+   * (host-guard.ts). On the server local exists only when it was started with `--executor local`,
+   * so the first never refuses here; it stays as the one rule shared with `slipway run`.
+   */
   private async refusedByExecutor(plan: PipelinePlan, selection: ExecutorSelection): Promise<boolean> {
     const slug = this.project.slug;
     const reason =
       refuseHostRun(
         pipelineImages(plan),
         selection,
-        `set the project's executor to local (slipway project update ${slug} --executor local) ` +
-          'or start the server with --executor local.',
+        'start the server with --executor local (builds then run as host processes as its build user).',
       ) ??
       refuseImageless(
         plan,
         selection.executor,
         'add `image:` to the pipeline, set a default image for the project ' +
-          `(slipway project update ${slug} --image <image>), or run it on the host on purpose ` +
-          `(slipway project update ${slug} --executor local).`,
+          `(slipway project update ${slug} --image <image>), or run builds on the host on purpose ` +
+          '(slipway server --executor local: as host processes of its build user).',
       );
     if (reason === undefined) return false;
     this.note(reason.message);
