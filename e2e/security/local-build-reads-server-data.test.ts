@@ -6,15 +6,23 @@
  * host's `sqlite3`, and the step's environment. Once, steps ran as the server's user and
  * every one of these worked. Now they run as the build user and all of them come up empty.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, chown, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Build } from '../../src/server/api/dto.js';
 import { TestRepo } from '../../src/server/testing/git-repo.js';
-import { allFinished, cleanup, ServerProcess, tempDir, type Api } from '../server/server-harness.js';
+import { SLIPWAY_BIN } from '../cli-helpers.js';
+import {
+  allFinished,
+  cleanup,
+  freePort,
+  ServerProcess,
+  tempDir,
+  type Api,
+} from '../server/server-harness.js';
 
 /** What the attack would use as its admin token once inserted. */
 const FORGED = 'slw_forged_admin_token_0123456789abcdef';
@@ -179,6 +187,45 @@ async function tokens(api: Api): Promise<TokenSummary[]> {
   const list = await api.ok<TokenSummary[]>('GET', '/tokens');
   return list.map(({ id, name, role }) => ({ id, name, role }));
 }
+
+describe('a server that is not root and cannot switch users', () => {
+  afterAll(cleanup);
+
+  it('refuses to start with the local executor, naming --build-user self and what it means', async () => {
+    const entry = execFileSync('getent', ['passwd', 'slipway-build'], { encoding: 'utf8' }).split(':');
+    const [uid, gid] = [Number(entry[2]), Number(entry[3])];
+    const dataDir = await tempDir('unprivileged-data');
+    await chown(dataDir, uid, gid);
+    const result = spawnSync(
+      process.execPath,
+      [
+        SLIPWAY_BIN,
+        'server',
+        '--executor',
+        'local',
+        '--data-dir',
+        dataDir,
+        '--port',
+        String(await freePort()),
+      ],
+      {
+        uid,
+        gid,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NO_COLOR: '1' },
+        timeout: 60_000,
+      },
+    );
+    expect(result.status, result.stderr).toBe(1);
+    expect(result.stderr).toContain(
+      'the local executor runs builds as the user "slipway-build", but the server runs as slipway-build',
+    );
+    expect(result.stderr).toContain(
+      "pass --build-user self to run builds as slipway-build: builds can then read and change the server's data.",
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
