@@ -103,8 +103,11 @@ describe("a member's build on the local executor cannot reach the server's data"
 
   afterAll(async () => {
     await cleanup();
-    if (workspaceRoot?.startsWith('/var/tmp/slipway-workspaces-'))
+    if (workspaceRoot?.startsWith('/var/tmp/slipway-workspaces-')) {
       await rm(workspaceRoot, { recursive: true, force: true });
+      // `../../..` of a workspace is /var/tmp now, where the build user may write: not ours to litter.
+      await rm(join(dirname(workspaceRoot), 'planted-up'), { force: true });
+    }
   });
 
   const said = (label: string): string => {
