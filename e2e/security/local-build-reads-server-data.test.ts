@@ -165,6 +165,13 @@ describe("a member's build on the local executor cannot reach the server's data"
     expect(id).not.toMatch(/\b0\(root\)/);
   });
 
+  it("does not show the server's options (a database URL with its password) in the process list", async () => {
+    // Any user, a build's too, may read /proc/<pid>/cmdline.
+    const cmdline = (await readFile(`/proc/${server.pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+    expect(cmdline.trim()).toBe('slipway server');
+    expect(cmdline).not.toContain(dataDir);
+  });
+
   it('has its workspace outside the data dir', () => {
     expect(said('ws').startsWith(dataDir)).toBe(false);
   });

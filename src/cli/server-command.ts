@@ -93,6 +93,9 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     .option('--hook-body-limit <bytes>', 'largest webhook delivery accepted (default 5 MiB)')
     .option('--quiet', 'no request log', false)
     .action(async (options: ServerOptions) => {
+      // Any user may read /proc/<pid>/cmdline, builds on the local executor too: hide options
+      // such as --database postgres://user:password@… from the process list.
+      process.title = 'slipway server';
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new UsageError(`--port "${options.port}": expected 0-65535`);

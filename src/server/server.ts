@@ -188,8 +188,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     pipelineSource: scriptsPipelineSource(db, { workRoot: scriptsWorkRoot }),
     secretsFor: secretsFor({ db, cipher }),
-    ...(config.maxLogBytes !== undefined ? { maxLogBytes: config.maxLogBytes } : {}),
     repoUrlFor: (project) => gitRepoUrl(db, cipher, project),
+    ...(config.maxLogBytes !== undefined ? { maxLogBytes: config.maxLogBytes } : {}),
     artifacts: createArtifactCollector({
       db,
       blobs,
