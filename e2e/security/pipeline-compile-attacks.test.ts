@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildDetail } from '../../src/server/api/dto.js';
 import { TestRepo } from '../../src/server/testing/git-repo.js';
 import { allFinished, cleanup, ServerProcess, type Api } from '../server/server-harness.js';
+import { probeHealth } from './probe-health.js';
 
 /** `A1: "${A0}${A0}"` and so on, 25 times: 2^25 × 16 characters once expanded. */
 function doublings(): string {
@@ -29,31 +30,6 @@ function tenMegabytes(): string {
 function deep(): string {
   const n = 20_000;
   return `steps:\n  - name: deep\n    commands: [echo]\n    env:\n      X: ${'['.repeat(n)}${']'.repeat(n)}\n`;
-}
-
-/**
- * Asks `/healthz` one request after another until stopped; the longest round trip is how long
- * the server's event loop was held, give or take one request.
- */
-function probeHealth(url: string): { stop: () => Promise<number> } {
-  let running = true;
-  let longest = 0;
-  const loop = (async () => {
-    while (running) {
-      const started = performance.now();
-      const answer = await fetch(`${url}/healthz`);
-      await answer.arrayBuffer();
-      expect(answer.status).toBe(200);
-      longest = Math.max(longest, performance.now() - started);
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return longest;
-    },
-  };
 }
 
 describe('security: a pipeline file cannot exhaust or stall the server', () => {

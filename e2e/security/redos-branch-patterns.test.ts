@@ -10,35 +10,11 @@ import type { BuildDetail } from '../../src/server/api/dto.js';
 import { signBody } from '../../src/server/hooks/signatures.js';
 import { TestRepo } from '../../src/server/testing/git-repo.js';
 import { allFinished, cleanup, ServerProcess, type Api } from '../server/server-harness.js';
+import { probeHealth } from './probe-health.js';
 
 /** Thirty `a` and a `b`: each more `a` doubles what a backtracking engine tries on `(a+)+`. */
 const EVIL = `${'a'.repeat(30)}b`;
 const SECRET = 'redos-webhook-secret';
-
-/**
- * Asks `/healthz` one request after another until stopped; the longest round trip is how long
- * the server's event loop was held, give or take one request.
- */
-function probeHealth(url: string): { stop: () => Promise<number> } {
-  let running = true;
-  let longest = 0;
-  const loop = (async () => {
-    while (running) {
-      const started = performance.now();
-      const answer = await fetch(`${url}/healthz`);
-      await answer.arrayBuffer();
-      expect(answer.status).toBe(200);
-      longest = Math.max(longest, performance.now() - started);
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return longest;
-    },
-  };
-}
 
 describe('security: ReDoS through branch patterns cannot stall the server', () => {
   let server: ServerProcess;
