@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import {
   api,
   gitRepo,
   launchBrowser,
+  scratchForSteps,
   screenshots,
   signIn,
   startSlipway,
@@ -34,7 +34,7 @@ describe('web UI log viewer with 100,000 lines (Chromium, real server)', () => {
 
   beforeAll(async () => {
     server = await startSlipway();
-    scratch = await mkdtemp(join(tmpdir(), 'slipway-web-go-'));
+    scratch = await scratchForSteps('slipway-web-go-');
     const wait = (file: string) => `while [ ! -f ${join(scratch, file)} ]; do sleep 0.1; done`;
     repo = await gitRepo({
       main: {

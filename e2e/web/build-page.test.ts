@@ -1,5 +1,4 @@
-import { readFile, rm, writeFile, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import {
   api,
   gitRepo,
   launchBrowser,
+  scratchForSteps,
   signIn,
   startSlipway,
   waitForBuild,
@@ -59,7 +59,7 @@ describe('web UI: build page details and the project form (Chromium)', () => {
 
   beforeAll(async () => {
     server = await startSlipway();
-    scratch = await mkdtemp(join(tmpdir(), 'slipway-web-page-'));
+    scratch = await scratchForSteps('slipway-web-page-');
     go = join(scratch, 'go');
     repo = await gitRepo({
       main: { '.slipway.yml': MIXED },

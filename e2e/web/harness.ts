@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -157,4 +157,15 @@ export async function waitForBuild<T extends { status: string }>(
     if (Date.now() > deadline) throw new Error(`build ${id} stayed ${build.status}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/**
+ * A scratch directory a build's steps can look into (the test drops a "go" file there). The
+ * server runs local steps as its unprivileged build user, which cannot enter the 0700
+ * directories `mkdtemp` makes for root.
+ */
+export async function scratchForSteps(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  await chmod(dir, 0o755);
+  return dir;
 }

@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import {
   api,
   gitRepo,
   launchBrowser,
+  scratchForSteps,
   screenshots,
   signIn,
   startSlipway,
@@ -33,7 +33,7 @@ describe('web UI (Chromium, real server and builds)', () => {
 
   beforeAll(async () => {
     server = await startSlipway();
-    scratch = await mkdtemp(join(tmpdir(), 'slipway-web-go-'));
+    scratch = await scratchForSteps('slipway-web-go-');
     go = join(scratch, 'go');
     repo = await gitRepo({
       main: {
