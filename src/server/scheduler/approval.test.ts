@@ -125,7 +125,7 @@ describe.each(DIALECTS)('approval and running slots (%s, real git, local executo
       ['deploy', 'failure'],
       ['report', 'success'],
     ]);
-  });
+  }, 180_000);
 
   it('a decided build waits for a free slot, then goes on ahead of builds queued before the decision', async () => {
     // Two long builds take both slots; a deploy waits for a person meanwhile.
@@ -157,5 +157,5 @@ describe.each(DIALECTS)('approval and running slots (%s, real git, local executo
     await control.cancel(slow[1]!.id, 'test');
     await control.cancel(slow[2]!.id, 'test');
     for (const build of slow) expect((await finished(build.id)).status).toBe('cancelled');
-  });
+  }, 180_000);
 });
