@@ -1,20 +1,48 @@
 /**
  * The executor contract. An executor runs steps somewhere (host processes, containers,
- * pods); the orchestrator drives it through this lifecycle only:
+ * pods). A step's life is split into calls that each stand alone, so that a step outlives
+ * the process that started it: a server that restarts (crash, upgrade) finds the step again
+ * from its durable {@link StepRef} and goes on tailing and waiting where its predecessor
+ * stopped. The orchestrator drives it through this lifecycle only (`lifecycle.ts` composes
+ * start → tail + wait → release for callers that want one call):
  *
- *   prepare(build)          → once per build: workspace, network/pod, services. On failure the
- *                             orchestrator still calls destroy(), so prepare must leave what it
- *                             created findable by destroy.
- *   runStep(handle, step)   → once per attempt; streams output lines to the sink in order and
- *                             resolves with the exit. Never rejects for a step's own failure:
- *                             a non-zero exit is a result, an engine fault is `{kind:'error'}`.
- *                             When `signal` aborts, the step is killed (grace, then force) and
- *                             runStep resolves with `{kind:'aborted'}` once it is gone.
- *   destroy(handle)         → once per build, always, even after a failed prepare/runStep or an
- *                             abort. Idempotent. Removes everything the build created.
- *   listResources()         → what the executor still has for any build (reconciliation, gc).
- *   removeResources(buildId)→ removes leftovers of a build it no longer runs. Idempotent.
- *   collectFiles(handle, …) → optional: reads files of the workspace between steps (artifacts).
+ *   prepare(build)            → once per build: workspace, network/pod, services. On failure
+ *                               the orchestrator still calls destroy(), so prepare must leave
+ *                               what it created findable by destroy. Not idempotent.
+ *   resumeBuild(build)        → in a later process: the handle of a build an earlier process
+ *                               prepared (same `buildId`), found from labels / on-disk records.
+ *                               Creates nothing, restarts no service. Idempotent. Rejects with
+ *                               `ExecutorError('gone')` when the build's workspace is gone.
+ *   startStep(handle, step)   → pulls/schedules (the pending phase: not part of the step's
+ *                               `timeout`), creates and starts the step; resolves with its
+ *                               durable ref once it runs, or with an exit when it never ran (an
+ *                               image that cannot be pulled, an abort during pending).
+ *                               Idempotent per (step.key, step.attempt): a second call returns
+ *                               the ref of the step already started.
+ *   findStep(handle, key, n)  → the ref of attempt n of step `key` if it was started (the server
+ *                               died between startStep and storing the ref). Read-only.
+ *   tailStep(handle, ref, at) → delivers the step's output lines after position `at`, in order,
+ *                               until the step's output ends (it exited) or `signal` aborts.
+ *                               Idempotent: tailing twice from the same position delivers the
+ *                               same lines; lines before `at` are never delivered. Never rejects.
+ *   waitStep(handle, ref)     → the step's exit once it ended (immediately if it already has:
+ *                               an exit is kept until releaseStep). Resolves `undefined` when
+ *                               `signal` aborts first: that only stops waiting, it kills nothing.
+ *                               Never rejects: an engine fault is `{kind:'error'}`. Idempotent.
+ *   stopStep(handle, ref)     → kills the step (SIGTERM, grace, SIGKILL) and resolves once it is
+ *                               gone; its exit and output stay readable. Idempotent.
+ *   releaseStep(handle, ref)  → forgets a step whose exit was read: removes its container,
+ *                               process record or output files. Idempotent.
+ *   destroy(handle)           → once per build, always, even after a failed prepare or an abort.
+ *                               Idempotent. Removes everything the build created.
+ *   listResources()           → what the executor still has for any build (reconciliation, gc).
+ *   removeResources(buildId)  → removes leftovers of a build it no longer runs. Idempotent.
+ *   collectFiles(handle, …)   → optional: reads files of the workspace between steps (artifacts).
+ *
+ * Adoption is checked: a ref is only ever followed when what it names still carries this
+ * build's id, the step's key and attempt (labels, on-disk records with the process start
+ * time), never a container of another installation or a recycled pid: then `tailStep`
+ * delivers nothing and `waitStep` resolves `{kind:'error', code:'gone'}`.
  *
  * Executors label what they create with the build id, project and step so that orphans can be
  * found after a crash.
@@ -60,16 +88,79 @@ export interface StepSpec {
   step: string;
   image?: string;
   commands: string[];
+  /** Plain environment: may appear in a manifest, `inspect` output, a process listing. */
   env: Record<string, string>;
+  /**
+   * Environment entries filled from secrets, kept apart from `env` so that an executor can
+   * hand them over as secrets (a Kubernetes Secret, a file only the step can read), never as
+   * plain text in a manifest. Same names win over `env`.
+   */
+  secrets: Record<string, string>;
   attempt: number;
 }
+
+/**
+ * Why an executor could not run a step or lost it, as a code the UI and API show:
+ * - `image_pull`: the image cannot be pulled (missing, no access, registry down);
+ * - `engine_unavailable`: the engine / API server does not answer;
+ * - `oom_killed`: the step was killed for using more memory than it may;
+ * - `evicted`: the node evicted it (Kubernetes: disk or memory pressure, preemption);
+ * - `unschedulable`: no node can take it (Kubernetes);
+ * - `gone`: what ran it disappeared (container removed, engine reset, pid not ours any more);
+ * - `workspace`: the workspace could not be set up or read;
+ * - `internal`: anything else (a bug): the message says what.
+ */
+export type StepErrorCode =
+  | 'image_pull'
+  | 'engine_unavailable'
+  | 'oom_killed'
+  | 'evicted'
+  | 'unschedulable'
+  | 'gone'
+  | 'workspace'
+  | 'internal';
 
 export type StepExit =
   | { kind: 'exited'; exitCode: number }
   /** Killed because the signal aborted (cancel or timeout – the orchestrator knows which). */
   | { kind: 'aborted'; exitCode?: number }
-  /** The executor could not run the step (missing image, engine down). */
-  | { kind: 'error'; message: string };
+  /** The executor could not run the step, or lost it. `exitCode` when the step had one (137 for OOM). */
+  | { kind: 'error'; code: StepErrorCode; message: string; exitCode?: number };
+
+/**
+ * The durable reference to a started step: plain JSON, stored with the step's record before
+ * its output is read, so that a later process can find the step again.
+ */
+export interface StepRef {
+  executor: ExecutorName;
+  /** What runs the step: a container id, a pod name, a process record's path. */
+  id: string;
+  /** The executor build id, the step's key and attempt: checked again on every adoption. */
+  buildId: string;
+  key: string;
+  attempt: number;
+  /** When it started running (epoch ms, after the pending phase): timeouts count from here. */
+  startedAt: number;
+}
+
+/**
+ * Where a reader of a step's output stands: how many lines of each stream (pieces, exactly as
+ * the sink receives them, so a cut line counts once per piece) it has been given already.
+ */
+export interface OutputPosition {
+  stdout: number;
+  stderr: number;
+}
+
+export const OUTPUT_START: OutputPosition = Object.freeze({ stdout: 0, stderr: 0 });
+
+/** What `startStep` reports: the step runs, or it never ran and this is its exit. */
+export type StepStart = { ref: StepRef } | { exit: StepExit };
+
+/** Progress of a step's pending phase, for the build log (`pulling image alpine:3.20`). */
+export interface StepEvents {
+  pending?(text: string): void;
+}
 
 /** Opaque per-build state of an executor. */
 export interface BuildHandle {
@@ -104,12 +195,31 @@ export type WorkspaceEntry =
     }
   | { kind: 'rejected'; path: string; reason: string };
 
+export type ExecutorName = 'local' | 'docker' | 'kubernetes' | 'memory';
+
 export interface Executor {
-  readonly name: 'local' | 'docker' | 'kubernetes' | 'memory';
+  readonly name: ExecutorName;
   /** Workspace path steps will see for a build, known before prepare (for `${SLIPWAY_WORKSPACE}`). */
   workspacePath(buildId: string): string;
   prepare(build: BuildSpec, signal?: AbortSignal): Promise<BuildHandle>;
-  runStep(handle: BuildHandle, step: StepSpec, sink: OutputSink, signal: AbortSignal): Promise<StepExit>;
+  resumeBuild(build: BuildSpec): Promise<BuildHandle>;
+  startStep(
+    handle: BuildHandle,
+    step: StepSpec,
+    signal: AbortSignal,
+    events?: StepEvents,
+  ): Promise<StepStart>;
+  findStep(handle: BuildHandle, key: string, attempt: number): Promise<StepRef | undefined>;
+  tailStep(
+    handle: BuildHandle,
+    ref: StepRef,
+    from: OutputPosition,
+    sink: OutputSink,
+    signal: AbortSignal,
+  ): Promise<void>;
+  waitStep(handle: BuildHandle, ref: StepRef, signal: AbortSignal): Promise<StepExit | undefined>;
+  stopStep(handle: BuildHandle, ref: StepRef): Promise<void>;
+  releaseStep(handle: BuildHandle, ref: StepRef): Promise<void>;
   destroy(handle: BuildHandle): Promise<void>;
   listResources(): Promise<ExecutorResource[]>;
   removeResources(buildId: string): Promise<void>;
@@ -132,7 +242,8 @@ export interface Executor {
 /** Thrown by prepare() when the build cannot start at all (engine down, image missing). */
 export class ExecutorError extends Error {
   constructor(
-    readonly code: 'engine_unavailable' | 'image_unavailable' | 'workspace' | 'service' | 'internal',
+    /** `gone`: resumeBuild found nothing of the build (its workspace was removed, the engine reset). */
+    readonly code: 'engine_unavailable' | 'image_unavailable' | 'workspace' | 'service' | 'gone' | 'internal',
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -3,34 +3,59 @@ import type {
   BuildSpec,
   Executor,
   ExecutorResource,
+  OutputPosition,
   OutputSink,
+  OutputStream,
+  StepEvents,
   StepExit,
+  StepRef,
   StepSpec,
+  StepStart,
 } from '../types.js';
 import { ExecutorError } from '../types.js';
 
+/** One started step of the memory engine: it lives on when the process that started it "dies". */
+interface MemoryStep {
+  ref: StepRef;
+  output: Array<{ stream: OutputStream; text: string }>;
+  exit: StepExit | undefined;
+  /** Killing the step's program (stopStep). */
+  readonly kill: AbortController;
+  /** Woken on every new line and on the exit. */
+  readonly listeners: Set<() => void>;
+}
+
 /**
  * An executor that runs nothing outside the process: each command of a step is a tiny
- * instruction, so orchestrator and scheduler tests are exact and fast.
+ * instruction, so orchestrator and scheduler tests are exact and fast. Its steps live in the
+ * executor object, not in the caller: a test that drops a scheduler and builds a new one over
+ * the same MemoryExecutor sees what a server restart sees with a real engine.
  *
  *   echo TEXT      print TEXT on stdout        warn TEXT   print TEXT on stderr
  *   exit N         end the step with code N    sleep MS    wait MS milliseconds (abortable)
  *   hang           wait until aborted          error MSG   the executor cannot run it
  *   set FLAG       raise a named flag          await FLAG  wait until FLAG is raised
  *   flaky N        fail with code 1 the first N attempts of this step, then go on
+ *   oom            die as killed for memory (exit 137, `oom_killed`)
+ *
+ * Images: `pull-fail` cannot be pulled (`image_pull`); `pending:FLAG` stays in the pending
+ * phase until FLAG is raised.
  */
 export class MemoryExecutor implements Executor {
   readonly name = 'memory' as const;
   readonly started: string[] = [];
   readonly finished: string[] = [];
   readonly prepared: BuildSpec[] = [];
+  readonly resumed: string[] = [];
   readonly destroyed: string[] = [];
   /** Highest number of steps that were running at the same time. */
   maxConcurrent = 0;
   private running = 0;
+  private nextId = 1;
   private readonly flags = new Set<string>();
   private readonly flagWaiters = new Map<string, Array<() => void>>();
   private readonly live = new Map<string, ExecutorResource>();
+  private readonly steps = new Map<string, MemoryStep>();
 
   constructor(private readonly options: { failPrepare?: string } = {}) {}
 
@@ -49,63 +74,129 @@ export class MemoryExecutor implements Executor {
       buildId: build.buildId,
       running: false,
     });
-    return Promise.resolve({ buildId: build.buildId, workspace: this.workspacePath(build.buildId) });
+    return Promise.resolve(this.handleOf(build.buildId));
   }
 
-  async runStep(
-    _handle: BuildHandle,
+  resumeBuild(build: BuildSpec): Promise<BuildHandle> {
+    if (!this.live.has(build.buildId)) {
+      return Promise.reject(new ExecutorError('gone', `the workspace of build ${build.buildId} is gone`));
+    }
+    this.resumed.push(build.buildId);
+    return Promise.resolve(this.handleOf(build.buildId));
+  }
+
+  async startStep(
+    handle: BuildHandle,
     step: StepSpec,
+    signal: AbortSignal,
+    events: StepEvents = {},
+  ): Promise<StepStart> {
+    const existing = await this.findStep(handle, step.key, step.attempt);
+    if (existing) return { ref: existing };
+    if (!this.live.has(handle.buildId)) {
+      return {
+        exit: { kind: 'error', code: 'workspace', message: `build ${handle.buildId} is not prepared` },
+      };
+    }
+    if (step.image === 'pull-fail') {
+      return { exit: { kind: 'error', code: 'image_pull', message: 'image "pull-fail" cannot be pulled' } };
+    }
+    const pendingFlag = step.image?.startsWith('pending:') ? step.image.slice('pending:'.length) : undefined;
+    if (pendingFlag !== undefined) {
+      events.pending?.(`waiting for ${pendingFlag}`);
+      if (!(await this.waitFlag(pendingFlag, signal))) return { exit: { kind: 'aborted' } };
+    }
+    if (signal.aborted) return { exit: { kind: 'aborted' } };
+    const ref: StepRef = {
+      executor: 'memory',
+      id: `mem-${this.nextId++}`,
+      buildId: handle.buildId,
+      key: step.key,
+      attempt: step.attempt,
+      startedAt: Date.now(),
+    };
+    const record: MemoryStep = {
+      ref,
+      output: [],
+      exit: undefined,
+      kill: new AbortController(),
+      listeners: new Set(),
+    };
+    this.steps.set(ref.id, record);
+    this.live.set(ref.id, {
+      kind: 'process',
+      id: ref.id,
+      buildId: handle.buildId,
+      step: step.key,
+      running: true,
+    });
+    this.started.push(step.key);
+    void this.execute(record, step);
+    return { ref };
+  }
+
+  findStep(handle: BuildHandle, key: string, attempt: number): Promise<StepRef | undefined> {
+    for (const step of this.steps.values()) {
+      const ref = step.ref;
+      if (ref.buildId === handle.buildId && ref.key === key && ref.attempt === attempt) {
+        return Promise.resolve(ref);
+      }
+    }
+    return Promise.resolve(undefined);
+  }
+
+  async tailStep(
+    handle: BuildHandle,
+    ref: StepRef,
+    from: OutputPosition,
     sink: OutputSink,
     signal: AbortSignal,
-  ): Promise<StepExit> {
-    if (signal.aborted) return { kind: 'aborted' };
-    this.started.push(step.key);
-    this.running += 1;
-    this.maxConcurrent = Math.max(this.maxConcurrent, this.running);
-    try {
-      for (const command of step.commands) {
-        const [op = '', ...rest] = command.split(' ');
-        const arg = rest.join(' ');
-        switch (op) {
-          case 'echo':
-            sink.line('stdout', arg);
-            break;
-          case 'warn':
-            sink.line('stderr', arg);
-            break;
-          case 'exit':
-            return { kind: 'exited', exitCode: Number(arg) };
-          case 'error':
-            return { kind: 'error', message: arg };
-          case 'flaky':
-            if (step.attempt <= Number(arg)) return { kind: 'exited', exitCode: 1 };
-            break;
-          case 'sleep':
-            if (!(await this.wait(signal, Number(arg)))) return { kind: 'aborted', exitCode: 143 };
-            break;
-          case 'hang':
-            await this.wait(signal, Infinity);
-            return { kind: 'aborted', exitCode: 143 };
-          case 'set':
-            this.raise(arg);
-            break;
-          case 'await':
-            if (!(await this.waitFlag(arg, signal))) return { kind: 'aborted', exitCode: 143 };
-            break;
-          default:
-            throw new Error(`memory executor: unknown instruction "${command}"`);
-        }
+  ): Promise<void> {
+    const step = this.adopt(handle, ref);
+    if (!step) return;
+    const seen = { stdout: 0, stderr: 0 };
+    let index = 0;
+    for (;;) {
+      while (index < step.output.length) {
+        const line = step.output[index++]!;
+        seen[line.stream] += 1;
+        if (seen[line.stream] > from[line.stream]) sink.line(line.stream, line.text);
       }
-      return { kind: 'exited', exitCode: 0 };
-    } finally {
-      this.running -= 1;
-      this.finished.push(step.key);
+      if (step.exit !== undefined || signal.aborted || !this.steps.has(ref.id)) return;
+      await this.nextChange(step, signal);
     }
+  }
+
+  async waitStep(handle: BuildHandle, ref: StepRef, signal: AbortSignal): Promise<StepExit | undefined> {
+    const step = this.adopt(handle, ref);
+    if (!step) return { kind: 'error', code: 'gone', message: `step ${ref.key} (${ref.id}) is gone` };
+    while (step.exit === undefined) {
+      if (signal.aborted) return undefined;
+      if (!this.steps.has(ref.id))
+        return { kind: 'error', code: 'gone', message: `step ${ref.key} (${ref.id}) is gone` };
+      await this.nextChange(step, signal);
+    }
+    return step.exit;
+  }
+
+  async stopStep(handle: BuildHandle, ref: StepRef): Promise<void> {
+    const step = this.adopt(handle, ref);
+    if (!step || step.exit !== undefined) return;
+    step.kill.abort();
+    while (step.exit === undefined && this.steps.has(ref.id)) await this.nextChange(step);
+  }
+
+  releaseStep(handle: BuildHandle, ref: StepRef): Promise<void> {
+    if (this.adopt(handle, ref)) {
+      this.steps.delete(ref.id);
+      this.live.delete(ref.id);
+    }
+    return Promise.resolve();
   }
 
   destroy(handle: BuildHandle): Promise<void> {
     this.destroyed.push(handle.buildId);
-    this.live.delete(handle.buildId);
+    this.removeAll(handle.buildId);
     return Promise.resolve();
   }
 
@@ -114,7 +205,7 @@ export class MemoryExecutor implements Executor {
   }
 
   removeResources(buildId: string): Promise<void> {
-    this.live.delete(buildId);
+    this.removeAll(buildId);
     return Promise.resolve();
   }
 
@@ -125,8 +216,139 @@ export class MemoryExecutor implements Executor {
     this.flagWaiters.delete(flag);
   }
 
+  /** Makes steps disappear as an engine reset would (all of them, or those of one step key). */
+  vanish(key?: string): void {
+    for (const [id, step] of this.steps) {
+      if (key !== undefined && step.ref.key !== key) continue;
+      step.kill.abort();
+      this.steps.delete(id);
+      this.live.delete(id);
+      this.wake(step);
+    }
+  }
+
+  /** The lines a step printed so far, for tests. */
+  outputOf(key: string): string[] {
+    return [...this.steps.values()]
+      .filter((s) => s.ref.key === key)
+      .flatMap((s) => s.output.map((l) => l.text));
+  }
+
+  private handleOf(buildId: string): BuildHandle {
+    return { buildId, workspace: this.workspacePath(buildId) };
+  }
+
+  /** The step a ref names, only if it really is that build's step and attempt. */
+  private adopt(handle: BuildHandle, ref: StepRef): MemoryStep | undefined {
+    const step = this.steps.get(ref.id);
+    if (!step) return undefined;
+    const own = step.ref;
+    const same =
+      own.buildId === handle.buildId &&
+      own.buildId === ref.buildId &&
+      own.key === ref.key &&
+      own.attempt === ref.attempt;
+    return same ? step : undefined;
+  }
+
+  private removeAll(buildId: string): void {
+    for (const [id, step] of this.steps) {
+      if (step.ref.buildId !== buildId) continue;
+      step.kill.abort();
+      this.steps.delete(id);
+      this.wake(step);
+    }
+    for (const [id, resource] of this.live) if (resource.buildId === buildId) this.live.delete(id);
+  }
+
+  private async execute(record: MemoryStep, step: StepSpec): Promise<void> {
+    this.running += 1;
+    this.maxConcurrent = Math.max(this.maxConcurrent, this.running);
+    try {
+      record.exit = await this.program(record, step);
+    } catch (error) {
+      record.exit = {
+        kind: 'error',
+        code: 'internal',
+        message: error instanceof Error ? error.message : String(error),
+      };
+    } finally {
+      this.running -= 1;
+      this.finished.push(step.key);
+      const resource = this.live.get(record.ref.id);
+      if (resource) resource.running = false;
+      this.wake(record);
+    }
+  }
+
+  private async program(record: MemoryStep, step: StepSpec): Promise<StepExit> {
+    const signal = record.kill.signal;
+    const print = (stream: OutputStream, text: string) => {
+      record.output.push({ stream, text });
+      this.wake(record);
+    };
+    const killed = { kind: 'exited', exitCode: 143 } as const;
+    for (const command of step.commands) {
+      if (signal.aborted) return killed;
+      const [op = '', ...rest] = command.split(' ');
+      const arg = rest.join(' ');
+      switch (op) {
+        case 'echo':
+          print('stdout', arg);
+          break;
+        case 'warn':
+          print('stderr', arg);
+          break;
+        case 'exit':
+          return { kind: 'exited', exitCode: Number(arg) };
+        case 'error':
+          return { kind: 'error', code: 'internal', message: arg };
+        case 'oom':
+          return { kind: 'error', code: 'oom_killed', message: 'killed: out of memory', exitCode: 137 };
+        case 'flaky':
+          if (step.attempt <= Number(arg)) return { kind: 'exited', exitCode: 1 };
+          break;
+        case 'sleep':
+          if (!(await this.wait(signal, Number(arg)))) return killed;
+          break;
+        case 'hang':
+          await this.wait(signal, Infinity);
+          return killed;
+        case 'set':
+          this.raise(arg);
+          break;
+        case 'await':
+          if (!(await this.waitFlag(arg, signal))) return killed;
+          break;
+        default:
+          throw new Error(`memory executor: unknown instruction "${command}"`);
+      }
+    }
+    return { kind: 'exited', exitCode: 0 };
+  }
+
+  private wake(step: MemoryStep): void {
+    const listeners = [...step.listeners];
+    step.listeners.clear();
+    for (const listener of listeners) listener();
+  }
+
+  /** Resolves on the step's next line or exit (or when `signal` aborts). */
+  private nextChange(step: MemoryStep, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        step.listeners.delete(done);
+        resolve();
+      };
+      step.listeners.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
   private waitFlag(flag: string, signal: AbortSignal): Promise<boolean> {
     if (this.flags.has(flag)) return Promise.resolve(true);
+    if (signal.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const onAbort = () => resolve(false);
       signal.addEventListener('abort', onAbort, { once: true });
