@@ -75,6 +75,8 @@ export interface BuildsTable {
   cancel_reason_message: string | null;
   /** Pull-request builds: 1 when the head repository is a fork, 0 when not; null when unknown or not a PR. */
   head_repo_fork: number | null;
+  /** The compiled PipelinePlan as JSON, stored with the records: a successor resumes from it. */
+  plan: string | null;
 }
 
 export interface StagesTable {
@@ -119,6 +121,10 @@ export interface StepsTable {
   allow_failure: Generated<number>;
   /** 1 + the step's `retries`. */
   max_attempts: Generated<number>;
+  /** The StepRef (JSON) of the running attempt, stored before its output is read; null before. */
+  ref: string | null;
+  /** When the attempt of `ref` began to run (after its pending phase): its timeout counts from here. */
+  attempt_started_at: number | null;
 }
 
 /** One row per held project+branch lock; the primary key makes a second holder impossible. */

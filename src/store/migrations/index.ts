@@ -9,6 +9,7 @@ import { approvalSlots } from './0006_approval_slots.js';
 import { sessions } from './0007_sessions.js';
 import { stepPolicy } from './0008_step_policy.js';
 import { logLimit } from './0009_log_limit.js';
+import { resume } from './0010_resume.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Listed here rather than found
@@ -26,5 +27,6 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0007_sessions': sessions(dialect),
     '0008_step_policy': stepPolicy(),
     '0009_log_limit': logLimit(),
+    '0010_resume': resume(),
   };
 }
