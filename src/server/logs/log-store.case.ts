@@ -101,6 +101,16 @@ export function logStoreConformance(name: string, make: () => Promise<LogStoreTa
       expect((await store.read(id, 0)).length).toBe(15);
     });
 
+    it('keeps where each output line came from (attempt, pieces) across a restart', async () => {
+      const id = build();
+      const withSrc = lines(1, 3).map((l, i) => ({ ...l, src: { attempt: 2, pieces: i + 1 } }));
+      const system: StoredLogLine = { ...lines(4, 1)[0]!, stream: 'system' };
+      await store.append(id, [...withSrc, system]);
+      const read = await target.reopen().read(id, 0);
+      expect(read).toEqual([...withSrc, system]);
+      expect(read[3]).not.toHaveProperty('src');
+    });
+
     it('reads a long log across many batches, from anywhere in it', async () => {
       const id = build();
       let seq = 1;

@@ -96,4 +96,39 @@ describe('BuildLogWriter + FsLogStore', () => {
       ['a', 'system', 'step failed: exit code 1'],
     ]);
   });
+
+  it("resumed after a restart: line numbers, the byte cap and each attempt's position go on from the store", async () => {
+    const logs = await store();
+    const first = await BuildLogWriter.open(9, logs, new LogHub(), undefined, { maxBytes: 12 });
+    first.write('t', 'unit', 'stdout', 'one', 1, { attempt: 1, pieces: 1 });
+    first.write('t', 'unit', 'stderr', 'two', 2, { attempt: 1, pieces: 1 });
+    first.write('t', 'unit', 'system', 'retrying', 3);
+    first.write('t', 'unit', 'stdout', 'three', 4, { attempt: 2, pieces: 2 });
+    await first.flush();
+
+    const second = await BuildLogWriter.resume(9, logs, new LogHub(), undefined, { maxBytes: 12 });
+    expect(second.linesOf('t', 'unit')).toBe(4);
+    expect(second.resumePosition('t', 'unit', 1)).toEqual({ stdout: 1, stderr: 1 });
+    expect(second.resumePosition('t', 'unit', 2)).toEqual({ stdout: 2, stderr: 0 });
+    expect(second.resumePosition('t', 'lint', 1)).toEqual({ stdout: 0, stderr: 0 });
+    expect(second.limited).toBe(false);
+    second.write('t', 'unit', 'stdout', 'four', 6, { attempt: 2, pieces: 3 }); // 11 bytes + 4 > 12
+    second.write('t', 'unit', 'stdout', 'dropped', 7, { attempt: 2, pieces: 4 });
+    await second.close();
+    const stored = await logs.read(9, 0);
+    expect(stored.map((l) => [l.seq, l.n, l.stream, l.text, l.src?.pieces])).toEqual([
+      [1, 1, 'stdout', 'one', 1],
+      [2, 2, 'stderr', 'two', 1],
+      [3, 3, 'system', 'retrying', undefined],
+      [4, 4, 'stdout', 'three', 2],
+      [5, 5, 'system', LOG_LIMIT_MARKER, undefined],
+    ]);
+
+    const third = await BuildLogWriter.resume(9, logs, new LogHub(), undefined, { maxBytes: 12 });
+    expect(third.limited).toBe(true);
+    third.write('t', 'unit', 'stdout', 'x', 8, { attempt: 2, pieces: 5 });
+    third.write('t', 'unit', 'system', 'step success', 9);
+    await third.close();
+    expect((await logs.read(9, 5)).map((l) => [l.seq, l.n, l.text])).toEqual([[6, 6, 'step success']]);
+  });
 });

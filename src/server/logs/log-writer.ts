@@ -1,4 +1,4 @@
-import type { OutputStream } from '../../executors/types.js';
+import type { OutputPosition, OutputStream } from '../../executors/types.js';
 import type { LogHub } from './log-hub.js';
 import type { LogStore, StoredLogLine } from './types.js';
 
@@ -7,6 +7,8 @@ const FLUSH_DELAY_MS = 20;
 const FLUSH_LINES = 2000;
 /** A batch is stored at once when its text reaches this, so a batch of long lines stays small. */
 const FLUSH_BYTES = 1024 * 1024;
+/** Lines read per page when a writer resumes a stored log. */
+const RESUME_PAGE_LINES = 10_000;
 
 /** Default cap on the bytes of one build's log (`slipway server --max-log-bytes`). */
 export const DEFAULT_MAX_LOG_BYTES = 64 * 1024 * 1024;
@@ -37,6 +39,8 @@ export class BuildLogWriter {
   private outputBytes = 0;
   private limitReached = false;
   private readonly maxBytes: number;
+  /** Per `stage/step#attempt`: pieces of each stream stored (see {@link resumePosition}). */
+  private readonly positions = new Map<string, OutputPosition>();
 
   constructor(
     private readonly buildId: number,
@@ -61,12 +65,68 @@ export class BuildLogWriter {
     return new BuildLogWriter(buildId, store, hub, await store.lastSeq(buildId), onStored, limits);
   }
 
+  /**
+   * Goes on with the log of a build an earlier process was writing (a restart): reads what is
+   * stored and restores the line numbers of each step, the output bytes against the cap and
+   * whether the cap was reached, and where each step's attempt stopped ({@link resumePosition}).
+   * A line the earlier process wrote but never stored is not there, so it is delivered again.
+   */
+  static async resume(
+    buildId: number,
+    store: LogStore,
+    hub: LogHub,
+    onStored?: (counts: Map<string, number>) => void,
+    limits?: BuildLogLimits,
+  ): Promise<BuildLogWriter> {
+    const writer = new BuildLogWriter(buildId, store, hub, 0, onStored, limits);
+    for (;;) {
+      const page = await store.read(buildId, writer.seq, RESUME_PAGE_LINES);
+      if (page.length === 0) break;
+      for (const line of page) writer.restore(line);
+    }
+    return writer;
+  }
+
+  private restore(line: StoredLogLine): void {
+    this.seq = line.seq;
+    const key = `${line.stage}/${line.step}`;
+    this.lineNumbers.set(key, Math.max(this.lineNumbers.get(key) ?? 0, line.n));
+    if (line.stream === 'system') {
+      if (line.text === LOG_LIMIT_MARKER) this.limitReached = true;
+      return;
+    }
+    this.outputBytes += Buffer.byteLength(line.text);
+    if (line.src === undefined) return;
+    const at = `${key}#${line.src.attempt}`;
+    const position = this.positions.get(at) ?? { stdout: 0, stderr: 0 };
+    position[line.stream] = Math.max(position[line.stream], line.src.pieces);
+    this.positions.set(at, position);
+  }
+
+  /**
+   * Where attempt `attempt` of a step resumes: the pieces of each stream the executor had
+   * delivered when its last stored line was written. Counts only what reached the store, and
+   * what is written from here on.
+   */
+  resumePosition(stage: string, step: string, attempt: number): OutputPosition {
+    const position = this.positions.get(`${stage}/${step}#${attempt}`);
+    return position ? { ...position } : { stdout: 0, stderr: 0 };
+  }
+
   /** Whether output lines are being dropped because the log reached its cap. */
   get limited(): boolean {
     return this.limitReached;
   }
 
-  write(stage: string, step: string, stream: OutputStream | 'system', text: string, time = Date.now()): void {
+  /** `src`: for step output, where it came from (see {@link StoredLogLine.src}). */
+  write(
+    stage: string,
+    step: string,
+    stream: OutputStream | 'system',
+    text: string,
+    time = Date.now(),
+    src?: StoredLogLine['src'],
+  ): void {
     const bytes = Buffer.byteLength(text);
     if (stream !== 'system') {
       if (this.limitReached) return;
@@ -77,7 +137,7 @@ export class BuildLogWriter {
       }
       this.outputBytes += bytes;
     }
-    this.append(stage, step, stream, text, time, bytes);
+    this.append(stage, step, stream, text, time, bytes, stream === 'system' ? undefined : src);
   }
 
   private append(
@@ -87,12 +147,13 @@ export class BuildLogWriter {
     text: string,
     time: number,
     bytes: number,
+    src?: StoredLogLine['src'],
   ): void {
     const key = `${stage}/${step}`;
     const n = (this.lineNumbers.get(key) ?? 0) + 1;
     this.lineNumbers.set(key, n);
     this.seq += 1;
-    this.pending.push({ seq: this.seq, stage, step, stream, n, time, text });
+    this.pending.push({ seq: this.seq, stage, step, stream, n, time, text, ...(src ? { src } : {}) });
     this.pendingBytes += bytes;
     if (this.pending.length >= FLUSH_LINES || this.pendingBytes >= FLUSH_BYTES) this.flushSoon(0);
     else this.flushSoon(FLUSH_DELAY_MS);

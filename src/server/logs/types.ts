@@ -12,6 +12,12 @@ export interface StoredLogLine {
   n: number;
   time: number;
   text: string;
+  /**
+   * Output lines only: the attempt of the step that printed it and how many pieces of its
+   * stream the executor had delivered when it was written (LogLine.position). A successor
+   * resumes the step's output after the highest stored count, so no line is stored twice.
+   */
+  src?: { attempt: number; pieces: number };
 }
 
 /**
