@@ -7,6 +7,7 @@ import { createBuildRecords, getBuild } from '../store/index.js';
 import type { Build, Project, Status } from '../store/index.js';
 import { DIALECTS } from '../store/testing/dialects.js';
 import { makeBuild, makeProject } from '../store/testing/fixtures.js';
+import { rowsWhere, updateRowsWhere } from '../store/testing/inspect.js';
 import { artifactKey, listArtifacts, recordArtifact } from './artifacts/store.js';
 import { BlobLogStore } from './logs/blob-log-store.js';
 import { applyRetention, registerRetentionRoutes, setProjectRetention, startRetention } from './retention.js';
@@ -40,11 +41,11 @@ describe.each(DIALECTS)('retention (%s)', (dialect) => {
   async function build(project: Project, status: Status, ageDays: number): Promise<Build> {
     const b = await makeBuild(api.t.db, project.id, {}, NOW - ageDays * DAY);
     const finished = ['success', 'failure', 'error', 'cancelled', 'skipped', 'lost'].includes(status);
-    await api.t.db
-      .updateTable('builds')
-      .set({ status, finished_at: finished ? NOW - ageDays * DAY : null, created_at: NOW - ageDays * DAY })
-      .where('id', '=', b.id)
-      .execute();
+    await updateRowsWhere(api.t.db, 'builds', 'id', b.id, {
+      status,
+      finished_at: finished ? NOW - ageDays * DAY : null,
+      created_at: NOW - ageDays * DAY,
+    });
     await createBuildRecords(api.t.db, b.id, [{ name: 'test', steps: ['unit'] }]);
     await logs.append(b.id, [
       { seq: 1, stage: 'test', step: 'unit', stream: 'stdout', n: 1, time: 0, text: `log of ${b.id}` },
@@ -63,8 +64,8 @@ describe.each(DIALECTS)('retention (%s)', (dialect) => {
 
   async function gone(b: Build): Promise<boolean> {
     const row = await getBuild(api.t.db, b.id);
-    const stages = await api.t.db.selectFrom('stages').select('id').where('build_id', '=', b.id).execute();
-    const steps = await api.t.db.selectFrom('steps').select('id').where('build_id', '=', b.id).execute();
+    const stages = await rowsWhere(api.t.db, 'stages', 'build_id', b.id);
+    const steps = await rowsWhere(api.t.db, 'steps', 'build_id', b.id);
     const artifacts = await listArtifacts(api.t.db, b.id);
     const blob = await blobs.head(artifactKey(b.id, 'dist/app.tgz'));
     const logSeq = await logs.lastSeq(b.id);

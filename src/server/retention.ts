@@ -10,24 +10,26 @@
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import type { BlobStore } from '../blobs/types.js';
-import { TERMINAL_STATUSES, writeTransaction } from '../store/index.js';
 import type { Database } from '../store/index.js';
+import {
+  deleteFinishedBuild,
+  expiredBuilds,
+  getProjectRetention,
+  projectRetentions,
+  setProjectRetention,
+  type RetentionPolicy,
+} from '../store/retention.js';
 import { ADMIN, VIEWER, projectOr404 } from './api/context.js';
 import type { App } from './api/context.js';
 import { ProjectParams } from './api/schemas.js';
 import { artifactPrefix } from './artifacts/store.js';
 import type { LogStore } from './logs/types.js';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 /** Builds deleted per project per pass: a big backlog is worked off over several passes. */
 const BATCH = 200;
 
-export interface RetentionPolicy {
-  /** Keep this many newest builds; null/undefined: no count rule. */
-  keepBuilds?: number | null;
-  /** Keep builds finished within this many days; null/undefined: no age rule. */
-  keepDays?: number | null;
-}
+export { getProjectRetention, setProjectRetention } from '../store/retention.js';
+export type { RetentionPolicy } from '../store/retention.js';
 
 export interface RetentionDeps {
   db: Kysely<Database>;
@@ -47,22 +49,12 @@ export interface RetentionDeps {
 export async function applyRetention(deps: RetentionDeps): Promise<number[]> {
   const { db } = deps;
   const now = (deps.now ?? Date.now)();
-  const projects = await db
-    .selectFrom('projects')
-    .leftJoin('project_retention', 'project_retention.project_id', 'projects.id')
-    .select([
-      'projects.id as id',
-      'project_retention.keep_builds as keepBuilds',
-      'project_retention.keep_days as keepDays',
-    ])
-    .orderBy('projects.id')
-    .execute();
   const deleted: number[] = [];
-  for (const project of projects) {
+  for (const project of await projectRetentions(db)) {
     const keepBuilds = project.keepBuilds ?? deps.defaults.keepBuilds ?? null;
     const keepDays = project.keepDays ?? deps.defaults.keepDays ?? null;
     if (keepBuilds === null && keepDays === null) continue;
-    for (const id of await expiredBuilds(db, project.id, keepBuilds, keepDays, now)) {
+    for (const id of await expiredBuilds(db, project.id, { keepBuilds, keepDays }, now, BATCH)) {
       if (await deleteBuild(deps, id)) deleted.push(id);
     }
   }
@@ -98,39 +90,6 @@ export function startRetention(deps: RetentionDeps, intervalMs: number): () => P
   };
 }
 
-async function expiredBuilds(
-  db: Kysely<Database>,
-  projectId: number,
-  keepBuilds: number | null,
-  keepDays: number | null,
-  now: number,
-): Promise<number[]> {
-  let query = db
-    .selectFrom('builds')
-    .select('id')
-    .where('project_id', '=', projectId)
-    .where('status', 'in', [...TERMINAL_STATUSES]);
-  if (keepBuilds !== null) {
-    // The oldest build still among the newest `keepBuilds` (of any status): older ones are candidates.
-    const boundary = await db
-      .selectFrom('builds')
-      .select('id')
-      .where('project_id', '=', projectId)
-      .orderBy('id', 'desc')
-      .limit(1)
-      .offset(Math.max(0, keepBuilds - 1))
-      .executeTakeFirst();
-    if (boundary === undefined) return [];
-    query = query.where('id', '<', boundary.id);
-  }
-  if (keepDays !== null) {
-    const cutoff = now - keepDays * DAY_MS;
-    query = query.where((eb) => eb(eb.fn.coalesce('finished_at', 'created_at'), '<', cutoff));
-  }
-  const rows = await query.orderBy('id').limit(BATCH).execute();
-  return rows.map((r) => r.id);
-}
-
 /**
  * Deletes one finished build: artifacts and logs first, then the row (stages, steps and
  * artifact rows cascade). If the bytes cannot be deleted the row stays, so the next pass
@@ -139,41 +98,7 @@ async function expiredBuilds(
 async function deleteBuild(deps: RetentionDeps, buildId: number): Promise<boolean> {
   if (deps.blobs) await deps.blobs.deletePrefix(artifactPrefix(buildId));
   await deps.logs.remove(buildId);
-  const result = await writeTransaction(deps.db, (tx) =>
-    tx
-      .deleteFrom('builds')
-      .where('id', '=', buildId)
-      .where('status', 'in', [...TERMINAL_STATUSES])
-      .executeTakeFirst(),
-  );
-  return Number(result.numDeletedRows) > 0;
-}
-
-export async function getProjectRetention(db: Kysely<Database>, projectId: number): Promise<RetentionPolicy> {
-  const row = await db
-    .selectFrom('project_retention')
-    .select(['keep_builds', 'keep_days'])
-    .where('project_id', '=', projectId)
-    .executeTakeFirst();
-  return { keepBuilds: row?.keep_builds ?? null, keepDays: row?.keep_days ?? null };
-}
-
-export async function setProjectRetention(
-  db: Kysely<Database>,
-  projectId: number,
-  policy: RetentionPolicy,
-  now = Date.now(),
-): Promise<void> {
-  const values = {
-    keep_builds: policy.keepBuilds ?? null,
-    keep_days: policy.keepDays ?? null,
-    updated_at: now,
-  };
-  await db
-    .insertInto('project_retention')
-    .values({ project_id: projectId, ...values })
-    .onConflict((oc) => oc.column('project_id').doUpdateSet(values))
-    .execute();
+  return deleteFinishedBuild(deps.db, buildId);
 }
 
 const Keep = (what: string) =>

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../blobs/s3-blob-store.js';
 import { startTestS3 } from '../blobs/testing/s3rver.js';
 import type { TestS3 } from '../blobs/testing/s3rver.js';
-import { createProject, getBuild, isTerminalStatus } from '../store/index.js';
+import { createProject, getBuild, isTerminalStatus, setHeadRepoFork } from '../store/index.js';
 import type { Build, Project } from '../store/index.js';
 import { DIALECTS } from '../store/testing/dialects.js';
 import { createArtifactCollector } from './artifacts/collector.js';
@@ -108,7 +108,7 @@ describe.each(DIALECTS)('a team CI build with secrets, artifacts and S3 (%s)', (
       trigger: 'webhook',
       triggeredBy: 'github',
     });
-    await api.t.db.updateTable('builds').set({ head_repo_fork: 1 }).where('id', '=', forkPr.id).execute();
+    await setHeadRepoFork(api.t.db, forkPr.id, true);
     scheduler.start();
     expect((await finished(push.id)).status).toBe('success');
     expect((await finished(forkPr.id)).status).toBe('success');

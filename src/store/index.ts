@@ -71,3 +71,50 @@ export {
 } from './control.js';
 export type { ControlRequest, ApprovalRecord } from './control.js';
 export { installationId } from './installation.js';
+export { pingDatabase } from './health.js';
+export {
+  getHookSettings,
+  writeHookSettings,
+  storedHookSecret,
+  saveScriptsSnapshot,
+  scriptsProjects,
+  claimDelivery,
+  finishDelivery,
+  releaseDelivery,
+  findDelivery,
+  pruneDeliveries,
+  setHeadRepoFork,
+  headRepoFork,
+  DEFAULT_SCRIPTS_REF,
+  STALE_PROCESSING_MS,
+} from './hooks.js';
+export type {
+  HookSettings,
+  HookSettingsWrite,
+  ScriptsSource,
+  ScriptsSnapshot,
+  Delivery,
+  DeliveryOutcome,
+} from './hooks.js';
+export {
+  listSecrets,
+  putSealedSecret,
+  getSealedSecret,
+  deleteSecret,
+  findSecretForProject,
+  projectRepoUrls,
+  setProjectRepoUrl,
+} from './secrets.js';
+export type { SecretInfo, SecretScope } from './secrets.js';
+export { recordArtifact, listArtifacts, getArtifact } from './artifacts.js';
+export type { Artifact } from './artifacts.js';
+export { NOTIFY_EVENTS, addNotifyTarget, listNotifyTargets, removeNotifyTarget } from './notify-targets.js';
+export type { NewNotifyTarget, NotifyEvent, NotifyTarget } from './notify-targets.js';
+export {
+  projectRetentions,
+  expiredBuilds,
+  deleteFinishedBuild,
+  getProjectRetention,
+  setProjectRetention,
+} from './retention.js';
+export type { RetentionPolicy } from './retention.js';

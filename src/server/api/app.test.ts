@@ -11,6 +11,7 @@ import {
 import type { Project, TokenRole } from '../../store/index.js';
 import { DIALECTS } from '../../store/testing/dialects.js';
 import { makeBuild, makeProject } from '../../store/testing/fixtures.js';
+import { rowWhere } from '../../store/testing/inspect.js';
 import type {
   ApiError,
   Build,
@@ -634,11 +635,7 @@ describe.each(DIALECTS)('REST API (%s)', (dialect) => {
         payload: {},
       });
       expect(res.statusCode).toBe(200);
-      const row = await api.t.db
-        .selectFrom('builds')
-        .select('cancel_requested_at')
-        .where('id', '=', b.id)
-        .executeTakeFirstOrThrow();
+      const row = await rowWhere(api.t.db, 'builds', 'id', b.id);
       expect(row.cancel_requested_at).not.toBeNull();
     });
 
@@ -655,12 +652,10 @@ describe.each(DIALECTS)('REST API (%s)', (dialect) => {
         await setBuildStatus(api.t.db, b.id, ['running'], 'waiting');
         return { build: b, stageId: gate!.id };
       };
-      const approval = async (stageId: number) =>
-        api.t.db
-          .selectFrom('stages')
-          .select(['approval', 'approval_by', 'approval_message'])
-          .where('id', '=', stageId)
-          .executeTakeFirstOrThrow();
+      const approval = async (stageId: number) => {
+        const { approval, approval_by, approval_message } = await rowWhere(api.t.db, 'stages', 'id', stageId);
+        return { approval, approval_by, approval_message };
+      };
 
       const a = await waiting('approve-me');
       const approved = await api.call('member', {

@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProject, listBuilds } from '../../store/index.js';
 import { DIALECTS, openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
+import { updateRowsWhere } from '../../store/testing/inspect.js';
 import { DatabaseBuildControl } from '../scheduler/build-control.js';
 import { registerHookRoutes } from './routes.js';
 import { signBody } from './signatures.js';
@@ -37,11 +38,7 @@ describe.each(DIALECTS)('a stored branch filter RE2 cannot run (%s)', (dialect) 
     });
     await updateHookSettings(t.db, project.id, { secret: SECRET });
     // As an older version stored it: the store now refuses it where it is set.
-    await t.db
-      .updateTable('projects')
-      .set({ branch_filter: '(main)\\1|(?!wip).*' })
-      .where('id', '=', project.id)
-      .execute();
+    await updateRowsWhere(t.db, 'projects', 'id', project.id, { branch_filter: '(main)\\1|(?!wip).*' });
 
     const body = JSON.stringify({ ref: 'refs/heads/main', commit: 'a'.repeat(40) });
     const res = await app.inject({

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { sign } from '@octokit/webhooks-methods';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProject, getBuild, listBuilds, type Project } from '../../store/index.js';
+import { createProject, findDelivery, getBuild, listBuilds, type Project } from '../../store/index.js';
 import { DIALECTS, openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import { Metrics } from '../metrics.js';
 import { DatabaseBuildControl } from '../scheduler/build-control.js';
@@ -241,13 +241,7 @@ describe.each(DIALECTS)('webhooks (%s, real payloads, real build control)', (dia
         error: { code: 'unauthorized', message: expect.stringMatching(/X-Hub-Signature-256/) as unknown },
       });
       expect((await buildsOf(hello)).length).toBe(before);
-      expect(
-        await t.db
-          .selectFrom('webhook_deliveries')
-          .select('id')
-          .where('delivery_id', '=', delivery)
-          .execute(),
-      ).toEqual([]);
+      expect(await findDelivery(t.db, 'github', delivery)).toBeUndefined();
       expect(await rejected('github', 'bad_signature')).toBe(counted + 1);
       // The right signature over other bytes is forged too.
       const tampered = await github('push', body.replace('master', 'main'), {
@@ -364,15 +358,10 @@ describe.each(DIALECTS)('webhooks (%s, real payloads, real build control)', (dia
       expect(again.statusCode).toBe(200);
       expect(again.json()).toMatchObject({ build: first.json<{ build: unknown }>().build, duplicate: true });
       expect((await buildsOf(hello)).length).toBe(count);
-      const row = await t.db
-        .selectFrom('webhook_deliveries')
-        .selectAll()
-        .where('delivery_id', '=', delivery)
-        .executeTakeFirstOrThrow();
-      expect(row).toMatchObject({
+      expect(await findDelivery(t.db, 'github', delivery)).toMatchObject({
         forge: 'github',
         outcome: 'build',
-        build_id: first.json<{ build: { id: number } }>().build.id,
+        buildId: first.json<{ build: { id: number } }>().build.id,
       });
     });
 
@@ -425,12 +414,10 @@ describe.each(DIALECTS)('webhooks (%s, real payloads, real build control)', (dia
         error: { code: 'invalid_ref', message: 'invalid branch "main;rm -rf /": not a plain git ref name' },
       });
       expect((await buildsOf(hello)).length).toBe(before);
-      const row = await t.db
-        .selectFrom('webhook_deliveries')
-        .selectAll()
-        .where('delivery_id', '=', delivery)
-        .executeTakeFirstOrThrow();
-      expect(row).toMatchObject({ outcome: 'rejected', build_id: null });
+      expect(await findDelivery(t.db, 'github', delivery)).toMatchObject({
+        outcome: 'rejected',
+        buildId: null,
+      });
       const commit = await github('push', { ...push(), after: '$(reboot)', head_commit: null });
       expect(commit.statusCode).toBe(400);
       expect(commit.json<{ error: { message: string } }>().error.message).toMatch(/invalid commit/);

@@ -14,6 +14,7 @@ import {
   finishDelivery,
   getHookSettings,
   hookSecret,
+  releaseDelivery,
   setHeadRepoFork,
   type Delivery,
   type SecretSealer,
@@ -152,12 +153,7 @@ async function receive(deps: ReceiveDeps, forge: ForgeAdapter, request: HookRequ
       const refused = error instanceof HookError || error instanceof ControlError;
       // A refusal is final; any other failure (database down) leaves the delivery to a redelivery.
       if (refused) await finishDelivery(db, claim, { outcome: 'rejected', message: error.message });
-      else
-        await db
-          .deleteFrom('webhook_deliveries')
-          .where('id', '=', claim)
-          .execute()
-          .catch(() => undefined);
+      else await releaseDelivery(db, claim).catch(() => undefined);
     }
     if (error instanceof ControlError) {
       const status = { not_found: 404, conflict: 409, invalid: 400 }[error.code];

@@ -2,7 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProject, createToken, type Project, type TokenRole } from '../../store/index.js';
+import {
+  createProject,
+  createToken,
+  storedHookSecret,
+  type Project,
+  type TokenRole,
+} from '../../store/index.js';
 import { DIALECTS, openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import { buildApp } from '../api/app.js';
 import type { App } from '../api/context.js';
@@ -95,12 +101,10 @@ describe.each(DIALECTS)('webhook settings API (%s, the real API app)', (dialect)
     expect(changed.statusCode).toBe(200);
     expect(changed.json()).toMatchObject({ secretSet: true, buildTags: false, buildPullRequests: true });
     expect(changed.body).not.toContain('a long webhook secret');
-    const row = await t.db
-      .selectFrom('project_hooks')
-      .select(['secret', 'secret_sealed'])
-      .where('project_id', '=', project.id)
-      .executeTakeFirstOrThrow();
-    expect(row).toEqual({ secret: sealer.seal('a long webhook secret'), secret_sealed: 1 });
+    expect(await storedHookSecret(t.db, project.id)).toEqual({
+      stored: sealer.seal('a long webhook secret'),
+      sealed: true,
+    });
     expect(await hookSecret(t.db, project.id, sealer)).toBe('a long webhook secret');
   });
 

@@ -3,7 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProject, getBuild, isTerminalStatus, type Build, type Project } from '../../store/index.js';
+import {
+  createProject,
+  getBuild,
+  isTerminalStatus,
+  setHeadRepoFork,
+  type Build,
+  type Project,
+} from '../../store/index.js';
 import { DIALECTS, openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import type { DatabaseBuildControl } from '../scheduler/build-control.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -84,7 +91,7 @@ describe.each(DIALECTS)(
         trigger: 'webhook',
         triggeredBy: 'test',
       });
-      await t.db.updateTable('builds').set({ head_repo_fork: 1 }).where('id', '=', build.id).execute();
+      await setHeadRepoFork(t.db, build.id, true);
       expect(await finished(build.id)).toMatchObject({ status: 'success' });
       const log = await logText(build.id);
       expect(log).toContain('a []');

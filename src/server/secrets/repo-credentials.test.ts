@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProject, getProject, updateProject } from '../../store/index.js';
 import { DIALECTS, openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
+import { rowsWhere } from '../../store/testing/inspect.js';
 import { SecretCipher } from './cipher.js';
 import {
   gitRepoUrl,
@@ -54,7 +55,7 @@ describe.each(DIALECTS)('repository URL credentials in the store (%s)', (dialect
     const project = await createProject(t.db, { slug: 'cred/round', repoUrl: 'https://h/x.git' });
     const stored = await storeRepoUrl(t.db, cipher, project.id, `https://ci:${TOKEN}@h/x.git`);
     expect(stored).toBe('https://***@h/x.git');
-    const row = await t.db.selectFrom('secrets').selectAll().where('project_id', '=', project.id).execute();
+    const row = await rowsWhere(t.db, 'secrets', 'project_id', project.id);
     expect(JSON.stringify(row)).not.toContain(TOKEN);
     expect((await listSecrets(t.db, project.id)).map((s) => s.name)).toEqual(['.repo-credentials']);
     const p = await updateProject(t.db, project.id, { repoUrl: stored });

@@ -1,5 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { Database, Project } from '../../store/index.js';
+import {
+  deleteSecret,
+  getSealedSecret,
+  projectRepoUrls,
+  putSealedSecret,
+  setProjectRepoUrl,
+} from '../../store/secrets.js';
 import { sealContext } from './store.js';
 
 /**
@@ -76,34 +83,11 @@ export async function storeRepoUrl(
     return kept === undefined ? given.replace(`${REDACTED}@`, '') : url;
   }
   if (credentials === undefined) {
-    await db
-      .deleteFrom('secrets')
-      .where('project_id', '=', projectId)
-      .where('name', '=', REPO_CREDENTIALS)
-      .execute();
+    await deleteSecret(db, projectId, REPO_CREDENTIALS);
     return given;
   }
   const value = cipher.seal(credentials, sealContext(projectId, REPO_CREDENTIALS));
-  const now = Date.now();
-  const updated = await db
-    .updateTable('secrets')
-    .set({ value_sealed: value, updated_at: now })
-    .where('project_id', '=', projectId)
-    .where('name', '=', REPO_CREDENTIALS)
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) {
-    await db
-      .insertInto('secrets')
-      .values({
-        project_id: projectId,
-        name: REPO_CREDENTIALS,
-        value_sealed: value,
-        allow_forks: 0,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
-  }
+  await putSealedSecret(db, projectId, { name: REPO_CREDENTIALS, valueSealed: value, allowForks: false });
   return url;
 }
 
@@ -130,24 +114,17 @@ export async function sealStoredRepoCredentials(
   db: Kysely<Database>,
   cipher: CredentialCipher,
 ): Promise<number> {
-  const rows = await db.selectFrom('projects').select(['id', 'repo_url']).execute();
   let changed = 0;
-  for (const row of rows) {
-    const { credentials } = splitRepoCredentials(row.repo_url);
+  for (const row of await projectRepoUrls(db)) {
+    const { credentials } = splitRepoCredentials(row.repoUrl);
     if (credentials === undefined || credentials === REDACTED) continue;
-    const url = await storeRepoUrl(db, cipher, row.id, row.repo_url);
-    await db.updateTable('projects').set({ repo_url: url }).where('id', '=', row.id).execute();
+    const url = await storeRepoUrl(db, cipher, row.id, row.repoUrl);
+    await setProjectRepoUrl(db, row.id, url);
     changed++;
   }
   return changed;
 }
 
-async function sealed(db: Kysely<Database>, projectId: number): Promise<string | undefined> {
-  const row = await db
-    .selectFrom('secrets')
-    .select('value_sealed')
-    .where('project_id', '=', projectId)
-    .where('name', '=', REPO_CREDENTIALS)
-    .executeTakeFirst();
-  return row?.value_sealed;
+function sealed(db: Kysely<Database>, projectId: number): Promise<string | undefined> {
+  return getSealedSecret(db, projectId, REPO_CREDENTIALS);
 }

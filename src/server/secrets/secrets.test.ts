@@ -4,9 +4,11 @@ import { PassThrough, Readable } from 'node:stream';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerSecretCommands } from '../../cli/remote/secret-commands.js';
+import { getSealedSecret, putSealedSecret, setHeadRepoFork } from '../../store/index.js';
 import type { Project } from '../../store/index.js';
 import { DIALECTS } from '../../store/testing/dialects.js';
 import { makeBuild, makeProject } from '../../store/testing/fixtures.js';
+import { rowWhere } from '../../store/testing/inspect.js';
 import { startPluginApi } from '../testing/plugin-api.js';
 import type { PluginApi } from '../testing/plugin-api.js';
 import { SecretCipher } from './cipher.js';
@@ -36,11 +38,7 @@ describe.each(DIALECTS)('secrets (%s)', (dialect) => {
   describe('store', () => {
     it('keeps only the sealed value in the database', async () => {
       await setSecret(api.t.db, cipher, project.id, { name: 'STORE_CHECK', value: VALUE, allowForks: false });
-      const row = await api.t.db
-        .selectFrom('secrets')
-        .selectAll()
-        .where('name', '=', 'STORE_CHECK')
-        .executeTakeFirstOrThrow();
+      const row = await rowWhere(api.t.db, 'secrets', 'name', 'STORE_CHECK');
       expect(row.value_sealed).toMatch(/^v1\./);
       expect(row.value_sealed).not.toContain(VALUE);
       expect(JSON.stringify(row)).not.toContain(VALUE);
@@ -216,7 +214,7 @@ describe.each(DIALECTS)('secrets (%s)', (dialect) => {
       });
       const source = secretsFor({ db: api.t.db, cipher });
       const forkPr = await makeBuild(api.t.db, project.id, { event: 'pull_request', branch: 'feature' });
-      await api.t.db.updateTable('builds').set({ head_repo_fork: 1 }).where('id', '=', forkPr.id).execute();
+      await setHeadRepoFork(api.t.db, forkPr.id, true);
       const notes: string[] = [];
       const fromFork = source(project, forkPr, (text) => notes.push(text));
       expect(await fromFork.get('FORK_NO')).toBe('');
@@ -224,7 +222,7 @@ describe.each(DIALECTS)('secrets (%s)', (dialect) => {
       expect(notes).toEqual(['secret FORK_NO withheld: pull request from a fork']);
 
       const ownPr = await makeBuild(api.t.db, project.id, { event: 'pull_request', branch: 'feature-2' });
-      await api.t.db.updateTable('builds').set({ head_repo_fork: 0 }).where('id', '=', ownPr.id).execute();
+      await setHeadRepoFork(api.t.db, ownPr.id, false);
       expect(await source(project, ownPr).get('FORK_NO')).toBe('fork-no-value');
 
       // Not recorded by a webhook: a pull request of unknown origin counts as a fork.
@@ -241,19 +239,13 @@ describe.each(DIALECTS)('secrets (%s)', (dialect) => {
         value: 'other-value',
         allowForks: false,
       });
-      const row = await api.t.db
-        .selectFrom('secrets')
-        .select('value_sealed')
-        .where('project_id', '=', other.id)
-        .where('name', '=', 'ALTERED')
-        .executeTakeFirstOrThrow();
+      const sealed = await getSealedSecret(api.t.db, other.id, 'ALTERED');
       // Copy the other project's sealed value over this one's: the context binding refuses it.
-      await api.t.db
-        .updateTable('secrets')
-        .set({ value_sealed: row.value_sealed })
-        .where('project_id', '=', project.id)
-        .where('name', '=', 'ALTERED')
-        .execute();
+      await putSealedSecret(api.t.db, project.id, {
+        name: 'ALTERED',
+        valueSealed: sealed!,
+        allowForks: false,
+      });
       const build = await makeBuild(api.t.db, project.id, { event: 'push' });
       await expect(secretsFor({ db: api.t.db, cipher })(project, build).get('ALTERED')).rejects.toThrow(
         new RegExp(`secret of ${project.slug} "ALTERED" cannot be decrypted`),

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { SecretSource } from '../../orchestrator/types.js';
 import type { Build, Database, Project } from '../../store/index.js';
 import type { SecretCipher } from './cipher.js';
+import { headRepoFork } from '../../store/hooks.js';
 import { SecretError } from './errors.js';
 import { findSecretForProject, sealContext } from './store.js';
 
@@ -55,10 +56,5 @@ export function secretsFor(
 }
 
 async function forkFromStore(db: Kysely<Database>, buildId: number): Promise<boolean> {
-  const row = await db
-    .selectFrom('builds')
-    .select('head_repo_fork')
-    .where('id', '=', buildId)
-    .executeTakeFirst();
-  return row?.head_repo_fork !== 0;
+  return (await headRepoFork(db, buildId)) !== false;
 }

@@ -6,6 +6,7 @@ import { createToken } from '../../../store/index.js';
 import type { DialectName, TokenRole } from '../../../store/index.js';
 import { openTestDatabase } from '../../../store/testing/dialects.js';
 import type { TestDatabase } from '../../../store/testing/dialects.js';
+import { countRows } from '../../../store/testing/inspect.js';
 import { FsLogStore } from '../../logs/fs-log-store.js';
 import { LogHub } from '../../logs/log-hub.js';
 import { Metrics } from '../../metrics.js';
@@ -72,11 +73,7 @@ export async function startTestApi(dialect: DialectName, overrides: Partial<AppD
     rowCounts: async () => {
       const counts: Record<string, number> = {};
       for (const table of TABLES) {
-        const row = await t.db
-          .selectFrom(table)
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .executeTakeFirstOrThrow();
-        counts[table] = Number(row.n);
+        counts[table] = await countRows(t.db, table);
       }
       return counts;
     },
