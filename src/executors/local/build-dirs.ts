@@ -8,6 +8,8 @@ import { join } from 'node:path';
  *   slipway-<safe id>-<hash>/        build root, found again by name after a crash
  *     .slipway-build.json           marker: which build, project, owning process
  *     scripts/                      step and service scripts (outside the workspace)
+ *     steps/                        one directory per step attempt: record, output, exit (step-files.ts)
+ *     pids/                         process groups of steps and services (leftovers.ts)
  *     workspace/                    the workspace (unless a fixed `workdir` is used)
  */
 export const ROOT_PREFIX = 'slipway-';
@@ -61,7 +63,8 @@ export async function scanBuildRoots(tmpRoot: string): Promise<{ root: string; m
   return found.filter((f) => f !== undefined);
 }
 
-async function readMarker(root: string): Promise<BuildMarker | undefined> {
+/** The marker of a build root, if it has a valid one. */
+export async function readMarker(root: string): Promise<BuildMarker | undefined> {
   try {
     const value: unknown = JSON.parse(await readFile(join(root, MARKER_FILE), 'utf8'));
     return isMarker(value) ? value : undefined;

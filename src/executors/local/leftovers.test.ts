@@ -30,9 +30,10 @@ describe('local executor after the process that ran the build was killed -9', ()
     // whose step sleeps, then is killed without warning.
     const script = `
       import { LocalExecutor } from ${JSON.stringify(new URL('../../../dist/executors/local/local-executor.js', import.meta.url).pathname)};
+      import { runStep } from ${JSON.stringify(new URL('../../../dist/executors/lifecycle.js', import.meta.url).pathname)};
       const ex = new LocalExecutor({ tmpRoot: ${JSON.stringify(tmpRoot)} });
       const h = await ex.prepare({ buildId: 'crash-1', project: 'acme/web', branch: 'main', services: [] });
-      await ex.runStep(h, { key: 's/x', stage: 's', step: 'x', commands: ['sleep 300 & echo $! > ${pidFile}', 'sleep 300'], env: {}, attempt: 1 },
+      await runStep(ex, h, { key: 's/x', stage: 's', step: 'x', commands: ['sleep 300 & echo $! > ${pidFile}', 'sleep 300'], env: {}, secrets: {}, attempt: 1 },
         { line() {} }, new AbortController().signal);
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });

@@ -1,25 +1,50 @@
 import { realpathSync } from 'node:fs';
-import { chmod, chown, lchown, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, lchown, mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ExecutorError,
   type BuildHandle,
   type BuildSpec,
   type Executor,
   type ExecutorResource,
+  type OutputPosition,
   type OutputSink,
   type StepExit,
+  type StepRef,
   type StepSpec,
+  type StepStart,
   type WorkspaceEntry,
 } from '../types.js';
-import { buildRootName, isCode, removeTree, scanBuildRoots, writeMarker } from './build-dirs.js';
+import {
+  buildRootName,
+  isCode,
+  readMarker,
+  removeTree,
+  scanBuildRoots,
+  writeMarker,
+  type BuildMarker,
+} from './build-dirs.js';
 import type { BuildUser } from './build-user.js';
 import { collectLocalFiles } from './collect-files.js';
 import { DEFAULT_INHERITED_ENV, stepEnvironment, type InheritEnv } from './host-env.js';
 import { forgetGroup, killLeftoverGroups, liveGroups, recordGroup } from './leftovers.js';
-import { spawnGroup, type ProcessGroup } from './process-group.js';
+import { killGroup, spawnGroup, type ProcessGroup } from './process-group.js';
 import { checkServices, waitForPort } from './services.js';
+import {
+  RECORD_FILE,
+  STEPS_DIR,
+  isSameProcess,
+  readExit,
+  readRecord,
+  stepAlive,
+  stepDirName,
+  watcherOf,
+  type StepRecord,
+} from './step-files.js';
+import { tailFiles } from './step-output.js';
+import { launchWatcher } from './step-watcher.js';
 import { copySeed, listSeed, WHOLE_DIRECTORY, type SourceSeed } from '../workspace-seed.js';
 
 export interface LocalExecutorOptions {
@@ -31,7 +56,7 @@ export interface LocalExecutorOptions {
   killGraceMs?: number;
   /** How long a service's `waitFor` port may take to accept connections; default 60000. */
   serviceTimeoutMs?: number;
-  /** How long to wait for output pipes held open by escaped grandchildren; default 2000. */
+  /** How long to wait for a service's output pipes held open by escaped grandchildren; default 2000. */
   outputDrainMs?: number;
   /** Host variables steps and services inherit; default {@link DEFAULT_INHERITED_ENV}. */
   inheritEnv?: InheritEnv;
@@ -46,11 +71,10 @@ export interface LocalExecutorOptions {
   runAs?: BuildUser;
 }
 
+/** A service: a process group of this process, its output piped to it (never re-attached). */
 interface RunningProcess {
   proc: ProcessGroup;
-  /** Step key, or undefined for a service. */
-  step?: string;
-  service?: string;
+  service: string;
 }
 
 interface LocalBuild {
@@ -59,6 +83,7 @@ interface LocalBuild {
   /** HOME of steps that run as another user; undefined: they keep the host's. */
   home?: string;
   project: string;
+  /** Services started by this process. */
   processes: Set<RunningProcess>;
 }
 
@@ -71,8 +96,12 @@ const DISCARD: OutputSink = { line() {} };
  *
  * Each step and service is the leader of its own process group, so cancel and cleanup reach
  * everything it started (except what deliberately leaves the group, e.g. with `setsid`).
- * Process groups are known only in memory: if this process dies, its steps keep running and
- * only their workspaces are found again (by the marker in each build root).
+ *
+ * Steps outlive this process: each is started by a detached watcher (step-watcher.ts) that
+ * writes its output to files and records its pids and exit code in the build root
+ * (step-files.ts), so a later process resumes the build (`resumeBuild`), finds the step, tails
+ * it from a position and reads its exit. Services are not: they are processes of this one,
+ * their output piped to it, and a build with services cannot be resumed.
  */
 export class LocalExecutor implements Executor {
   readonly name = 'local';
@@ -84,6 +113,10 @@ export class LocalExecutor implements Executor {
   private readonly inheritEnv: InheritEnv;
   private readonly runAs: BuildUser | undefined;
   private readonly builds = new Map<string, LocalBuild>();
+  /** Starts in progress, by step directory: a second startStep of the same attempt joins it. */
+  private readonly launches = new Map<string, Promise<StepStart>>();
+  /** Ends of the watchers this process started, by step directory: wakes waiters at once. */
+  private readonly watchers = new Map<string, Promise<void>>();
   private scriptSeq = 0;
 
   constructor(options: LocalExecutorOptions = {}) {
@@ -141,6 +174,7 @@ export class LocalExecutor implements Executor {
       });
       await mkdir(join(root, 'scripts'), { mode: 0o711 });
       if (this.runAs) await chmod(join(root, 'scripts'), 0o711);
+      await mkdir(join(root, STEPS_DIR), { mode: 0o700 });
       await mkdir(workspace, { recursive: true });
     } catch (err) {
       throw new ExecutorError('workspace', `could not create the workspace ${workspace}: ${message(err)}`, {
@@ -169,50 +203,314 @@ export class LocalExecutor implements Executor {
     return { buildId: build.buildId, workspace };
   }
 
-  async runStep(
+  /**
+   * Re-finds a build an earlier process prepared: its marker and workspace are still on disk.
+   * Its steps are found again from their records (step-files.ts). A build with services
+   * cannot be re-attached: they were processes of the server that stopped, their output piped
+   * to it.
+   */
+  async resumeBuild(build: BuildSpec): Promise<BuildHandle> {
+    const known = this.builds.get(build.buildId);
+    if (known) return { buildId: build.buildId, workspace: known.workspace };
+    const root = this.rootOf(build.buildId);
+    const marker = await readMarker(root);
+    if (marker?.buildId !== build.buildId) {
+      throw new ExecutorError('gone', `the files of build ${build.buildId} are gone: ${root} holds no build`);
+    }
+    const workspace = this.workspacePath(build.buildId);
+    if (!(await isDirectory(workspace))) {
+      throw new ExecutorError('gone', `the workspace ${workspace} of build ${build.buildId} is gone`);
+    }
+    if (build.services.length > 0) {
+      const names = build.services.map((s) => s.name).join(', ');
+      throw new ExecutorError(
+        'gone',
+        `the local executor cannot re-attach build ${build.buildId}: its services (${names}) were ` +
+          'processes of the server that stopped, with their output piped to it',
+      );
+    }
+    this.builds.set(build.buildId, {
+      root,
+      workspace,
+      project: marker.project,
+      processes: new Set(),
+      ...(this.runAs ? { home: join(root, 'home') } : {}),
+    });
+    return { buildId: build.buildId, workspace };
+  }
+
+  /**
+   * Starts the step's watcher (step-watcher.ts), which starts the shell and records it; resolves
+   * once `record.json` is written. Idempotent per (key, attempt): the step directory is created
+   * exclusively, and an existing one yields the step it records.
+   */
+  async startStep(handle: BuildHandle, step: StepSpec, signal: AbortSignal): Promise<StepStart> {
+    if (signal.aborted) return { exit: { kind: 'aborted' } };
+    const state = this.builds.get(handle.buildId);
+    if (!state) {
+      return {
+        exit: {
+          kind: 'error',
+          code: 'workspace',
+          message: `build ${handle.buildId} is not prepared on this executor`,
+        },
+      };
+    }
+    const dir = this.stepDir(handle.buildId, step.key, step.attempt);
+    const inFlight = this.launches.get(dir);
+    if (inFlight) return inFlight;
+    const start = this.launch(state, handle.buildId, step, dir);
+    this.launches.set(dir, start);
+    try {
+      return await start;
+    } finally {
+      this.launches.delete(dir);
+    }
+  }
+
+  async findStep(handle: BuildHandle, key: string, attempt: number): Promise<StepRef | undefined> {
+    const dir = this.stepDir(handle.buildId, key, attempt);
+    const inFlight = this.launches.get(dir);
+    if (inFlight) {
+      const start = await inFlight;
+      return 'ref' in start ? start.ref : undefined;
+    }
+    const found = await settleLaunch(dir);
+    if (found.kind !== 'record') return undefined;
+    const { record } = found;
+    if (record.buildId !== handle.buildId || record.key !== key || record.attempt !== attempt)
+      return undefined;
+    return refOf(dir, record);
+  }
+
+  async tailStep(
     handle: BuildHandle,
-    step: StepSpec,
+    ref: StepRef,
+    from: OutputPosition,
     sink: OutputSink,
     signal: AbortSignal,
-  ): Promise<StepExit> {
-    if (signal.aborted) return { kind: 'aborted' };
-    const state = this.builds.get(handle.buildId);
-    if (!state) return { kind: 'error', message: `build ${handle.buildId} is not prepared on this executor` };
+  ): Promise<void> {
+    try {
+      const found = await this.adopt(handle, ref);
+      if (!found) return;
+      const { dir, record } = found;
+      const ended = async (): Promise<boolean> =>
+        (await readExit(dir)) !== undefined || !(await isRunning(record));
+      await tailFiles(dir, from, sink, signal, ended, this.watchers.get(dir));
+    } catch {
+      // Never rejects: an unreadable file ends the tail; waitStep tells what happened.
+    }
+  }
+
+  async waitStep(handle: BuildHandle, ref: StepRef, signal: AbortSignal): Promise<StepExit | undefined> {
+    const found = await this.adopt(handle, ref);
+    if (!found) {
+      return { kind: 'error', code: 'gone', message: `step ${ref.key} (${ref.id}) is gone: no record of it` };
+    }
+    const { dir, record } = found;
+    const wake = this.watchers.get(dir);
+    let idle = FIRST_POLL_MS;
+    for (;;) {
+      const exit = await readExit(dir);
+      if (exit) return exit;
+      if (signal.aborted) return undefined;
+      if (!(await isRunning(record))) {
+        // The watcher may have written the exit just before it ended.
+        const late = await readExit(dir);
+        if (late) return late;
+        return {
+          kind: 'error',
+          code: 'gone',
+          message:
+            `step ${ref.key} (process group ${record.pgid}) is gone: it recorded no exit and no process ` +
+            'of it runs (its watcher was killed, or the host restarted)',
+        };
+      }
+      await pause(idle, signal, wake);
+      idle = Math.min(MAX_POLL_MS, idle * 2);
+    }
+  }
+
+  /**
+   * SIGTERM to the step's group, SIGKILL after the grace; resolves once its exit is recorded
+   * (or nothing of it runs). Only a shell whose pid still has the recorded start time is
+   * signalled: a recycled pid never is.
+   */
+  async stopStep(handle: BuildHandle, ref: StepRef): Promise<void> {
+    const found = await this.adopt(handle, ref);
+    if (found) await this.stopRecorded(found.dir, found.record);
+  }
+
+  async releaseStep(handle: BuildHandle, ref: StepRef): Promise<void> {
+    if (ref.executor !== 'local' || ref.buildId !== handle.buildId) return;
+    const dir = this.stepDir(handle.buildId, ref.key, ref.attempt);
+    if (ref.id !== join(dir, RECORD_FILE)) return;
+    const found = await this.adopt(handle, ref);
+    if (found) {
+      // Releasing a step that still runs would leave it writing to removed files.
+      await this.stopRecorded(found.dir, found.record);
+      await forgetGroup(this.rootOf(handle.buildId), found.record.pgid).catch(() => undefined);
+    }
+    this.watchers.delete(dir);
+    await removeTree(dir);
+    await rm(this.stepScript(this.rootOf(handle.buildId), dir), { force: true });
+  }
+
+  private async launch(state: LocalBuild, buildId: string, step: StepSpec, dir: string): Promise<StepStart> {
+    const failed = (code: 'workspace' | 'internal', text: string, err?: unknown): StepStart => ({
+      exit: { kind: 'error', code, message: err === undefined ? text : `${text}: ${message(err)}` },
+    });
+    try {
+      await mkdir(join(state.root, STEPS_DIR), { recursive: true, mode: 0o700 });
+    } catch (err) {
+      return failed('workspace', `could not create the step directory ${dir}`, err);
+    }
+    for (;;) {
+      try {
+        await mkdir(dir, { mode: 0o700 });
+        break;
+      } catch (err) {
+        if (!isCode(err, 'EEXIST'))
+          return failed('workspace', `could not create the step directory ${dir}`, err);
+      }
+      // Started before, by this process or an earlier one: that start stands.
+      const found = await settleLaunch(dir);
+      if (found.kind === 'record') {
+        if (
+          found.record.buildId === buildId &&
+          found.record.key === step.key &&
+          found.record.attempt === step.attempt
+        ) {
+          return { ref: refOf(dir, found.record) };
+        }
+        return failed('internal', `the step directory ${dir} records another step`);
+      }
+      if (found.kind === 'exit') return { exit: found.exit };
+      // A process died between creating the directory and starting the watcher: nothing runs.
+      await removeTree(dir);
+    }
     let script: string;
     try {
-      script = await this.writeScript(state, `step-${step.key}-${step.attempt}`, step.commands);
+      script = this.stepScript(state.root, dir);
+      await writeFile(script, step.commands.join('\n') + '\n', { mode: 0o600 });
+      if (this.runAs) await chown(script, this.runAs.uid, this.runAs.gid);
     } catch (err) {
-      return { kind: 'error', message: `could not write the step script: ${message(err)}` };
+      await removeTree(dir).catch(() => undefined);
+      return failed('internal', 'could not write the step script', err);
     }
-    if (signal.aborted) return { kind: 'aborted' };
-
-    const proc = spawnGroup({
+    const launch = launchWatcher(dir, {
       script,
       cwd: state.workspace,
-      env: this.env(state, step.env),
-      sink,
-      drainMs: this.drainMs,
+      env: this.env(state, { ...step.env, ...step.secrets }),
       ...this.identity(),
+      record: { buildId, key: step.key, attempt: step.attempt },
     });
-    const entry: RunningProcess = { proc, step: step.key };
-    state.processes.add(entry);
-    await recordGroup(state.root, proc.pid).catch(() => undefined);
-    let aborted = false;
-    const onAbort = (): void => {
-      aborted = true;
-      void proc.terminate(this.killGraceMs);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      const end = await proc.done;
-      if (end.kind === 'error') return end;
-      return aborted ? { kind: 'aborted', exitCode: end.exitCode } : end;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      state.processes.delete(entry);
-      await forgetGroup(state.root, proc.pid).catch(() => undefined);
-      await rm(script, { force: true }).catch(() => undefined);
+    const outcome = await launch.outcome;
+    const record = outcome === 'ready' ? await readRecord(dir) : undefined;
+    if (!record) {
+      await launch.ended;
+      const exit = (await readExit(dir)) ?? {
+        kind: 'error',
+        code: 'internal',
+        message: 'the step watcher ended without starting the step',
+      };
+      await removeTree(dir).catch(() => undefined);
+      await rm(script, { force: true });
+      return { exit };
     }
+    this.watchers.set(dir, launch.ended);
+    await recordGroup(state.root, record.pgid).catch(() => undefined);
+    return { ref: refOf(dir, record) };
+  }
+
+  /** The step directory a ref names, with its record, only if both are this build's step and attempt. */
+  private async adopt(
+    handle: BuildHandle,
+    ref: StepRef,
+  ): Promise<{ dir: string; record: StepRecord } | undefined> {
+    if (ref.executor !== 'local' || ref.buildId !== handle.buildId) return undefined;
+    const dir = this.stepDir(handle.buildId, ref.key, ref.attempt);
+    // A ref is input (it comes back from the database): it may only ever name this path.
+    if (ref.id !== join(dir, RECORD_FILE)) return undefined;
+    const record = await readRecord(dir);
+    if (record?.buildId !== ref.buildId || record.key !== ref.key || record.attempt !== ref.attempt) {
+      return undefined;
+    }
+    return { dir, record };
+  }
+
+  private async stopRecorded(dir: string, record: StepRecord): Promise<void> {
+    if ((await readExit(dir)) !== undefined) return;
+    const ended = async (): Promise<boolean> =>
+      (await readExit(dir)) !== undefined || !(await isRunning(record));
+    await signalStep(record, 'SIGTERM');
+    const wake = this.watchers.get(dir);
+    const deadline = Date.now() + this.killGraceMs;
+    let idle = FIRST_POLL_MS;
+    while (!(await ended())) {
+      if (Date.now() >= deadline) {
+        await signalStep(record, 'SIGKILL');
+        break;
+      }
+      await pause(Math.min(idle, Math.max(1, deadline - Date.now())), undefined, wake);
+      idle = Math.min(MAX_POLL_MS, idle * 2);
+    }
+    while (!(await ended())) {
+      await pause(idle, undefined, wake);
+      idle = Math.min(MAX_POLL_MS, idle * 2);
+    }
+  }
+
+  /** Stops every recorded step of a build root that still runs, whoever started it. */
+  private async stopSteps(root: string, buildId: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(join(root, STEPS_DIR));
+    } catch {
+      return;
+    }
+    await Promise.all(
+      names.map(async (name) => {
+        const dir = join(root, STEPS_DIR, name);
+        const record = await readRecord(dir);
+        if (record?.buildId === buildId) await this.stopRecorded(dir, record);
+      }),
+    );
+  }
+
+  /** Running steps recorded under a build root, as resources. */
+  private async stepProcesses(root: string, marker: BuildMarker): Promise<ExecutorResource[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(root, STEPS_DIR));
+    } catch {
+      return [];
+    }
+    const found = await Promise.all(
+      names.map(async (name): Promise<ExecutorResource | undefined> => {
+        const dir = join(root, STEPS_DIR, name);
+        const record = await readRecord(dir);
+        if (record?.buildId !== marker.buildId || (await readExit(dir)) !== undefined) return undefined;
+        if (!(await isSameProcess(record.pid, record.startTime))) return undefined;
+        return {
+          kind: 'process',
+          id: String(record.pgid),
+          buildId: marker.buildId,
+          project: marker.project,
+          step: record.key,
+          running: true,
+        };
+      }),
+    );
+    return found.filter((r) => r !== undefined);
+  }
+
+  private stepDir(buildId: string, key: string, attempt: number): string {
+    return join(this.rootOf(buildId), STEPS_DIR, stepDirName(key, attempt));
+  }
+
+  private stepScript(root: string, dir: string): string {
+    return join(root, 'scripts', `step-${basename(dir)}.sh`);
   }
 
   collectFiles(
@@ -229,28 +527,33 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * Step and service process groups of this process (`id` = pgid; a service's `step` is
-   * `service:<name>`), and every build root with a marker under tmpRoot (`id` = workspace
-   * path; `running` only if this process has the build prepared).
+   * Running steps of every build root under tmpRoot, from their records (`id` = pgid, `step` =
+   * key), whoever started them; services of this process (`step` = `service:<name>`) and other
+   * live process groups of builds it does not run; and every build root with a marker (`id` =
+   * workspace path; `running` only if this process has the build prepared or resumed).
    */
   async listResources(): Promise<ExecutorResource[]> {
     const out: ExecutorResource[] = [];
     for (const [buildId, state] of this.builds) {
-      for (const { proc, step, service } of state.processes) {
+      for (const { proc, service } of state.processes) {
         if (proc.pid === undefined) continue;
         out.push({
           kind: 'process',
           id: String(proc.pid),
           buildId,
           project: state.project,
-          step: step ?? `service:${service}`,
+          step: `service:${service}`,
           running: true,
         });
       }
     }
     for (const { root, marker } of await scanBuildRoots(this.tmpRoot)) {
+      const steps = await this.stepProcesses(root, marker);
+      out.push(...steps);
       if (!this.builds.has(marker.buildId)) {
+        const known = new Set(steps.map((s) => s.id));
         for (const pgid of await liveGroups(root)) {
+          if (known.has(String(pgid))) continue;
           out.push({
             kind: 'process',
             id: String(pgid),
@@ -276,16 +579,21 @@ export class LocalExecutor implements Executor {
     await this.teardown(buildId);
   }
 
-  /** Stops the build's processes (grace, then kill) and removes its root. Idempotent. */
+  /**
+   * Stops the build's steps (recorded on disk, whoever started them) and services (grace, then
+   * kill), whatever else still runs of it, and removes its root. Idempotent.
+   */
   private async teardown(buildId: string): Promise<void> {
     const state = this.builds.get(buildId);
-    if (state) {
-      await Promise.all([...state.processes].map(({ proc }) => proc.terminate(this.killGraceMs)));
-      this.builds.delete(buildId);
-    } else {
-      // Not ours in memory: a leftover of a Slipway process that died with steps running.
-      await killLeftoverGroups(this.rootOf(buildId));
-    }
+    const root = this.rootOf(buildId);
+    await Promise.all([
+      this.stopSteps(root, buildId),
+      ...[...(state?.processes ?? [])].map(({ proc }) => proc.terminate(this.killGraceMs)),
+    ]);
+    this.builds.delete(buildId);
+    // What no record names: a step whose record was never written, a leftover of a process
+    // that died with services running.
+    await killLeftoverGroups(root);
     try {
       await removeTree(this.rootOf(buildId));
     } catch (err) {
@@ -418,6 +726,70 @@ async function chownTree(path: string, uid: number, gid: number): Promise<void> 
         : lchown(join(path, entry.name), uid, gid),
     ),
   );
+}
+
+const FIRST_POLL_MS = 10;
+const MAX_POLL_MS = 200;
+
+function refOf(dir: string, record: StepRecord): StepRef {
+  return {
+    executor: 'local',
+    id: join(dir, RECORD_FILE),
+    buildId: record.buildId,
+    key: record.key,
+    attempt: record.attempt,
+    startedAt: record.startedAt,
+  };
+}
+
+/**
+ * What an existing step directory holds once its launch settled: the record of a started step,
+ * the exit of a launch that failed, or nothing (its launcher died before the watcher ran). A
+ * watcher still starting (its command line names the directory) is waited for.
+ */
+async function settleLaunch(
+  dir: string,
+): Promise<{ kind: 'record'; record: StepRecord } | { kind: 'exit'; exit: StepExit } | { kind: 'none' }> {
+  let idle = FIRST_POLL_MS;
+  for (;;) {
+    const record = await readRecord(dir);
+    if (record) return { kind: 'record', record };
+    const exit = await readExit(dir);
+    if (exit) return { kind: 'exit', exit };
+    if (!(await isDirectory(dir)) || !(await watcherOf(dir))) {
+      // The watcher may have written its record just before it ended.
+      const late = await readRecord(dir);
+      return late ? { kind: 'record', record: late } : { kind: 'none' };
+    }
+    await sleep(idle);
+    idle = Math.min(MAX_POLL_MS, idle * 2);
+  }
+}
+
+/** Whether anything of a recorded step still runs: its watcher (which will record the exit) or its shell. */
+async function isRunning(record: StepRecord): Promise<boolean> {
+  const alive = await stepAlive(record);
+  return alive.watcher || alive.shell;
+}
+
+/** Signals the step's group, only while its shell is the process the record names. */
+async function signalStep(record: StepRecord, signal: NodeJS.Signals): Promise<void> {
+  if (await isSameProcess(record.pid, record.startTime)) killGroup(record.pgid, signal);
+}
+
+/** Waits `ms`, less if `signal` aborts or `wake` settles first. */
+async function pause(ms: number, signal?: AbortSignal, wake?: Promise<void>): Promise<void> {
+  const waits: Promise<unknown>[] = [sleep(ms, undefined, signal ? { signal } : {}).catch(() => undefined)];
+  if (wake) waits.push(wake);
+  await Promise.race(waits);
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function realPath(path: string): string {

@@ -1,0 +1,168 @@
+/**
+ * The on-disk life of one local step, under its build root:
+ *
+ *   steps/                          0700, the server's: the build user cannot read or write it
+ *     <key>-<attempt>-<hash>/       one directory per step attempt (`StepRef.id` = its record)
+ *       record.json                 written by the watcher once the shell runs (see below)
+ *       stdout, stderr              the step's output, appended by the step itself
+ *       exit                        JSON StepExit, written by the watcher when the shell ended
+ *
+ * A later process trusts a record only for the step it names (build id, key, attempt) and a
+ * process only while its pid still has the start time the record holds: a pid the kernel gave
+ * to another process since is never signalled nor waited for.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StepErrorCode, StepExit } from '../types.js';
+
+export const STEPS_DIR = 'steps';
+export const RECORD_FILE = 'record.json';
+export const EXIT_FILE = 'exit';
+
+/** What the watcher records about a running step. */
+export interface StepRecord {
+  buildId: string;
+  key: string;
+  attempt: number;
+  /** Epoch ms when the shell was started. */
+  startedAt: number;
+  /** The step's shell, leader of its own process group (`pgid` = `pid`). */
+  pid: number;
+  pgid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since boot): tells a recycled pid apart. */
+  startTime: string;
+  watcher: { pid: number; startTime: string };
+}
+
+/** Directory name of a step attempt: readable, unique per (key, attempt), never contains `/`. */
+export function stepDirName(key: string, attempt: number): string {
+  const safe = key.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64);
+  const hash = createHash('sha256').update(`${key}\0${attempt}`).digest('hex').slice(0, 10);
+  return `${safe}-${attempt}-${hash}`;
+}
+
+export async function readRecord(dir: string): Promise<StepRecord | undefined> {
+  try {
+    const value: unknown = JSON.parse(await readFile(join(dir, RECORD_FILE), 'utf8'));
+    return isRecord(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const ERROR_CODES: readonly StepErrorCode[] = [
+  'image_pull',
+  'engine_unavailable',
+  'oom_killed',
+  'evicted',
+  'unschedulable',
+  'gone',
+  'workspace',
+  'internal',
+];
+
+/** The recorded exit, if the step ended; a file that is not a valid exit is an `internal` error. */
+export async function readExit(dir: string): Promise<StepExit | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, EXIT_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const v = JSON.parse(text) as Record<string, unknown>;
+    if (v.kind === 'exited' && Number.isInteger(v.exitCode))
+      return { kind: 'exited', exitCode: v.exitCode as number };
+    if (
+      v.kind === 'error' &&
+      typeof v.message === 'string' &&
+      ERROR_CODES.includes(v.code as StepErrorCode)
+    ) {
+      return { kind: 'error', code: v.code as StepErrorCode, message: v.message };
+    }
+  } catch {
+    // Reported below.
+  }
+  return {
+    kind: 'error',
+    code: 'internal',
+    message: `the recorded exit of the step is unreadable: ${text.slice(0, 200)}`,
+  };
+}
+
+/**
+ * Whether `pid` is a live process (not a zombie) that started at `startTime`: the same process
+ * the record names, not a later one that got its pid.
+ */
+export async function isSameProcess(pid: number, startTime: string): Promise<boolean> {
+  const stat = await procStat(pid);
+  return stat !== undefined && stat.state !== 'Z' && stat.startTime === startTime;
+}
+
+/** Whether the step's watcher or its shell still runs: someone will yet record an exit, or could. */
+export async function stepAlive(record: StepRecord): Promise<{ watcher: boolean; shell: boolean }> {
+  const [watcher, shell] = await Promise.all([
+    isSameProcess(record.watcher.pid, record.watcher.startTime),
+    isSameProcess(record.pid, record.startTime),
+  ]);
+  return { watcher, shell };
+}
+
+/**
+ * Whether some process is the watcher of `dir` (its command line names the directory): one
+ * that was launched but has not written its record yet.
+ */
+export async function watcherOf(dir: string): Promise<boolean> {
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return false;
+  }
+  const found = await Promise.all(
+    entries
+      .filter((e) => /^\d+$/.test(e))
+      .map(async (e) => {
+        try {
+          return (await readFile(`/proc/${e}/cmdline`, 'utf8')).split('\0').includes(dir);
+        } catch {
+          return false;
+        }
+      }),
+  );
+  return found.includes(true);
+}
+
+async function procStat(pid: number): Promise<{ state: string; startTime: string } | undefined> {
+  if (!Number.isInteger(pid) || pid <= 1) return undefined;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces and parentheses) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const state = fields[0];
+    const startTime = fields[19];
+    return state === undefined || startTime === undefined ? undefined : { state, startTime };
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(value: unknown): value is StepRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  const w = v.watcher as Record<string, unknown> | undefined;
+  return (
+    typeof v.buildId === 'string' &&
+    typeof v.key === 'string' &&
+    Number.isInteger(v.attempt) &&
+    typeof v.startedAt === 'number' &&
+    Number.isInteger(v.pid) &&
+    Number.isInteger(v.pgid) &&
+    typeof v.startTime === 'string' &&
+    typeof w === 'object' &&
+    w !== null &&
+    Number.isInteger(w.pid) &&
+    typeof w.startTime === 'string'
+  );
+}
