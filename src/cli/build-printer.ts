@@ -1,5 +1,5 @@
-import type { FinalStatus } from '../pipeline/types.js';
-import { describeAttempt, formatDuration } from '../orchestrator/step-runner.js';
+import { formatDuration, type FinalStatus } from '../contract/index.js';
+import { describeAttempt } from '../orchestrator/step-runner.js';
 import type { AttemptInfo, BuildObserver, BuildResult, LogLine, StepResult } from '../orchestrator/types.js';
 import type { BufferedWriter, Style } from './output.js';
 

@@ -3,13 +3,11 @@
  * substituted; every value is validated. Executors and the orchestrator consume only this.
  */
 
-export const EVENTS = ['push', 'tag', 'pull_request', 'manual'] as const;
-export type BuildEvent = (typeof EVENTS)[number];
+import type { BuildEvent, FinalStatus } from '../contract/index.js';
 
-/** Final statuses a build, stage or step can end in (see DESIGN.md "status"). */
-export const FINAL_STATUSES = ['success', 'failure', 'error', 'cancelled', 'skipped'] as const;
-export type FinalStatus = (typeof FINAL_STATUSES)[number];
-export type Status = 'queued' | 'pending' | 'running' | 'waiting' | 'lost' | FinalStatus;
+// The shared words (src/contract/), here too for the many modules that take them from here.
+export { EVENTS, FINAL_STATUSES } from '../contract/index.js';
+export type { BuildEvent, FinalStatus, Status } from '../contract/index.js';
 
 /** Where a value came from in the pipeline file, for messages that point at it. */
 export interface SourcePos {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { parseReason } from '../contract/index.js';
 import type { Database } from './schema.js';
 import { selectBuilds, toBuild } from './rows.js';
 import { writeTransaction } from './transaction.js';
@@ -185,10 +186,7 @@ export async function pendingControl(
   for (const row of cancels) {
     out.set(row.id, {
       buildId: row.id,
-      cancel: {
-        code: row.cancel_reason_code ?? 'cancelled',
-        message: row.cancel_reason_message ?? 'cancelled',
-      },
+      cancel: parseReason(row.cancel_reason_code ?? 'cancelled', row.cancel_reason_message ?? 'cancelled'),
     });
   }
   for (const row of approvals) {

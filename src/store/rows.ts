@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { BuildRow, Database, ProjectRow, StageRow, StepRow, TokenRow } from './schema.js';
+import { parseReason } from '../contract/index.js';
 import type { Build, Project, Reason, StageRecord, StepRecord, TokenInfo } from './types.js';
 
 /** Internal: row ↔ domain mapping shared by the repositories. */
@@ -118,8 +119,9 @@ export function toToken(row: TokenRow): TokenInfo {
   };
 }
 
+/** A stored reason, typed again: a code this version does not know becomes `internal` (see parseReason). */
 function toReason(code: string | null, message: string | null): Reason | null {
-  return code === null ? null : { code, message: message ?? '' };
+  return parseReason(code, message);
 }
 
 /** `reason` of an update as the two columns; `undefined` leaves them as they are. */

@@ -1,52 +1,26 @@
-import type { BuildEvent, Status } from '../pipeline/types.js';
+import type { BuildEvent, BuildTrigger, ConcurrencyPolicy, Reason, Role, Status } from '../contract/index.js';
 
-export type { BuildEvent, Status };
+// The shared words (src/contract/), re-exported for the store's callers.
+export {
+  ACTIVE_STATUSES,
+  BUILD_TRIGGERS,
+  CONCURRENCY_POLICIES,
+  ROLES as TOKEN_ROLES,
+  TERMINAL_STATUSES,
+  isActiveStatus,
+  isTerminalStatus,
+} from '../contract/index.js';
+export type {
+  ActiveStatus,
+  BuildEvent,
+  BuildTrigger,
+  ConcurrencyPolicy,
+  Reason,
+  Role as TokenRole,
+  Status,
+} from '../contract/index.js';
 
-/**
- * Statuses of a build that holds its project+branch lock and a lease. `waiting` counts: a
- * build paused for approval keeps its workspace and services, and its branch must not start a
- * second build meanwhile. It holds no running slot, though (see `SLOT_STATUSES` in queue.ts).
- */
-export const ACTIVE_STATUSES = ['pending', 'running', 'waiting'] as const satisfies readonly Status[];
-export type ActiveStatus = (typeof ACTIVE_STATUSES)[number];
-
-/** Statuses a build never leaves (the store releases lease and lock on entering one). */
-export const TERMINAL_STATUSES = [
-  'success',
-  'failure',
-  'error',
-  'cancelled',
-  'skipped',
-  'lost',
-] as const satisfies readonly Status[];
-
-export function isActiveStatus(status: Status): status is ActiveStatus {
-  return (ACTIVE_STATUSES as readonly Status[]).includes(status);
-}
-
-export function isTerminalStatus(status: Status): boolean {
-  return (TERMINAL_STATUSES as readonly Status[]).includes(status);
-}
-
-/** What a newer build of a branch does to older ones (see DESIGN.md "Scheduler"). */
-export const CONCURRENCY_POLICIES = ['queue', 'supersede'] as const;
-export type ConcurrencyPolicy = (typeof CONCURRENCY_POLICIES)[number];
-
-/** How a build came to be. */
-export const BUILD_TRIGGERS = ['manual', 'webhook', 'rerun'] as const;
-export type BuildTrigger = (typeof BUILD_TRIGGERS)[number];
-
-export const TOKEN_ROLES = ['admin', 'member', 'viewer'] as const;
-export type TokenRole = (typeof TOKEN_ROLES)[number];
-
-/**
- * Why a build, stage or step ended as it did. `code` is open here (the orchestrator's
- * `ReasonCode` plus server reasons such as `superseded` or `lost`); the store only keeps it.
- */
-export interface Reason {
-  code: string;
-  message: string;
-}
+type TokenRole = Role;
 
 /** All times in the store are epoch milliseconds. */
 export type EpochMs = number;

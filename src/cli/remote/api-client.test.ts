@@ -171,7 +171,7 @@ describe('SlipwayClient', () => {
     expect(errorFromResponse(502, 'Bad Gateway', '<html>proxy</html>').message).toBe(
       'the server answered HTTP 502 Bad Gateway',
     );
-    expect(errorFromResponse(500, '', '{"error":"flat"}').code).toBe('http_500');
+    expect(errorFromResponse(500, '', '{"error":"flat"}').code).toBe('http');
   });
 
   it('returns nothing for 204 answers', async () => {

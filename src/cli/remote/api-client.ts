@@ -1,23 +1,32 @@
-import type {
-  ApiError,
-  Build,
-  BuildDetail,
-  LogLine,
-  LogPage,
-  Page,
-  Project,
-  ProjectCreate,
-  ProjectStats,
-  ProjectUpdate,
-  Queue,
-  TokenCreate,
-  TokenCreated,
-  TokenInfo,
-  TriggerRequest,
-} from '../../server/api/dto.js';
-import type { Status } from '../../pipeline/types.js';
-import type { ArtifactDto } from '../../server/artifacts/routes.js';
-import type { SecretInfoDto } from '../../server/secrets/routes.js';
+import {
+  API_PREFIX,
+  decodeApiError,
+  endpoints,
+  logStreamPath,
+  projectPath,
+  artifactPath,
+  stepLogPath,
+  type Artifact,
+  type Build,
+  type BuildDetail,
+  type BuildQuery as ListQuery,
+  type ClientErrorCode,
+  type ApiErrorCode,
+  type Endpoint,
+  type LogLine,
+  type LogPage,
+  type Page,
+  type Project,
+  type ProjectCreate,
+  type ProjectStats,
+  type ProjectUpdate,
+  type Queue,
+  type SecretInfo,
+  type TokenCreate,
+  type TokenCreated,
+  type TokenInfo,
+  type TriggerRequest,
+} from '../../contract/index.js';
 import { followSse, type FollowSseOptions } from './sse.js';
 
 /** The trigger's answer header for a build queued although its ref could not be checked. */
@@ -33,7 +42,7 @@ export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 export class ApiClientError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ApiErrorCode | ClientErrorCode,
     message: string,
     readonly details?: unknown,
     options?: { cause?: unknown },
@@ -82,12 +91,8 @@ export function resolveConnection(
 }
 
 /** Filters of the build lists; `before` is the cursor of the previous page. */
-export interface BuildQuery {
+export interface BuildQuery extends ListQuery {
   project?: string;
-  status?: Status;
-  branch?: string;
-  limit?: number;
-  before?: string;
 }
 
 /** What the live log stream delivers, decoded. */
@@ -110,10 +115,9 @@ export interface ClientOptions extends Connection {
   timeoutMs?: number;
 }
 
-const API = '/api/v1';
-
 /**
- * Typed client of the Slipway REST API (`src/server/api/dto.ts`), one method per route.
+ * Typed client of the Slipway REST API (`src/contract/`: the routes in `api.ts`, the shapes in
+ * `dto.ts`), one method per route.
  * Every failure is an {@link ApiClientError} with a message fit to print as is.
  */
 export class SlipwayClient {
@@ -132,7 +136,7 @@ export class SlipwayClient {
   // Projects
 
   listProjects(query: { limit?: number; before?: string } = {}): Promise<Page<Project>> {
-    return this.json('GET', `/projects${queryString(query)}`);
+    return this.call(endpoints.listProjects(query));
   }
 
   /** Every project, following the pagination cursor to the end. */
@@ -148,23 +152,23 @@ export class SlipwayClient {
   }
 
   createProject(body: ProjectCreate): Promise<Project> {
-    return this.json('POST', '/projects', body);
+    return this.call(endpoints.createProject(body));
   }
 
   getProject(slug: string): Promise<Project> {
-    return this.json('GET', projectPath(slug));
+    return this.call(endpoints.getProject(slug));
   }
 
   updateProject(slug: string, body: ProjectUpdate): Promise<Project> {
-    return this.json('PATCH', projectPath(slug), body);
+    return this.call(endpoints.updateProject(slug, body));
   }
 
-  async deleteProject(slug: string): Promise<void> {
-    await this.request('DELETE', projectPath(slug));
+  deleteProject(slug: string): Promise<void> {
+    return this.call(endpoints.deleteProject(slug));
   }
 
   projectStats(slug: string): Promise<ProjectStats> {
-    return this.json('GET', `${projectPath(slug)}/stats`);
+    return this.call(endpoints.projectStats(slug));
   }
 
   // Builds
@@ -172,8 +176,7 @@ export class SlipwayClient {
   /** One page of builds: of one project when `query.project` is set, else of all projects. */
   listBuilds(query: BuildQuery = {}): Promise<Page<Build>> {
     const { project, ...rest } = query;
-    if (project !== undefined) return this.json('GET', `${projectPath(project)}/builds${queryString(rest)}`);
-    return this.json('GET', `/builds${queryString(rest)}`);
+    return this.call(endpoints.listBuilds(project, rest));
   }
 
   /**
@@ -181,41 +184,41 @@ export class SlipwayClient {
    * the repository it queues the build all the same and says why, which `onWarning` receives.
    */
   async trigger(slug: string, body: TriggerRequest, onWarning?: (text: string) => void): Promise<Build> {
-    const path = `${projectPath(slug)}/builds`;
-    const response = await this.request('POST', path, body);
+    const endpoint = endpoints.trigger(slug, body);
+    const response = await this.request(endpoint.method, endpoint.path, endpoint.body);
     const warning = response.headers.get(WARNING_HEADER);
     if (warning !== null && warning !== '') onWarning?.(warning);
-    return this.parse('POST', path, response);
+    return this.parse(endpoint, response);
   }
 
   getProjectBuild(slug: string, number: number): Promise<BuildDetail> {
-    return this.json('GET', `${projectPath(slug)}/builds/${number}`);
+    return this.call(endpoints.getProjectBuild(slug, number));
   }
 
   getBuild(id: number): Promise<BuildDetail> {
-    return this.json('GET', `/builds/${id}`);
+    return this.call(endpoints.getBuild(id));
   }
 
   cancel(id: number): Promise<Build> {
-    return this.json('POST', `/builds/${id}/cancel`, {});
+    return this.call(endpoints.cancel(id));
   }
 
-  /** `comment`: why, for the build's approval record. */
+  /** `comment`: why, for the build's approval record (left out when empty). */
   approve(id: number, comment?: string): Promise<Build> {
-    return this.json('POST', `/builds/${id}/approve`, comment === undefined ? {} : { comment });
+    return this.call(endpoints.approve(id, comment));
   }
 
   reject(id: number, comment?: string): Promise<Build> {
-    return this.json('POST', `/builds/${id}/reject`, comment === undefined ? {} : { comment });
+    return this.call(endpoints.reject(id, comment));
   }
 
   rerun(id: number): Promise<Build> {
-    return this.json('POST', `/builds/${id}/rerun`, {});
+    return this.call(endpoints.rerun(id));
   }
 
   /** Stored log lines with `seq > after`; `complete` tells whether more can ever follow. */
   logPage(id: number, query: { after?: number; limit?: number } = {}): Promise<LogPage> {
-    return this.json('GET', `/builds/${id}/logs${queryString(query)}`);
+    return this.call(endpoints.logPage(id, query));
   }
 
   /**
@@ -224,7 +227,7 @@ export class SlipwayClient {
    */
   async *followLogs(id: number, options: FollowLogsOptions = {}): AsyncGenerator<LogStreamEvent> {
     const { after, ...sseOptions } = options;
-    const events = followSse(`${this.server}${API}/builds/${id}/logs?follow=1`, {
+    const events = followSse(`${this.server}${API_PREFIX}${logStreamPath(id)}`, {
       ...sseOptions,
       headers: this.headers(),
       fetch: this.fetchImpl,
@@ -247,65 +250,62 @@ export class SlipwayClient {
 
   /** A finished step's log as plain text. */
   async stepLog(id: number, stage: string, step: string): Promise<string> {
-    const response = await this.request(
-      'GET',
-      `/builds/${id}/steps/${encodeURIComponent(stage)}/${encodeURIComponent(step)}/log`,
-    );
+    const response = await this.request('GET', stepLogPath(id, stage, step));
     return response.text();
   }
 
   // Queue, tokens
 
   queue(): Promise<Queue> {
-    return this.json('GET', '/queue');
+    return this.call(endpoints.queue());
   }
 
   listTokens(): Promise<TokenInfo[]> {
-    return this.json('GET', '/tokens');
+    return this.call(endpoints.listTokens());
   }
 
   createToken(body: TokenCreate): Promise<TokenCreated> {
-    return this.json('POST', '/tokens', body);
+    return this.call(endpoints.createToken(body));
   }
 
-  async revokeToken(id: number): Promise<void> {
-    await this.request('DELETE', `/tokens/${id}`);
+  revokeToken(id: number): Promise<void> {
+    return this.call(endpoints.revokeToken(id));
   }
 
   whoami(): Promise<TokenInfo> {
-    return this.json('GET', '/whoami');
+    return this.call(endpoints.whoami());
   }
 
   // Webhook settings
 
   /** Changes a project's webhook settings; `secret: null` removes the secret. */
   updateHookSettings(slug: string, body: { secret?: string | null }): Promise<HookSettingsDto> {
-    return this.json('PATCH', `${projectPath(slug)}/hooks`, body);
+    return this.call({ method: 'PATCH', path: `${projectPath(slug)}/hooks`, body });
   }
 
   // Secrets (values go in, never come out)
 
   /** Secrets of a project (`owner/name`), or the global ones (`null`): names and times only. */
-  listSecrets(project: string | null): Promise<SecretInfoDto[]> {
-    return this.json('GET', secretsPath(project));
+  listSecrets(project: string | null): Promise<SecretInfo[]> {
+    return this.call(endpoints.listSecrets(project));
   }
 
   setSecret(
     project: string | null,
     name: string,
     body: { value: string; allowForks?: boolean },
-  ): Promise<SecretInfoDto> {
-    return this.json('PUT', `${secretsPath(project)}/${encodeURIComponent(name)}`, body);
+  ): Promise<SecretInfo> {
+    return this.call(endpoints.setSecret(project, name, body));
   }
 
-  async deleteSecret(project: string | null, name: string): Promise<void> {
-    await this.request('DELETE', `${secretsPath(project)}/${encodeURIComponent(name)}`);
+  deleteSecret(project: string | null, name: string): Promise<void> {
+    return this.call(endpoints.deleteSecret(project, name));
   }
 
   // Artifacts
 
-  listArtifacts(buildId: number): Promise<ArtifactDto[]> {
-    return this.json('GET', `/builds/${buildId}/artifacts`);
+  listArtifacts(buildId: number): Promise<Artifact[]> {
+    return this.call(endpoints.listArtifacts(buildId));
   }
 
   /**
@@ -323,12 +323,7 @@ export class SlipwayClient {
     );
     let response: Response;
     try {
-      response = await this.request(
-        'GET',
-        `/builds/${buildId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`,
-        undefined,
-        controller.signal,
-      );
+      response = await this.request('GET', artifactPath(buildId, path), undefined, controller.signal);
     } finally {
       clearTimeout(timer);
     }
@@ -344,18 +339,20 @@ export class SlipwayClient {
 
   // Plumbing
 
-  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return this.parse(method, path, await this.request(method, path, body));
+  /** Sends one call of the API; a 204 answer resolves with nothing. */
+  private async call<T>(endpoint: Endpoint<T>): Promise<T> {
+    return this.parse(endpoint, await this.request(endpoint.method, endpoint.path, endpoint.body));
   }
 
-  private async parse<T>(method: string, path: string, response: Response): Promise<T> {
+  private async parse<T>(endpoint: Endpoint<T>, response: Response): Promise<T> {
+    if (response.status === 204) return undefined as T;
     try {
       return (await response.json()) as T;
     } catch (cause) {
       throw new ApiClientError(
         response.status,
         'bad_response',
-        `${method} ${path}: the server's answer is not JSON`,
+        `${endpoint.method} ${endpoint.path}: the server's answer is not JSON`,
         undefined,
         { cause },
       );
@@ -372,7 +369,7 @@ export class SlipwayClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
-      response = await this.fetchImpl(`${this.server}${API}${path}`, {
+      response = await this.fetchImpl(`${this.server}${API_PREFIX}${path}`, {
         method,
         headers,
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -417,15 +414,7 @@ export class SlipwayClient {
   }
 }
 
-/** Secrets of a project, or the global ones for `null`. */
-function secretsPath(project: string | null): string {
-  return project === null ? '/secrets' : `${projectPath(project)}/secrets`;
-}
-
-/** `owner/name` → `/projects/owner/name`, each part encoded so odd names cannot change the route. */
-export function projectPath(slug: string): string {
-  return `/projects/${slug.split('/').map(encodeURIComponent).join('/')}`;
-}
+export { projectPath } from '../../contract/index.js';
 
 /** What to do when no token was given at all. */
 export const NO_TOKEN_MESSAGE =
@@ -444,38 +433,18 @@ export function errorFromResponse(
   body: string,
   sentToken = true,
 ): ApiClientError {
-  const parsed = parseErrorBody(body);
+  const decoded = decodeApiError(status, statusText, body);
   if (status === 401) {
     return new ApiClientError(
       status,
-      parsed?.code ?? 'unauthorized',
+      'unauthorized',
       sentToken
         ? 'the server refused the token (it is unknown, revoked or mistyped; check SLIPWAY_TOKEN or --token)'
         : NO_TOKEN_MESSAGE,
-      parsed?.details,
+      decoded.details,
     );
   }
-  if (parsed) return new ApiClientError(status, parsed.code, parsed.message, parsed.details);
-  return new ApiClientError(
-    status,
-    `http_${status}`,
-    `the server answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`,
-  );
-}
-
-function parseErrorBody(body: string): ApiError['error'] | undefined {
-  try {
-    const value = JSON.parse(body) as unknown;
-    if (typeof value !== 'object' || value === null || !('error' in value)) return undefined;
-    const error = value.error;
-    if (typeof error !== 'object' || error === null) return undefined;
-    const code = 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-    const message = 'message' in error && typeof error.message === 'string' ? error.message : undefined;
-    if (code === undefined || message === undefined) return undefined;
-    return { code, message, ...('details' in error ? { details: error.details } : {}) };
-  } catch {
-    return undefined;
-  }
+  return new ApiClientError(status, decoded.code, decoded.message, decoded.details);
 }
 
 /** The errno-style code under undici's `fetch failed` (which nests it one or two levels deep). */
@@ -501,11 +470,4 @@ function parseData<T>(event: string, data: string): T {
       { cause },
     );
   }
-}
-
-function queryString(query: Record<string, string | number | undefined>): string {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
-  const text = params.toString();
-  return text ? `?${text}` : '';
 }

@@ -1,4 +1,4 @@
-import type { Approval, Build, Queue } from '../../server/api/dto.js';
+import type { Approval, Build, Queue } from '../../contract/index.js';
 import type { SlipwayClient } from './api-client.js';
 import { describeWaiting } from './format.js';
 

@@ -6,7 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
-import type { ArtifactDto } from '../../server/artifacts/routes.js';
+import type { Artifact as ArtifactDto } from '../../contract/index.js';
 import { EXIT, UsageError } from '../errors.js';
 import { ApiClientError } from './api-client.js';
 import { apiAction, client, plainTable, remote } from './command-kit.js';

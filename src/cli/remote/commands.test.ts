@@ -2,7 +2,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Build, BuildDetail, LogLine, LogPage, TokenCreated } from '../../server/api/dto.js';
+import type { Build, BuildDetail, LogLine, LogPage, TokenCreated } from '../../contract/index.js';
 import { UsageError } from '../errors.js';
 import { registerRemoteCommands } from './commands.js';
 
@@ -16,7 +16,7 @@ const build: Build = {
   commit: null,
   tag: null,
   event: 'manual',
-  trigger: 'api',
+  trigger: 'manual',
   triggeredBy: 'ci',
   rerunOf: null,
   createdAt: '2024-05-01T12:00:00Z',

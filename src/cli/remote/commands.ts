@@ -1,7 +1,17 @@
 import { Option, type Command } from 'commander';
-import { FINAL_STATUSES, type Status } from '../../pipeline/types.js';
 import { userRegexProblem } from '../../pipeline/user-regex.js';
-import type { Build, ConcurrencyPolicy, ProjectUpdate, Role } from '../../server/api/dto.js';
+import {
+  CONCURRENCY_POLICIES,
+  PROJECT_EXECUTORS,
+  ROLES,
+  STATUSES,
+  type Build,
+  type ConcurrencyPolicy,
+  type ProjectExecutor,
+  type ProjectUpdate,
+  type Role,
+  type Status,
+} from '../../contract/index.js';
 import { EXIT, UsageError } from '../errors.js';
 import { BufferedWriter, Style } from '../output.js';
 import { apiAction, client, remote, type ConnectionFlags } from './command-kit.js';
@@ -20,7 +30,7 @@ interface ProjectFlags extends ConnectionFlags {
   policy?: ConcurrencyPolicy;
   maxRunning?: string;
   image?: string;
-  executor?: string;
+  executor?: ProjectExecutor | 'none';
   pipelinePath?: string;
 }
 
@@ -28,9 +38,6 @@ interface FollowFlags extends ConnectionFlags {
   follow?: boolean;
   color?: boolean;
 }
-
-const STATUSES: readonly Status[] = ['queued', 'pending', 'running', 'waiting', 'lost', ...FINAL_STATUSES];
-const ROLES: readonly Role[] = ['admin', 'member', 'viewer'];
 
 export { apiExitCode } from './command-kit.js';
 
@@ -392,11 +399,16 @@ function projectOptions(command: Command): Command {
       new Option(
         '--policy <policy>',
         'a newer build of a busy branch waits (queue) or cancels the older one (supersede)',
-      ).choices(['queue', 'supersede']),
+      ).choices(CONCURRENCY_POLICIES),
     )
     .option('--max-running <n>', 'running builds of this project at most ("none": no project limit)')
     .option('--image <image>', 'default container image ("none" clears it)')
-    .option('--executor <name>', 'default executor ("none" clears it)')
+    .addOption(
+      new Option('--executor <name>', 'default executor ("none" clears it)').choices([
+        ...PROJECT_EXECUTORS,
+        'none',
+      ]),
+    )
     .option('--pipeline-path <path>', 'pipeline file in the repository (default .slipway.yml)');
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Build, BuildDetail, Project, Queue } from '../../server/api/dto.js';
+import type { Build, BuildDetail, Project, Queue } from '../../contract/index.js';
 import { Style } from '../output.js';
 import {
   buildDetailText,
@@ -156,7 +156,7 @@ describe('tables', () => {
       ...build({
         number: 42,
         status: 'failure',
-        reason: { code: 'step_failed', message: 'test/unit failed' },
+        reason: { code: 'exit_code', message: 'test/unit failed' },
         tag: 'v1.0',
       }),
       stages: [
@@ -196,7 +196,7 @@ describe('tables', () => {
               status: 'failure',
               exitCode: 1,
               attempts: 2,
-              reason: { code: 'exit', message: 'exit code 1' },
+              reason: { code: 'exit_code', message: 'exit code 1' },
               startedAt: ago(170),
               finishedAt: ago(100),
               durationMs: 70_000,

@@ -1,6 +1,13 @@
-import { formatDuration } from '../../orchestrator/step-runner.js';
-import type { Status } from '../../pipeline/types.js';
-import type { Approval, Build, BuildDetail, Project, Queue, TokenInfo } from '../../server/api/dto.js';
+import {
+  formatDuration,
+  type Approval,
+  type Build,
+  type BuildDetail,
+  type Project,
+  type Queue,
+  type Status,
+  type TokenInfo,
+} from '../../contract/index.js';
 import type { Style } from '../output.js';
 
 /** One column of {@link renderTable}: its header, its text, and how to colour a cell. */

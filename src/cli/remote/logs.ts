@@ -1,6 +1,10 @@
-import { formatDuration } from '../../orchestrator/step-runner.js';
-import type { Status } from '../../pipeline/types.js';
-import { FINAL, type Build, type LogLine } from '../../server/api/dto.js';
+import {
+  formatDuration,
+  isTerminalStatus,
+  type Build,
+  type LogLine,
+  type Status,
+} from '../../contract/index.js';
 import { EXIT } from '../errors.js';
 import type { BufferedWriter, Style } from '../output.js';
 import type { SlipwayClient } from './api-client.js';
@@ -112,7 +116,7 @@ export async function followBuild(
       lastSeq = event.line.seq;
       printer.line(event.line);
     } else if (event.type === 'status') {
-      if (event.build.status !== status.status && !isFinal(event.build.status)) {
+      if (event.build.status !== status.status && !isTerminalStatus(event.build.status)) {
         out.flush();
         notes(describeStatusChange(name, event.build, noteStyle));
       }
@@ -121,7 +125,7 @@ export async function followBuild(
   }
   await out.drain();
   // The stream may end before its last status event reaches us; the build record is the truth.
-  if (!isFinal(status.status)) status = await client.getBuild(build.id);
+  if (!isTerminalStatus(status.status)) status = await client.getBuild(build.id);
   const took = status.durationMs !== null ? ` in ${formatDuration(status.durationMs)}` : '';
   const reason = status.reason && status.status !== 'success' ? ` (${status.reason.message})` : '';
   notes(`${name} ${colourStatus(noteStyle, status.status)}${took}${reason}`);
@@ -135,8 +139,4 @@ function describeStatusChange(name: string, build: Build, style: Style): string 
     );
   }
   return style.dim(`${name} ${build.status}`);
-}
-
-function isFinal(status: Status): boolean {
-  return (FINAL as readonly Status[]).includes(status);
 }

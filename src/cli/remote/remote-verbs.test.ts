@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { Command } from 'commander';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Build } from '../../server/api/dto.js';
+import type { Build } from '../../contract/index.js';
 import { hookSettingsRoutes } from '../../server/hooks/settings-routes.js';
 import { hookSecret } from '../../server/hooks/store.js';
 import { TestRepo } from '../../server/testing/git-repo.js';

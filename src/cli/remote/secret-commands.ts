@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { SecretInfoDto } from '../../server/secrets/routes.js';
+import type { SecretInfo as SecretInfoDto } from '../../contract/index.js';
 import { EXIT, UsageError } from '../errors.js';
 import { apiAction, client, plainTable, remote } from './command-kit.js';
 import { parseSlug } from './commands.js';

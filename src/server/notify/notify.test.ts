@@ -82,7 +82,7 @@ const build: Build = {
   projectSlug: 'acme/web',
   number: 42,
   status: 'failure',
-  reason: { code: 'step_failed', message: 'step test/unit failed with exit code 1 <see log>' },
+  reason: { code: 'exit_code', message: 'step test/unit failed with exit code 1 <see log>' },
   branch: 'main',
   commitSha: '6113728f27ae82c7b1a177c8d03f9e96e0adf246',
   commitMessage: null,
@@ -257,7 +257,7 @@ describe.each(DIALECTS)('notifier hub (%s, real local receiver)', (dialect) => {
     // bound, which a busy machine would break).
     expect(receiver.at('/ok')).toHaveLength(0);
     await setBuildStatus(t.db, queued.id, ['running'], 'failure', {
-      reason: { code: 'step_failed', message: 'unit failed' },
+      reason: { code: 'exit_code', message: 'unit failed' },
     });
     hub.onBuildFinished(queued.id);
     await hub.idle();

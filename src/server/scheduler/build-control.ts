@@ -66,7 +66,7 @@ export class DatabaseBuildControl implements BuildControl {
 
   async cancel(buildId: number, by: string, reason?: string): Promise<Build> {
     const build = await this.mustGet(buildId);
-    const why = { code: 'cancelled', message: reason ?? `cancelled by ${by}` };
+    const why = { code: 'cancelled' as const, message: reason ?? `cancelled by ${by}` };
     if (build.status === 'queued') {
       const cancelled = await setBuildStatus(this.db, buildId, ['queued'], 'cancelled', { reason: why });
       if (cancelled) return cancelled;

@@ -1,5 +1,5 @@
-import { SseParser } from '../../../cli/remote/sse.js';
-import type { SseEvent } from '../../../cli/remote/sse.js';
+import { SseParser } from '../../../contract/sse.js';
+import type { SseEvent } from '../../../contract/sse.js';
 
 /** One real SSE connection, recording every event, for tests. */
 export interface SseSession {
