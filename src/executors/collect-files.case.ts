@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingSink } from './executor.case.js';
+import { runStep } from './lifecycle.js';
 import type { BuildHandle, Executor } from './types.js';
 
 export interface CollectTarget {
@@ -65,7 +66,8 @@ export function collectFilesConformance(name: string, setup: () => Promise<Colle
         services: [],
       });
       const sink = new RecordingSink();
-      const exit = await ex.runStep(
+      const exit = await runStep(
+        ex,
         handle,
         {
           key: 'build/make',
@@ -74,6 +76,7 @@ export function collectFilesConformance(name: string, setup: () => Promise<Colle
           ...(target.image !== undefined ? { image: target.image } : {}),
           commands: WORKSPACE_SCRIPT,
           env: {},
+          secrets: {},
           attempt: 1,
         },
         sink,

@@ -13,13 +13,16 @@ import type {
   StepStart,
 } from '../types.js';
 import { ExecutorError } from '../types.js';
+import { LineSplitter } from '../lines.js';
 
 /** One started step of the memory engine: it lives on when the process that started it "dies". */
 interface MemoryStep {
   ref: StepRef;
-  output: Array<{ stream: OutputStream; text: string }>;
+  output: Array<{ stream: OutputStream; text: string; continues: boolean }>;
   exit: StepExit | undefined;
-  /** Killing the step's program (stopStep). */
+  /** The soft stop (SIGTERM): ends the program unless it ran `ignore-term`. */
+  readonly term: AbortController;
+  /** The forced stop (SIGKILL) after the grace: ends it always. */
   readonly kill: AbortController;
   /** Woken on every new line and on the exit. */
   readonly listeners: Set<() => void>;
@@ -37,6 +40,18 @@ interface MemoryStep {
  *   set FLAG       raise a named flag          await FLAG  wait until FLAG is raised
  *   flaky N        fail with code 1 the first N attempts of this step, then go on
  *   oom            die as killed for memory (exit 137, `oom_killed`)
+ *   count N [MS]   print 1..N on stdout, one a line, MS milliseconds apart
+ *   env NAME       print the value of NAME (secrets win over env; empty when unset)
+ *   raw TEXT       write TEXT as is (no newline added; `\n`, `\r` in it are real bytes)
+ *   long N         write N zeros without a newline (cut into pieces like real output)
+ *   append F TEXT  add the line TEXT to the build's workspace file F
+ *   cat F          print the lines of workspace file F (exit 1 when it does not exist)
+ *   await-file F   wait until workspace file F exists
+ *   pwd            print the workspace path
+ *   ignore-term    from here on, a stop's soft kill is ignored: only the force after the grace ends it
+ *
+ * Output goes through the same line splitter as real executors' (pieces of `MAX_LINE_LENGTH`,
+ * a partial last line flushed at the end). A stopped step exits 143 (soft) or 137 (forced).
  *
  * Images: `pull-fail` cannot be pulled (`image_pull`); `pending:FLAG` stays in the pending
  * phase until FLAG is raised.
@@ -56,8 +71,18 @@ export class MemoryExecutor implements Executor {
   private readonly flagWaiters = new Map<string, Array<() => void>>();
   private readonly live = new Map<string, ExecutorResource>();
   private readonly steps = new Map<string, MemoryStep>();
+  /** Workspace files by build: lines by file name. */
+  private readonly files = new Map<string, Map<string, string[]>>();
+  /** Woken when a workspace file is created. */
+  private readonly fileWaiters = new Set<() => void>();
 
-  constructor(private readonly options: { failPrepare?: string } = {}) {}
+  constructor(
+    private readonly options: {
+      failPrepare?: string;
+      /** How long a stopped step that ignores the soft kill gets before the force; default 200 ms. */
+      stopGraceMs?: number;
+    } = {},
+  ) {}
 
   workspacePath(buildId: string): string {
     return `/memory/${buildId}`;
@@ -119,6 +144,7 @@ export class MemoryExecutor implements Executor {
       ref,
       output: [],
       exit: undefined,
+      term: new AbortController(),
       kill: new AbortController(),
       listeners: new Set(),
     };
@@ -160,7 +186,7 @@ export class MemoryExecutor implements Executor {
       while (index < step.output.length) {
         const line = step.output[index++]!;
         seen[line.stream] += 1;
-        if (seen[line.stream] > from[line.stream]) sink.line(line.stream, line.text);
+        if (seen[line.stream] > from[line.stream]) sink.line(line.stream, line.text, line.continues);
       }
       if (step.exit !== undefined || signal.aborted || !this.steps.has(ref.id)) return;
       await this.nextChange(step, signal);
@@ -182,8 +208,13 @@ export class MemoryExecutor implements Executor {
   async stopStep(handle: BuildHandle, ref: StepRef): Promise<void> {
     const step = this.adopt(handle, ref);
     if (!step || step.exit !== undefined) return;
-    step.kill.abort();
-    while (step.exit === undefined && this.steps.has(ref.id)) await this.nextChange(step);
+    step.term.abort();
+    const grace = setTimeout(() => step.kill.abort(), this.options.stopGraceMs ?? 200);
+    try {
+      while (step.exit === undefined && this.steps.has(ref.id)) await this.nextChange(step);
+    } finally {
+      clearTimeout(grace);
+    }
   }
 
   releaseStep(handle: BuildHandle, ref: StepRef): Promise<void> {
@@ -220,6 +251,7 @@ export class MemoryExecutor implements Executor {
   vanish(key?: string): void {
     for (const [id, step] of this.steps) {
       if (key !== undefined && step.ref.key !== key) continue;
+      step.term.abort();
       step.kill.abort();
       this.steps.delete(id);
       this.live.delete(id);
@@ -254,11 +286,13 @@ export class MemoryExecutor implements Executor {
   private removeAll(buildId: string): void {
     for (const [id, step] of this.steps) {
       if (step.ref.buildId !== buildId) continue;
+      step.term.abort();
       step.kill.abort();
       this.steps.delete(id);
       this.wake(step);
     }
     for (const [id, resource] of this.live) if (resource.buildId === buildId) this.live.delete(id);
+    this.files.delete(buildId);
   }
 
   private async execute(record: MemoryStep, step: StepSpec): Promise<void> {
@@ -282,49 +316,134 @@ export class MemoryExecutor implements Executor {
   }
 
   private async program(record: MemoryStep, step: StepSpec): Promise<StepExit> {
-    const signal = record.kill.signal;
-    const print = (stream: OutputStream, text: string) => {
-      record.output.push({ stream, text });
+    // Until `ignore-term`, the soft stop ends the program as the force does.
+    let signal = AbortSignal.any([record.term.signal, record.kill.signal]);
+    const splitters = {
+      stdout: this.splitter(record, 'stdout'),
+      stderr: this.splitter(record, 'stderr'),
+    };
+    const write = (stream: OutputStream, text: string) => {
+      splitters[stream].write(Buffer.from(text));
       this.wake(record);
     };
-    const killed = { kind: 'exited', exitCode: 143 } as const;
-    for (const command of step.commands) {
-      if (signal.aborted) return killed;
-      const [op = '', ...rest] = command.split(' ');
-      const arg = rest.join(' ');
-      switch (op) {
-        case 'echo':
-          print('stdout', arg);
-          break;
-        case 'warn':
-          print('stderr', arg);
-          break;
-        case 'exit':
-          return { kind: 'exited', exitCode: Number(arg) };
-        case 'error':
-          return { kind: 'error', code: 'internal', message: arg };
-        case 'oom':
-          return { kind: 'error', code: 'oom_killed', message: 'killed: out of memory', exitCode: 137 };
-        case 'flaky':
-          if (step.attempt <= Number(arg)) return { kind: 'exited', exitCode: 1 };
-          break;
-        case 'sleep':
-          if (!(await this.wait(signal, Number(arg)))) return killed;
-          break;
-        case 'hang':
-          await this.wait(signal, Infinity);
-          return killed;
-        case 'set':
-          this.raise(arg);
-          break;
-        case 'await':
-          if (!(await this.waitFlag(arg, signal))) return killed;
-          break;
-        default:
-          throw new Error(`memory executor: unknown instruction "${command}"`);
+    const killed = (): StepExit => ({ kind: 'exited', exitCode: record.kill.signal.aborted ? 137 : 143 });
+    const files = this.filesOf(record.ref.buildId);
+    try {
+      for (const command of step.commands) {
+        if (signal.aborted) return killed();
+        const [op = '', ...rest] = command.split(' ');
+        const arg = rest.join(' ');
+        switch (op) {
+          case 'echo':
+            write('stdout', `${arg}\n`);
+            break;
+          case 'warn':
+            write('stderr', `${arg}\n`);
+            break;
+          case 'raw':
+            write('stdout', arg);
+            break;
+          case 'long':
+            write('stdout', '0'.repeat(Number(arg)));
+            break;
+          case 'count': {
+            const [n = '0', ms = '0'] = rest;
+            for (let i = 1; i <= Number(n); i++) {
+              if (i > 1 && Number(ms) > 0 && !(await this.wait(signal, Number(ms)))) return killed();
+              if (signal.aborted) return killed();
+              write('stdout', `${i}\n`);
+            }
+            break;
+          }
+          case 'env':
+            write('stdout', `${step.secrets[arg] ?? step.env[arg] ?? ''}\n`);
+            break;
+          case 'pwd':
+            write('stdout', `${this.workspacePath(record.ref.buildId)}\n`);
+            break;
+          case 'append': {
+            const [file = '', ...words] = rest;
+            const existed = files.has(file);
+            files.set(file, [...(files.get(file) ?? []), words.join(' ')]);
+            if (!existed) for (const wake of [...this.fileWaiters]) wake();
+            break;
+          }
+          case 'cat': {
+            const lines = files.get(arg);
+            if (!lines) {
+              write('stderr', `cat: ${arg}: No such file or directory\n`);
+              return { kind: 'exited', exitCode: 1 };
+            }
+            for (const line of lines) write('stdout', `${line}\n`);
+            break;
+          }
+          case 'await-file':
+            if (!(await this.waitFile(files, arg, signal))) return killed();
+            break;
+          case 'ignore-term':
+            signal = record.kill.signal;
+            break;
+          case 'exit':
+            return { kind: 'exited', exitCode: Number(arg) };
+          case 'error':
+            return { kind: 'error', code: 'internal', message: arg };
+          case 'oom':
+            return { kind: 'error', code: 'oom_killed', message: 'killed: out of memory', exitCode: 137 };
+          case 'flaky':
+            if (step.attempt <= Number(arg)) return { kind: 'exited', exitCode: 1 };
+            break;
+          case 'sleep':
+            if (!(await this.wait(signal, Number(arg)))) return killed();
+            break;
+          case 'hang':
+            await this.wait(signal, Infinity);
+            return killed();
+          case 'set':
+            this.raise(arg);
+            break;
+          case 'await':
+            if (!(await this.waitFlag(arg, signal))) return killed();
+            break;
+          default:
+            throw new Error(`memory executor: unknown instruction "${command}"`);
+        }
       }
+      return { kind: 'exited', exitCode: 0 };
+    } finally {
+      // A partial last line is output too, as a real stream's end flushes it.
+      splitters.stdout.flush();
+      splitters.stderr.flush();
     }
-    return { kind: 'exited', exitCode: 0 };
+  }
+
+  private splitter(record: MemoryStep, stream: OutputStream): LineSplitter {
+    return new LineSplitter((text, continues) => {
+      record.output.push({ stream, text, continues });
+    });
+  }
+
+  private filesOf(buildId: string): Map<string, string[]> {
+    let files = this.files.get(buildId);
+    if (!files) {
+      files = new Map();
+      this.files.set(buildId, files);
+    }
+    return files;
+  }
+
+  /** Resolves true once `file` exists in `files`, or false as soon as the signal aborts. */
+  private waitFile(files: Map<string, string[]>, file: string, signal: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!files.has(file) && !signal.aborted) return;
+        this.fileWaiters.delete(check);
+        signal.removeEventListener('abort', check);
+        resolve(files.has(file));
+      };
+      this.fileWaiters.add(check);
+      signal.addEventListener('abort', check, { once: true });
+      check();
+    });
   }
 
   private wake(step: MemoryStep): void {
