@@ -591,6 +591,7 @@ export class LocalExecutor implements Executor {
       ...[...(state?.processes ?? [])].map(({ proc }) => proc.terminate(this.killGraceMs)),
     ]);
     this.builds.delete(buildId);
+    for (const dir of this.watchers.keys()) if (dir.startsWith(`${root}/`)) this.watchers.delete(dir);
     // What no record names: a step whose record was never written, a leftover of a process
     // that died with services running.
     await killLeftoverGroups(root);
