@@ -3,9 +3,10 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecordingSink, executorConformance } from '../executor.case.js';
+import { RecordingSink, SHELL_COMMANDS, executorConformance } from '../executor.case.js';
 import { WHOLE_DIRECTORY } from '../workspace-seed.js';
 import { DEFAULT_BUILD_USER, ensureOwnDirectory, resolveBuildUser, type BuildUser } from './build-user.js';
+import { runStep } from '../lifecycle.js';
 import { LocalExecutor } from './local-executor.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -39,13 +40,13 @@ describe.runIf(isRoot)('local executor as the build user', () => {
     user = resolved.user;
   });
 
-  executorConformance('local as the build user', async () => {
+  executorConformance('local as the build user', SHELL_COMMANDS, async () => {
     const resolved = await resolveBuildUser(DEFAULT_BUILD_USER);
     if (resolved.kind !== 'user') throw new Error('expected a build user');
-    return {
-      executor: new LocalExecutor({ tmpRoot: await workspaceRoot(), killGraceMs: 300, runAs: resolved.user }),
-      hostProcesses: true,
-    };
+    const runAs = resolved.user;
+    const tmpRoot = await workspaceRoot();
+    const make = (): LocalExecutor => new LocalExecutor({ tmpRoot, killGraceMs: 300, runAs });
+    return { create: make, reopen: make, hostProcesses: true };
   });
 
   it("runs steps as the user, without root's groups, with a HOME of its own and nothing of the server's", async () => {
@@ -61,7 +62,8 @@ describe.runIf(isRoot)('local executor as the build user', () => {
     });
     try {
       const sink = new RecordingSink();
-      const exit = await ex.runStep(
+      const exit = await runStep(
+        ex,
         handle,
         {
           key: 'test/who',
@@ -69,6 +71,7 @@ describe.runIf(isRoot)('local executor as the build user', () => {
           step: 'who',
           attempt: 1,
           env: {},
+          secrets: {},
           commands: [
             'echo "uid=$(id -u) gid=$(id -g) groups=$(id -G)"',
             'echo "home=$HOME user=$USER logname=$LOGNAME"',

@@ -3,9 +3,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecordingSink, eventually, executorConformance, isAlive, within } from '../executor.case.js';
+import { RecordingSink, eventually, isAlive, within } from '../executor.case.js';
 import type { BuildSpec, StepSpec } from '../types.js';
 import { ExecutorError } from '../types.js';
+import { runStep } from '../lifecycle.js';
 import { LocalExecutor, type LocalExecutorOptions } from './local-executor.js';
 
 const roots: string[] = [];
@@ -16,11 +17,6 @@ async function tempDir(prefix: string): Promise<string> {
 }
 afterAll(async () => {
   await Promise.all(roots.map((r) => rm(r, { recursive: true, force: true })));
-});
-
-executorConformance('local', async () => {
-  const tmpRoot = await tempDir('slipway-test-conformance-');
-  return { executor: new LocalExecutor({ tmpRoot, killGraceMs: 300 }), hostProcesses: true };
 });
 
 let seq = 0;
@@ -37,6 +33,7 @@ const step = (commands: string[], env: Record<string, string> = {}): StepSpec =>
   step: `s${seq}`,
   commands,
   env,
+  secrets: {},
   attempt: 1,
 });
 const never = (): AbortSignal => new AbortController().signal;
@@ -71,7 +68,7 @@ describe('LocalExecutor', () => {
       expect(h.workspace).toBe(workdir);
       expect(wx.workspacePath('anything')).toBe(workdir);
       const sink = new RecordingSink();
-      expect(await wx.runStep(h, step(['cat mine.txt', 'echo new > made.txt']), sink, never())).toEqual({
+      expect(await runStep(wx, h, step(['cat mine.txt', 'echo new > made.txt']), sink, never())).toEqual({
         kind: 'exited',
         exitCode: 0,
       });
@@ -84,14 +81,15 @@ describe('LocalExecutor', () => {
     it('keeps scripts and the marker outside the workspace', async () => {
       const h = await ex.prepare(build());
       const sink = new RecordingSink();
-      await ex.runStep(h, step(['ls -A']), sink, never());
+      await runStep(ex, h, step(['ls -A']), sink, never());
       expect(sink.out()).toEqual([]);
       await ex.destroy(h);
     });
 
     it('removes read-only directories a build leaves behind', async () => {
       const h = await ex.prepare(build());
-      await ex.runStep(
+      await runStep(
+        ex,
         h,
         step(['mkdir -p ro/sub', 'echo x > ro/sub/f', 'chmod 500 ro/sub ro']),
         new RecordingSink(),
@@ -136,7 +134,8 @@ describe('LocalExecutor', () => {
       try {
         const h = await ex.prepare(build());
         const sink = new RecordingSink();
-        const exit = await ex.runStep(
+        const exit = await runStep(
+          ex,
           h,
           step(['echo "$HOME"', 'echo "${SLIPWAY_TEST_SERVER_SECRET:-unset}"', 'echo "$LANG"', 'seq 1 1'], {
             LANG: 'C.UTF-8',
@@ -158,7 +157,7 @@ describe('LocalExecutor', () => {
         const all = make({ inheritEnv: 'all' });
         const h = await all.prepare(build());
         const sink = new RecordingSink();
-        await all.runStep(h, step(['echo "$SLIPWAY_TEST_HOST_VAR"']), sink, never());
+        await runStep(all, h, step(['echo "$SLIPWAY_TEST_HOST_VAR"']), sink, never());
         expect(sink.out()).toEqual(['visible']);
         await all.destroy(h);
       } finally {
@@ -168,7 +167,7 @@ describe('LocalExecutor', () => {
 
     it('reports death by a signal as 128 + signal number', async () => {
       const h = await ex.prepare(build());
-      expect(await ex.runStep(h, step(['kill -KILL $$']), new RecordingSink(), never())).toEqual({
+      expect(await runStep(ex, h, step(['kill -KILL $$']), new RecordingSink(), never())).toEqual({
         kind: 'exited',
         exitCode: 137,
       });
@@ -178,19 +177,20 @@ describe('LocalExecutor', () => {
     it('resolves kind error when the shell cannot start', async () => {
       const h = await ex.prepare(build());
       await rm(h.workspace, { recursive: true });
-      const exit = await ex.runStep(h, step(['echo hi']), new RecordingSink(), never());
-      expect(exit.kind).toBe('error');
+      const exit = await runStep(ex, h, step(['echo hi']), new RecordingSink(), never());
+      expect(exit?.kind).toBe('error');
       await ex.destroy(h);
     });
 
     it('resolves kind error for a build it did not prepare', async () => {
-      const exit = await ex.runStep(
+      const exit = await runStep(
+        ex,
         { buildId: 'unknown', workspace: '/nowhere' },
         step(['true']),
         new RecordingSink(),
         never(),
       );
-      expect(exit.kind).toBe('error');
+      expect(exit).toMatchObject({ kind: 'error', code: 'workspace' });
     });
 
     it('lists a running step as a process of its build', async () => {
@@ -198,7 +198,7 @@ describe('LocalExecutor', () => {
       const ctl = new AbortController();
       const sink = new RecordingSink();
       const s = step(['echo started', 'sleep 300']);
-      const running = ex.runStep(h, s, sink, ctl.signal);
+      const running = runStep(ex, h, s, sink, ctl.signal);
       await eventually(10_000, 'started', () => sink.has('started'));
       const procs = (await ex.listResources()).filter((r) => r.buildId === h.buildId && r.kind === 'process');
       expect(procs).toEqual([
@@ -228,12 +228,12 @@ describe('LocalExecutor', () => {
       const h = await ex.prepare(build());
       const ctl = new AbortController();
       const sink = new RecordingSink();
-      const running = ex.runStep(h, step([...escapee, 'echo started', 'sleep 300']), sink, ctl.signal);
+      const running = runStep(ex, h, step([...escapee, 'echo started', 'sleep 300']), sink, ctl.signal);
       await eventually(10_000, 'started', () => sink.has('started'));
       ctl.abort();
       const pid = Number(await readFile(join(h.workspace, 'escaped.pid'), 'utf8'));
       try {
-        expect((await within(20_000, 'aborted step', running)).kind).toBe('aborted');
+        expect((await within(20_000, 'aborted step', running))?.kind).toBe('aborted');
         expect(await isAlive(pid)).toBe(true); // it really escaped: the bound, not a kill, ended the wait
       } finally {
         process.kill(pid, 'SIGKILL');
@@ -247,7 +247,7 @@ describe('LocalExecutor', () => {
       const exit = await within(
         20_000,
         'step',
-        ex.runStep(h, step([...escapee, 'echo done']), sink, never()),
+        runStep(ex, h, step([...escapee, 'echo done']), sink, never()),
       );
       process.kill(Number(await readFile(join(h.workspace, 'escaped.pid'), 'utf8')), 'SIGKILL');
       expect(exit).toEqual({ kind: 'exited', exitCode: 0 });
@@ -289,7 +289,8 @@ describe('LocalExecutor', () => {
       );
       try {
         const sink = new RecordingSink();
-        const exit = await ex.runStep(
+        const exit = await runStep(
+          ex,
           h,
           step([
             `node -e "require('net').connect(${port}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))"`,
