@@ -525,7 +525,9 @@ export function executorConformance(
           expect(h2.buildId).toBe(h.buildId);
           expect(h2.workspace).toBe(h.workspace);
           const found = await ex2.findStep(h2, step.key, 1);
-          expect(found && stored(found)).toEqual(ref);
+          // The same step; `startedAt` may be read back from the engine (its clock, its precision).
+          const { startedAt: _, ...identity } = ref;
+          expect(found && stored(found)).toMatchObject(identity);
           const second = tailLive(ex2, h2, found!, never(), position);
           const waiting = wait(ex2, h2, found!);
           await openGate(ex2, h2, 'gate');

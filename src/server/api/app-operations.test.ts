@@ -59,19 +59,24 @@ describe('server operations (sqlite)', () => {
     await rm(webRoot, { recursive: true, force: true });
   });
 
-  it('answers an unexpected failure with 500 internal and a generic message, and logs the cause', async () => {
+  it('answers an unexpected failure with 500 "internal error (id …)", and logs that id with the stack', async () => {
     const project = await makeProject(api.t.db);
     const build = await makeBuild(api.t.db, project.id);
     const res = await api.call('viewer', { url: `/api/v1/builds/${build.id}/logs` });
     expect(res.statusCode).toBe(500);
     const body = res.json<ApiError>();
     expect(body.error.code).toBe('internal');
+    const errorId = /^internal error \(id ([0-9a-f]{12})\)$/.exec(body.error.message)?.[1];
+    expect(errorId).toBeDefined();
     expect(res.body).not.toContain('disk on fire');
     expect(res.body).not.toContain('.ts:');
-    expect(body.error.details).toEqual({ requestId: expect.any(String) as unknown });
-    const logged = logLines.find((l) => l.msg === 'request failed');
-    expect(JSON.stringify(logged)).toContain('disk on fire');
+    expect(body.error.details).toEqual({ errorId, requestId: expect.any(String) as unknown });
+    const logged = logLines.find((l) => l.msg === 'request failed' && l.errorId === errorId);
+    expect(logged?.level).toBe(50);
     expect(logged?.reqId).toBe((body.error.details as { requestId: string }).requestId);
+    const err = logged?.err as { message?: string; stack?: string } | undefined;
+    expect(err?.message).toMatch(/^disk on fire/);
+    expect(err?.stack).toMatch(/disk on fire.*\n\s+at /);
   });
 
   it('keeps tokens given in the query out of the request log', async () => {

@@ -4,13 +4,7 @@ import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
-import type {
-  ConnectionError,
-  FastifyReply,
-  FastifyRequest,
-  FastifyServerOptions,
-  RouteOptions,
-} from 'fastify';
+import type { ConnectionError, FastifyRequest, FastifyServerOptions, RouteOptions } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/index.js';
 import { QUERY_TOKEN_PARAM, SESSION_COOKIE, registerAuth } from '../auth/index.js';
@@ -22,7 +16,7 @@ import type { BuildControl } from '../scheduler/types.js';
 import { PUBLIC } from './context.js';
 import type { CredentialCipher } from '../secrets/repo-credentials.js';
 import type { App, RouteContext } from './context.js';
-import { HttpError, toConnectionErrorReply, toErrorReply } from './errors.js';
+import { HttpError, answerError, toConnectionErrorReply } from './errors.js';
 import { LiveLogs } from './live/build-feed.js';
 import type { LiveLogTiming } from './live/build-feed.js';
 import { buildRoutes } from './routes/builds.js';
@@ -178,21 +172,6 @@ export function buildApp(deps: AppDeps): App {
     void app.register(fastifyStatic, { root: deps.webRoot, wildcard: true });
   }
   return app;
-}
-
-/**
- * The one error handler: every error, of a route, of Fastify or of its router, becomes its
- * answer through `toErrorReply`. Only the server's own faults are logged, with their stack; a
- * refused request is already in the request log with its status.
- */
-function answerError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
-  const answer = toErrorReply(error, request.id);
-  if (answer.serverFault) request.log.error({ err: error }, 'request failed');
-  if (reply.sent) return undefined;
-  return reply
-    .code(answer.statusCode)
-    .headers(answer.headers ?? {})
-    .send(answer.body);
 }
 
 /** Fastify's default for malformed HTTP, in the API's error shape. */

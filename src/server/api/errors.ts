@@ -1,8 +1,12 @@
 import { STATUS_CODES as HTTP_STATUS } from 'node:http';
-import type { FastifyError } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { BlobError } from '../../blobs/errors.js';
 import { isStoreError } from '../../store/index.js';
 import { AuthError } from '../auth/errors.js';
+import { HookError, type HookErrorCode } from '../hooks/errors.js';
+import { internalErrorMessage, newErrorId } from '../internal-error.js';
 import { ControlError } from '../scheduler/types.js';
+import { SecretError } from '../secrets/errors.js';
 import type { ApiError } from './dto.js';
 import type { SchemaViolation } from './validation.js';
 
@@ -23,8 +27,14 @@ export type ApiErrorCode =
   | 'conflict'
   /** A dependency (the database) does not answer; retrying later may work. */
   | 'unavailable'
-  /** A bug or an unexpected failure; details are in the server log, never in the answer. */
+  /**
+   * A bug or an unexpected failure: the message is `internal error (id …)`, and the server log
+   * has that `errorId` with the stack; nothing else about it is in the answer.
+   */
   | 'internal';
+
+/** Every `code` an error answer may have: the API's, and the webhooks' own (`HookErrorCode`). */
+export type ErrorCode = ApiErrorCode | HookErrorCode;
 
 /** An error a route raises on purpose, with its HTTP status. */
 export class HttpError extends Error {
@@ -52,16 +62,38 @@ export interface ErrorReply {
   headers?: Record<string, string>;
   /** True for failures that are the server's fault (5xx): logged with their stack. */
   serverFault: boolean;
+  /** For an internal error: the id its answer names and its log entry carries. */
+  errorId?: string;
 }
 
 /**
  * The one place where every error becomes an HTTP answer `{error:{code,message,details}}`:
- * errors of routes, of the store, of the build machinery, of authentication and of Fastify
- * itself (validation, body parsing). Anything unknown is a 500 with a generic message; its
- * stack goes to the server log only.
+ * errors of routes, of the store, of the build machinery, of authentication, of webhooks, of
+ * secrets, of blob storage and of Fastify itself (validation, body parsing). Anything else
+ * is a 500 `internal error (id …)`: the id is in `details.errorId`, and its stack in the
+ * server log only (see {@link answerError}).
  */
 export function toErrorReply(error: unknown, requestId: string): ErrorReply {
   if (error instanceof HttpError) return reply(error.statusCode, error.code, error.message, error.details);
+  if (error instanceof HookError) return reply(error.statusCode, error.code, error.message, error.details);
+  if (error instanceof SecretError && error.code === 'invalid') {
+    return reply(400, 'invalid_request', error.message);
+  }
+  if (error instanceof BlobError) {
+    switch (error.code) {
+      case 'invalid_key':
+      case 'size_mismatch':
+        return reply(400, 'invalid_request', error.message);
+      case 'storage':
+        // The storage's words may name buckets and paths: for the log, not for the caller.
+        return {
+          ...reply(503, 'unavailable', 'the blob storage is not available; try again'),
+          serverFault: true,
+        };
+      default:
+        break;
+    }
+  }
   if (error instanceof AuthError) {
     if (error.code === 'unauthorized') {
       return {
@@ -136,10 +168,38 @@ export function toErrorReply(error: unknown, requestId: string): ErrorReply {
       serverFault: true,
     };
   }
+  // Secrets that do not open, a misconfigured blob store, bugs: nothing a caller can act on.
+  const errorId = newErrorId();
   return {
-    ...reply(500, 'internal', 'internal server error; the server log has the details', { requestId }),
+    ...reply(500, 'internal', internalErrorMessage(errorId), { errorId, requestId }),
     serverFault: true,
+    errorId,
   };
+}
+
+/**
+ * The one error handler, of the API and of the webhooks alike: every error, of a route, of
+ * Fastify or of its router, becomes its answer through {@link toErrorReply}. Only the
+ * server's own faults are logged, with their stack (and an internal error's `errorId`); a
+ * refused request is already in the request log with its status.
+ */
+export function answerError(
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply | undefined {
+  const answer = toErrorReply(error, request.id);
+  if (answer.serverFault) {
+    request.log.error(
+      answer.errorId === undefined ? { err: error } : { err: error, errorId: answer.errorId },
+      'request failed',
+    );
+  }
+  if (reply.sent) return undefined;
+  return reply
+    .code(answer.statusCode)
+    .headers(answer.headers ?? {})
+    .send(answer.body);
 }
 
 /**
@@ -227,7 +287,7 @@ function fieldPath(part: string, pointer: string): string {
 
 function reply(
   statusCode: number,
-  code: ApiErrorCode,
+  code: ErrorCode,
   message: string,
   details?: Record<string, unknown>,
 ): ErrorReply {

@@ -269,6 +269,21 @@ describe.each(DIALECTS)('webhooks (%s, real payloads, real build control)', (dia
       expect(await rejected('github', 'no_secret')).toBeGreaterThan(0);
     });
 
+    it('a failure of the server is answered by the API’s handler: 500 "internal error (id …)", no internals', async () => {
+      // Sealed by a key this server was not given: opening it fails inside the server.
+      const sealer = { seal: (plain: string) => `sealed:${plain}`, open: (sealed: string) => sealed };
+      const p = await project('acme/sealed', 'https://github.com/acme/sealed.git', { secret: null });
+      await updateHookSettings(t.db, p.id, { secret: SECRET }, { sealer });
+      const res = await github('push', movedTo(push(), 'https://github.com/acme/sealed.git'));
+      expect(res.statusCode).toBe(500);
+      const { error } = res.json<{
+        error: { code: string; message: string; details: { errorId: string } };
+      }>();
+      expect(error.code).toBe('internal');
+      expect(error.message).toBe(`internal error (id ${error.details.errorId})`);
+      expect(res.body).not.toMatch(/secret key|encrypted|\.ts:/);
+    });
+
     it('an unknown project (by URL or ?project=) gets the very answer of a bad signature', async () => {
       const body = JSON.stringify(push());
       const forged = await github('push', body, { signature: await sign('not the secret', body) });

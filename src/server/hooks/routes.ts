@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { getProject, getProjectBySlug, type Project } from '../../store/index.js';
+import { answerError } from '../api/errors.js';
 import { DEFAULT_HOOK_BODY_LIMIT, DEFAULT_UNNAMED_PARSE_LIMIT, decodeBody, readCapped } from './body.js';
 import { redactRepoUrl } from '../secrets/repo-credentials.js';
 import { HookError, errorBody } from './errors.js';
@@ -50,35 +51,13 @@ export function registerHookRoutes(app: FastifyInstance, deps: HookRouteDeps): v
     scope.addContentTypeParser('*', (request: FastifyRequest, payload: IncomingMessage) =>
       readCapped(payload, limit, request.headers['content-length']),
     );
+    // The API's one error handler answers (also where the hooks run without the API, in
+    // tests); here a refused delivery is only counted, by forge and reason.
     scope.setErrorHandler((error: FastifyError, request, reply) => {
-      const forge = forgeOfUrl(request.url);
-      if (error instanceof HookError) {
-        if (error.reason !== undefined) deps.metrics?.webhookRejected(forge, error.reason);
-        return reply.code(error.statusCode).send(errorBody(error.code, error.message, error.details));
-      }
-      if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-        deps.metrics?.webhookRejected(forge, 'too_large');
-        return reply
-          .code(413)
-          .send(errorBody('payload_too_large', `the delivery is larger than the ${limit} bytes accepted`));
-      }
-      if (error.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
-        deps.metrics?.webhookRejected(forge, 'invalid_payload');
-        return reply
-          .code(400)
-          .send(errorBody('invalid_request', 'the request body does not match its Content-Length'));
-      }
-      if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-        // Fastify's own refusals (an empty Content-Type header, a malformed request).
-        deps.metrics?.webhookRejected(forge, 'invalid_payload');
-        return reply.code(error.statusCode).send(errorBody('invalid_request', error.message));
-      }
-      request.log.error({ err: error }, 'webhook delivery failed');
-      return reply.code(500).send(
-        errorBody('internal', 'internal server error; the server log has the details', {
-          requestId: request.id,
-        }),
-      );
+      const refusal = asHookRefusal(error, limit);
+      if (refusal?.reason !== undefined)
+        deps.metrics?.webhookRejected(forgeOfUrl(request.url), refusal.reason);
+      return answerError(refusal ?? error, request, reply);
     });
 
     const options = { bodyLimit: limit, config: { auth: 'public' as const } };
@@ -114,14 +93,8 @@ export function registerHookRoutes(app: FastifyInstance, deps: HookRouteDeps): v
       async (request: FastifyRequest<{ Querystring: { project?: string } }>, reply: FastifyReply) => {
         const refresh: RefreshOptions =
           deps.scriptsWorkRoot === undefined ? {} : { workRoot: deps.scriptsWorkRoot };
-        try {
-          const answer = await scriptsHook(deps, refresh, request);
-          return reply.code(answer.status).send(answer.body);
-        } catch (error) {
-          if (!(error instanceof HookError)) throw error;
-          if (error.reason !== undefined) deps.metrics?.webhookRejected('scripts', error.reason);
-          return reply.code(error.statusCode).send(errorBody(error.code, error.message, error.details));
-        }
+        const answer = await scriptsHook(deps, refresh, request);
+        return reply.code(answer.status).send(answer.body);
       },
     );
     done();
@@ -273,6 +246,35 @@ function anySignature(headers: FastifyRequest['headers'], raw: Buffer, secret: s
   const hex = header(headers, 'x-gitea-signature', 'x-forgejo-signature', 'x-gogs-signature');
   if (hex !== undefined) return checkHexHmac(hex, raw, secret);
   return checkToken(header(headers, 'x-gitlab-token'), secret);
+}
+
+/**
+ * A refused delivery as a `HookError` with the reason it is counted under: the hooks' own,
+ * and Fastify's refusals of a body (too large, a wrong Content-Length, an empty Content-Type
+ * header) in the hooks' words. Undefined for the server's own failures.
+ */
+function asHookRefusal(error: FastifyError, limit: number): HookError | undefined {
+  if (error instanceof HookError) return error;
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new HookError(
+      413,
+      'payload_too_large',
+      `the delivery is larger than the ${limit} bytes accepted`,
+      'too_large',
+    );
+  }
+  if (error.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
+    return new HookError(
+      400,
+      'invalid_request',
+      'the request body does not match its Content-Length',
+      'invalid_payload',
+    );
+  }
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new HookError(error.statusCode, 'invalid_request', error.message, 'invalid_payload');
+  }
+  return undefined;
 }
 
 function forgeOfUrl(url: string): string {

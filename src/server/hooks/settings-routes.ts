@@ -11,7 +11,6 @@ import {
   type NotifyTarget,
 } from '../notify/targets.js';
 import { redactRepoUrl, redactTargetUrl } from '../secrets/repo-credentials.js';
-import { HookError, errorBody } from './errors.js';
 import { refreshScripts } from './scripts.js';
 import { getHookSettings, updateHookSettings, type HookSettings, type SecretSealer } from './store.js';
 
@@ -157,18 +156,14 @@ export function hookSettingsRoutes(api: App, deps: HookSettingsRouteDeps): void 
         response: { 200: HookSettingsSchema, '4xx': ApiErrorSchema, '5xx': ApiErrorSchema },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const project = await projectOr404(db, request.params.owner, request.params.name);
-      try {
-        await refreshScripts(
-          db,
-          project,
-          deps.scriptsWorkRoot === undefined ? {} : { workRoot: deps.scriptsWorkRoot },
-        );
-      } catch (error) {
-        if (!(error instanceof HookError)) throw error;
-        return reply.code(error.statusCode as 422).send(errorBody(error.code, error.message, error.details));
-      }
+      // A HookError (an invalid descriptor, an unreachable repository) is answered as it says.
+      await refreshScripts(
+        db,
+        project,
+        deps.scriptsWorkRoot === undefined ? {} : { workRoot: deps.scriptsWorkRoot },
+      );
       return settingsDto(await getHookSettings(db, project.id));
     },
   );

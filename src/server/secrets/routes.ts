@@ -4,10 +4,9 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../store/index.js';
 import { ADMIN, VIEWER, projectOr404 } from '../api/context.js';
 import type { App } from '../api/context.js';
-import { HttpError, notFound } from '../api/errors.js';
+import { notFound } from '../api/errors.js';
 import { ProjectParams } from '../api/schemas.js';
 import type { SecretCipher } from './cipher.js';
-import { SecretError } from './errors.js';
 import { MAX_SECRET_BYTES, SECRET_NAME_PATTERN, deleteSecret, listSecrets, setSecret } from './store.js';
 import type { SecretInfo, SecretScope } from './store.js';
 
@@ -166,17 +165,12 @@ export function registerSecretRoutes(api: App, deps: SecretRouteDeps): void {
   );
 
   async function set(scope: SecretScope, name: string, body: Static<typeof SecretSetSchema>) {
-    try {
-      return await setSecret(db, cipher, scope, {
-        name,
-        value: body.value,
-        allowForks: body.allowForks ?? false,
-      });
-    } catch (error) {
-      if (error instanceof SecretError && error.code === 'invalid')
-        throw new HttpError(400, 'invalid_request', error.message);
-      throw error;
-    }
+    // A name or value that cannot be stored is a SecretError('invalid'): a 400 (see api/errors.ts).
+    return setSecret(db, cipher, scope, {
+      name,
+      value: body.value,
+      allowForks: body.allowForks ?? false,
+    });
   }
 }
 
