@@ -27,6 +27,8 @@ export interface StepRunHooks {
  *
  * `signal` kills the step (cancel, timeout); `detach` stops following it and leaves it running
  * (the server is stopping and its successor will re-attach): then the result is `undefined`.
+ * A detach during the pending phase ends that phase too (the start is aborted, so the
+ * successor finds no step and starts this attempt itself).
  */
 export async function runStep(
   executor: Executor,
@@ -38,15 +40,16 @@ export async function runStep(
   detach?: AbortSignal,
 ): Promise<StepExit | undefined> {
   if (signal.aborted) return { kind: 'aborted' };
+  if (detach?.aborted) return undefined;
   let ref: StepRef;
   try {
     const start = await executor.startStep(
       handle,
       step,
-      signal,
-      hooks.pending ? { pending: hooks.pending } : {},
+      detach ? AbortSignal.any([signal, detach]) : signal,
+      hooks.pending ? { pending: (text) => hooks.pending?.(text) } : {},
     );
-    if ('exit' in start) return start.exit;
+    if ('exit' in start) return detach?.aborted && !signal.aborted ? undefined : start.exit;
     ref = start.ref;
   } catch (error) {
     return { kind: 'error', code: 'internal', message: `could not start the step: ${errorText(error)}` };

@@ -1,4 +1,4 @@
-import type { OutputSink, OutputStream } from '../executors/types.js';
+import { OUTPUT_START, type OutputPosition, type OutputSink, type OutputStream } from '../executors/types.js';
 import { MAX_LINE_LENGTH, MAX_LOGICAL_LINE, cutPieces } from '../executors/lines.js';
 
 /** Replacement shown instead of a secret value. */
@@ -114,25 +114,35 @@ export interface MaskingSink extends OutputSink {
  * line and cuts it again at the piece cap. A line's pieces are thus held until its last one
  * comes: at most the logical-line cap per stream (the splitter truncates longer lines); past
  * that (an executor that does not truncate), what came so far is masked and sent on.
+ *
+ * `emit` also gets `pieces`: how many pieces of that stream the sink has consumed, counted
+ * from `from` (where the executor's tail started), when the piece is sent. Every piece of a
+ * held line is sent with the count after its last piece, so a reader that resumes the
+ * executor's output from the highest `pieces` it stored gets no piece twice and loses none:
+ * a line whose rest had not come yet was not sent, and comes again whole. A sink left
+ * without `end()` (detached) drops what it holds for that reason.
  */
 export function maskingSink(
   mask: (text: string) => string,
-  emit: (stream: OutputStream, text: string) => void,
+  emit: (stream: OutputStream, text: string, pieces: number) => void,
+  from: OutputPosition = OUTPUT_START,
 ): MaskingSink {
   const held: Record<OutputStream, { parts: string[]; length: number }> = {
     stdout: { parts: [], length: 0 },
     stderr: { parts: [], length: 0 },
   };
+  const consumed: Record<OutputStream, number> = { stdout: from.stdout, stderr: from.stderr };
   const send = (stream: OutputStream) => {
     const line = held[stream];
     const whole = line.parts.join('');
     line.parts = [];
     line.length = 0;
-    for (const piece of cutPieces(mask(whole), MAX_LINE_LENGTH)) emit(stream, piece);
+    for (const piece of cutPieces(mask(whole), MAX_LINE_LENGTH)) emit(stream, piece, consumed[stream]);
   };
   return {
     line(stream, text, continues = false) {
       const line = held[stream];
+      consumed[stream] += 1;
       line.parts.push(text);
       line.length += text.length;
       if (!continues || line.length >= MAX_LOGICAL_LINE + MAX_LINE_LENGTH) send(stream);

@@ -231,7 +231,8 @@ describe('runPipeline', () => {
     expect(result.stages[0]!.steps[0]).toMatchObject({
       status: 'error',
       attempts: 1,
-      reason: { code: 'executor', message: 'image "nope" not found' },
+      // The executor's own code (the memory executor's `error` instruction: internal).
+      reason: { code: 'internal', message: 'image "nope" not found' },
     });
     expect(result.status).toBe('error');
     expect(result.stages[1]!.status).toBe('skipped');

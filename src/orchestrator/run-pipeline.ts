@@ -1,17 +1,36 @@
 import { availableParallelism } from 'node:os';
-import type { Executor, BuildHandle, OutputSink } from '../executors/types.js';
+import {
+  ExecutorError,
+  type BuildHandle,
+  type BuildSpec,
+  type Executor,
+  type OutputSink,
+} from '../executors/types.js';
 import type { BuildContext, PipelinePlan, SecretRef, StagePlan } from '../pipeline/types.js';
 import { createMasker, maskingSink } from './masker.js';
 import { runStage } from './stage-runner.js';
 import { aggregateStatus } from './status.js';
-import type { BuildResult, Reason, RunOptions, SecretSource, StageResult, StepResult } from './types.js';
+import type {
+  BuildResult,
+  Reason,
+  ReasonCode,
+  RunOptions,
+  SecretSource,
+  StageResult,
+  StepResult,
+} from './types.js';
 import { whyStageSkipped, type StatusSoFar } from './when.js';
 
 /**
  * Runs a compiled pipeline on an executor: stages in order, the steps of a stage in
  * parallel. Resolves with the whole result tree; never throws for anything a build can do
  * (failures, executor faults, cancellation are results). The executor's build is always
- * destroyed before this resolves.
+ * destroyed before this resolves, unless the run detached (`RunOptions.detach`).
+ *
+ * With `RunOptions.resume` it goes on with a build an earlier process ran: the executor's
+ * build is found again (`resumeBuild`; when it is gone the result is `error` with reason code
+ * `gone`), ended stages and steps count as they are, running steps are followed from where
+ * their stored output ends, and the rest runs as usual.
  */
 export async function runPipeline(
   plan: PipelinePlan,
@@ -41,23 +60,23 @@ export async function runPipeline(
   const envFromSecrets = (refs: SecretRef[]) =>
     Object.fromEntries(refs.map((r) => [r.env, secrets.value(r.secret) ?? '']));
 
+  const spec: BuildSpec = {
+    buildId: ctx.buildId,
+    project: ctx.project,
+    branch: ctx.branch,
+    ...(options.sourceDir !== undefined ? { sourceDir: options.sourceDir } : {}),
+    ...(options.sourceSeed !== undefined ? { sourceSeed: options.sourceSeed } : {}),
+    ...(plan.image !== undefined ? { image: plan.image } : {}),
+    services: plan.services.map((s) => ({ ...s, env: { ...s.env, ...envFromSecrets(s.secrets) } })),
+    serviceSink: (service): OutputSink =>
+      maskingSink(mask, (stream, text) => observer.serviceLog?.(service, { stream, text, time: clock() })),
+  };
+  const resume = options.resume;
   let handle: BuildHandle;
   try {
-    handle = await executor.prepare(
-      {
-        buildId: ctx.buildId,
-        project: ctx.project,
-        branch: ctx.branch,
-        ...(options.sourceDir !== undefined ? { sourceDir: options.sourceDir } : {}),
-        ...(options.sourceSeed !== undefined ? { sourceSeed: options.sourceSeed } : {}),
-        ...(plan.image !== undefined ? { image: plan.image } : {}),
-        services: plan.services.map((s) => ({ ...s, env: { ...s.env, ...envFromSecrets(s.secrets) } })),
-        serviceSink: (service): OutputSink =>
-          maskingSink(mask, (stream, text) => observer.serviceLog?.(service, { stream, text, time: clock() })),
-      },
-      buildSignal,
-    );
+    handle = resume ? await executor.resumeBuild(spec) : await executor.prepare(spec, buildSignal);
   } catch (error) {
+    if (resume) return resumeFailed(error);
     await safeDestroy(executor, { buildId: ctx.buildId, workspace: executor.workspacePath(ctx.buildId) });
     const reason: Reason = {
       code: buildSignal.aborted ? 'cancelled' : 'executor',
@@ -70,25 +89,47 @@ export async function runPipeline(
     );
   }
 
+  const detach = options.detach;
+  let detached = false;
   const stages: StageResult[] = [];
   try {
     let soFar: StatusSoFar = 'success';
     let stopAll: Reason | undefined;
     for (const stage of plan.stages) {
+      const resumed = resume?.stages[stage.name];
+      if (resumed?.ended) {
+        const ended = resumed.ended;
+        stages.push(ended);
+        if (ended.status === 'error') soFar = 'error';
+        else if (ended.status === 'failure' && soFar === 'success') soFar = 'failure';
+        // A stage skipped for these reasons skipped all that followed it (see below).
+        if (ended.status === 'skipped' && STOPS_ALL.has(ended.reason?.code ?? 'when'))
+          stopAll ??= ended.reason;
+        continue;
+      }
+      if (detach?.aborted) {
+        detached = true;
+        break;
+      }
       if (buildSignal.aborted) stopAll ??= { code: 'cancelled', message: 'skipped: the build was cancelled' };
       if (stopAll) {
         stages.push(skippedStage(stage, stopAll));
         observer.stageFinished?.(stage.name, stages.at(-1)!);
         continue;
       }
-      const skip = whyStageSkipped(stage.when, ctx, soFar);
+      // A stage that started was not skipped then, and `soFar` has not changed since.
+      const skip = resumed ? undefined : whyStageSkipped(stage.when, ctx, soFar);
       if (skip) {
         stages.push(skippedStage(stage, skip));
         observer.stageFinished?.(stage.name, stages.at(-1)!);
         continue;
       }
-      if (stage.approval) {
+      if (stage.approval && (!resumed || resumed.waiting)) {
         const gate = await awaitApproval(stage, options, buildSignal);
+        if (gate.kind === 'detached') {
+          detached = true;
+          break;
+        }
         if (gate.kind === 'skip-rest') {
           stopAll = gate.reason;
           stages.push(skippedStage(stage, gate.reason));
@@ -105,45 +146,86 @@ export async function runPipeline(
       }
       await secrets.resolve(stage.steps.flatMap((step) => step.secrets));
       currentMask = createMasker(secrets.values());
-      const result = await runStage(stage, {
-        executor,
-        handle,
-        observer,
-        mask,
-        clock,
-        buildSignal,
-        parallelism: Math.max(1, options.parallelism ?? availableParallelism()),
-        secretEnvFor: (step) => {
-          const problem = step.secrets.map((r) => secrets.problem(r.secret)).find((p) => p !== undefined);
-          return problem ? { error: problem } : { env: envFromSecrets(step.secrets) };
+      const result = await runStage(
+        stage,
+        {
+          executor,
+          handle,
+          observer,
+          mask,
+          clock,
+          buildSignal,
+          parallelism: Math.max(1, options.parallelism ?? availableParallelism()),
+          secretEnvFor: (step) => {
+            const problem = step.secrets.map((r) => secrets.problem(r.secret)).find((p) => p !== undefined);
+            return problem ? { error: problem } : { env: envFromSecrets(step.secrets) };
+          },
+          ...(detach ? { detach } : {}),
+          ...(options.onStepRunning ? { onStepRunning: options.onStepRunning } : {}),
+          ...(options.afterStep ? { afterStep: options.afterStep } : {}),
         },
-      });
+        resumed && !resumed.waiting ? resumed : undefined,
+      );
+      if (result === undefined) {
+        detached = true;
+        break;
+      }
       stages.push(result);
       if (result.status === 'error') soFar = 'error';
       else if (result.status === 'failure' && soFar === 'success') soFar = 'failure';
     }
   } finally {
-    await safeDestroy(executor, handle);
+    // Detached: the steps run on and the successor resumes the build in this workspace.
+    if (!detached) await safeDestroy(executor, handle);
   }
+  if (detached) return { ...finish(stages, 'error'), detached: true };
   const stageStatuses = stages.map((s) => s.status);
   const status = aggregateStatus(stageStatuses, stageStatuses, buildSignal.aborted);
   const failed = stages.find((s) => s.status === status && s.reason);
   return finish(stages, status, failed?.reason);
+
+  /** resumeBuild failed: `gone` (nothing of the build is left) or the executor cannot say. */
+  async function resumeFailed(error: unknown): Promise<BuildResult> {
+    const gone = error instanceof ExecutorError && error.code === 'gone';
+    const unavailable = error instanceof ExecutorError && error.code === 'engine_unavailable';
+    // An engine that does not answer may still hold the build: leave it for a later attempt.
+    if (!unavailable)
+      await safeDestroy(executor, { buildId: ctx.buildId, workspace: executor.workspacePath(ctx.buildId) });
+    const reason: Reason = {
+      code: gone ? 'gone' : unavailable ? 'engine_unavailable' : 'executor',
+      message: errorMessage(error),
+    };
+    return finish(
+      plan.stages.map((s) => resume?.stages[s.name]?.ended ?? skippedStage(s, reason)),
+      'error',
+      reason,
+    );
+  }
 
   function finish(stageResults: StageResult[], status: BuildResult['status'], reason?: Reason): BuildResult {
     return { status, durationMs: clock() - started, stages: stageResults, ...(reason ? { reason } : {}) };
   }
 }
 
-type Gate = { kind: 'run' } | { kind: 'rejected'; reason: Reason } | { kind: 'skip-rest'; reason: Reason };
+/** Reasons of a skipped stage that skip every stage after it too. */
+const STOPS_ALL: ReadonlySet<ReasonCode> = new Set(['approval_required', 'cancelled']);
+
+type Gate =
+  | { kind: 'run' }
+  | { kind: 'rejected'; reason: Reason }
+  | { kind: 'skip-rest'; reason: Reason }
+  | { kind: 'detached' };
 
 async function awaitApproval(stage: StagePlan, options: RunOptions, signal: AbortSignal): Promise<Gate> {
   if (!options.approver) {
     return { kind: 'skip-rest', reason: { code: 'approval_required', message: 'approval required' } };
   }
+  if (options.detach?.aborted) return { kind: 'detached' };
   options.observer?.stageWaiting?.(stage.name);
+  // Detaching ends the wait too (the approver's request is aborted); the successor asks again.
+  const waitSignal = options.detach ? AbortSignal.any([signal, options.detach]) : signal;
   try {
-    const decision = await untilAborted(options.approver.request(stage.name, signal), signal);
+    const decision = await untilAborted(options.approver.request(stage.name, waitSignal), waitSignal);
     switch (decision.decision) {
       case 'approve':
         return { kind: 'run' };
@@ -159,6 +241,7 @@ async function awaitApproval(stage: StagePlan, options: RunOptions, signal: Abor
         return { kind: 'skip-rest', reason: { code: 'approval_required', message: decision.message } };
     }
   } catch (error) {
+    if (options.detach?.aborted && !signal.aborted) return { kind: 'detached' };
     if (signal.aborted)
       return {
         kind: 'skip-rest',

@@ -1,7 +1,7 @@
 import type { StagePlan, StepPlan } from '../pipeline/types.js';
 import { aggregateStatus } from './status.js';
-import { runStep, type StepRunDeps } from './step-runner.js';
-import type { Reason, StageResult, StepResult } from './types.js';
+import { runStep, type RunningStep, type StepRunDeps } from './step-runner.js';
+import type { Reason, StageResult, StageResume, StepResult } from './types.js';
 
 export interface StageRunDeps extends Omit<StepRunDeps, 'stage' | 'stageSignal' | 'secretEnv'> {
   parallelism: number;
@@ -13,15 +13,71 @@ export interface StageRunDeps extends Omit<StepRunDeps, 'stage' | 'stageSignal' 
  * Runs the steps of one stage: in parallel up to `parallelism`, each once the steps it
  * `needs` succeeded. The first failure of a step without `allow_failure` cancels the running
  * siblings and skips those not started (fail-fast). Never throws.
+ *
+ * `resume`: the stage was started by an earlier process (no second `stageStarted`): its ended
+ * steps count as they are (also for `needs` and fail-fast), its running steps are followed
+ * at once (they run already, whatever the parallelism), the others run as usual.
+ * Resolves `undefined` when the run detached: no step starts after that, and the stage is
+ * left for the successor.
  */
-export async function runStage(stage: StagePlan, deps: StageRunDeps): Promise<StageResult> {
+export async function runStage(
+  stage: StagePlan,
+  deps: StageRunDeps,
+  resume?: StageResume,
+): Promise<StageResult | undefined> {
   const started = deps.clock();
-  deps.observer.stageStarted?.(stage.name);
+  if (!resume) deps.observer.stageStarted?.(stage.name);
   const failFast = new AbortController();
   const results = new Map<string, StepResult>();
   const running = new Map<string, Promise<void>>();
   const waiting = new Set(stage.steps.map((s) => s.name));
   const byName = new Map(stage.steps.map((s) => [s.name, s]));
+  let detached = false;
+  const failed = (step: StagePlan['steps'][number], result: StepResult) =>
+    (result.status === 'failure' || result.status === 'error') && !step.allowFailure;
+
+  const launch = (step: StagePlan['steps'][number], followed?: RunningStep) => {
+    waiting.delete(step.name);
+    const secrets = deps.secretEnvFor(step);
+    // A step that runs already is followed even if a secret cannot be read any more: it has it.
+    const notStarted = 'error' in secrets && !followed ? secrets : undefined;
+    const run: Promise<StepResult | undefined> = notStarted
+      ? Promise.resolve(notRun(step, notStarted.error))
+      : runStep(
+          step,
+          {
+            ...deps,
+            stage: stage.name,
+            stageSignal: failFast.signal,
+            secretEnv: 'env' in secrets ? secrets.env : {},
+          },
+          followed,
+        );
+    const task = run.then((result) => {
+      running.delete(step.name);
+      if (result === undefined) {
+        detached = true;
+        return;
+      }
+      if (notStarted) deps.observer.stepFinished?.(stage.name, step.name, result);
+      results.set(step.name, result);
+      if (failed(step, result)) failFast.abort('fail_fast');
+    });
+    running.set(step.name, task);
+  };
+
+  for (const step of stage.steps) {
+    const entry = resume?.steps[step.name];
+    if (entry?.kind === 'ended') {
+      results.set(step.name, entry.result);
+      waiting.delete(step.name);
+      if (failed(step, entry.result)) failFast.abort('fail_fast');
+    }
+  }
+  for (const step of stage.steps) {
+    const entry = resume?.steps[step.name];
+    if (entry?.kind === 'running') launch(step, entry);
+  }
 
   const finishUnstarted = (name: string, reason: Reason) => {
     const step = byName.get(name)!;
@@ -40,6 +96,13 @@ export async function runStage(stage: StagePlan, deps: StageRunDeps): Promise<St
   };
 
   for (;;) {
+    if (detached || deps.detach?.aborted) {
+      // Nothing new starts; what runs returns as soon as it has let go of its step.
+      detached = true;
+      if (running.size === 0) return undefined;
+      await Promise.race(running.values());
+      continue;
+    }
     // Steps whose needs can no longer succeed are skipped, which may unblock nothing but
     // must be settled before deciding the stage is done.
     let settledSome = true;
@@ -72,26 +135,7 @@ export async function runStage(stage: StagePlan, deps: StageRunDeps): Promise<St
       if (running.size >= deps.parallelism) break;
       const step = byName.get(name)!;
       if (!step.needs.every((n) => results.get(n)?.status === 'success')) continue;
-      waiting.delete(name);
-      const secrets = deps.secretEnvFor(step);
-      const run: Promise<StepResult> =
-        'error' in secrets
-          ? Promise.resolve(notRun(step, secrets.error))
-          : runStep(step, {
-              ...deps,
-              stage: stage.name,
-              stageSignal: failFast.signal,
-              secretEnv: secrets.env,
-            });
-      const task = run.then((result) => {
-        if ('error' in secrets) deps.observer.stepFinished?.(stage.name, name, result);
-        results.set(name, result);
-        running.delete(name);
-        if ((result.status === 'failure' || result.status === 'error') && !step.allowFailure) {
-          failFast.abort('fail_fast');
-        }
-      });
-      running.set(name, task);
+      launch(step);
     }
     if (running.size === 0) break;
     await Promise.race(running.values());

@@ -1,7 +1,16 @@
-import type { Executor, BuildHandle, StepExit } from '../executors/types.js';
+import { followStep, runStep as runAttemptOf } from '../executors/lifecycle.js';
+import {
+  OUTPUT_START,
+  type BuildHandle,
+  type Executor,
+  type StepExit,
+  type StepRef,
+  type StepSpec,
+} from '../executors/types.js';
+import { formatDuration } from '../contract/duration.js';
 import { maskingSink } from './masker.js';
 import type { StepPlan } from '../pipeline/types.js';
-import type { AttemptInfo, BuildObserver, Reason, StepResult } from './types.js';
+import type { AttemptInfo, BuildObserver, Reason, RunOptions, StepResult, StepResume } from './types.js';
 
 /** Why a running step's signal was aborted. */
 export type AbortCause = 'cancelled' | 'timeout' | 'fail_fast';
@@ -17,24 +26,45 @@ export interface StepRunDeps {
   buildSignal: AbortSignal;
   /** Aborts when a sibling failed (fail-fast). */
   stageSignal: AbortSignal;
-  /** Environment entries filled from secrets, merged over the step's env. */
+  /** Environment entries filled from secrets: `StepSpec.secrets`, apart from the step's env. */
   secretEnv: Record<string, string>;
+  /** Aborts when the run detaches (`RunOptions.detach`). */
+  detach?: AbortSignal;
+  onStepRunning?: RunOptions['onStepRunning'];
+  afterStep?: RunOptions['afterStep'];
 }
 
-/** Runs one step with its retries and timeout; never throws. */
-export async function runStep(step: StepPlan, deps: StepRunDeps): Promise<StepResult> {
-  const started = deps.clock();
+/** A step an earlier process started: the attempt it was running. */
+export type RunningStep = Extract<StepResume, { kind: 'running' }>;
+
+type AttemptEnd = { status: StepResult['status']; exitCode: number | null; reason?: Reason };
+
+/**
+ * Runs one step with its retries and timeout; never throws. With `resume`, the attempt an
+ * earlier process started is followed (or started again when it was never found), without a
+ * second `stepStarted`, and the retries go on after it. Resolves `undefined` when the run
+ * detached: the step is left as its last `stepStarted` says (a retry that was due is
+ * announced with `stepStarted` and left for the successor to start), with no `stepFinished`.
+ */
+export async function runStep(
+  step: StepPlan,
+  deps: StepRunDeps,
+  resume?: RunningStep,
+): Promise<StepResult | undefined> {
+  const started = resume?.startedAt ?? deps.clock();
   const maxAttempts = step.retries + 1;
-  let attempts = 0;
-  let last: { status: StepResult['status']; exitCode: number | null; reason?: Reason } = {
-    status: 'skipped',
-    exitCode: null,
-  };
-  while (attempts < maxAttempts) {
-    const before = abortedCause(deps);
-    if (before) {
-      last = attempts === 0 ? skippedBecause(before) : last;
-      break;
+  let attempts = resume ? resume.attempt - 1 : 0;
+  let last: AttemptEnd = resume?.previous
+    ? { status: 'failure', ...resume.previous }
+    : { status: 'skipped', exitCode: null };
+  let resuming = resume;
+  while (resuming !== undefined || attempts < maxAttempts) {
+    if (!resuming) {
+      const before = abortedCause(deps);
+      if (before) {
+        last = attempts === 0 ? skippedBecause(before) : last;
+        break;
+      }
     }
     const info: AttemptInfo = {
       maxAttempts,
@@ -43,7 +73,15 @@ export async function runStep(step: StepPlan, deps: StepRunDeps): Promise<StepRe
       }),
     };
     attempts += 1;
-    last = await runAttempt(step, attempts, info, deps);
+    if (!resuming) {
+      deps.observer.stepStarted?.(deps.stage, step.name, attempts, info);
+      // Announced, not started: the successor finds no ref and starts this attempt.
+      if (deps.detach?.aborted) return undefined;
+    }
+    const end = await runAttempt(step, attempts, deps, resuming);
+    resuming = undefined;
+    if (end === undefined) return undefined;
+    last = end;
     if (last.status !== 'failure' || abortedCause(deps)) break;
   }
   const result: StepResult = {
@@ -79,12 +117,17 @@ function skippedBecause(cause: AbortCause): { status: 'skipped'; exitCode: null;
       };
 }
 
+/**
+ * One attempt: started here (pending phase, then `onStepRunning` with its ref, then its output),
+ * or followed from where an earlier process left it. The timeout counts from the moment it runs
+ * (its ref's `startedAt` on resume), never the pending phase. `undefined`: detached.
+ */
 async function runAttempt(
   step: StepPlan,
   attempt: number,
-  info: AttemptInfo,
   deps: StepRunDeps,
-): Promise<{ status: StepResult['status']; exitCode: number | null; reason?: Reason }> {
+  resume: RunningStep | undefined,
+): Promise<AttemptEnd | undefined> {
   const controller = new AbortController();
   const abort = (cause: AbortCause) => {
     if (!controller.signal.aborted) controller.abort(cause);
@@ -93,34 +136,88 @@ async function runAttempt(
   const onStageAbort = () => abort('fail_fast');
   deps.buildSignal.addEventListener('abort', onBuildAbort);
   deps.stageSignal.addEventListener('abort', onStageAbort);
-  const timer = step.timeoutMs === undefined ? undefined : setTimeout(() => abort('timeout'), step.timeoutMs);
+  // A followed attempt is not checked before it starts: it runs already and must be stopped.
+  if (deps.buildSignal.aborted) onBuildAbort();
+  else if (deps.stageSignal.aborted) onStageAbort();
+  let timer: NodeJS.Timeout | undefined;
+  const startTimer = (runningSince?: number) => {
+    if (step.timeoutMs === undefined || timer !== undefined) return;
+    const left = runningSince === undefined ? step.timeoutMs : step.timeoutMs - (deps.clock() - runningSince);
+    timer = setTimeout(() => abort('timeout'), Math.max(0, left));
+  };
 
-  // Whole lines are masked, so a value cut by the piece cap is still found.
-  const sink = maskingSink(deps.mask, (stream, text) => {
-    deps.observer.stepLog?.(deps.stage, step.name, { stream, text, time: deps.clock() });
-  });
-  deps.observer.stepStarted?.(deps.stage, step.name, attempt, info);
-  let exit: StepExit;
+  const key = `${deps.stage}/${step.name}`;
+  let ref = resume?.ref;
   try {
-    exit = await deps.executor.runStep(
-      deps.handle,
-      {
-        key: `${deps.stage}/${step.name}`,
+    if (resume && !ref) ref = await deps.executor.findStep(deps.handle, key, attempt);
+  } catch {
+    // Not found is the same as never started: startStep is idempotent per key and attempt.
+  }
+  // A restarted attempt's output starts at its first line; a found one goes on where it was.
+  const from = ref ? (resume?.position ?? OUTPUT_START) : OUTPUT_START;
+  // Whole lines are masked, so a value cut by the piece cap is still found.
+  const sink = maskingSink(
+    deps.mask,
+    (stream, text, pieces) => {
+      deps.observer.stepLog?.(deps.stage, step.name, {
+        stream,
+        text,
+        time: deps.clock(),
+        position: { attempt, stream, pieces },
+      });
+    },
+    from,
+  );
+  let exit: StepExit | undefined;
+  try {
+    if (ref) {
+      const storeFound = resume?.ref === undefined ? recordRef(deps, step, attempt, ref) : undefined;
+      exit = await storeFound;
+      if (exit === undefined) {
+        startTimer(resume?.ref ? resume.startedAt : ref.startedAt);
+        exit = await followStep(deps.executor, deps.handle, ref, from, sink, controller.signal, deps.detach);
+      }
+    } else {
+      const spec: StepSpec = {
+        key,
         stage: deps.stage,
         step: step.name,
         ...(step.image !== undefined ? { image: step.image } : {}),
         commands: step.commands,
-        env: { ...step.env, ...deps.secretEnv },
+        env: step.env,
+        secrets: deps.secretEnv,
         attempt,
-      },
-      sink,
-      controller.signal,
-    );
-  } catch (error) {
-    // The contract says runStep never rejects; if one does, it is still only this step's error.
-    exit = { kind: 'error', message: error instanceof Error ? error.message : String(error) };
-  } finally {
+      };
+      exit = await runAttemptOf(
+        deps.executor,
+        deps.handle,
+        spec,
+        sink,
+        controller.signal,
+        {
+          pending: (text) => deps.observer.stepPending?.(deps.stage, step.name, text),
+          started: async (started) => {
+            await deps.onStepRunning?.(deps.stage, step.name, attempt, started);
+            startTimer();
+          },
+        },
+        deps.detach,
+      );
+    }
+    // Detached: what the sink holds is the start of a line the successor reads again whole.
+    if (exit === undefined) return undefined;
     sink.end();
+    if (deps.afterStep && exit.kind === 'exited' && exit.exitCode === 0 && !controller.signal.aborted) {
+      exit = await deps.afterStep(deps.stage, step, deps.handle, exit, controller.signal);
+    }
+  } catch (error) {
+    // runStep/followStep never reject; afterStep must not. If one does, it is this step's error.
+    exit = {
+      kind: 'error',
+      code: 'internal',
+      message: error instanceof Error ? error.message : String(error),
+    };
+  } finally {
     if (timer) clearTimeout(timer);
     deps.buildSignal.removeEventListener('abort', onBuildAbort);
     deps.stageSignal.removeEventListener('abort', onStageAbort);
@@ -128,15 +225,32 @@ async function runAttempt(
   return classify(exit, controller.signal, step);
 }
 
-function classify(
-  exit: StepExit,
-  signal: AbortSignal,
+/**
+ * Stores the ref of an attempt found again on resume (its predecessor died before storing it);
+ * when that fails the step is stopped, as `runStep` of lifecycle.ts does for a new one.
+ */
+async function recordRef(
+  deps: StepRunDeps,
   step: StepPlan,
-): { status: StepResult['status']; exitCode: number | null; reason?: Reason } {
-  const exitCode = exit.kind === 'error' ? null : (exit.exitCode ?? null);
+  attempt: number,
+  ref: StepRef,
+): Promise<StepExit | undefined> {
+  try {
+    await deps.onStepRunning?.(deps.stage, step.name, attempt, ref);
+    return undefined;
+  } catch (error) {
+    await deps.executor.stopStep(deps.handle, ref).catch(() => undefined);
+    await deps.executor.releaseStep(deps.handle, ref).catch(() => undefined);
+    const message = error instanceof Error ? error.message : String(error);
+    return { kind: 'error', code: 'internal', message: `could not record the started step: ${message}` };
+  }
+}
+
+function classify(exit: StepExit, signal: AbortSignal, step: StepPlan): AttemptEnd {
+  const exitCode = exit.exitCode ?? null;
   const cause = signal.aborted ? (signal.reason as AbortCause) : undefined;
   if (exit.kind === 'error') {
-    return { status: 'error', exitCode: null, reason: { code: 'executor', message: exit.message } };
+    return { status: 'error', exitCode, reason: { code: exit.code, message: exit.message } };
   }
   if (cause === 'timeout') {
     return {
@@ -174,17 +288,4 @@ export function describeAttempt(attempt: number, info: AttemptInfo): string {
     previous?.reason?.message ??
     (previous?.exitCode != null ? `exited with code ${previous.exitCode}` : undefined);
   return `attempt ${attempt} of ${info.maxAttempts}${why !== undefined ? ` (attempt ${attempt - 1} failed: ${why})` : ''}`;
-}
-
-/** `90000` → `1m30s`, for messages. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  let seconds = Math.round(ms / 1000);
-  const hours = Math.floor(seconds / 3600);
-  seconds -= hours * 3600;
-  const minutes = Math.floor(seconds / 60);
-  seconds -= minutes * 60;
-  return (
-    [hours ? `${hours}h` : '', minutes ? `${minutes}m` : '', seconds ? `${seconds}s` : ''].join('') || '0s'
-  );
 }

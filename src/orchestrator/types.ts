@@ -1,32 +1,10 @@
-import type { FinalStatus } from '../pipeline/types.js';
-import type { OutputStream } from '../executors/types.js';
+import type { FinalStatus, Reason } from '../contract/index.js';
+import type { BuildHandle, OutputPosition, OutputStream, StepExit, StepRef } from '../executors/types.js';
+import type { StepPlan } from '../pipeline/types.js';
 import type { SourceSeed } from '../executors/workspace-seed.js';
 
-/** Why a step, stage or build ended as it did, as a typed code plus words for people. */
-export type ReasonCode =
-  | 'exit_code' // a command exited non-zero
-  | 'timeout' // the step ran past its timeout and was killed
-  | 'cancelled' // a person or signal cancelled the build
-  | 'fail_fast' // a sibling step failed, so this one was cancelled
-  | 'needs_failed' // a step it needs did not succeed
-  | 'when' // the stage's `when` did not hold
-  | 'earlier_failure' // an earlier stage failed
-  | 'approval_required' // nobody approved (e.g. `slipway run` without --approve)
-  | 'approval_rejected' // a person rejected the stage
-  | 'executor' // the executor could not run it
-  | 'secret' // a `from_secret` it needs is not defined or cannot be read
-  // Set by the server around a run:
-  | 'checkout' // the commit could not be fetched
-  | 'pipeline_missing' // no pipeline file in the commit
-  | 'pipeline_invalid' // the pipeline file does not compile
-  | 'superseded' // a newer build of the branch replaced it
-  | 'lost' // its server stopped while it ran
-  | 'internal'; // a bug in Slipway: the message says what
-
-export interface Reason {
-  code: ReasonCode;
-  message: string;
-}
+/** Why a step, stage or build ended as it did: the shared words of src/contract/. */
+export type { Reason, ReasonCode } from '../contract/index.js';
 
 export interface StepResult {
   name: string;
@@ -51,6 +29,11 @@ export interface BuildResult {
   durationMs: number;
   reason?: Reason;
   stages: StageResult[];
+  /**
+   * The run was detached (`RunOptions.detach`): its steps were left running for a successor
+   * process, and `status`, `reason` and `stages` mean nothing.
+   */
+  detached?: boolean;
 }
 
 export interface LogLine {
@@ -58,6 +41,14 @@ export interface LogLine {
   text: string;
   /** Milliseconds since epoch, taken when the orchestrator received the line. */
   time: number;
+  /**
+   * Step output only: how far the executor's output of this stream of this attempt had been
+   * read when this line was emitted (pieces, as in `OutputPosition`). Lines held back by the
+   * masker (the first pieces of a cut line) are emitted with the count after their last
+   * piece, so the highest stored `pieces` per stream is where a successor resumes: no line
+   * repeats and none is skipped.
+   */
+  position?: { attempt: number; stream: OutputStream; pieces: number };
 }
 
 /** Where an attempt of a step stands: how many it may take, and how the one before ended. */
@@ -78,6 +69,11 @@ export interface BuildObserver {
   stageWaiting?(stage: string): void;
   stageFinished?(stage: string, result: StageResult): void;
   stepStarted?(stage: string, step: string, attempt: number, info: AttemptInfo): void;
+  /**
+   * Progress of an attempt's pending phase (pulling the image, scheduling), before it runs:
+   * not part of the step's timeout.
+   */
+  stepPending?(stage: string, step: string, text: string): void;
   stepLog?(stage: string, step: string, line: LogLine): void;
   stepFinished?(stage: string, step: string, result: StepResult): void;
   serviceLog?(service: string, line: LogLine): void;
@@ -112,4 +108,69 @@ export interface RunOptions {
   /** Which of its files, see `BuildSpec.sourceSeed`. */
   sourceSeed?: SourceSeed;
   clock?: () => number;
+  /**
+   * Go on with a build an earlier process was running: `executor.resumeBuild` instead of
+   * `prepare`; what ended is reused, running steps are followed from their position.
+   */
+  resume?: ResumeState;
+  /**
+   * An attempt runs: awaited before any of its output is read, so that the ref can be stored
+   * with the step's record (a successor follows it from there). A throw stops the step: it
+   * ends `error` (`internal`). Not called for an attempt followed on resume (its ref is known).
+   */
+  onStepRunning?: (stage: string, step: string, attempt: number, ref: StepRef) => Promise<void>;
+  /**
+   * Aborting detaches the run (the server is stopping): running steps are left running,
+   * nothing new starts, approval waits end, the build is not destroyed, and runPipeline
+   * resolves soon with `detached: true`. A step that ended before is still reported.
+   */
+  detach?: AbortSignal;
+  /**
+   * Called after each successful attempt (exit code 0, not aborted) while the workspace still
+   * exists, e.g. to collect the step's artifacts; its result replaces the attempt's exit (an
+   * `error` exit turns the step into `error`). `signal` aborts on cancel, timeout or fail-fast.
+   * Must not reject (a rejection is taken as an `internal` error of the step).
+   */
+  afterStep?: (
+    stage: string,
+    step: StepPlan,
+    handle: BuildHandle,
+    exit: StepExit,
+    signal: AbortSignal,
+  ) => Promise<StepExit>;
 }
+
+/** The state of a build an earlier process was running, as its records say. */
+export interface ResumeState {
+  /** By stage name. A stage not listed has not started. */
+  stages: Record<string, StageResume>;
+}
+
+export interface StageResume {
+  /** Set when the stage ended: its result is taken as is (nothing re-runs, no observer event). */
+  ended?: StageResult;
+  /** The stage was waiting for approval: the approver is asked again. */
+  waiting?: boolean;
+  /** By step name; a step not listed has not started. */
+  steps: Record<string, StepResume>;
+}
+
+export type StepResume =
+  /** The step ended: its result is taken as is (no observer event). */
+  | { kind: 'ended'; result: StepResult }
+  /**
+   * Attempt `attempt` was started (its `stepStarted` was seen). `ref` undefined: started but
+   * the ref was never stored: `findStep`, else that attempt is started again (startStep is
+   * idempotent per key and attempt). `position`: the output already stored for this attempt
+   * (see `LogLine.position`). `startedAt`: when the attempt started running (epoch ms, the
+   * ref's `startedAt`): the timeout counts from there. `previous`: how the attempt before it
+   * ended, for the attempt info of a restarted attempt.
+   */
+  | {
+      kind: 'running';
+      attempt: number;
+      ref?: StepRef;
+      position: OutputPosition;
+      startedAt: number;
+      previous?: { exitCode: number | null; reason?: Reason };
+    };
