@@ -247,6 +247,22 @@ describe('runPipeline: detach and resume', () => {
     expect(executor.started).toEqual(['build/two']);
   });
 
+  it('a cancel that came while no process watched stops the followed step and skips the rest', async () => {
+    const executor = new MemoryExecutor();
+    const p = plan(stage('build', [step('slow', ['echo a', 'hang'])]), stage('after', [step('x', ['echo'])]));
+    const records = new Records();
+    await runUntilDetached(p, executor, records, 'build/slow', 'a');
+    const cancel = new AbortController();
+    cancel.abort();
+
+    const result = await runPipeline(p, ctx, executor, { ...resumeOptions(records), signal: cancel.signal });
+    expect(result.status).toBe('cancelled');
+    expect(result.stages[0]!.steps[0]).toMatchObject({ status: 'cancelled', reason: { code: 'cancelled' } });
+    expect(result.stages[1]!.status).toBe('skipped');
+    expect(executor.finished).toEqual(['build/slow']);
+    expect(await executor.listResources()).toEqual([]);
+  });
+
   it("a resumed step's timeout counts from when it started, not from the resume", async () => {
     const executor = new MemoryExecutor();
     const p = plan(stage('build', [step('slow', ['echo a', 'hang'], { timeoutMs: 600_000 })]));

@@ -112,19 +112,21 @@ export async function runPipeline(
         break;
       }
       if (buildSignal.aborted) stopAll ??= { code: 'cancelled', message: 'skipped: the build was cancelled' };
-      if (stopAll) {
+      // A stage that started runs on even when cancelled: its running steps must be stopped.
+      const started = resumed !== undefined && !resumed.waiting;
+      if (stopAll && !started) {
         stages.push(skippedStage(stage, stopAll));
         observer.stageFinished?.(stage.name, stages.at(-1)!);
         continue;
       }
       // A stage that started was not skipped then, and `soFar` has not changed since.
-      const skip = resumed ? undefined : whyStageSkipped(stage.when, ctx, soFar);
+      const skip = started ? undefined : whyStageSkipped(stage.when, ctx, soFar);
       if (skip) {
         stages.push(skippedStage(stage, skip));
         observer.stageFinished?.(stage.name, stages.at(-1)!);
         continue;
       }
-      if (stage.approval && (!resumed || resumed.waiting)) {
+      if (stage.approval && !started) {
         const gate = await awaitApproval(stage, options, buildSignal);
         if (gate.kind === 'detached') {
           detached = true;
@@ -164,7 +166,7 @@ export async function runPipeline(
           ...(options.onStepRunning ? { onStepRunning: options.onStepRunning } : {}),
           ...(options.afterStep ? { afterStep: options.afterStep } : {}),
         },
-        resumed && !resumed.waiting ? resumed : undefined,
+        started ? resumed : undefined,
       );
       if (result === undefined) {
         detached = true;
