@@ -9,6 +9,7 @@ import { FsBlobStore } from '../../blobs/fs-blob-store.js';
 import type { BlobStore } from '../../blobs/types.js';
 import { registerArtifactCommands } from '../../cli/remote/artifact-commands.js';
 import { RecordingSink } from '../../executors/executor.case.js';
+import { runStep } from '../../executors/lifecycle.js';
 import { LocalExecutor } from '../../executors/local/local-executor.js';
 import type { BuildHandle } from '../../executors/types.js';
 import { runPipeline } from '../../orchestrator/run-pipeline.js';
@@ -59,9 +60,10 @@ describe.each(DIALECTS)('artifacts (%s)', (dialect) => {
     });
     try {
       const sink = new RecordingSink();
-      const exit = await executor.runStep(
+      const exit = await runStep(
+        executor,
         handle,
-        { key: 'build/make', stage: 'build', step: 'make', commands, env: {}, attempt: 1 },
+        { key: 'build/make', stage: 'build', step: 'make', commands, env: {}, secrets: {}, attempt: 1 },
         sink,
         new AbortController().signal,
       );
@@ -206,7 +208,7 @@ describe.each(DIALECTS)('artifacts (%s)', (dialect) => {
     });
   });
 
-  describe('the executor wrapper the scheduler uses', () => {
+  describe('the afterStep hook the scheduler uses', () => {
     const pipeline = (source: string) => {
       const compiled = compilePipeline({
         file: '.slipway.yml',
@@ -228,7 +230,7 @@ describe.each(DIALECTS)('artifacts (%s)', (dialect) => {
       const plan = pipeline(source);
       const lines: { step: string; text: string }[] = [];
       const collector = createArtifactCollector({ db: api.t.db, blobs: store });
-      const wrapped = collector.wrap(executor, build.id, plan, (_stage, step, text) =>
+      const afterStep = collector.afterStep(executor, build.id, plan, (_stage, step, text) =>
         lines.push({ step, text }),
       );
       const result = await runPipeline(
@@ -242,8 +244,9 @@ describe.each(DIALECTS)('artifacts (%s)', (dialect) => {
           event: 'push',
           workspace: '/w',
         },
-        wrapped,
+        executor,
         {
+          ...(afterStep ? { afterStep } : {}),
           observer: {
             stepLog: (_s: string, step: string, line: LogLine) => lines.push({ step, text: line.text }),
           },

@@ -3,8 +3,9 @@ import { Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
 import type { Kysely } from 'kysely';
 import type { BlobStore } from '../../blobs/types.js';
-import type { BuildHandle, Executor, StepExit } from '../../executors/types.js';
+import type { BuildHandle, Executor } from '../../executors/types.js';
 import { artifactPathProblem, compileArtifactPatterns } from '../../executors/workspace-files.js';
+import type { RunOptions } from '../../orchestrator/types.js';
 import type { PipelinePlan } from '../../pipeline/types.js';
 import type { Database } from '../../store/index.js';
 import { artifactKey, listArtifacts, recordArtifact } from './store.js';
@@ -38,16 +39,17 @@ export interface CollectResult {
 }
 
 /**
- * What the scheduler's `BuildRunDeps.artifacts` needs: an executor wrapper that publishes each
- * successful step's `artifacts:` right after the step, while its workspace still exists.
+ * What the scheduler's `BuildRunDeps.artifacts` needs: the orchestrator's `afterStep` hook of
+ * one build run, which publishes each successful step's `artifacts:` right after the step,
+ * while its workspace still exists. Undefined when no step of the plan publishes anything.
  */
 export interface ArtifactCollector {
-  wrap(
+  afterStep(
     executor: Executor,
     buildId: number,
     plan: PipelinePlan,
     log: (stage: string, step: string, text: string) => void,
-  ): Executor;
+  ): RunOptions['afterStep'];
 }
 
 /**
@@ -60,44 +62,32 @@ export interface ArtifactCollector {
  */
 export function createArtifactCollector(deps: ArtifactDeps): ArtifactCollector {
   return {
-    wrap(executor, buildId, plan, log) {
-      const patternsByStep = new Map<string, string[]>();
-      for (const stage of plan.stages)
-        for (const step of stage.steps) {
-          if (step.artifacts.length > 0) patternsByStep.set(`${stage.name}/${step.name}`, step.artifacts);
-        }
-      if (patternsByStep.size === 0) return executor;
+    afterStep(executor, buildId, plan, log) {
+      if (!plan.stages.some((stage) => stage.steps.some((step) => step.artifacts.length > 0)))
+        return undefined;
       const state = new BuildArtifacts(deps, buildId);
-      const wrapped: Executor = {
-        name: executor.name,
-        workspacePath: (id) => executor.workspacePath(id),
-        prepare: (build, signal) => executor.prepare(build, signal),
-        destroy: (handle) => executor.destroy(handle),
-        listResources: () => executor.listResources(),
-        removeResources: (id) => executor.removeResources(id),
-        runStep: async (handle, step, sink, signal): Promise<StepExit> => {
-          const exit = await executor.runStep(handle, step, sink, signal);
-          const patterns = patternsByStep.get(step.key);
-          if (patterns === undefined || exit.kind !== 'exited' || exit.exitCode !== 0 || signal.aborted)
-            return exit;
-          try {
-            await state.collect(
-              executor,
-              handle,
-              step.key,
-              patterns,
-              (text) => log(step.stage, step.step, text),
-              signal,
-            );
-            return exit;
-          } catch (error) {
-            if (signal.aborted) return { kind: 'aborted', exitCode: 0 };
-            return { kind: 'error', message: `artifacts could not be stored: ${errorText(error)}` };
-          }
-        },
+      return async (stage, step, handle, exit, signal) => {
+        if (step.artifacts.length === 0 || exit.kind !== 'exited' || exit.exitCode !== 0 || signal.aborted)
+          return exit;
+        try {
+          await state.collect(
+            executor,
+            handle,
+            `${stage}/${step.name}`,
+            step.artifacts,
+            (text) => log(stage, step.name, text),
+            signal,
+          );
+          return exit;
+        } catch (error) {
+          if (signal.aborted) return { kind: 'aborted', exitCode: 0 };
+          return {
+            kind: 'error',
+            code: 'internal',
+            message: `artifacts could not be stored: ${errorText(error)}`,
+          };
+        }
       };
-      if (executor.collectFiles) wrapped.collectFiles = executor.collectFiles.bind(executor);
-      return wrapped;
     },
   };
 }

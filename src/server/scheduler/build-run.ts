@@ -7,14 +7,20 @@ import {
   refuseImageless,
   type ExecutorSelection,
 } from '../../executors/host-guard.js';
-import type { Executor } from '../../executors/types.js';
+import type { Executor, StepRef } from '../../executors/types.js';
 import { WHOLE_DIRECTORY } from '../../executors/workspace-seed.js';
 import { runPipeline } from '../../orchestrator/run-pipeline.js';
 import { describeAttempt } from '../../orchestrator/step-runner.js';
-import type { ApprovalDecision, BuildObserver, BuildResult, SecretSource } from '../../orchestrator/types.js';
+import type {
+  ApprovalDecision,
+  BuildObserver,
+  BuildResult,
+  ResumeState,
+  SecretSource,
+} from '../../orchestrator/types.js';
 import { compileOffLoop } from '../../pipeline/compile-pool.js';
 import { formatPipelineError } from '../../pipeline/index.js';
-import type { FinalStatus, PipelinePlan } from '../../pipeline/types.js';
+import type { BuildContext, FinalStatus, PipelinePlan } from '../../pipeline/types.js';
 import {
   createBuildRecords,
   openApproval,
@@ -28,12 +34,15 @@ import {
   type StageRecord,
   type Status,
 } from '../../store/index.js';
+import { loadResumeRecords, saveBuildPlan, saveStepRef } from '../../store/resume.js';
 import type { ArtifactCollector } from '../artifacts/collector.js';
 import type { LogHub } from '../logs/log-hub.js';
 import { BuildLogWriter } from '../logs/log-writer.js';
 import type { LogStore } from '../logs/types.js';
+import { internalErrorMessage, reportInternalError, type ErrorLog } from '../internal-error.js';
 import { checkout, CheckoutError } from '../sources/git-checkout.js';
 import type { ExecutorIds, ExecutorPick } from './executor-pool.js';
+import { lostStep, resumeNotes, resumeStateOf } from './resume.js';
 
 const ACTIVE: Status[] = ['pending', 'running', 'waiting'];
 
@@ -70,6 +79,11 @@ export interface BuildRunDeps {
   onBuildStarted?: (build: Build) => void;
   /** The build reached its final status (metrics, notifications). */
   onBuildFinished?: (build: Build) => void;
+  /**
+   * The server's structured log: an internal error of a run is logged here with its stack and
+   * an `errorId`, which the build's reason names (`internal error (id …)`) instead of its text.
+   */
+  log?: ErrorLog;
 }
 
 /**
@@ -83,13 +97,32 @@ export class BuildRun {
   private leaseLost = false;
   private approvalWaiter: ((decision: ApprovalDecision) => void) | undefined;
   private writer: BuildLogWriter | undefined;
+  /** The ref of each step's running (or last) attempt, by `stage/step`: for the `lost` reason. */
+  private readonly refs = new Map<string, StepRef>();
+  /** Aborted by `detach`: the run lets go of the build and its steps without ending anything. */
+  private readonly detaching = new AbortController();
 
+  /**
+   * `resume`: an earlier process ran this build and stopped (a restart, `kill -9`, a replica
+   * that died): no checkout, the plan and the records from the database, the log goes on, the
+   * running steps are re-attached (see `execute`).
+   */
   constructor(
     readonly build: Build,
     private readonly project: Project,
     private readonly executorChoice: ExecutorPick,
     private readonly deps: BuildRunDeps,
+    private readonly mode: 'start' | 'resume' = 'start',
   ) {}
+
+  /**
+   * The server is stopping: leave the build to a successor. Running steps go on, nothing is
+   * decided, destroyed or written to the records; the lease stays as it is, so the successor
+   * with the same owner id (or another replica once it expires) re-attaches.
+   */
+  detach(): void {
+    this.detaching.abort();
+  }
 
   /** Stops the build: running steps are killed, the build ends `cancelled` with the reason. */
   cancel(reason: Reason): void {
@@ -128,13 +161,13 @@ export class BuildRun {
     const sourceDir = join(this.deps.workRoot, String(this.build.id), 'source');
     try {
       const maxBytes = this.project.maxLogBytes ?? this.deps.maxLogBytes;
-      this.writer = await BuildLogWriter.open(
-        this.build.id,
-        this.deps.logs,
-        this.deps.hub,
-        undefined,
-        maxBytes !== undefined ? { maxBytes } : {},
-      );
+      const limits = maxBytes !== undefined ? { maxBytes } : {};
+      const { logs, hub } = this.deps;
+      this.writer =
+        this.mode === 'resume'
+          ? await BuildLogWriter.resume(this.build.id, logs, hub, undefined, limits)
+          : await BuildLogWriter.open(this.build.id, logs, hub, undefined, limits);
+      if (this.mode === 'resume') return await this.resume();
       const started = await setBuildStatus(db, this.build.id, ['pending'], 'running', {
         ifLeaseOwner: owner,
         ...('executor' in this.executorChoice ? { executor: this.executorChoice.executor.name } : {}),
@@ -153,37 +186,23 @@ export class BuildRun {
       const plan = await this.compile(sourceDir, commit, executor);
       if (plan === undefined) return;
       if (await this.refusedByExecutor(plan, this.executorChoice.selection)) return;
-      const records = await createBuildRecords(
-        db,
-        this.build.id,
-        plan.stages.map((stage) => ({
-          name: stage.name,
-          steps: stage.steps.map((s) => ({
-            name: s.name,
-            allowFailure: s.allowFailure,
-            maxAttempts: s.retries + 1,
-          })),
-        })),
-      );
-      const result = await this.runPlan(plan, commit, records, sourceDir, executor);
-      if (this.leaseLost) return;
-      await this.finalizeRecords(records, result);
-      const reason =
-        result.status === 'cancelled'
-          ? (this.cancelReason ?? result.reason)
-          : result.status === 'success'
-            ? undefined
-            : result.reason;
-      await this.finish(result.status, reason);
+      // The plan first: a successor finding records finds the plan too (see `resume`).
+      await saveBuildPlan(db, this.build.id, plan);
+      const records = await createBuildRecords(db, this.build.id, recordsOf(plan));
+      const result = await this.runPlan(plan, this.contextOf(commit, executor), records, executor, {
+        sourceDir,
+      });
+      await this.conclude(records, result);
     } catch (error) {
       if (!this.leaseLost) {
-        await this.finish('error', {
-          code: 'internal',
-          message: `internal error: ${errorText(error)}`,
-        }).catch(() => undefined);
+        await this.finish('error', internalReason(this.deps.log, error, this.build, this.project)).catch(
+          () => undefined,
+        );
       }
     } finally {
-      await this.writer?.close().catch(() => undefined);
+      // Detached: the log is not complete, so live readers are not told it is (a successor goes on).
+      if (this.detaching.signal.aborted) await this.writer?.flush().catch(() => undefined);
+      else await this.writer?.close().catch(() => undefined);
       await rm(join(this.deps.workRoot, String(this.build.id)), { recursive: true, force: true }).catch(
         () => undefined,
       );
@@ -192,6 +211,83 @@ export class BuildRun {
 
   private note(text: string): void {
     this.writer?.write('', 'slipway', 'system', text);
+  }
+
+  /**
+   * Goes on with a build an earlier process was running: the plan and the records from the
+   * database, the running steps re-attached where their stored output ends. What cannot be
+   * re-attached (the executor no longer has the build or a step) ends the build `lost`, saying
+   * which and why.
+   */
+  private async resume(): Promise<void> {
+    const { db } = this.deps;
+    if ('error' in this.executorChoice) {
+      return await this.finish('error', { code: 'executor', message: this.executorChoice.error });
+    }
+    const executor = this.executorChoice.executor;
+    const stored = await loadResumeRecords(db, this.build.id);
+    if (stored.plan === undefined || this.build.commitSha === null) {
+      return await this.finish('lost', {
+        code: 'lost',
+        message: 'the server running this build stopped before it stored the build plan; nothing to resume',
+      });
+    }
+    const plan = stored.plan;
+    let records: StageRecord[] = stored.stages;
+    if (records.length === 0) records = await createBuildRecords(db, this.build.id, recordsOf(plan));
+    const resume: ResumeState = resumeStateOf(stored.stages, this.writer!);
+    for (const stage of stored.stages)
+      for (const step of stage.steps) if (step.ref) this.refs.set(`${stage.name}/${step.name}`, step.ref);
+    for (const line of resumeNotes(stored.stages, this.writer!)) this.note(line);
+    const result = await this.runPlan(
+      plan,
+      this.contextOf(this.build.commitSha, executor),
+      records,
+      executor,
+      {
+        resume,
+      },
+    );
+    // The executor no longer has the build, or a step is gone: nothing to re-attach to.
+    if (!result.detached && result.status === 'error' && result.reason?.code === 'gone') {
+      if (this.leaseLost) return;
+      await this.finalizeRecords(records, result);
+      return await this.finish('lost', {
+        code: 'lost',
+        message: `the server running this build stopped, and ${result.reason.message}`,
+      });
+    }
+    await this.conclude(records, result);
+  }
+
+  /** Records and final status from the result of a run; nothing when detached or taken over. */
+  private async conclude(records: StageRecord[], result: BuildResult): Promise<void> {
+    if (this.leaseLost || result.detached) return;
+    await this.finalizeRecords(records, result);
+    const gone = lostStep(result, this.refs);
+    if (gone !== undefined && result.status !== 'success') {
+      return await this.finish('lost', { code: 'lost', message: gone });
+    }
+    const reason =
+      result.status === 'cancelled'
+        ? (this.cancelReason ?? result.reason)
+        : result.status === 'success'
+          ? undefined
+          : result.reason;
+    await this.finish(result.status, reason);
+  }
+
+  private contextOf(commit: string, executor: Executor): BuildContext {
+    return {
+      buildId: this.deps.ids.of(this.build.id),
+      buildNumber: this.build.number,
+      project: this.project.slug,
+      branch: this.build.branch,
+      ...(this.build.tag ? { tag: this.build.tag } : {}),
+      commit,
+      event: this.build.event,
+      workspace: executor.workspacePath(this.deps.ids.of(this.build.id)),
+    };
   }
 
   private async checkout(dir: string): Promise<string | undefined> {
@@ -315,10 +411,10 @@ export class BuildRun {
 
   private async runPlan(
     plan: PipelinePlan,
-    commit: string,
+    context: BuildContext,
     records: StageRecord[],
-    sourceDir: string,
     executor: Executor,
+    start: { sourceDir: string } | { resume: ResumeState },
   ): Promise<BuildResult> {
     const { db } = this.deps;
     const stageIds = new Map(records.map((s) => [s.name, s.id]));
@@ -366,7 +462,16 @@ export class BuildRun {
           }),
         );
       },
-      stepLog: (stage, step, line) => writer.write(stage, step, line.stream, line.text, line.time),
+      stepPending: (stage, step, text) => writer.write(stage, step, 'system', text),
+      stepLog: (stage, step, line) =>
+        writer.write(
+          stage,
+          step,
+          line.stream,
+          line.text,
+          line.time,
+          line.position && { attempt: line.position.attempt, pieces: line.position.pieces },
+        ),
       stepFinished: (stage, step, result) => {
         if (result.reason && result.status !== 'skipped')
           writer.write(stage, step, 'system', result.reason.message);
@@ -385,42 +490,42 @@ export class BuildRun {
       serviceLog: (service, line) =>
         writer.write('', `service:${service}`, line.stream, line.text, line.time),
     };
-    const target =
-      this.deps.artifacts?.wrap(executor, this.build.id, plan, (stage, step, text) =>
-        writer.write(stage, step, 'system', text),
-      ) ?? executor;
-    const result = await runPipeline(
-      plan,
-      {
-        buildId: this.deps.ids.of(this.build.id),
-        buildNumber: this.build.number,
-        project: this.project.slug,
-        branch: this.build.branch,
-        ...(this.build.tag ? { tag: this.build.tag } : {}),
-        commit,
-        event: this.build.event,
-        workspace: executor.workspacePath(this.deps.ids.of(this.build.id)),
-      },
-      target,
-      {
-        observer,
-        signal: this.controller.signal,
-        sourceDir,
-        // The clone is this build's alone and not read after prepare: the local executor moves it
-        // into the workspace (one rename) instead of copying it, `.git` and all.
-        sourceSeed: { ...WHOLE_DIRECTORY, movable: true },
-        ...(this.deps.secretsFor
-          ? { secrets: this.deps.secretsFor(this.project, this.build, (text) => this.note(text)) }
-          : {}),
-        approver: {
-          request: () =>
-            // Resolved by `decide`, once the build is `running` again: `claimSlots` moved it.
-            new Promise<ApprovalDecision>((resolve) => {
-              this.approvalWaiter = resolve;
-            }),
-        },
-      },
+    const afterStep = this.deps.artifacts?.afterStep(executor, this.build.id, plan, (stage, step, text) =>
+      writer.write(stage, step, 'system', text),
     );
+    const result = await runPipeline(plan, context, executor, {
+      observer,
+      signal: this.controller.signal,
+      detach: this.detaching.signal,
+      ...('resume' in start
+        ? { resume: start.resume }
+        : {
+            sourceDir: start.sourceDir,
+            // The clone is this build's alone and not read after prepare: the local executor moves it
+            // into the workspace (one rename) instead of copying it, `.git` and all.
+            sourceSeed: { ...WHOLE_DIRECTORY, movable: true },
+          }),
+      ...(afterStep ? { afterStep } : {}),
+      // Stored with the step's record before its output is read: a successor follows it from there.
+      onStepRunning: async (stage, step, _attempt, ref) => {
+        this.refs.set(`${stage}/${step}`, ref);
+        const saved = updates.then(() =>
+          saveStepRef(db, stepIds.get(`${stage}/${step}`)!, ref, ref.startedAt),
+        );
+        updates = saved.catch(() => undefined);
+        await saved; // a throw stops the step: one nobody could re-attach to must not run on
+      },
+      ...(this.deps.secretsFor
+        ? { secrets: this.deps.secretsFor(this.project, this.build, (text) => this.note(text)) }
+        : {}),
+      approver: {
+        request: () =>
+          // Resolved by `decide`, once the build is `running` again: `claimSlots` moved it.
+          new Promise<ApprovalDecision>((resolve) => {
+            this.approvalWaiter = resolve;
+          }),
+      },
+    });
     this.approvalWaiter = undefined;
     await updates;
     await writer.flush();
@@ -452,7 +557,7 @@ export class BuildRun {
     }
   }
 
-  private async finish(status: FinalStatus, reason: Reason | undefined): Promise<void> {
+  private async finish(status: FinalStatus | 'lost', reason: Reason | undefined): Promise<void> {
     if (this.leaseLost) return;
     if (reason && status !== 'success') this.note(`build ${status}: ${reason.message}`);
     else this.note(`build ${status}`);
@@ -463,6 +568,18 @@ export class BuildRun {
     });
     if (done) this.deps.onBuildFinished?.(done);
   }
+}
+
+/** The stage/step records of a plan, as `createBuildRecords` takes them. */
+function recordsOf(plan: PipelinePlan) {
+  return plan.stages.map((stage) => ({
+    name: stage.name,
+    steps: stage.steps.map((s) => ({
+      name: s.name,
+      allowFailure: s.allowFailure,
+      maxAttempts: s.retries + 1,
+    })),
+  }));
 }
 
 /** A decided approval as the scheduler hands it to the build's run. */
@@ -476,6 +593,16 @@ export interface ApprovalOutcome {
 /** The build log's record of a decision: `approval: approved by alice — "looks good"`. */
 export function approvalLine(approval: Omit<ApprovalOutcome, 'stage'>): string {
   return `approval: ${approval.decision} by ${approval.by}${approval.comment ? ` — "${approval.comment}"` : ''}`;
+}
+
+/** The reason of a build ended by an internal error, which is logged with the id the reason names. */
+function internalReason(log: ErrorLog | undefined, error: unknown, build: Build, project: Project): Reason {
+  const errorId = reportInternalError(log, error, 'build run failed', {
+    buildId: build.id,
+    project: project.slug,
+    number: build.number,
+  });
+  return { code: 'internal', message: internalErrorMessage(errorId) };
 }
 
 function errorText(error: unknown): string {

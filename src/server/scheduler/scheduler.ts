@@ -39,6 +39,8 @@ export class Scheduler {
   /** The tick under way (or the last one): `stop` waits for it, so no claim lands after it. */
   private tickDone: Promise<void> = Promise.resolve();
   private stopped = true;
+  /** Set by stop/detach: no build is taken or resumed any more. */
+  private closing = false;
 
   constructor(private readonly options: SchedulerOptions) {
     this.leaseMs = options.leaseMs ?? 30_000;
@@ -81,14 +83,56 @@ export class Scheduler {
    * end with a final status instead of being found `lost` later.
    */
   async stop(reason = 'the server is shutting down'): Promise<void> {
-    this.stopped = true;
-    for (const timer of this.timers) clearInterval(timer);
-    this.timers = [];
-    // A tick under way may still claim builds and start their runs: let it, then stop those too.
-    await this.tickDone;
+    await this.stopClaiming();
     for (const { run } of this.runs.values())
       run.cancel({ code: 'cancelled', message: `cancelled: ${reason}` });
     await Promise.all([...this.runs.values()].map((r) => r.done));
+  }
+
+  /**
+   * Stops taking builds and leaves the running ones to a successor (a restart, an upgrade):
+   * first waits up to `drainMs` for them to end on their own, then detaches the rest. Their
+   * steps go on, their leases are left as they are: the successor with the same owner id
+   * re-attaches at start, another replica once the lease expires. Cancels and approvals that
+   * arrive meanwhile are still acted on while draining.
+   */
+  async detach(drainMs = 0): Promise<void> {
+    await this.stopClaiming({ keepControl: drainMs > 0 });
+    if (drainMs > 0 && this.runs.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...this.runs.values()].map((r) => r.done)),
+        new Promise((resolve) => (timer = setTimeout(resolve, drainMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    for (const { run } of this.runs.values()) run.detach();
+    await Promise.all([...this.runs.values()].map((r) => r.done));
+  }
+
+  /**
+   * Runs a build an earlier process was running (see `reconcile`): its lease is ours already.
+   * It is registered like a claimed build: cancel and approvals reach it, its lease is renewed.
+   */
+  async resume(build: Build): Promise<void> {
+    if (this.closing || this.runs.has(build.id)) return;
+    await this.startRun(build, 'resume');
+  }
+
+  /** `keepControl`: lease renewal and cancel requests go on (while draining). */
+  private async stopClaiming(options: { keepControl?: boolean } = {}): Promise<void> {
+    this.stopped = true;
+    this.closing = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    if (options.keepControl) {
+      this.timers.push(setInterval(() => void this.applyControl().catch(this.report), this.pollMs));
+      this.timers.push(setInterval(() => void this.renew().catch(this.report), this.leaseMs / 3));
+    }
+    // A tick under way may still claim builds and start their runs: let it, then stop those too.
+    await this.tickDone;
   }
 
   private readonly report = (error: unknown) => this.options.onError?.(error);
@@ -104,10 +148,10 @@ export class Scheduler {
     for (const build of claimed) await this.startRun(build);
   }
 
-  private async startRun(build: Build): Promise<void> {
+  private async startRun(build: Build, mode: 'start' | 'resume' = 'start'): Promise<void> {
     const project = await getProject(this.options.db, build.projectId);
     if (!project) {
-      await setBuildStatus(this.options.db, build.id, ['pending'], 'error', {
+      await setBuildStatus(this.options.db, build.id, ['pending', 'running', 'waiting'], 'error', {
         reason: { code: 'internal', message: 'the project no longer exists' },
       });
       return;
@@ -115,8 +159,12 @@ export class Scheduler {
     const run = new BuildRun(
       build,
       project,
-      this.options.executors.pick(project.defaultExecutor),
+      // A resumed build goes on with the executor that ran it.
+      this.options.executors.pick(
+        mode === 'resume' ? (build.executor ?? project.defaultExecutor) : project.defaultExecutor,
+      ),
       this.options,
+      mode,
     );
     const done = run
       .execute()
