@@ -51,6 +51,45 @@ export default tseslint.config(
     },
   },
   {
+    // The CLI and the web UI speak to the server only through the API: its words (statuses,
+    // DTOs, routes) come from src/contract, never from the server's modules. Tests may start a
+    // real server; `slipway server` (server-command.ts) is the one command that runs it.
+    files: ['src/cli/**/*.ts', 'web/**/*.{ts,tsx}'],
+    ignores: ['**/*.test.ts', '**/*.test.tsx', 'src/cli/server-command.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(src/)?server(/|$)',
+              message: 'The CLI and the web UI take the shared words from src/contract, not from src/server.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // src/contract is imported by the server, the CLI and the browser: nothing but TypeBox and
+    // its own modules (no Node or DOM APIs, nothing else of src/).
+    files: ['src/contract/**/*.ts'],
+    ignores: ['src/contract/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!@sinclair/typebox(/|$)|\\./)',
+              message: 'src/contract imports nothing but @sinclair/typebox and its own modules.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The web UI (web/tsconfig.json: DOM, JSX): the rules of hooks on top of the typed rules.
     files: ['web/**/*.{ts,tsx}'],
     ...reactHooks.configs.flat['recommended-latest'],

@@ -20,7 +20,10 @@ export const API_ERROR_CODES = [
   'conflict',
   /** A dependency (the database) does not answer; retrying later may work. */
   'unavailable',
-  /** A bug or an unexpected failure; details are in the server log, never in the answer. */
+  /**
+   * A bug or an unexpected failure: the message is `internal error (id …)`, and the server log
+   * has that `errorId` with the stack; nothing else about it is in the answer.
+   */
   'internal',
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];

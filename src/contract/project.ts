@@ -20,7 +20,7 @@ export type BuildTrigger = (typeof BUILD_TRIGGERS)[number];
 export const EVENTS = ['push', 'tag', 'pull_request', 'manual'] as const;
 export type BuildEvent = (typeof EVENTS)[number];
 
-/** A secret's name: letters, digits, `_`, `.`, `-` (not starting with `.` or `-`). */
+/** A secret's name as `from_secret` uses it: letters, digits, `_`, `.`, `-`; at most 128 characters. */
 export const SECRET_NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$';
-/** Largest secret value, in bytes of UTF-8. */
+/** Longest secret value in bytes of UTF-8: enough for a key file or a kubeconfig, far from a memory problem. */
 export const MAX_SECRET_BYTES = 64 * 1024;

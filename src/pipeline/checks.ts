@@ -2,7 +2,8 @@
  * Rules the schema cannot express, checked on the validated document: unique names, `needs`
  * (known steps of the same stage, no cycles), timeout bounds and the number of steps.
  */
-import { MAX_TIMEOUT_MS, formatDuration, parseDuration } from './duration.js';
+import { formatDuration } from '../contract/duration.js';
+import { MAX_TIMEOUT_MS, parseDuration } from './duration.js';
 import type { PipelineError } from './errors.js';
 import { MAX_STEPS, MAX_STEPS_PER_STAGE } from './limits.js';
 import type { SourceIndex } from './located.js';

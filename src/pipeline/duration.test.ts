@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from './duration.js';
+import { parseDuration } from './duration.js';
 
 describe('parseDuration', () => {
   it.each([
@@ -27,16 +27,5 @@ describe('parseDuration', () => {
   it('rejects negative and fractional seconds', () => {
     expect(parseDuration(-1)).toBeUndefined();
     expect(parseDuration(1.5)).toBeUndefined();
-  });
-});
-
-describe('formatDuration', () => {
-  it.each([
-    [0, '0s'],
-    [90_000, '1m30s'],
-    [3_600_000, '1h'],
-    [168 * 3_600_000, '168h'],
-  ])('%i → %s', (ms, text) => {
-    expect(formatDuration(ms)).toBe(text);
   });
 });

@@ -24,19 +24,3 @@ export function parseDuration(value: string | number): number | undefined {
     ms += Number(amount) * (UNIT_MS[unit ?? 's'] ?? 0);
   return ms;
 }
-
-/** `5400000` → `1h30m`: the shortest spelling, for messages. */
-export function formatDuration(ms: number): string {
-  let rest = Math.round(ms / 1_000);
-  let out = '';
-  for (const [unit, size] of [
-    ['h', 3_600],
-    ['m', 60],
-    ['s', 1],
-  ] as const) {
-    const n = Math.floor(rest / size);
-    rest -= n * size;
-    if (n > 0) out += `${n}${unit}`;
-  }
-  return out === '' ? '0s' : out;
-}

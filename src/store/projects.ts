@@ -1,4 +1,5 @@
 import type { Kysely, Updateable } from 'kysely';
+import { MAX_SLUG_PART_LENGTH, SLUG_PATTERN } from '../contract/project.js';
 import { userRegexProblem } from '../pipeline/user-regex.js';
 import { StoreError } from './errors.js';
 import { serialize } from './serialize.js';
@@ -29,15 +30,8 @@ export interface NewProject {
 /** Fields of a project that can change; the slug cannot (builds and URLs refer to it). */
 export type ProjectPatch = Partial<Omit<NewProject, 'slug'>>;
 
-/**
- * Longest owner, and longest name, of a project (so a slug has at most 129 characters). One
- * limit, checked when a project is created: each part is a path parameter of the API
- * (`/projects/{owner}/{name}`), and the router's limit on those is far above it.
- */
-export const MAX_SLUG_PART_LENGTH = 64;
-
-/** `owner/name`: each part a letter or digit, then letters, digits, `.`, `_`, `-`. */
-export const SLUG_PATTERN = `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_SLUG_PART_LENGTH - 1}}/[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_SLUG_PART_LENGTH - 1}}$`;
+/** The slug rule and its limit: the shared words of src/contract/. */
+export { MAX_SLUG_PART_LENGTH, SLUG_PATTERN };
 const SLUG = new RegExp(SLUG_PATTERN);
 
 /** Creates a project. Throws `conflict` when the slug is taken, `invalid` on bad values. */

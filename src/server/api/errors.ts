@@ -7,31 +7,12 @@ import { HookError, type HookErrorCode } from '../hooks/errors.js';
 import { internalErrorMessage, newErrorId } from '../internal-error.js';
 import { ControlError } from '../scheduler/types.js';
 import { SecretError } from '../secrets/errors.js';
+import type { ApiErrorCode } from '../../contract/api-errors.js';
 import type { ApiError } from './dto.js';
 import type { SchemaViolation } from './validation.js';
 
-/** The `code` of every error answer, one per kind of failure a client may branch on. */
-export type ApiErrorCode =
-  /** A field, query parameter or path parameter is missing, unknown or of the wrong shape. */
-  | 'invalid_request'
-  /** The body is not JSON (or is empty) although the content type says it is. */
-  | 'invalid_json'
-  | 'payload_too_large'
-  /** Only `application/json` bodies are accepted. */
-  | 'unsupported_media_type'
-  /** No such route, project, build, step or token. */
-  | 'not_found'
-  | 'unauthorized'
-  | 'forbidden'
-  /** The request clashes with the current state (duplicate slug, build already finished). */
-  | 'conflict'
-  /** A dependency (the database) does not answer; retrying later may work. */
-  | 'unavailable'
-  /**
-   * A bug or an unexpected failure: the message is `internal error (id …)`, and the server log
-   * has that `errorId` with the stack; nothing else about it is in the answer.
-   */
-  | 'internal';
+/** The `code` of every error answer: the shared words of src/contract/api-errors.ts. */
+export type { ApiErrorCode };
 
 /** Every `code` an error answer may have: the API's, and the webhooks' own (`HookErrorCode`). */
 export type ErrorCode = ApiErrorCode | HookErrorCode;

@@ -32,6 +32,7 @@ export {
   RejectRequestSchema,
   RoleSchema,
   SecretInfoSchema,
+  SecretNameSchema,
   SecretSetSchema,
   StageSchema,
   StatusSchema,

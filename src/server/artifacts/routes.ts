@@ -1,6 +1,5 @@
 import { basename } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import type { Static } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import type { BlobStore } from '../../blobs/types.js';
 import { artifactPathProblem } from '../../executors/workspace-files.js';
@@ -8,7 +7,7 @@ import type { Database } from '../../store/index.js';
 import { VIEWER, buildOr404 } from '../api/context.js';
 import type { App } from '../api/context.js';
 import { HttpError, notFound } from '../api/errors.js';
-import { IdParams } from '../api/schemas.js';
+import { ArtifactSchema, IdParams } from '../api/schemas.js';
 import { artifactKey, getArtifact, listArtifacts } from './store.js';
 
 export interface ArtifactRouteDeps {
@@ -18,17 +17,9 @@ export interface ArtifactRouteDeps {
 
 const tags = ['artifacts'];
 
-export const ArtifactSchema = Type.Object(
-  {
-    path: Type.String({ description: 'Workspace-relative path, `/`-separated' }),
-    size: Type.Integer({ description: 'Bytes' }),
-    sha256: Type.String({ description: 'Hex SHA-256 of the bytes' }),
-    step: Type.String({ description: '`stage/step` that published it' }),
-    createdAt: Type.String({ format: 'date-time' }),
-  },
-  { title: 'Artifact' },
-);
-export type ArtifactDto = Static<typeof ArtifactSchema>;
+/** The API's shape of an artifact (src/contract/dto.ts). */
+export { ArtifactSchema };
+export type { Artifact as ArtifactDto } from '../../contract/dto.js';
 
 const DownloadParams = Type.Object({
   id: IdParams.properties.id,

@@ -1,3 +1,4 @@
+import { formatDuration } from '../../contract/duration.js';
 import { redactRepoUrl } from '../secrets/repo-credentials.js';
 import type { BuildNotice, Notifier } from './types.js';
 
@@ -156,7 +157,7 @@ export function slackPayload(notice: BuildNotice) {
     ...(commit ? [{ title: 'Commit', value: commit, short: true }] : []),
     { title: 'Event', value: build.event, short: true },
     ...(notice.event === 'finished' && build.durationMs !== null
-      ? [{ title: 'Duration', value: duration(build.durationMs), short: true }]
+      ? [{ title: 'Duration', value: formatDuration(build.durationMs, 'wide'), short: true }]
       : []),
     ...(notice.approvals ?? [])
       .filter((a) => a.decision !== 'waiting')
@@ -188,13 +189,6 @@ export function slackPayload(notice: BuildNotice) {
 /** Slack's three control characters in message text. */
 function escape(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-}
-
-function duration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m ${s % 60}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -1,14 +1,14 @@
 import { Type } from '@sinclair/typebox';
-import type { Static } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/index.js';
 import { ADMIN, VIEWER, projectOr404 } from '../api/context.js';
 import type { App } from '../api/context.js';
 import { notFound } from '../api/errors.js';
-import { ProjectParams } from '../api/schemas.js';
+import { ProjectParams, SecretInfoSchema, SecretNameSchema, SecretSetSchema } from '../api/schemas.js';
+import type { SecretInfo, SecretSet } from '../../contract/dto.js';
 import type { SecretCipher } from './cipher.js';
-import { MAX_SECRET_BYTES, SECRET_NAME_PATTERN, deleteSecret, listSecrets, setSecret } from './store.js';
-import type { SecretInfo, SecretScope } from './store.js';
+import { deleteSecret, listSecrets, setSecret } from './store.js';
+import type { SecretInfo as StoredSecret, SecretScope } from './store.js';
 
 export interface SecretRouteDeps {
   db: Kysely<Database>;
@@ -17,37 +17,11 @@ export interface SecretRouteDeps {
 
 const tags = ['secrets'];
 
-export const SecretInfoSchema = Type.Object(
-  {
-    name: Type.String(),
-    allowForks: Type.Boolean({
-      description: 'Also given to pull-request builds whose head repository is a fork',
-    }),
-    createdAt: Type.String({ format: 'date-time' }),
-    updatedAt: Type.String({ format: 'date-time' }),
-  },
-  { title: 'SecretInfo', description: 'A secret without its value: no route ever returns a value.' },
-);
-export type SecretInfoDto = Static<typeof SecretInfoSchema>;
+/** The API's shapes of a secret (src/contract/dto.ts). */
+export { SecretInfoSchema };
+export type SecretInfoDto = SecretInfo;
+const SecretName = SecretNameSchema;
 
-export const SecretSetSchema = Type.Object(
-  {
-    value: Type.String({
-      minLength: 1,
-      maxLength: MAX_SECRET_BYTES,
-      description: 'The value; stored sealed, never shown again',
-    }),
-    allowForks: Type.Optional(
-      Type.Boolean({ description: 'Give it to pull-request builds from forks too (default false)' }),
-    ),
-  },
-  { additionalProperties: false, title: 'SecretSet' },
-);
-
-const SecretName = Type.String({
-  pattern: SECRET_NAME_PATTERN,
-  description: 'Letters, digits, `_`, `.`, `-`',
-});
 const ProjectSecretParams = Type.Object({ owner: Type.String(), name: Type.String(), secret: SecretName });
 const GlobalSecretParams = Type.Object({ secret: SecretName });
 
@@ -164,7 +138,7 @@ export function registerSecretRoutes(api: App, deps: SecretRouteDeps): void {
     },
   );
 
-  async function set(scope: SecretScope, name: string, body: Static<typeof SecretSetSchema>) {
+  async function set(scope: SecretScope, name: string, body: SecretSet) {
     // A name or value that cannot be stored is a SecretError('invalid'): a 400 (see api/errors.ts).
     return setSecret(db, cipher, scope, {
       name,
@@ -174,7 +148,7 @@ export function registerSecretRoutes(api: App, deps: SecretRouteDeps): void {
   }
 }
 
-function toDto(info: SecretInfo): SecretInfoDto {
+function toDto(info: StoredSecret): SecretInfo {
   return {
     name: info.name,
     allowForks: info.allowForks,

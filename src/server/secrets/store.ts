@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { MAX_SECRET_BYTES, SECRET_NAME_PATTERN } from '../../contract/project.js';
 import { MIN_MASKED_LENGTH } from '../../orchestrator/masker.js';
 import type { Database } from '../../store/index.js';
 import { putSealedSecret, type SecretInfo, type SecretScope } from '../../store/secrets.js';
@@ -9,12 +10,9 @@ import { SecretError } from './errors.js';
 export { listSecrets, deleteSecret, findSecretForProject } from '../../store/secrets.js';
 export type { SecretInfo, SecretScope } from '../../store/secrets.js';
 
-/** Names as `from_secret` uses them: letters, digits, `_`, `.`, `-`; at most 128 characters. */
-export const SECRET_NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$';
+/** Names as `from_secret` uses them, and the longest value: the shared words of src/contract/. */
+export { MAX_SECRET_BYTES, SECRET_NAME_PATTERN };
 const NAME = new RegExp(SECRET_NAME_PATTERN);
-/** Longest value: enough for a key file or a kubeconfig, far from a memory problem. */
-export const MAX_SECRET_BYTES = 64 * 1024;
-
 export function checkSecretName(name: string): void {
   if (!NAME.test(name)) {
     throw new SecretError(

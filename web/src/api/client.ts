@@ -1,5 +1,19 @@
+import {
+  API_PREFIX,
+  artifactPath,
+  endpoints,
+  logStreamPath,
+  stepLogPath,
+  type BuildQuery,
+  type Endpoint,
+} from '../../../src/contract/api.js';
+import {
+  decodeApiError,
+  requiredRole,
+  type ApiErrorCode,
+  type ClientErrorCode,
+} from '../../../src/contract/api-errors.js';
 import type {
-  ApiErrorBody,
   ArtifactInfo,
   Build,
   ExecutorInfo,
@@ -12,14 +26,11 @@ import type {
   ProjectUpdate,
   Queue,
   Role,
-  Status,
   TokenCreate,
   TokenCreated,
   TokenInfo,
   TriggerRequest,
 } from './types';
-
-const BASE = '/api/v1';
 
 /** A failed API call: the HTTP status plus the server's `{error:{code,message,details}}`. */
 export class ApiError extends Error {
@@ -27,7 +38,7 @@ export class ApiError extends Error {
 
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ApiErrorCode | ClientErrorCode,
     message: string,
     readonly details?: unknown,
   ) {
@@ -36,10 +47,7 @@ export class ApiError extends Error {
 
   /** The role the server said the call needs (403 answers carry it). */
   get requiredRole(): Role | undefined {
-    const details = this.details;
-    if (typeof details !== 'object' || details === null || !('requiredRole' in details)) return undefined;
-    const role = details.requiredRole;
-    return role === 'admin' || role === 'member' || role === 'viewer' ? role : undefined;
+    return requiredRole(this.details);
   }
 }
 
@@ -59,31 +67,7 @@ export function describeError(error: unknown, role?: Role): string {
   return error.message;
 }
 
-export interface BuildQuery {
-  status?: Status | undefined;
-  branch?: string | undefined;
-  before?: string | undefined;
-  limit?: number | undefined;
-}
-
-function slugPath(slug: string): string {
-  return slug.split('/').map(encodeURIComponent).join('/');
-}
-
-function query(params: Record<string, string | number | boolean | undefined>): string {
-  const search = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) {
-    if (value !== undefined && value !== '') search.set(key, String(value));
-  }
-  const text = search.toString();
-  return text === '' ? '' : `?${text}`;
-}
-
-function isErrorBody(value: unknown): value is ApiErrorBody {
-  if (typeof value !== 'object' || value === null || !('error' in value)) return false;
-  const error = value.error;
-  return typeof error === 'object' && error !== null && 'message' in error;
-}
+export type { BuildQuery };
 
 /**
  * The typed client of `/api/v1`: one method per route the UI uses. The browser signs every
@@ -96,89 +80,89 @@ export class ApiClient {
 
   /** Who this browser is signed in as; a 401 when it is not. */
   whoami(signal?: AbortSignal): Promise<TokenInfo> {
-    return this.json('GET', '/whoami', undefined, signal);
+    return this.call(endpoints.whoami(), signal);
   }
 
   /** Signs this browser in: the server checks the token and answers with a session cookie. */
   signIn(token: string): Promise<TokenInfo> {
-    return this.json('POST', '/session', { token });
+    return this.call(endpoints.signIn(token));
   }
 
   /** Ends the session on the server and drops the cookie. */
   async signOut(): Promise<void> {
-    await this.send('DELETE', '/session');
+    await this.call(endpoints.signOut());
   }
 
   // Projects
 
   listProjects(before?: string, signal?: AbortSignal): Promise<Page<Project>> {
-    return this.json('GET', `/projects${query({ before, limit: 100 })}`, undefined, signal);
+    return this.call(endpoints.listProjects({ before, limit: 100 }), signal);
   }
 
   getProject(slug: string, signal?: AbortSignal): Promise<Project> {
-    return this.json('GET', `/projects/${slugPath(slug)}`, undefined, signal);
+    return this.call(endpoints.getProject(slug), signal);
   }
 
   createProject(body: ProjectCreate): Promise<Project> {
-    return this.json('POST', '/projects', body);
+    return this.call(endpoints.createProject(body));
   }
 
   updateProject(slug: string, body: ProjectUpdate): Promise<Project> {
-    return this.json('PATCH', `/projects/${slugPath(slug)}`, body);
+    return this.call(endpoints.updateProject(slug, body));
   }
 
   /** The executors of this server, for a project's executor setting. */
   executors(signal?: AbortSignal): Promise<ExecutorInfo[]> {
-    return this.json('GET', '/executors', undefined, signal);
+    return this.call(endpoints.executors(), signal);
   }
 
   projectStats(slug: string, signal?: AbortSignal): Promise<ProjectStats> {
-    return this.json('GET', `/projects/${slugPath(slug)}/stats`, undefined, signal);
+    return this.call(endpoints.projectStats(slug), signal);
   }
 
   // Builds
 
   listBuilds(slug: string, q: BuildQuery, signal?: AbortSignal): Promise<Page<Build>> {
-    return this.json('GET', `/projects/${slugPath(slug)}/builds${query({ ...q })}`, undefined, signal);
+    return this.call(endpoints.listBuilds(slug, q), signal);
   }
 
   trigger(slug: string, body: TriggerRequest): Promise<Build> {
-    return this.json('POST', `/projects/${slugPath(slug)}/builds`, body);
+    return this.call(endpoints.trigger(slug, body));
   }
 
   getBuild(slug: string, number: number, signal?: AbortSignal): Promise<BuildDetail> {
-    return this.json('GET', `/projects/${slugPath(slug)}/builds/${number}`, undefined, signal);
+    return this.call(endpoints.getProjectBuild(slug, number), signal);
   }
 
   getBuildById(id: number, signal?: AbortSignal): Promise<BuildDetail> {
-    return this.json('GET', `/builds/${id}`, undefined, signal);
+    return this.call(endpoints.getBuild(id), signal);
   }
 
   cancel(id: number): Promise<Build> {
-    return this.json('POST', `/builds/${id}/cancel`);
+    return this.call(endpoints.cancel(id));
   }
 
   /** `comment`: why, for the build's approval record (left out when empty). */
   approve(id: number, comment?: string): Promise<Build> {
-    return this.json('POST', `/builds/${id}/approve`, comment ? { comment } : {});
+    return this.call(endpoints.approve(id, comment));
   }
 
   reject(id: number, comment?: string): Promise<Build> {
-    return this.json('POST', `/builds/${id}/reject`, comment ? { comment } : {});
+    return this.call(endpoints.reject(id, comment));
   }
 
   rerun(id: number): Promise<Build> {
-    return this.json('POST', `/builds/${id}/rerun`);
+    return this.call(endpoints.rerun(id));
   }
 
   queue(signal?: AbortSignal): Promise<Queue> {
-    return this.json('GET', '/queue', undefined, signal);
+    return this.call(endpoints.queue(), signal);
   }
 
   // Logs
 
   logPage(id: number, after: number, limit: number, signal?: AbortSignal): Promise<LogPage> {
-    return this.json('GET', `/builds/${id}/logs${query({ after, limit })}`, undefined, signal);
+    return this.call(endpoints.logPage(id, { after, limit }), signal);
   }
 
   /**
@@ -186,15 +170,9 @@ export class ApiClient {
    * `end`). Read with fetch rather than EventSource, so errors keep their status and body.
    */
   async logStream(id: number, after: number, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-    const response = await this.send(
-      'GET',
-      `/builds/${id}/logs${query({ follow: 1, after })}`,
-      undefined,
-      signal,
-      {
-        accept: 'text/event-stream',
-      },
-    );
+    const response = await this.send('GET', logStreamPath(id, after), undefined, signal, {
+      accept: 'text/event-stream',
+    });
     if (response.body === null)
       throw new ApiError(response.status, 'http', 'the live log answered without a body');
     return response.body;
@@ -206,14 +184,14 @@ export class ApiClient {
   }
 
   stepLog(id: number, stage: string, step: string): Promise<Blob> {
-    return this.blob(`/builds/${id}/steps/${encodeURIComponent(stage)}/${encodeURIComponent(step)}/log`);
+    return this.blob(stepLogPath(id, stage, step));
   }
 
   // Artifacts (issue 5): null when the server has no artifacts route.
 
   async artifacts(id: number, signal?: AbortSignal): Promise<ArtifactInfo[] | null> {
     try {
-      return await this.json<ArtifactInfo[]>('GET', `/builds/${id}/artifacts`, undefined, signal);
+      return await this.call(endpoints.listArtifacts(id), signal);
     } catch (error) {
       if (error instanceof ApiError && error.status !== 401) return null;
       throw error;
@@ -221,25 +199,27 @@ export class ApiClient {
   }
 
   artifact(id: number, path: string): Promise<Blob> {
-    return this.blob(`/builds/${id}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`);
+    return this.blob(artifactPath(id, path));
   }
 
   // Tokens
 
   listTokens(signal?: AbortSignal): Promise<TokenInfo[]> {
-    return this.json('GET', '/tokens', undefined, signal);
+    return this.call(endpoints.listTokens(), signal);
   }
 
   createToken(body: TokenCreate): Promise<TokenCreated> {
-    return this.json('POST', '/tokens', body);
+    return this.call(endpoints.createToken(body));
   }
 
   async revokeToken(id: number): Promise<void> {
-    await this.send('DELETE', `/tokens/${id}`);
+    await this.call(endpoints.revokeToken(id));
   }
 
-  private async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
-    const response = await this.send(method, path, body, signal);
+  /** Sends one call of the API (src/contract/api.ts); a 204 answer resolves with nothing. */
+  private async call<T>(endpoint: Endpoint<T>, signal?: AbortSignal): Promise<T> {
+    const response = await this.send(endpoint.method, endpoint.path, endpoint.body, signal);
+    if (response.status === 204) return undefined as T;
     return (await response.json()) as T;
   }
 
@@ -261,7 +241,7 @@ export class ApiClient {
       ...extraHeaders,
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(`${BASE}${path}`, {
+    const response = await fetch(`${API_PREFIX}${path}`, {
       method,
       headers,
       credentials: 'same-origin',
@@ -269,10 +249,12 @@ export class ApiClient {
       ...(signal !== undefined ? { signal } : {}),
     });
     if (response.ok) return response;
-    const parsed: unknown = await response.json().catch(() => undefined);
-    const error = isErrorBody(parsed)
-      ? new ApiError(response.status, parsed.error.code, parsed.error.message, parsed.error.details)
-      : new ApiError(response.status, 'http', `${response.status} ${response.statusText}`);
+    const decoded = decodeApiError(
+      response.status,
+      response.statusText,
+      await response.text().catch(() => ''),
+    );
+    const error = new ApiError(response.status, decoded.code, decoded.message, decoded.details);
     if (response.status === 401) this.onUnauthorized();
     throw error;
   }

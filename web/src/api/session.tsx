@@ -1,4 +1,5 @@
 import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from 'react';
+import { hasRole } from '../../../src/contract/roles.js';
 import { ApiClient } from './client';
 import type { TokenInfo } from './types';
 
@@ -106,5 +107,5 @@ export function useApi(): ApiClient {
 }
 
 export function isAdmin(me: TokenInfo): boolean {
-  return me.role === 'admin';
+  return hasRole(me.role, 'admin');
 }

@@ -1,12 +1,13 @@
 /**
- * The REST contract, taken from the server's own DTO module so the UI and the server cannot
- * drift apart (type-only: nothing of the server ends up in the bundle).
+ * The REST contract, taken from the shared words of `src/contract/` so the UI, the CLI and the
+ * server cannot drift apart (type-only here: nothing of it ends up in the bundle; modules that
+ * need a value, such as the list of statuses, import it from `src/contract/` themselves).
  */
 export type {
   ApiError as ApiErrorBody,
+  Artifact as ArtifactInfo,
   Build,
   BuildDetail,
-  ConcurrencyPolicy,
   ExecutorInfo,
   LogLine,
   LogPage,
@@ -17,35 +18,14 @@ export type {
   ProjectUpdate,
   Queue,
   QueueEntry,
-  Reason,
-  Role,
   Stage,
   Step,
   TokenCreate,
   TokenCreated,
   TokenInfo,
   TriggerRequest,
-} from '../../../src/server/api/dto.js';
-export type { Status } from '../../../src/pipeline/types.js';
-
-/** One stored artifact (`GET /api/v1/builds/{id}/artifacts`, issue 5); not in the DTO module yet. */
-export interface ArtifactInfo {
-  path: string;
-  size: number;
-}
-
-/** Statuses after which nothing about a build changes any more. */
-export const FINAL_STATUSES = ['success', 'failure', 'error', 'cancelled', 'skipped', 'lost'] as const;
-
-export const ALL_STATUSES = [
-  'queued',
-  'pending',
-  'running',
-  'waiting',
-  'success',
-  'failure',
-  'error',
-  'cancelled',
-  'skipped',
-  'lost',
-] as const;
+} from '../../../src/contract/dto.js';
+export type { ConcurrencyPolicy } from '../../../src/contract/project.js';
+export type { Reason } from '../../../src/contract/reasons.js';
+export type { Role } from '../../../src/contract/roles.js';
+export type { Status } from '../../../src/contract/status.js';

@@ -1,12 +1,12 @@
+import { isTerminalStatus } from '../../../src/contract/status.js';
 import type { Build } from '../api/types';
-import { FINAL_STATUSES } from '../api/types';
 import { useApi } from '../api/session';
 import { useAction } from '../lib/hooks';
 import { buildPath, navigate } from '../lib/router';
 import { ErrorNote } from './Feedback';
 
 export function isFinal(build: Pick<Build, 'status'>): boolean {
-  return (FINAL_STATUSES as readonly string[]).includes(build.status);
+  return isTerminalStatus(build.status);
 }
 
 /**

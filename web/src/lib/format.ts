@@ -1,17 +1,9 @@
+import { formatDuration as format } from '../../../src/contract/duration.js';
 import type { QueueEntry } from '../api/types';
 
-/** `1h 02m`, `3m 07s`, `4.2s`, `350ms`: short and stable in width. */
+/** `1h 02m`, `3m 07s`, `4.2s`, `350ms`: short and stable in width (the contract's `wide` spelling). */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
-  const seconds = ms / 1000;
-  if (seconds < 10) return `${seconds.toFixed(1)}s`;
-  const total = Math.round(seconds);
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
-  if (m > 0) return `${m}m ${String(s).padStart(2, '0')}s`;
-  return `${s}s`;
+  return format(ms, 'wide');
 }
 
 /** How long something took, or has taken so far when it is still going. */

@@ -1,12 +1,11 @@
 import { useState, type FormEvent } from 'react';
+import { ROLES } from '../../../src/contract/roles.js';
 import type { Role, TokenCreated, TokenInfo } from '../api/types';
 import { isAdmin, useApi, useSession } from '../api/session';
 import { Empty, ErrorNote, Loading } from '../components/Feedback';
 import { formatAgo } from '../lib/format';
 import { useAction, useNow, usePoll } from '../lib/hooks';
 import { useTitle } from '../lib/title';
-
-const ROLES: Role[] = ['viewer', 'member', 'admin'];
 
 /** API tokens (admin): who may use Slipway and with which role; a new token is shown once. */
 export function TokensPage() {

@@ -1,22 +1,8 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { ExecutorPool } from '../../scheduler/executor-pool.js';
 import { VIEWER } from '../context.js';
 import type { App } from '../context.js';
-import type { ExecutorInfo } from '../dto.js';
-
-const ExecutorInfoSchema = Type.Object(
-  {
-    name: Type.String(),
-    usable: Type.Boolean(),
-    isDefault: Type.Boolean({ description: "The server's default executor" }),
-    detail: Type.String({ description: 'What it is, or why it cannot be used' }),
-  },
-  { title: 'ExecutorInfo' },
-);
-
-// The schema and the DTO must not drift apart.
-const same: (a: Static<typeof ExecutorInfoSchema>) => ExecutorInfo = (a) => a;
-void same;
+import { ExecutorInfoSchema } from '../schemas.js';
 
 /**
  * `GET /executors`: what a project's executor may be set to on this server (the project

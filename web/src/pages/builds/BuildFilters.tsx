@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
-import { ALL_STATUSES, type Status } from '../../api/types';
+import { STATUSES } from '../../../../src/contract/status.js';
+import type { Status } from '../../api/types';
 import { statusLabel } from '../../components/Status';
 
 /** Branch and status filters; the branch applies on Enter or leaving the field. */
@@ -39,7 +40,7 @@ export function BuildFilters({
           onChange={(e) => onChange({ status: e.target.value || undefined })}
         >
           <option value="">any</option>
-          {ALL_STATUSES.map((s) => (
+          {STATUSES.map((s) => (
             <option key={s} value={s}>
               {statusLabel(s)}
             </option>

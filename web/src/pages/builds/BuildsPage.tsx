@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import { ALL_STATUSES, type Status } from '../../api/types';
+import { STATUSES } from '../../../../src/contract/status.js';
+import type { Status } from '../../api/types';
 import { isAdmin, useApi, useSession } from '../../api/session';
 import { Empty, ErrorNote, Loading } from '../../components/Feedback';
 import { usePoll } from '../../lib/hooks';
@@ -13,7 +14,7 @@ const POLL_MS = 2000;
 const PAGE_SIZE = 25;
 
 function statusParam(value: string | null): Status | undefined {
-  return ALL_STATUSES.find((s) => s === value);
+  return STATUSES.find((s) => s === value);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { PROJECT_EXECUTORS } from '../../../../src/contract/executors.js';
 import { useEffect, useState, type FormEvent } from 'react';
 import { ApiError } from '../../api/client';
 import type { ConcurrencyPolicy, ExecutorInfo, Project, ProjectCreate } from '../../api/types';
@@ -38,7 +39,8 @@ function bodyOf(fields: Fields): Omit<ProjectCreate, 'slug'> {
     branchFilter: fields.branchFilter,
     pipelinePath: fields.pipelinePath.trim(),
     defaultImage: orNull(fields.defaultImage),
-    defaultExecutor: orNull(fields.defaultExecutor),
+    // Only this server's executors are offered; anything else (none chosen) is the server's default.
+    defaultExecutor: PROJECT_EXECUTORS.find((e) => e === fields.defaultExecutor) ?? null,
     concurrencyPolicy: fields.concurrencyPolicy,
     maxRunning: fields.maxRunning.trim() === '' ? null : Number(fields.maxRunning),
   };
