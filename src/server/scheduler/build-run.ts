@@ -84,6 +84,8 @@ export interface BuildRunDeps {
    * an `errorId`, which the build's reason names (`internal error (id …)`) instead of its text.
    */
   log?: ErrorLog;
+  /** Lines of the build's log the store refused (lost; the build goes on): for a metric. */
+  onLogLinesDropped?: (lines: number) => void;
 }
 
 /**
@@ -167,6 +169,7 @@ export class BuildRun {
         this.mode === 'resume'
           ? await BuildLogWriter.resume(this.build.id, logs, hub, undefined, limits)
           : await BuildLogWriter.open(this.build.id, logs, hub, undefined, limits);
+      this.writer.onLinesDropped = reportDroppedLines(this.deps, this.build);
       if (this.mode === 'resume') return await this.resume();
       const started = await setBuildStatus(db, this.build.id, ['pending'], 'running', {
         ifLeaseOwner: owner,
@@ -248,8 +251,13 @@ export class BuildRun {
         resume,
       },
     );
-    // The executor no longer has the build, or a step is gone: nothing to re-attach to.
-    if (!result.detached && result.status === 'error' && result.reason?.code === 'gone') {
+    // The executor no longer has the build: nothing to re-attach to (a step gone: see `conclude`).
+    if (
+      !result.detached &&
+      result.status === 'error' &&
+      result.reason?.code === 'gone' &&
+      lostStep(result, this.refs) === undefined
+    ) {
       if (this.leaseLost) return;
       await this.finalizeRecords(records, result);
       return await this.finish('lost', {
@@ -603,6 +611,15 @@ function internalReason(log: ErrorLog | undefined, error: unknown, build: Build,
     number: build.number,
   });
   return { code: 'internal', message: internalErrorMessage(errorId) };
+}
+
+/** Logs the first batch of a build's log lines the store refused, with an id, and counts every one. */
+function reportDroppedLines(deps: BuildRunDeps, build: Build) {
+  return (error: unknown, lines: number, first: boolean): void => {
+    deps.onLogLinesDropped?.(lines);
+    if (first)
+      reportInternalError(deps.log, error, 'storing build log lines failed', { buildId: build.id, lines });
+  };
 }
 
 function errorText(error: unknown): string {

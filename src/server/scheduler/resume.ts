@@ -83,7 +83,7 @@ export function describeRef(ref: StepRef): string {
 }
 
 function refNoun(ref: StepRef): string {
-  return { docker: 'container', local: 'process', kubernetes: 'pod', memory: 'step' }[ref.executor];
+  return { docker: 'container', local: 'process', kubernetes: 'pod', memory: 'memory step' }[ref.executor];
 }
 
 function refId(ref: StepRef): string {
