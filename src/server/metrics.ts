@@ -30,6 +30,7 @@ export class Metrics {
   private readonly buildDuration: Histogram<'status'>;
   private readonly stepOutcomes: Counter<'status'>;
   private readonly webhookRejections: Counter<'forge' | 'reason'>;
+  private readonly droppedLogLines: Counter;
 
   constructor(options: MetricsOptions = {}) {
     const { db, onCollectError } = options;
@@ -75,6 +76,11 @@ export class Metrics {
       labelNames: ['forge', 'reason'],
       registers,
     });
+    this.droppedLogLines = new Counter({
+      name: 'slipway_log_lines_dropped_total',
+      help: "Build log lines lost because the log store refused them (the server log has each build's first error).",
+      registers,
+    });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -92,6 +98,11 @@ export class Metrics {
   /** A webhook delivery was refused (bad signature, unknown project, filtered ref, …). */
   webhookRejected(forge: string, reason: string): void {
     this.webhookRejections.inc({ forge, reason });
+  }
+
+  /** Lines of a build's log could not be stored and are lost. */
+  logLinesDropped(lines: number): void {
+    this.droppedLogLines.inc(lines);
   }
 
   /** The exposition text and its content type, for `/metrics`. */

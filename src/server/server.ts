@@ -32,6 +32,7 @@ import { reconcile } from './scheduler/reconciler.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { prettyLogStream } from './console-log.js';
 import { makePrivateDir } from './data-dir.js';
+import type { ErrorLog } from './internal-error.js';
 
 export interface ServerConfig {
   host: string;
@@ -167,6 +168,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const leaseMs = config.leaseMs ?? 30_000;
   const globalLimit = config.globalLimit ?? Math.max(2, availableParallelism());
+  // The server's structured log is the HTTP app's pino logger, made below (the app needs the
+  // scheduler); an internal error of a build before it exists is announced instead.
+  let appLog: ErrorLog | undefined = undefined;
+  const log: ErrorLog = {
+    error: (fields, message) =>
+      appLog !== undefined
+        ? appLog.error(fields, message)
+        : announce(`${message} (id ${String(fields.errorId)}): ${describeError(fields.err)}`),
+  };
   const scheduler = new Scheduler({
     db,
     executors,
@@ -182,6 +192,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     pollMs: config.pollMs ?? 1000,
     onStepFinished: (status) => metrics.stepFinished(status),
     onBuildStarted: (build) => notifier.onBuildStarted(build.id),
+    log,
+    onLogLinesDropped: (lines) => metrics.logLinesDropped(lines),
     onBuildFinished: (build) => {
       metrics.buildFinished(build.status, build.durationMs === null ? null : build.durationMs / 1000);
       notifier.onBuildFinished(build.id);
@@ -280,6 +292,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ],
     ...(config.webRoot !== undefined ? { webRoot: config.webRoot } : {}),
   });
+  appLog = app.log;
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', 'localhost');
   announce(
@@ -392,6 +405,11 @@ async function createLocalExecutor(
     executor: new LocalExecutor({ tmpRoot: workspaceRoot, runAs: user }),
     detail: `host processes as user ${user.name} (uid ${user.uid}): a build reads what that user can read and shares the host's network`,
   };
+}
+
+/** An error with its stack, for a line on stderr. */
+function describeError(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }
 
 function redactDb(url: string): string {

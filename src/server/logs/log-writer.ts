@@ -41,6 +41,12 @@ export class BuildLogWriter {
   private readonly maxBytes: number;
   /** Per `stage/step#attempt`: pieces of each stream stored (see {@link resumePosition}). */
   private readonly positions = new Map<string, OutputPosition>();
+  /**
+   * Told of each batch the store refused: its error, its line count, and whether it is this
+   * writer's first (so a caller logs one error per build and counts every lost line). The
+   * lines are lost, the build goes on, and `close` rejects with the last error.
+   */
+  onLinesDropped: ((error: unknown, lines: number, first: boolean) => void) | undefined;
 
   constructor(
     private readonly buildId: number,
@@ -179,6 +185,7 @@ export class BuildLogWriter {
           await this.store.append(this.buildId, batch);
         } catch (error) {
           // Keep going: a later flush may succeed; the failure is reported at close.
+          this.onLinesDropped?.(error, batch.length, this.failure === undefined);
           this.failure = error;
           return;
         }
