@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { engineTimeoutFrom, engineTimeoutOption } from './engine-timeout.js';
 import { UsageError } from './errors.js';
+import { MAX_TIMEOUT_MS, parseDuration } from '../pipeline/duration.js';
 
 interface ServerOptions {
   host: string;
@@ -25,10 +26,15 @@ interface ServerOptions {
   artifactMaxFile?: string;
   artifactMaxBuild?: string;
   hookBodyLimit?: string;
+  drainTimeout?: string;
   quiet: boolean;
 }
 
-/** `slipway server`: runs until SIGINT/SIGTERM, then stops cleanly (running builds end `cancelled`). */
+/**
+ * `slipway server`: runs until SIGINT/SIGTERM, then stops taking builds and leaves the running
+ * ones to its successor (which re-attaches to their steps), after draining them for up to
+ * `--drain-timeout`. A second signal stops at once.
+ */
 export function registerServerCommand(program: Command, exit: (code: number) => void): void {
   program
     .command('server')
@@ -91,6 +97,12 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     .option('--artifact-max-file <bytes>', 'largest artifact file (default 100 MiB)')
     .option('--artifact-max-build <bytes>', 'all artifacts of a build together (default 1 GiB)')
     .option('--hook-body-limit <bytes>', 'largest webhook delivery accepted (default 5 MiB)')
+    .option(
+      '--drain-timeout <duration>',
+      'on SIGTERM/SIGINT, wait this long (90s, 5m, 1h30m) for running builds to end before leaving ' +
+        'the rest running for the next server to re-attach (default 0: leave them at once)',
+      process.env.SLIPWAY_DRAIN_TIMEOUT,
+    )
     .option('--quiet', 'no request log', false)
     .action(async (options: ServerOptions) => {
       // Any user may read /proc/<pid>/cmdline, builds on the local executor too: hide options
@@ -104,6 +116,12 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         throw new UsageError(`--global-limit "${options.globalLimit}": expected a whole number of 1 or more`);
       }
       const engineTimeout = engineTimeoutFrom(options.engineTimeout);
+      const drainMs = options.drainTimeout === undefined ? 0 : parseDuration(options.drainTimeout.trim());
+      if (drainMs === undefined || drainMs > MAX_TIMEOUT_MS) {
+        throw new UsageError(
+          `--drain-timeout "${options.drainTimeout}": expected a duration such as 90s, 5m or 1h30m (at most 168h)`,
+        );
+      }
       const { startServer } = await import('../server/server.js');
       const server = await startServer({
         host: options.host,
@@ -137,8 +155,18 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
-          process.stderr.write(`${signal}: stopping (running builds are cancelled)…\n`);
-          void server.close().then(resolve, resolve);
+          process.stderr.write(
+            `${signal}: stopping; running builds are left for the next server to re-attach` +
+              `${drainMs > 0 ? ` (after up to ${options.drainTimeout} for them to end)` : ''}…\n`,
+          );
+          // A second signal while draining: leave the builds now (they are re-attached later).
+          const again = () => {
+            process.stderr.write('stopping now\n');
+            exit(0);
+          };
+          process.once('SIGINT', again);
+          process.once('SIGTERM', again);
+          void server.close({ detach: true, drainMs }).then(resolve, resolve);
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);

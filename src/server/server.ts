@@ -11,6 +11,7 @@ import {
   migrateToLatest,
   openDatabase,
   type Database,
+  type Build,
 } from '../store/index.js';
 import { buildApp } from './api/app.js';
 import { executorRoutes } from './api/routes/executors.js';
@@ -100,7 +101,17 @@ export interface RunningServer {
   app: FastifyInstance;
   db: Kysely<Database>;
   scheduler: Scheduler;
-  close(): Promise<void>;
+  /**
+   * Stops the server. By default running builds are cancelled and end `cancelled`. With
+   * `detach` (SIGTERM, an upgrade) they are left running for a successor to re-attach, after
+   * waiting up to `drainMs` for them to end first.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+export interface CloseOptions {
+  detach?: boolean;
+  drainMs?: number;
 }
 
 /**
@@ -221,12 +232,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ids,
     leaseMs,
     activeHere: () => scheduler.activeIds(),
+    resume: (build: Build) => scheduler.resume(build),
   };
   try {
     const first = await reconcile(reconcileOptions, true);
-    if (first.lost.length + first.requeued.length + first.removed.length + first.failed.length > 0) {
+    const changed = first.lost.length + first.requeued.length + first.removed.length + first.failed.length;
+    if (changed + first.resumed.length > 0) {
       announce(
-        `reconciled: ${first.lost.length} build(s) lost, ${first.requeued.length} re-queued, ` +
+        `reconciled: ${first.resumed.length} build(s) resumed, ${first.lost.length} lost, ${first.requeued.length} re-queued, ` +
           `${first.removed.length} leftover(s) removed${first.failed.length ? `, ${first.failed.length} removal(s) failed (retried): ${first.failed.join('; ')}` : ''}`,
       );
     }
@@ -305,12 +318,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     app,
     db,
     scheduler,
-    close: () =>
+    close: (options = {}) =>
       (closing ??= (async () => {
         clearInterval(reconcileTimer);
         await stopRetention();
+        // Builds first when they drain: followers keep seeing them until they end.
+        if (options.detach) await scheduler.detach(options.drainMs ?? 0);
         await app.close();
-        await scheduler.stop();
+        if (!options.detach) await scheduler.stop();
         await notifier.close();
         await db.destroy();
       })()),

@@ -26,10 +26,17 @@ export interface ReconcilerOptions {
   leaseMs: number;
   /** Builds this process runs right now: never touched. */
   activeHere: () => number[];
+  /**
+   * Runs an orphaned running/waiting build again, re-attached to its steps (`Scheduler.resume`);
+   * its lease is ours when this is called. Without it such builds are marked `lost`.
+   */
+  resume?: (build: Build) => Promise<void>;
 }
 
 export interface ReconcileReport {
   requeued: number[];
+  /** Running/waiting builds taken over and resumed (re-attached to their steps). */
+  resumed: number[];
   lost: number[];
   /** Executor build ids whose leftovers were removed. */
   removed: string[];
@@ -40,14 +47,15 @@ export interface ReconcileReport {
 /**
  * Makes the database and the executors agree again, at start-up and periodically:
  * - an active build whose owner is gone (its lease expired, or it is ours from before a
- *   restart) is taken over: if it never started a step it goes back to the queue; otherwise
- *   its containers or processes are removed and it is marked `lost` with the reason. Slipway
- *   does not re-attach to steps that outlived their server: it cannot know what they missed.
+ *   restart) is taken over: if it never started (`pending`) it goes back to the queue;
+ *   otherwise it is resumed (`options.resume`): its run re-attaches to the steps that outlived
+ *   their server and ends it `lost` only when the executor no longer has them. Without
+ *   `resume`, its containers or processes are removed and it is marked `lost` with the reason.
  * - containers, volumes and workspaces of builds that are not active are removed.
  */
 export async function reconcile(options: ReconcilerOptions, startup: boolean): Promise<ReconcileReport> {
   const { db, owner } = options;
-  const report: ReconcileReport = { requeued: [], lost: [], removed: [], failed: [] };
+  const report: ReconcileReport = { requeued: [], resumed: [], lost: [], removed: [], failed: [] };
   const here = new Set(options.activeHere());
   const orphaned = new Map<number, Build>();
   for (const build of await findExpiredLeases(db)) orphaned.set(build.id, build);
@@ -60,6 +68,12 @@ export async function reconcile(options: ReconcilerOptions, startup: boolean): P
     const previousOwner = build.leaseOwner ?? 'unknown';
     const taken = await takeOverLease(db, build.id, owner, Date.now() + options.leaseMs, Date.now());
     if (!taken) continue; // another replica got it first, or it finished meanwhile
+    if (taken.status !== 'pending' && options.resume) {
+      // Its steps may still run: the resumed run re-attaches, or ends it `lost` saying why.
+      await options.resume(taken);
+      report.resumed.push(build.id);
+      continue;
+    }
     const leftovers = resources.filter((r) => r.resource.buildId === options.ids.of(build.id));
     const failures: string[] = [];
     for (const executor of new Set(leftovers.map((l) => l.executor))) {
@@ -82,7 +96,7 @@ export async function reconcile(options: ReconcilerOptions, startup: boolean): P
         : failures.length === 0
           ? `the server running this build (${previousOwner}) stopped; its ${leftovers.length} leftover container(s)/process(es) were removed`
           : `the server running this build (${previousOwner}) stopped; removing its leftovers failed (${failures.join('; ')}), retried later`;
-    const reason = { code: 'lost', message };
+    const reason = { code: 'lost' as const, message };
     const writer = await BuildLogWriter.open(build.id, options.logs, options.hub);
     writer.write('', 'slipway', 'system', `build lost: ${message}`);
     await writer.close();
