@@ -28,7 +28,6 @@ export interface ContainerCreateOptions {
     NetworkMode?: string;
     /** Runs a tiny init (tini / catatonit) as PID 1 so SIGTERM reaches the step's shell. */
     Init?: boolean;
-    AutoRemove?: boolean;
   };
 }
 
@@ -41,7 +40,18 @@ export interface ContainerSummary {
 
 export interface ContainerInspect {
   Id: string;
-  State: { Running: boolean; Status?: string; ExitCode?: number; Error?: string };
+  State: {
+    Running: boolean;
+    /** `created` (never started), `running`, `exited`, … */
+    Status?: string;
+    ExitCode?: number;
+    Error?: string;
+    /** The kernel killed it for exceeding its memory limit. */
+    OOMKilled?: boolean;
+    /** RFC 3339; `0001-01-01T00:00:00Z` when it never started. */
+    StartedAt?: string;
+  };
+  Config?: { Labels?: Labels | null };
 }
 
 export interface VolumeSummary {
@@ -73,6 +83,20 @@ export interface DockerContainer {
   start(): Promise<unknown>;
   /** With `stream: true` and no TTY: the multiplexed stdout/stderr stream (see demux.ts). */
   attach(options: { stream: true; stdout: boolean; stderr: boolean }): Promise<NodeJS.ReadableStream>;
+  /**
+   * The multiplexed output (no TTY) logged so far, from the first byte: the engine keeps it, so
+   * it outlives whoever started the container. Not `follow`: Podman 4.3's follow skips entries
+   * of a fast writer (and ends early on an exited container). dockerode answers a Buffer (the
+   * whole log in memory); `readLog` (steps.ts) streams it through {@link modem} when there is one.
+   */
+  logs(options: {
+    follow: false;
+    stdout: boolean;
+    stderr: boolean;
+    abortSignal?: AbortSignal;
+  }): Promise<Buffer | NodeJS.ReadableStream>;
+  /** dockerode's transport, when the client is dockerode: lets a log be streamed, not buffered. */
+  readonly modem?: DockerModem;
   wait(): Promise<{ StatusCode: number; Error?: { Message?: string } | null }>;
   kill(options: { signal: string }): Promise<unknown>;
   remove(options: { force?: boolean; v?: boolean }): Promise<unknown>;
@@ -87,6 +111,21 @@ export interface DockerContainer {
     AttachStderr?: boolean;
     Env?: string[];
   }): Promise<DockerExec>;
+}
+
+/** The part of dockerode's `docker-modem` used to stream a request's answer. */
+export interface DockerModem {
+  dial(
+    options: {
+      path: string;
+      method: 'GET';
+      isStream: true;
+      abortSignal?: AbortSignal;
+      statusCodes: Record<number, true | string>;
+      options: Record<string, unknown>;
+    },
+    callback: (error: unknown, data: NodeJS.ReadableStream) => void,
+  ): void;
 }
 
 /**

@@ -3,7 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecordingSink, eventually, executorConformance, within } from '../executor.case.js';
+import { RecordingSink, eventually, within } from '../executor.case.js';
+import { runStep } from '../lifecycle.js';
 import type { BuildHandle, BuildSpec, OutputSink, StepSpec } from '../types.js';
 import { ExecutorError } from '../types.js';
 import type { DockerClient, Labels } from './client.js';
@@ -33,16 +34,6 @@ const live = found.available ? found : undefined;
 const run = `${process.pid.toString(36)}${Date.now().toString(36)}`;
 let seq = 0;
 
-describe.skipIf(!live)('docker executor on a real engine', () => {
-  executorConformance('docker', () =>
-    Promise.resolve({
-      executor: new DockerExecutor({ client: live!.client, engine: live!.engine, stopGraceMs: 500 }),
-      image: live!.image,
-      hostProcesses: false,
-    }),
-  );
-});
-
 describe.skipIf(!live)('DockerExecutor', () => {
   let client: DockerClient;
   let image: string;
@@ -66,6 +57,7 @@ describe.skipIf(!live)('DockerExecutor', () => {
     step: `s${seq}`,
     commands,
     env: {},
+    secrets: {},
     attempt: 1,
     ...extra,
   });
@@ -106,12 +98,13 @@ describe.skipIf(!live)('DockerExecutor', () => {
         const exit = await within(
           30_000,
           'runStep with a missing image',
-          ex.runStep(h, step(['echo never'], { image: 'slipway.invalid/no/such-image:1' }), sink, never()),
+          runStep(ex, h, step(['echo never'], { image: 'slipway.invalid/no/such-image:1' }), sink, never()),
         );
-        expect(exit.kind).toBe('error');
-        if (exit.kind !== 'error') return;
+        expect(exit?.kind).toBe('error');
+        if (exit?.kind !== 'error') return;
         expect(exit.message).toContain('slipway.invalid/no/such-image:1');
         expect(exit.message).toMatch(/cannot pull image/);
+        expect(exit.code).toBe('image_pull');
         expect(sink.lines).toEqual([]);
       });
     });
@@ -122,7 +115,8 @@ describe.skipIf(!live)('DockerExecutor', () => {
         const exit = await within(
           30_000,
           'runStep',
-          ex.runStep(
+          runStep(
+            ex,
             h,
             step(['true'], { image: 'localhost/slipway-no-such-image:1' }),
             new RecordingSink(),
@@ -131,11 +125,12 @@ describe.skipIf(!live)('DockerExecutor', () => {
         );
         expect(exit).toEqual({
           kind: 'error',
+          code: 'image_pull',
           message:
             'image "localhost/slipway-no-such-image:1" is not present on the engine and the pull policy is "never"',
         });
         // A present image runs under "never".
-        expect((await ex.runStep(h, step(['true']), new RecordingSink(), never())).kind).toBe('exited');
+        expect((await runStep(ex, h, step(['true']), new RecordingSink(), never()))?.kind).toBe('exited');
       });
     });
 
@@ -145,19 +140,26 @@ describe.skipIf(!live)('DockerExecutor', () => {
         const exit = await within(
           30_000,
           'runStep',
-          ex.runStep(h, step(['true']), new RecordingSink(), never()),
+          runStep(ex, h, step(['true']), new RecordingSink(), never()),
         );
         // No registry is reachable from these machines; where one is, the pull succeeds.
-        expect(['error', 'exited']).toContain(exit.kind);
+        expect(['error', 'exited']).toContain(exit?.kind);
       });
     });
 
     it('errors clearly when neither the step nor the pipeline has an image', async () => {
       const ex = make();
       await withBuild(ex, build({ image: undefined }), async (h) => {
-        const exit = await ex.runStep(h, step(['true'], { key: 'test/noimg' }), new RecordingSink(), never());
+        const exit = await runStep(
+          ex,
+          h,
+          step(['true'], { key: 'test/noimg' }),
+          new RecordingSink(),
+          never(),
+        );
         expect(exit).toEqual({
           kind: 'error',
+          code: 'image_pull',
           message: 'step "test/noimg" has no image: set image on the step or the pipeline',
         });
       });
@@ -183,8 +185,8 @@ describe.skipIf(!live)('DockerExecutor', () => {
         const ex = make();
         await withBuild(ex, build({ image: undefined, sourceDir: src }), async (h) => {
           const [a, b] = await Promise.all([
-            ex.runStep(h, step(['cat a.txt'], { image }), new RecordingSink(), never()),
-            ex.runStep(h, step(['cat a.txt'], { image }), new RecordingSink(), never()),
+            runStep(ex, h, step(['cat a.txt'], { image }), new RecordingSink(), never()),
+            runStep(ex, h, step(['cat a.txt'], { image }), new RecordingSink(), never()),
           ]);
           expect(a).toEqual({ kind: 'exited', exitCode: 0 });
           expect(b).toEqual({ kind: 'exited', exitCode: 0 });
@@ -230,7 +232,8 @@ describe.skipIf(!live)('DockerExecutor', () => {
       });
       await withBuild(ex, spec, async (h) => {
         const sink = new RecordingSink();
-        const exit = await ex.runStep(
+        const exit = await runStep(
+          ex,
           h,
           step(['wget -q -O - http://localhost:8080/index.html', 'nc 127.0.0.1 9000 </dev/null']),
           sink,
@@ -240,7 +243,7 @@ describe.skipIf(!live)('DockerExecutor', () => {
         expect(sink.out()).toEqual(['hello from web', 'pong']);
         // Every step shares the namespace, not only the first.
         const again = new RecordingSink();
-        await ex.runStep(h, step(['wget -q -O - http://127.0.0.1:8080/index.html']), again, never());
+        await runStep(ex, h, step(['wget -q -O - http://127.0.0.1:8080/index.html']), again, never());
         expect(again.out()).toEqual(['hello from web']);
         await eventually(10_000, 'service logs', () => serviceLines.includes('web: web listening on 8080'));
         expect(serviceLines).toContain('echo: echo up');
@@ -286,7 +289,8 @@ describe.skipIf(!live)('DockerExecutor', () => {
       try {
         const sink = new RecordingSink();
         const ctl = new AbortController();
-        const running = ex.runStep(
+        const running = runStep(
+          ex,
           h,
           step(['echo up', 'sleep 300'], { key: 'test/labelled' }),
           sink,
@@ -295,7 +299,7 @@ describe.skipIf(!live)('DockerExecutor', () => {
         await eventually(30_000, 'step started', () => sink.has('up'));
         seen = await byBuild(spec.buildId);
         ctl.abort();
-        expect((await within(30_000, 'abort', running)).kind).toBe('aborted');
+        expect((await within(30_000, 'abort', running))?.kind).toBe('aborted');
       } finally {
         await ex.destroy(h);
       }
@@ -327,7 +331,7 @@ describe.skipIf(!live)('DockerExecutor', () => {
       const ex = make();
       const spec = build();
       const h = await ex.prepare(spec);
-      await ex.runStep(h, step(['true']), new RecordingSink(), never());
+      await runStep(ex, h, step(['true']), new RecordingSink(), never());
       const other = make();
       const mine = (await other.listResources()).filter((r) => r.buildId === spec.buildId);
       expect(mine.map((r) => r.kind)).toContain('volume');
@@ -344,7 +348,8 @@ describe.skipIf(!live)('DockerExecutor', () => {
       await withBuild(ex, build(), async (h) => {
         const sink = new RecordingSink();
         const ctl = new AbortController();
-        const running = ex.runStep(
+        const running = runStep(
+          ex,
           h,
           step(["trap 'echo got TERM' TERM", 'echo armed', 'while true; do sleep 1; done']),
           sink,
@@ -362,7 +367,7 @@ describe.skipIf(!live)('DockerExecutor', () => {
       await withBuild(ex, build(), async (h) => {
         const sink = new RecordingSink();
         const ctl = new AbortController();
-        const running = ex.runStep(h, step(['echo armed', 'sleep 300']), sink, ctl.signal);
+        const running = runStep(ex, h, step(['echo armed', 'sleep 300']), sink, ctl.signal);
         await eventually(30_000, 'step armed', () => sink.has('armed'));
         ctl.abort();
         // Within far less than the 60 s grace: SIGTERM alone ended it.
@@ -386,7 +391,8 @@ describe.skipIf(!live)('DockerExecutor', () => {
           const exit = await within(
             240_000,
             'large output',
-            ex.runStep(
+            runStep(
+              ex,
               h,
               step(['yes "$(printf \'%01023d\' 0)" | head -n 262144']),
               { line: (_s, text) => ((lines += 1), (bytes += text.length + 1)) },
@@ -433,12 +439,15 @@ describe.skipIf(!live)('DockerExecutor', () => {
         const spec = build();
         const h = await ex.prepare(spec);
         const sink = new RecordingSink();
-        const running = ex.runStep(h, step(['echo up', 'sleep 300']), sink, never());
+        const running = runStep(ex, h, step(['echo up', 'sleep 300']), sink, never());
         await eventually(30_000, 'step started', () => sink.has('up'));
         service.kill('SIGKILL');
         const exit = await within(30_000, 'runStep after engine death', running);
-        expect(exit.kind).toBe('error');
-        if (exit.kind === 'error') expect(exit.message).toMatch(/container engine/);
+        expect(exit?.kind).toBe('error');
+        if (exit?.kind === 'error') {
+          expect(exit.code).toBe('engine_unavailable');
+          expect(exit.message).toMatch(/container engine/);
+        }
         await expect(ex.destroy(h)).rejects.toThrow();
         // The containers live on (conmon); the main engine sees and removes them by label.
         await make().removeResources(spec.buildId);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RecordingSink } from '../executor.case.js';
+import { runStep } from '../lifecycle.js';
 import type { BuildSpec, StepSpec } from '../types.js';
 import { createDockerClient } from './client.js';
 import { DockerExecutor } from './docker-executor.js';
@@ -107,12 +108,13 @@ describe.skipIf(!live)('engine discovery on a loaded engine (real engine behind 
       step: 'slow-pings',
       commands: ['sleep 3', 'echo survived'],
       env: {},
+      secrets: {},
       attempt: 1,
     };
     const handle = await executor.prepare(spec);
     try {
       const sink = new RecordingSink();
-      const exit = await executor.runStep(handle, step, sink, new AbortController().signal);
+      const exit = await runStep(executor, handle, step, sink, new AbortController().signal);
       expect(exit).toMatchObject({ kind: 'exited', exitCode: 0 });
       expect(sink.has('survived')).toBe(true);
       expect(slowPing.requests.filter((l) => PING_PATH.test(l)).length).toBeGreaterThan(1);
