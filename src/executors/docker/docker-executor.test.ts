@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingSink, eventually, within } from '../executor.case.js';
-import { runStep } from '../lifecycle.js';
-import type { BuildHandle, BuildSpec, OutputSink, StepSpec } from '../types.js';
+import { followStep, runStep } from '../lifecycle.js';
+import type { BuildHandle, BuildSpec, OutputSink, StepRef, StepSpec } from '../types.js';
 import { ExecutorError } from '../types.js';
 import type { DockerClient, Labels } from './client.js';
 import { createDockerClient } from './client.js';
@@ -373,6 +373,187 @@ describe.skipIf(!live)('DockerExecutor', () => {
         // Within far less than the 60 s grace: SIGTERM alone ended it.
         const exit = await within(30_000, 'aborted step', running);
         expect(exit).toEqual({ kind: 'aborted', exitCode: 143 });
+      });
+    });
+  });
+
+  describe('lifecycle: a step outlives the process that started it', () => {
+    /** Prints 1..n, `pause` seconds apart. */
+    const counting = (n: number, pause: number) =>
+      `i=1; while [ $i -le ${n} ]; do echo $i; [ $i -lt ${n} ] && sleep ${pause}; i=$((i+1)); done`;
+    const numbers = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+    const startRef = async (ex: DockerExecutor, h: BuildHandle, s: StepSpec): Promise<StepRef> => {
+      const start = await within(60_000, 'startStep', ex.startStep(h, s, never()));
+      if (!('ref' in start)) throw new Error(`the step did not start: ${JSON.stringify(start.exit)}`);
+      // As a successor reads it back from the database.
+      return JSON.parse(JSON.stringify(start.ref)) as StepRef;
+    };
+    const exitedOnEngine = (ref: StepRef) => async () =>
+      !(await client.getContainer(ref.id).inspect()).State.Running;
+
+    it('tails from a position: exactly the lines after it, again and again the same', async () => {
+      const ex = make();
+      await withBuild(ex, build(), async (h) => {
+        const s = step([counting(6, 0.3)]);
+        const ref = await startRef(ex, h, s);
+        // A first reader that stops after three lines (a server that went away).
+        const first = new RecordingSink();
+        const stopFirst = new AbortController();
+        const firstTail = ex.tailStep(h, ref, { stdout: 0, stderr: 0 }, first, stopFirst.signal);
+        await eventually(60_000, 'three lines', () => first.out().length >= 3);
+        stopFirst.abort();
+        await within(30_000, 'aborted tail', firstTail);
+        const k = first.out().length;
+        expect(first.out()).toEqual(numbers(1, k));
+        const rest = new RecordingSink();
+        await within(60_000, 'tail to the end', ex.tailStep(h, ref, { stdout: k, stderr: 0 }, rest, never()));
+        expect(rest.out()).toEqual(numbers(k + 1, 6));
+        // Idempotent: the same position gives the same lines.
+        const again = new RecordingSink();
+        await ex.tailStep(h, ref, { stdout: k, stderr: 0 }, again, never());
+        expect(again.lines).toEqual(rest.lines);
+        expect(await ex.waitStep(h, ref, never())).toEqual({ kind: 'exited', exitCode: 0 });
+        // Not auto-removed: the container is there until released.
+        expect((await client.getContainer(ref.id).inspect()).State.ExitCode).toBe(0);
+        await ex.releaseStep(h, ref);
+        await ex.releaseStep(h, ref);
+        expect(await byBuild(h.buildId)).toEqual([]);
+      });
+    }, 180_000);
+
+    it('a second executor (a restarted server) resumes the build, finds the step and follows it to its end', async () => {
+      const first = make();
+      const spec = build({ services: [{ name: 'idle', env: {}, secrets: [], commands: ['sleep 300'] }] });
+      const h1 = await first.prepare(spec);
+      try {
+        const s = step([counting(5, 0.3)], { key: 'test/resumed' });
+        const ref = await startRef(first, h1, s);
+        const before = new RecordingSink();
+        const detach = new AbortController();
+        const following = followStep(
+          first,
+          h1,
+          ref,
+          { stdout: 0, stderr: 0 },
+          before,
+          never(),
+          detach.signal,
+        );
+        await eventually(60_000, 'two lines', () => before.out().length >= 2);
+        detach.abort(); // the server stops: the step goes on
+        expect(await within(30_000, 'detached follow', following)).toBeUndefined();
+
+        const second = make();
+        const h2 = await second.resumeBuild(spec);
+        const found = await second.findStep(h2, 'test/resumed', 1);
+        expect(found).toMatchObject({ executor: 'docker', id: ref.id, buildId: spec.buildId, attempt: 1 });
+        // startStep is idempotent per key and attempt: no second container.
+        const again = await second.startStep(h2, s, never());
+        expect('ref' in again && again.ref.id).toBe(ref.id);
+        const after = new RecordingSink();
+        const exit = await within(
+          60_000,
+          'resumed follow',
+          followStep(second, h2, found!, before.position(), after, never()),
+        );
+        expect(exit).toEqual({ kind: 'exited', exitCode: 0 });
+        expect([...before.out(), ...after.out()]).toEqual(numbers(1, 5));
+        // Later steps of the resumed build join the same network namespace and workspace.
+        const next = new RecordingSink();
+        expect(await runStep(second, h2, step(['test -d /workspace', 'echo ok']), next, never())).toEqual({
+          kind: 'exited',
+          exitCode: 0,
+        });
+        expect(next.out()).toEqual(['ok']);
+        await second.destroy(h2);
+      } finally {
+        await first.destroy(h1);
+      }
+      expect(await byBuild(spec.buildId)).toEqual([]);
+    }, 180_000);
+
+    it('reads back a step that failed while nobody watched: its exit code and all its output', async () => {
+      const first = make();
+      const spec = build();
+      const h1 = await first.prepare(spec);
+      try {
+        const ref = await startRef(first, h1, step(['echo out', 'echo err >&2', 'echo more', 'exit 3']));
+        await eventually(60_000, 'the step ended on the engine', exitedOnEngine(ref));
+        const second = make();
+        const h2 = await second.resumeBuild(spec);
+        expect(await second.waitStep(h2, ref, never())).toEqual({ kind: 'exited', exitCode: 3 });
+        const sink = new RecordingSink();
+        await within(60_000, 'tail', second.tailStep(h2, ref, { stdout: 0, stderr: 0 }, sink, never()));
+        expect(sink.out()).toEqual(['out', 'more']);
+        expect(sink.err()).toEqual(['err']);
+      } finally {
+        await first.destroy(h1);
+      }
+    }, 180_000);
+
+    it('never adopts a container of another build or installation, nor a ref that is not a container', async () => {
+      const ex = make();
+      // Same build number on two installations: only the installation part differs.
+      const mine = build({ buildId: `s1-${run}-${++seq}` });
+      const theirs = build({ buildId: `s2-${mine.buildId.slice(3)}` });
+      const hm = await ex.prepare(mine);
+      const ht = await ex.prepare(theirs);
+      try {
+        const s = step(['echo secret-of-s2']);
+        const their = await startRef(ex, ht, s);
+        await eventually(60_000, 'their step ended', exitedOnEngine(their));
+        const forged: StepRef[] = [
+          { ...their, buildId: mine.buildId },
+          { ...their, buildId: mine.buildId, attempt: 2 },
+          { ...their, buildId: mine.buildId, id: '../../images/json' },
+          { ...their, buildId: mine.buildId, id: 'no-such-container-anywhere' },
+        ];
+        for (const ref of forged) {
+          const sink = new RecordingSink();
+          await ex.tailStep(hm, ref, { stdout: 0, stderr: 0 }, sink, never());
+          expect(sink.lines).toEqual([]);
+          const exit = await ex.waitStep(hm, ref, never());
+          expect(exit).toMatchObject({ kind: 'error', code: 'gone' });
+          await ex.stopStep(hm, ref);
+          await ex.releaseStep(hm, ref);
+        }
+        // A ref of another build presented with its own handle under another build's key.
+        expect(await ex.waitStep(ht, { ...their, key: 'other/step' }, never())).toMatchObject({
+          code: 'gone',
+        });
+        // And nothing of theirs was touched.
+        expect(await ex.waitStep(ht, their, never())).toEqual({ kind: 'exited', exitCode: 0 });
+        expect(await ex.findStep(hm, s.key, 1)).toBeUndefined();
+      } finally {
+        await ex.destroy(hm);
+        await ex.destroy(ht);
+      }
+    }, 180_000);
+
+    it('resumeBuild rejects gone when the workspace volume is gone', async () => {
+      const ex = make();
+      const spec = build();
+      const h = await ex.prepare(spec);
+      await ex.destroy(h);
+      const err = await make()
+        .resumeBuild(spec)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ExecutorError);
+      expect((err as ExecutorError).code).toBe('gone');
+      expect((err as ExecutorError).message).toContain(spec.buildId);
+    });
+
+    it('gives secrets to the step environment, over plain env of the same name', async () => {
+      const ex = make();
+      await withBuild(ex, build(), async (h) => {
+        const sink = new RecordingSink();
+        const s = step(['echo "$PLAIN $TOKEN"'], {
+          env: { PLAIN: 'plain', TOKEN: 'from-env' },
+          secrets: { TOKEN: 'from-secret' },
+        });
+        expect(await runStep(ex, h, s, sink, never())).toEqual({ kind: 'exited', exitCode: 0 });
+        expect(sink.out()).toEqual(['plain from-secret']);
       });
     });
   });
