@@ -49,7 +49,7 @@ describe('a restarted server re-attaches to running builds (memory executor, sql
   const logs = () => new FsLogStore(join(dataDir, 'logs'));
 
   /** One "server process": a scheduler over the shared engine, reconciled at start-up. */
-  async function startServer(owner = 'replica-a') {
+  async function startServer(owner = 'replica-a', leaseMs = 60_000) {
     const hub = new LogHub();
     const store = logs();
     const scheduler = new Scheduler({
@@ -62,7 +62,7 @@ describe('a restarted server re-attaches to running builds (memory executor, sql
       workRoot: join(dataDir, 'work'),
       globalLimit: 4,
       pollMs: 50,
-      leaseMs: 60_000,
+      leaseMs,
     });
     live.push(scheduler);
     const report = await reconcile(
@@ -73,11 +73,11 @@ describe('a restarted server re-attaches to running builds (memory executor, sql
         hub,
         owner,
         ids,
-        leaseMs: 60_000,
+        leaseMs,
         activeHere: () => scheduler.activeIds(),
         resume: (build) => scheduler.resume(build),
       },
-      true,
+      owner === 'replica-a',
     );
     scheduler.start();
     return { scheduler, report, control: new DatabaseBuildControl(t.db, () => scheduler.kick()) };
@@ -113,8 +113,8 @@ describe('a restarted server re-attaches to running builds (memory executor, sql
   };
 
   /** Starts a build on a first server and detaches it once its step printed its first lines. */
-  async function buildLeftRunning(on: Project): Promise<Build> {
-    const first = await startServer();
+  async function buildLeftRunning(on: Project, leaseMs?: number): Promise<Build> {
+    const first = await startServer('replica-a', leaseMs);
     const build = await first.control.trigger(on, {
       branch: 'main',
       event: 'manual',
@@ -184,5 +184,20 @@ describe('a restarted server re-attaches to running builds (memory executor, sql
     expect(done.reason?.message).toMatch(/^the memory step of step test\/unit \(.+\) is gone: /);
     expect((await text(build.id)).at(-1)).toBe(`build lost: ${done.reason?.message}`);
     await second.scheduler.stop();
+  });
+
+  it('another replica takes over a build whose lease expired and re-attaches', async () => {
+    const build = await buildLeftRunning(await project('acme/resume-replica', 0), 300);
+    // replica-a is gone (it renews nothing any more): its lease runs out.
+    await until(async () =>
+      (await getBuild(t.db, build.id))!.leaseExpiresAt! < Date.now() ? true : undefined,
+    );
+    const other = await startServer('replica-b');
+    expect(other.report.resumed).toEqual([build.id]);
+    expect((await getBuild(t.db, build.id))?.leaseOwner).toBe('replica-b');
+    engine.raise(`go-${build.id}`);
+    expect((await finished(build.id)).status).toBe('success');
+    once(await text(build.id), ['one', 'two', 'three', 'reported']);
+    await other.scheduler.stop();
   });
 });
