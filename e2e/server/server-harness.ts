@@ -164,7 +164,7 @@ export class ServerProcess {
     started.delete(this);
   }
 
-  /** SIGTERM (the server cancels its builds and exits), then SIGKILL after 20 s. */
+  /** SIGTERM (the server leaves running builds to its successor and exits), then SIGKILL after 20 s. */
   async stop(): Promise<void> {
     if (this.running) {
       this.child.kill('SIGTERM');
