@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { engineTimeoutFrom, engineTimeoutOption } from './engine-timeout.js';
+import { LEASE_ENV, leaseSettingsFrom, RECONCILE_INTERVAL_ENV } from './lease-options.js';
 import { UsageError } from './errors.js';
 import { MAX_TIMEOUT_MS, parseDuration } from '../pipeline/duration.js';
 
@@ -27,6 +28,8 @@ interface ServerOptions {
   artifactMaxBuild?: string;
   hookBodyLimit?: string;
   drainTimeout?: string;
+  lease?: string;
+  reconcileInterval?: string;
   quiet: boolean;
 }
 
@@ -103,6 +106,16 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         'the rest running for the next server to re-attach (default 0: leave them at once)',
       process.env.SLIPWAY_DRAIN_TIMEOUT,
     )
+    .option(
+      '--lease <duration>',
+      'replicas: how long a build stays with a server that stopped renewing it (it renews every third); ' +
+        `then another replica takes it over and re-attaches (env ${LEASE_ENV}; default 30s, at least 2s)`,
+    )
+    .option(
+      '--reconcile-interval <duration>',
+      'replicas: how often to look for builds whose lease expired, shorter than the lease ' +
+        `(env ${RECONCILE_INTERVAL_ENV}; default 15s or half the lease)`,
+    )
     .option('--quiet', 'no request log', false)
     .action(async (options: ServerOptions) => {
       // Any user may read /proc/<pid>/cmdline, builds on the local executor too: hide options
@@ -122,6 +135,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
           `--drain-timeout "${options.drainTimeout}": expected a duration such as 90s, 5m or 1h30m (at most 168h)`,
         );
       }
+      const { leaseMs, reconcileMs } = leaseSettingsFrom(options);
       const { startServer } = await import('../server/server.js');
       const server = await startServer({
         host: options.host,
@@ -134,6 +148,8 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...(options.engine !== undefined ? { engine: options.engine } : {}),
         ...engineTimeout,
         ...(globalLimit !== undefined ? { globalLimit } : {}),
+        leaseMs,
+        reconcileMs,
         ...(options.replicaId !== undefined ? { replicaId: options.replicaId } : {}),
         ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
         ...(options.blobs !== undefined ? { blobs: options.blobs } : {}),

@@ -63,8 +63,13 @@ export interface ServerConfig {
   globalLimit?: number;
   /** Lease owner id of this process; stable across restarts of the same replica. */
   replicaId?: string;
+  /**
+   * How long a claimed build stays ours without renewal (renewed every third of it); a dead
+   * replica's builds are taken over once it ran out. Default 30 s.
+   */
   leaseMs?: number;
   pollMs?: number;
+  /** How often to reconcile (take over builds whose lease expired); shorter than the lease. Default 15 s. */
   reconcileMs?: number;
   retentionMs?: number;
   /** Address people reach the server at, for links in notifications. */
@@ -246,7 +251,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   } catch (error) {
     // The periodic pass tries again; a server that cannot start helps nobody.
     announce(
-      `reconcile at start-up failed (retried every 15 s): ${error instanceof Error ? error.message : String(error)}`,
+      `reconcile at start-up failed (retried every ${(config.reconcileMs ?? 15_000) / 1000} s): ${error instanceof Error ? error.message : String(error)}`,
     );
   }
   scheduler.start();
