@@ -48,6 +48,8 @@
  * found after a crash.
  */
 import type { Readable } from 'node:stream';
+import type { ExecutorName } from '../contract/executors.js';
+import type { StepErrorCode } from '../contract/reasons.js';
 import type { ServicePlan } from '../pipeline/types.js';
 import type { SourceSeed } from './workspace-seed.js';
 
@@ -110,15 +112,7 @@ export interface StepSpec {
  * - `workspace`: the workspace could not be set up or read;
  * - `internal`: anything else (a bug): the message says what.
  */
-export type StepErrorCode =
-  | 'image_pull'
-  | 'engine_unavailable'
-  | 'oom_killed'
-  | 'evicted'
-  | 'unschedulable'
-  | 'gone'
-  | 'workspace'
-  | 'internal';
+export type { StepErrorCode } from '../contract/reasons.js';
 
 export type StepExit =
   | { kind: 'exited'; exitCode: number }
@@ -195,7 +189,7 @@ export type WorkspaceEntry =
     }
   | { kind: 'rejected'; path: string; reason: string };
 
-export type ExecutorName = 'local' | 'docker' | 'kubernetes' | 'memory';
+export type { ExecutorName } from '../contract/executors.js';
 
 export interface Executor {
   readonly name: ExecutorName;

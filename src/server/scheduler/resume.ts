@@ -1,6 +1,6 @@
 import type { StepRef } from '../../executors/types.js';
 import type { BuildResult, ResumeState, StageResume, StepResult } from '../../orchestrator/types.js';
-import type { FinalStatus, Status } from '../../pipeline/types.js';
+import { isFinalStatus as isFinal, type FinalStatus } from '../../contract/status.js';
 import type { ResumeStageRecord, ResumeStepRecord } from '../../store/resume.js';
 import type { BuildLogWriter } from '../logs/log-writer.js';
 
@@ -9,12 +9,6 @@ import type { BuildLogWriter } from '../logs/log-writer.js';
  * orchestrator's ResumeState: what ended is taken as is, a running attempt is followed from
  * where its stored output ends, what never started runs as usual.
  */
-
-const FINAL: readonly Status[] = ['success', 'failure', 'error', 'cancelled', 'skipped'];
-
-function isFinal(status: Status): status is FinalStatus {
-  return FINAL.includes(status);
-}
 
 export function resumeStateOf(stages: readonly ResumeStageRecord[], log: BuildLogWriter): ResumeState {
   const state: ResumeState = { stages: {} };
