@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Build, BuildDetail, LogLine, LogPage, Page } from '../../src/server/api/dto.js';
+import type { Build, BuildDetail, LogLine, LogPage, Page, Queue } from '../../src/server/api/dto.js';
 import { ROOT, SLIPWAY_BIN } from '../cli-helpers.js';
 
 export const execFileAsync = promisify(execFile);
@@ -50,6 +50,11 @@ export interface ServerOptions {
 
 /** Servers and directories this test process created, for `cleanup()`. */
 const started = new Set<ServerProcess>();
+/**
+ * Servers killed (`kill9`) that no `restart()` succeeded: their steps may still run (a test
+ * that failed between the kill and the restart), for `cleanup()` to take over and cancel.
+ */
+const abandoned = new Set<ServerProcess>();
 const ownedDirs = new Set<string>();
 
 /** A free TCP port on loopback (closed again, then given to the server). */
@@ -162,6 +167,7 @@ export class ServerProcess {
     if (this.running) this.child.kill('SIGKILL');
     await this.exited;
     started.delete(this);
+    abandoned.add(this);
   }
 
   /** SIGTERM (the server leaves running builds to its successor and exits), then SIGKILL after 20 s. */
@@ -175,16 +181,56 @@ export class ServerProcess {
     started.delete(this);
   }
 
+  /**
+   * Cancels every build the server still runs or queues and waits (up to `limitMs`) until they
+   * ended: since SIGTERM detaches running builds, a test that stops a server mid-build would
+   * otherwise leave their step containers and processes running.
+   */
+  async cancelBuilds(limitMs = 60_000): Promise<void> {
+    const api = this.api();
+    const active = async () => {
+      const queue = await api.ok<Queue>('GET', '/queue');
+      return [...queue.running, ...queue.queued];
+    };
+    for (const build of await active()) await api.request('POST', `/builds/${build.id}/cancel`, { json: {} });
+    await waitFor(
+      'the cancelled builds to end',
+      async () => ((await active()).length === 0 ? true : undefined),
+      limitMs,
+      200,
+    );
+  }
+
+  /** Cancels what the server still runs (best effort), then `stop()`: nothing is left for a successor. */
+  async shutdown(): Promise<void> {
+    if (this.running) await this.cancelBuilds().catch(() => undefined);
+    await this.stop();
+  }
+
   /** A new process with the same options: same port, data dir and database. */
-  restart(): Promise<ServerProcess> {
+  async restart(): Promise<ServerProcess> {
     if (this.running) throw new Error('stop or kill the server before restarting it');
-    return ServerProcess.start(this.options, this.token);
+    const next = await ServerProcess.start(this.options, this.token);
+    abandoned.delete(this);
+    return next;
   }
 }
 
-/** Stops every server this process started and removes the temporary directories. */
+/**
+ * Cancels the builds of every server this process started and stops it (a killed one that no
+ * live server shares a data dir or database with is started again first, so that what it left
+ * running is re-attached and cancelled), then removes the temporary directories.
+ */
 export async function cleanup(): Promise<void> {
-  await Promise.all([...started].map((server) => server.stop()));
+  const store = (s: ServerProcess) => s.options.database ?? s.options.dataDir;
+  const live = new Set([...started].map(store));
+  for (const server of abandoned) {
+    if (live.has(store(server))) continue;
+    live.add(store(server));
+    await server.restart().catch(() => undefined);
+  }
+  abandoned.clear();
+  await Promise.all([...started].map((server) => server.shutdown()));
   await Promise.all([...ownedDirs].map((dir) => rm(dir, { recursive: true, force: true })));
   ownedDirs.clear();
 }

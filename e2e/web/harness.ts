@@ -35,8 +35,11 @@ export async function startSlipway(): Promise<Slipway> {
     url: server.url,
     token: server.token,
     stop: async () => {
-      await server.stop();
+      // Cancelled first: a SIGTERM alone leaves running builds' steps for a successor.
+      await server.shutdown();
       await rm(server.options.dataDir, { recursive: true, force: true });
+      if (server.options.workspaceRoot)
+        await rm(server.options.workspaceRoot, { recursive: true, force: true });
     },
   };
 }
