@@ -15,7 +15,11 @@ export class FrameDemuxer {
   /** Payload bytes of the current frame still to come. */
   private remaining = 0;
 
-  constructor(private readonly onData: (stream: OutputStream, bytes: Buffer) => void) {}
+  constructor(
+    private readonly onData: (stream: OutputStream, bytes: Buffer) => void,
+    /** Called at the end of every frame (empty ones too): a frame of a container log is one entry. */
+    private readonly onFrameEnd?: (stream: OutputStream) => void,
+  ) {}
 
   write(chunk: Buffer): void {
     let pos = 0;
@@ -25,6 +29,7 @@ export class FrameDemuxer {
         this.onData(this.stream, chunk.subarray(pos, pos + take));
         this.remaining -= take;
         pos += take;
+        if (this.remaining === 0) this.onFrameEnd?.(this.stream);
         continue;
       }
       const take = Math.min(8 - this.headerFill, chunk.length - pos);
@@ -35,6 +40,7 @@ export class FrameDemuxer {
         this.headerFill = 0;
         this.stream = this.header[0] === 2 ? 'stderr' : 'stdout';
         this.remaining = this.header.readUInt32BE(4);
+        if (this.remaining === 0) this.onFrameEnd?.(this.stream);
       }
     }
   }

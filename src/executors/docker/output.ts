@@ -135,45 +135,22 @@ function sameFrame(a: HeldFrame, b: HeldFrame): boolean {
 
 /** Whole frames of a multiplexed stream (a log entry each: small), for {@link LogRereader}. */
 class FrameParser {
-  private readonly header = Buffer.alloc(8);
-  private headerFill = 0;
-  private stream: OutputStream = 'stdout';
   private parts: Buffer[] = [];
-  private remaining = 0;
-  private inFrame = false;
+  private readonly demuxer: FrameDemuxer;
 
-  constructor(private readonly onFrame: (stream: OutputStream, payload: Buffer) => void) {}
-
-  write(chunk: Buffer): void {
-    let pos = 0;
-    while (pos < chunk.length) {
-      if (this.inFrame) {
-        const take = Math.min(this.remaining, chunk.length - pos);
-        // Copied: the chunk's memory may be reused once this returns.
-        this.parts.push(Buffer.from(chunk.subarray(pos, pos + take)));
-        this.remaining -= take;
-        pos += take;
-        if (this.remaining === 0) this.emit();
-        continue;
-      }
-      const take = Math.min(8 - this.headerFill, chunk.length - pos);
-      chunk.copy(this.header, this.headerFill, pos, pos + take);
-      this.headerFill += take;
-      pos += take;
-      if (this.headerFill === 8) {
-        this.headerFill = 0;
-        this.stream = this.header[0] === 2 ? 'stderr' : 'stdout';
-        this.remaining = this.header.readUInt32BE(4);
-        this.inFrame = true;
-        if (this.remaining === 0) this.emit();
-      }
-    }
+  constructor(onFrame: (stream: OutputStream, payload: Buffer) => void) {
+    this.demuxer = new FrameDemuxer(
+      // Copied: the chunk's memory may be reused once this returns.
+      (_stream, bytes) => this.parts.push(Buffer.from(bytes)),
+      (stream) => {
+        const payload = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+        this.parts = [];
+        onFrame(stream, payload);
+      },
+    );
   }
 
-  private emit(): void {
-    const payload = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
-    this.parts = [];
-    this.inFrame = false;
-    this.onFrame(this.stream, payload);
+  write(chunk: Buffer): void {
+    this.demuxer.write(chunk);
   }
 }

@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StepErrorCode, StepExit } from '../types.js';
+import { STEP_ERROR_CODES, type StepErrorCode } from '../../contract/reasons.js';
+import type { StepExit } from '../types.js';
 
 export const STEPS_DIR = 'steps';
 export const RECORD_FILE = 'record.json';
@@ -51,17 +52,6 @@ export async function readRecord(dir: string): Promise<StepRecord | undefined> {
   }
 }
 
-const ERROR_CODES: readonly StepErrorCode[] = [
-  'image_pull',
-  'engine_unavailable',
-  'oom_killed',
-  'evicted',
-  'unschedulable',
-  'gone',
-  'workspace',
-  'internal',
-];
-
 /** The recorded exit, if the step ended; a file that is not a valid exit is an `internal` error. */
 export async function readExit(dir: string): Promise<StepExit | undefined> {
   let text: string;
@@ -74,12 +64,8 @@ export async function readExit(dir: string): Promise<StepExit | undefined> {
     const v = JSON.parse(text) as Record<string, unknown>;
     if (v.kind === 'exited' && Number.isInteger(v.exitCode))
       return { kind: 'exited', exitCode: v.exitCode as number };
-    if (
-      v.kind === 'error' &&
-      typeof v.message === 'string' &&
-      ERROR_CODES.includes(v.code as StepErrorCode)
-    ) {
-      return { kind: 'error', code: v.code as StepErrorCode, message: v.message };
+    if (v.kind === 'error' && typeof v.message === 'string' && isStepErrorCode(v.code)) {
+      return { kind: 'error', code: v.code, message: v.message };
     }
   } catch {
     // Reported below.
@@ -165,4 +151,8 @@ function isRecord(value: unknown): value is StepRecord {
     Number.isInteger(w.pid) &&
     typeof w.startTime === 'string'
   );
+}
+
+function isStepErrorCode(value: unknown): value is StepErrorCode {
+  return (STEP_ERROR_CODES as readonly unknown[]).includes(value);
 }
