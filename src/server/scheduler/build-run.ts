@@ -364,16 +364,8 @@ export class BuildRun {
     const compiled = await compileOffLoop({
       file,
       source,
-      context: {
-        buildId: String(this.build.id),
-        buildNumber: this.build.number,
-        project: this.project.slug,
-        branch: this.build.branch,
-        ...(this.build.tag ? { tag: this.build.tag } : {}),
-        commit,
-        event: this.build.event,
-        workspace: executor.workspacePath(this.deps.ids.of(this.build.id)),
-      },
+      // The pipeline sees the build's own id; executors get the installation-scoped one.
+      context: { ...this.contextOf(commit, executor), buildId: String(this.build.id) },
     });
     if (!compiled.ok) {
       for (const error of compiled.errors) this.note(formatPipelineError(error));
