@@ -91,6 +91,12 @@ export interface FollowTarget {
 }
 
 /**
+ * How long a follower keeps reconnecting to a server it lost: long enough for a restart or an
+ * upgrade (the build goes on meanwhile, and the server re-attaches to it when it is back).
+ */
+const FOLLOW_GIVE_UP_MS = 120_000;
+
+/**
  * Follows a build's live log to its end and returns the exit code for its final status.
  * Lines are deduplicated by `seq` as a second line of defence behind `Last-Event-ID`, so a
  * resumed stream can never print a line twice. Status changes and the outcome go to `notes`
@@ -107,7 +113,9 @@ export async function followBuild(
   let lastSeq = 0;
   let status: Build = build;
   const events = client.followLogs(build.id, {
-    onDisconnect: () => notes(noteStyle.dim('connection to the server lost; reconnecting…')),
+    giveUpAfterMs: FOLLOW_GIVE_UP_MS,
+    onDisconnect: () =>
+      notes(noteStyle.dim('connection to the server lost; reconnecting (for up to 2 minutes)…')),
     onReconnect: () => notes(noteStyle.dim('reconnected; resuming the log')),
   });
   for await (const event of events) {
