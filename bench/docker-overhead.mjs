@@ -3,7 +3,7 @@
 //
 //   npm run build && node bench/docker-overhead.mjs        (or benchDocker() from bench/run.mjs)
 //
-// Measured in-process through the executor (prepare → runStep → destroy), so Node's start-up
+// Measured in-process through the executor (prepare → start/tail/wait/release → destroy), so Node's start-up
 // is not counted; `podman run` pays its own CLI start-up, as a user's script would.
 // Cases: (a) one build with 1 step vs 1 `podman run`; (b) one build with 20 steps in parallel
 // vs 20 `podman run` in parallel. Ratios only: timings on shared machines are noisy.
@@ -21,6 +21,7 @@ export async function benchDocker() {
   const entry = join(ROOT, 'dist', 'executors', 'docker', 'index.js');
   if (!existsSync(entry)) throw new Error('run `npm run build` first (bench imports dist/)');
   const { createDockerExecutor } = await import(pathToFileURL(entry).href);
+  const { runStep } = await import(pathToFileURL(join(ROOT, 'dist', 'executors', 'lifecycle.js')).href);
   const ex = await createDockerExecutor({ pull: 'never' });
   const socket = ex.engine.address;
   let seq = 0;
@@ -40,6 +41,7 @@ export async function benchDocker() {
     step: `s${i}`,
     commands: [COMMAND],
     env: {},
+    secrets: {},
     attempt: 1,
   });
   const timed = async (fn) => {
@@ -56,7 +58,7 @@ export async function benchDocker() {
       const h = await ex.prepare(spec());
       try {
         const exits = await Promise.all(
-          Array.from({ length: steps }, (_, i) => ex.runStep(h, step(i), sink, never())),
+          Array.from({ length: steps }, (_, i) => runStep(ex, h, step(i), sink, never())),
         );
         exits.forEach(mustExit0);
       } finally {
@@ -68,7 +70,7 @@ export async function benchDocker() {
     (async () => {
       const h = await ex.prepare(spec());
       try {
-        return await timed(async () => mustExit0(await ex.runStep(h, step(0), sink, never())));
+        return await timed(async () => mustExit0(await runStep(ex, h, step(0), sink, never())));
       } finally {
         await ex.destroy(h);
       }

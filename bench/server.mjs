@@ -148,6 +148,7 @@ async function benchThroughput(work, start) {
   const { LocalExecutor } = await import(
     pathToFileURL(join(ROOT, 'dist', 'executors', 'local', 'local-executor.js')).href
   );
+  const { runStep } = await import(pathToFileURL(join(ROOT, 'dist', 'executors', 'lifecycle.js')).href);
   const executor = new LocalExecutor({ tmpRoot: await mkdtemp(join(work, 'direct-')) });
   const sink = { line() {} };
   let next = 0;
@@ -162,9 +163,18 @@ async function benchThroughput(work, start) {
         services: [],
       });
       try {
-        const exit = await executor.runStep(
+        const exit = await runStep(
+          executor,
           handle,
-          { key: 'default/t', stage: 'default', step: 't', commands: ['true'], env: {}, attempt: 1 },
+          {
+            key: 'default/t',
+            stage: 'default',
+            step: 't',
+            commands: ['true'],
+            env: {},
+            secrets: {},
+            attempt: 1,
+          },
           sink,
           new AbortController().signal,
         );
