@@ -105,10 +105,10 @@ describe.skipIf(plan.action !== 'run' || baseUrl === undefined)(
         expect(log.filter((l) => l.step === 'work' && l.stream !== 'system').map((l) => l.text)).toEqual(
           [1, 2, 3, 4, 5, 6].map((i) => `line ${i}`),
         );
-        const notes = log.filter((l) => l.text.startsWith('server restarted:')).map((l) => l.text);
+        const notes = log.filter((l) => l.text.startsWith('taken over from replica-a:')).map((l) => l.text);
         expect(notes).toEqual([
           expect.stringMatching(
-            /^server restarted: re-attached to step default\/work \(container [0-9a-f]{12}\) at line \d+$/,
+            /^taken over from replica-a: re-attached to step default\/work \(container [0-9a-f]{12}\) at line \d+$/,
           ),
         ]);
         await until(async () => (await containersOf(PROJECT)).length === 0, 60_000);

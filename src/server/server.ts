@@ -237,7 +237,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ids,
     leaseMs,
     activeHere: () => scheduler.activeIds(),
-    resume: (build: Build) => scheduler.resume(build),
+    resume: (build: Build, previousOwner: string) => scheduler.resume(build, previousOwner),
   };
   try {
     const first = await reconcile(reconcileOptions, true);

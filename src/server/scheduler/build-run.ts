@@ -115,6 +115,8 @@ export class BuildRun {
     private readonly executorChoice: ExecutorPick,
     private readonly deps: BuildRunDeps,
     private readonly mode: 'start' | 'resume' = 'start',
+    /** Resume: the replica that ran the build before (for the log's note). */
+    private readonly previousOwner?: string,
   ) {}
 
   /**
@@ -241,7 +243,11 @@ export class BuildRun {
     const resume: ResumeState = resumeStateOf(stored.stages, this.writer!);
     for (const stage of stored.stages)
       for (const step of stage.steps) if (step.ref) this.refs.set(`${stage.name}/${step.name}`, step.ref);
-    for (const line of resumeNotes(stored.stages, this.writer!)) this.note(line);
+    const why =
+      this.previousOwner === undefined || this.previousOwner === this.deps.owner
+        ? 'server restarted'
+        : `taken over from ${this.previousOwner}`;
+    for (const line of resumeNotes(stored.stages, this.writer!, why)) this.note(line);
     const result = await this.runPlan(
       plan,
       this.contextOf(this.build.commitSha, executor),

@@ -30,7 +30,8 @@ export interface ReconcilerOptions {
    * Runs an orphaned running/waiting build again, re-attached to its steps (`Scheduler.resume`);
    * its lease is ours when this is called. Without it such builds are marked `lost`.
    */
-  resume?: (build: Build) => Promise<void>;
+  /** `previousOwner`: the replica id that held the lease (this one's own after a restart). */
+  resume?: (build: Build, previousOwner: string) => Promise<void>;
 }
 
 export interface ReconcileReport {
@@ -70,7 +71,7 @@ export async function reconcile(options: ReconcilerOptions, startup: boolean): P
     if (!taken) continue; // another replica got it first, or it finished meanwhile
     if (taken.status !== 'pending' && options.resume) {
       // Its steps may still run: the resumed run re-attaches, or ends it `lost` saying why.
-      await options.resume(taken);
+      await options.resume(taken, previousOwner);
       report.resumed.push(build.id);
       continue;
     }

@@ -50,11 +50,15 @@ export function resumeStateOf(stages: readonly ResumeStageRecord[], log: BuildLo
 }
 
 /** The build log's account of what a successor re-attaches to. */
-export function resumeNotes(stages: readonly ResumeStageRecord[], log: BuildLogWriter): string[] {
+export function resumeNotes(
+  stages: readonly ResumeStageRecord[],
+  log: BuildLogWriter,
+  /** What happened: `server restarted`, `taken over from replica-a`. */
+  why = 'server restarted',
+): string[] {
   const notes: string[] = [];
   for (const stage of stages) {
-    if (stage.status === 'waiting')
-      notes.push(`server restarted: stage ${stage.name} waits for approval again`);
+    if (stage.status === 'waiting') notes.push(`${why}: stage ${stage.name} waits for approval again`);
     if (stage.status !== 'running') continue;
     for (const step of stage.steps) {
       if (step.status !== 'running') continue;
@@ -62,12 +66,12 @@ export function resumeNotes(stages: readonly ResumeStageRecord[], log: BuildLogW
       const ref = step.ref?.attempt === Math.max(1, step.attempts) ? step.ref : undefined;
       notes.push(
         ref
-          ? `server restarted: re-attached to step ${key} (${describeRef(ref)}) at line ${log.linesOf(stage.name, step.name)}`
-          : `server restarted: step ${key} (attempt ${step.attempts}) was starting; looking for it`,
+          ? `${why}: re-attached to step ${key} (${describeRef(ref)}) at line ${log.linesOf(stage.name, step.name)}`
+          : `${why}: step ${key} (attempt ${step.attempts}) was starting; looking for it`,
       );
     }
   }
-  if (notes.length === 0) notes.push('server restarted: resuming the build');
+  if (notes.length === 0) notes.push(`${why}: resuming the build`);
   return notes;
 }
 

@@ -116,9 +116,9 @@ export class Scheduler {
    * Runs a build an earlier process was running (see `reconcile`): its lease is ours already.
    * It is registered like a claimed build: cancel and approvals reach it, its lease is renewed.
    */
-  async resume(build: Build): Promise<void> {
+  async resume(build: Build, previousOwner?: string): Promise<void> {
     if (this.closing || this.runs.has(build.id)) return;
-    await this.startRun(build, 'resume');
+    await this.startRun(build, 'resume', previousOwner);
   }
 
   /** `keepControl`: lease renewal and cancel requests go on (while draining). */
@@ -148,7 +148,11 @@ export class Scheduler {
     for (const build of claimed) await this.startRun(build);
   }
 
-  private async startRun(build: Build, mode: 'start' | 'resume' = 'start'): Promise<void> {
+  private async startRun(
+    build: Build,
+    mode: 'start' | 'resume' = 'start',
+    previousOwner?: string,
+  ): Promise<void> {
     const project = await getProject(this.options.db, build.projectId);
     if (!project) {
       await setBuildStatus(this.options.db, build.id, ['pending', 'running', 'waiting'], 'error', {
@@ -165,6 +169,7 @@ export class Scheduler {
       ),
       this.options,
       mode,
+      previousOwner,
     );
     const done = run
       .execute()
