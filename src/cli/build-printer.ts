@@ -29,6 +29,11 @@ export class BuildPrinter implements BuildObserver {
     this.out.write(this.style.dim(`--- ${stage}/${step} started${again}`) + '\n');
   }
 
+  /** The pending phase (pulling the image): said once per event, not part of the step's time. */
+  stepPending(stage: string, step: string, text: string): void {
+    this.out.write(this.style.dim(`--- ${stage}/${step} ${text}`) + '\n');
+  }
+
   stepFinished(stage: string, step: string, result: StepResult): void {
     if (result.attempts === 0) return;
     const note = result.reason ? `: ${result.reason.message}` : '';
