@@ -3,41 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { LineSplitter, MAX_LINE_LENGTH } from '../executors/lines.js';
 import { MemoryExecutor } from '../executors/memory/memory-executor.js';
 import type { OutputPosition, OutputStream, StepRef } from '../executors/types.js';
-import type { BuildContext, PipelinePlan, StagePlan, StepPlan } from '../pipeline/types.js';
+import type { PipelinePlan } from '../pipeline/types.js';
 import { MASK, createMasker, maskingSink } from './masker.js';
 import { runPipeline } from './run-pipeline.js';
 import type { BuildObserver, LogLine, ResumeState, RunOptions, StepResume } from './types.js';
-
-const ctx: BuildContext = {
-  buildId: 'b1',
-  buildNumber: 1,
-  project: 'acme/web',
-  branch: 'main',
-  commit: 'abc',
-  event: 'push',
-  workspace: '/memory/b1',
-};
-
-function step(name: string, commands: string[], extra: Partial<StepPlan> = {}): StepPlan {
-  return {
-    name,
-    commands,
-    env: {},
-    secrets: [],
-    retries: 0,
-    allowFailure: false,
-    needs: [],
-    artifacts: [],
-    pos: { line: 1, col: 1 },
-    ...extra,
-  };
-}
-function stage(name: string, steps: StepPlan[]): StagePlan {
-  return { name, steps, approval: false, pos: { line: 1, col: 1 } };
-}
-function plan(...stages: StagePlan[]): PipelinePlan {
-  return { file: '.slipway.yml', env: {}, services: [], stages };
-}
+import { ctx, plan, stage, step } from './testing/plans.js';
 
 /**
  * What a server keeps of a build while it runs (records and the stored log), and the

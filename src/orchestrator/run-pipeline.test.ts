@@ -1,40 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryExecutor } from '../executors/memory/memory-executor.js';
-import type { BuildContext, PipelinePlan, StagePlan, StepPlan } from '../pipeline/types.js';
+import type { BuildContext, StagePlan } from '../pipeline/types.js';
 import { runPipeline } from './run-pipeline.js';
 import { describeAttempt } from './step-runner.js';
 import type { ApprovalDecision, BuildObserver, LogLine } from './types.js';
-
-const ctx: BuildContext = {
-  buildId: 'b1',
-  buildNumber: 1,
-  project: 'acme/web',
-  branch: 'main',
-  commit: 'abc',
-  event: 'push',
-  workspace: '/memory/b1',
-};
-
-function step(name: string, commands: string[], extra: Partial<StepPlan> = {}): StepPlan {
-  return {
-    name,
-    commands,
-    env: {},
-    secrets: [],
-    retries: 0,
-    allowFailure: false,
-    needs: [],
-    artifacts: [],
-    pos: { line: 1, col: 1 },
-    ...extra,
-  };
-}
-function stage(name: string, steps: StepPlan[], extra: Partial<StagePlan> = {}): StagePlan {
-  return { name, steps, approval: false, pos: { line: 1, col: 1 }, ...extra };
-}
-function plan(...stages: StagePlan[]): PipelinePlan {
-  return { file: '.slipway.yml', env: {}, services: [], stages };
-}
+import { ctx, plan, stage, step } from './testing/plans.js';
 
 describe('runPipeline', () => {
   it('runs stages in order and reports a success tree', async () => {
