@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Build } from '../../src/server/api/dto.js';
 import { enginePlan, findTestEngine } from '../../src/executors/docker/testing/test-engine.js';
 import { TestRepo } from '../../src/server/testing/git-repo.js';
+import { containersOf, stepContainers } from './engine.js';
 import {
   cleanup,
   execFileAsync,
@@ -40,31 +41,9 @@ const PIPELINE = (exit: number) =>
 
 /** The step container of a project's running build (its only step). */
 async function stepContainer(project: string): Promise<string> {
-  const { stdout } = await execFileAsync('podman', [
-    'ps',
-    '-a',
-    '--filter',
-    `label=slipway.project=${project}`,
-    '--filter',
-    'label=slipway.role=step',
-    '--format',
-    '{{.ID}}',
-  ]);
-  const ids = stdout.trim().split('\n').filter(Boolean);
+  const ids = await stepContainers(project);
   if (ids.length !== 1) throw new Error(`expected one step container of ${project}, found ${ids.length}`);
   return ids[0]!;
-}
-
-async function containersOf(project: string): Promise<string[]> {
-  const { stdout } = await execFileAsync('podman', [
-    'ps',
-    '-a',
-    '--filter',
-    `label=slipway.project=${project}`,
-    '--format',
-    '{{.Names}}',
-  ]);
-  return stdout.trim().split('\n').filter(Boolean);
 }
 
 const finished = (api: Api, id: number) =>
