@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../blobs/s3-blob-store.js';
 import { startTestS3 } from '../blobs/testing/s3rver.js';
 import type { TestS3 } from '../blobs/testing/s3rver.js';
-import { createProject, getBuild, isTerminalStatus, setHeadRepoFork } from '../store/index.js';
+import { createProject, getBuild, setHeadRepoFork } from '../store/index.js';
 import type { Build, Project } from '../store/index.js';
 import { DIALECTS } from '../store/testing/dialects.js';
 import { createArtifactCollector } from './artifacts/collector.js';
@@ -25,7 +25,7 @@ import { SecretCipher } from './secrets/cipher.js';
 import { secretsFor } from './secrets/source.js';
 import { setSecret } from './secrets/store.js';
 import { TestRepo } from './testing/git-repo.js';
-import { localScheduler } from './testing/local-scheduler.js';
+import { finishedBuild, localScheduler } from './testing/local-scheduler.js';
 import { startPluginApi } from './testing/plugin-api.js';
 import type { PluginApi } from './testing/plugin-api.js';
 
@@ -81,15 +81,7 @@ describe.each(DIALECTS)('a team CI build with secrets, artifacts and S3 (%s)', (
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  const finished = async (id: number): Promise<Build> => {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const build = await getBuild(api.t.db, id);
-      if (build && isTerminalStatus(build.status)) return build;
-      if (Date.now() > deadline) throw new Error(`build ${id} did not finish`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const finished = (id: number): Promise<Build> => finishedBuild(api.t.db, id);
   const logText = async (id: number) => (await logs.read(id, 0)).map((l) => l.text);
 
   let push: Build;

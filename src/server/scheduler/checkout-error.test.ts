@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProject, getBuild, isTerminalStatus, type Build, type Project } from '../../store/index.js';
+import { createProject, type Build, type Project } from '../../store/index.js';
 import { openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import type { LogStore } from '../logs/types.js';
 import { TestRepo } from '../testing/git-repo.js';
-import { localScheduler } from '../testing/local-scheduler.js';
+import { finishedBuild, localScheduler } from '../testing/local-scheduler.js';
 import type { DatabaseBuildControl } from './build-control.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -32,13 +32,7 @@ describe('a checkout that fails says why once, in plain words (real git, real sc
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  const finished = async (id: number): Promise<Build> => {
-    for (;;) {
-      const build = await getBuild(t.db, id);
-      if (build && isTerminalStatus(build.status)) return build;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const finished = (id: number): Promise<Build> => finishedBuild(t.db, id);
 
   async function buildOf(project: Project, ref: { branch: string; tag?: string; commit?: string }) {
     const build = await control.trigger(project, {

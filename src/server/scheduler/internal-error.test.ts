@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProject, getBuild, isTerminalStatus, type Build, type Project } from '../../store/index.js';
+import { createProject, type Build, type Project } from '../../store/index.js';
 import { openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import { FsLogStore } from '../logs/fs-log-store.js';
 import type { StoredLogLine } from '../logs/types.js';
 import { Metrics } from '../metrics.js';
 import { TestRepo } from '../testing/git-repo.js';
-import { localScheduler } from '../testing/local-scheduler.js';
+import { finishedBuild, localScheduler } from '../testing/local-scheduler.js';
 import type { DatabaseBuildControl } from './build-control.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -69,13 +69,7 @@ describe('an internal error of a build: an id in its reason, the stack in the se
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  const finished = async (id: number): Promise<Build> => {
-    for (;;) {
-      const build = await getBuild(t.db, id);
-      if (build && isTerminalStatus(build.status)) return build;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const finished = (id: number): Promise<Build> => finishedBuild(t.db, id);
 
   /** A build that the store fails as `how` from its first line on. */
   async function buildFailing(how: 'open' | 'append'): Promise<Build> {

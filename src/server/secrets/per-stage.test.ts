@@ -3,19 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createProject,
-  getBuild,
-  isTerminalStatus,
-  setHeadRepoFork,
-  type Build,
-  type Project,
-} from '../../store/index.js';
+import { createProject, setHeadRepoFork, type Build, type Project } from '../../store/index.js';
 import { DIALECTS, openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import type { DatabaseBuildControl } from '../scheduler/build-control.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { TestRepo } from '../testing/git-repo.js';
-import { localScheduler } from '../testing/local-scheduler.js';
+import { finishedBuild, localScheduler } from '../testing/local-scheduler.js';
 import type { LogStore } from '../logs/types.js';
 import { SecretCipher } from './cipher.js';
 import { secretsFor } from './source.js';
@@ -75,13 +68,7 @@ describe.each(DIALECTS)(
       await rm(dataDir, { recursive: true, force: true });
     });
 
-    const finished = async (id: number): Promise<Build> => {
-      for (;;) {
-        const build = await getBuild(t.db, id);
-        if (build && isTerminalStatus(build.status)) return build;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
+    const finished = (id: number): Promise<Build> => finishedBuild(t.db, id);
     const logText = async (id: number) => (await logs.read(id, 0)).map((l) => l.text);
 
     it('a fork build runs, hears once that a secret is withheld, and never asks for a skipped stage’s secret', async () => {

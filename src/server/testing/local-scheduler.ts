@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { LocalExecutor } from '../../executors/local/local-executor.js';
-import type { Database } from '../../store/index.js';
+import { getBuild, isTerminalStatus, type Build, type Database } from '../../store/index.js';
+import { until } from '../../testing/until.js';
 import { FsLogStore } from '../logs/fs-log-store.js';
 import { LogHub } from '../logs/log-hub.js';
 import type { LogStore } from '../logs/types.js';
@@ -48,4 +49,12 @@ export function localScheduler(
   });
   const control = new DatabaseBuildControl(db, () => scheduler.kick());
   return { scheduler, control, logs, hub };
+}
+
+/** The build once it reached a terminal status (polled; bounded like every test wait). */
+export function finishedBuild(db: Kysely<Database>, id: number): Promise<Build> {
+  return until(async () => {
+    const build = await getBuild(db, id);
+    return build && isTerminalStatus(build.status) ? build : undefined;
+  }, 120_000);
 }
