@@ -3,6 +3,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { until } from '../../testing/until.js';
 import { LocalExecutor } from './local-executor.js';
 
 const alive = (pid: number) => {
@@ -13,14 +14,6 @@ const alive = (pid: number) => {
     return false;
   }
 };
-
-async function until(predicate: () => boolean | Promise<boolean>, limitMs = 20_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('local executor after the process that ran the build was killed -9', () => {
   it('finds the step processes that outlived it and stops them', async () => {
@@ -40,14 +33,14 @@ describe('local executor after the process that ran the build was killed -9', ()
     await until(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() !== '');
     const background = Number((await readFile(pidFile, 'utf8')).trim());
     child.kill('SIGKILL');
-    await until(() => child.exitCode !== null || child.signalCode !== null);
+    await until(() => Promise.resolve(child.exitCode !== null || child.signalCode !== null));
     expect(alive(background)).toBe(true);
 
     const fresh = new LocalExecutor({ tmpRoot });
     const leftovers = (await fresh.listResources()).filter((r) => r.buildId === 'crash-1');
     expect(leftovers.map((r) => r.kind).sort()).toEqual(['process', 'workspace']);
     await fresh.removeResources('crash-1');
-    await until(() => !alive(background));
+    await until(() => Promise.resolve(!alive(background)));
     expect(await fresh.listResources()).toEqual([]);
   });
 });
