@@ -405,8 +405,10 @@ export class LocalExecutor implements Executor {
       ...this.identity(),
       record: { buildId, key: step.key, attempt: step.attempt },
     });
-    const outcome = await launch.outcome;
-    const record = outcome === 'ready' ? await readRecord(dir) : undefined;
+    await launch.settled;
+    // The record, not what the pipe said, tells whether the step started: a step that ended at
+    // once may have its watcher seen ending before its `ready`, and its output is in `dir`.
+    const record = await readRecord(dir);
     if (!record) {
       await launch.ended;
       const exit = (await readExit(dir)) ?? {

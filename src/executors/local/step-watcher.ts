@@ -106,13 +106,14 @@ export interface LaunchSpec {
   record: { buildId: string; key: string; attempt: number };
 }
 
-/** How a launch went, from the server's side. */
-export type LaunchOutcome = 'ready' | 'ended';
-
 export interface Launch {
-  /** `ready` once `record.json` is written; `ended` if the watcher ended before (read `exit`). */
-  outcome: Promise<LaunchOutcome>;
-  /** Resolves when the watcher process ends (its step ended and `exit` is written). */
+  /**
+   * Resolves once the watcher said `ready` or ended. Then `record.json` on disk says whether
+   * the step started; what the pipe said does not (a watcher whose step ended at once may be
+   * seen ending before its `ready` is read, and its write may fail).
+   */
+  settled: Promise<void>;
+  /** Resolves when the watcher process ended (its step ended and `exit` is written). */
   ended: Promise<void>;
 }
 
@@ -127,20 +128,21 @@ export function launchWatcher(dir: string, spec: LaunchSpec): Launch {
     // Nothing of the server's environment (NODE_OPTIONS, credentials) reaches the watcher.
     env: {},
   });
+  // 'close', not 'exit': Node may emit 'exit' before the data still in the stdout pipe.
   const ended = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
+    child.once('close', () => resolve());
     child.once('error', () => resolve());
   });
-  const outcome = new Promise<LaunchOutcome>((resolve) => {
+  const settled = new Promise<void>((resolve) => {
     let text = '';
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (chunk: string) => {
       text += chunk;
-      if (text.includes('ready\n')) resolve('ready');
+      if (text.includes('ready\n')) resolve();
     });
-    child.stdout?.once('close', () => resolve(text.includes('ready\n') ? 'ready' : 'ended'));
-    child.stdout?.once('error', () => resolve('ended'));
-    void ended.then(() => resolve(text.includes('ready\n') ? 'ready' : 'ended'));
+    child.stdout?.once('close', () => resolve());
+    child.stdout?.once('error', () => resolve());
+    void ended.then(() => resolve());
   });
   child.stdin?.on('error', () => undefined);
   child.stdin?.end(JSON.stringify(spec));
@@ -148,6 +150,6 @@ export function launchWatcher(dir: string, spec: LaunchSpec): Launch {
   const unrefPipe = (stream: unknown): void => {
     (stream as { unref?: () => void } | null)?.unref?.();
   };
-  void outcome.then(() => unrefPipe(child.stdout));
-  return { outcome, ended };
+  void settled.then(() => unrefPipe(child.stdout));
+  return { settled, ended };
 }
