@@ -62,7 +62,9 @@ export interface KubeApi {
    * the server), for as long as `signal` is not aborted: `onChange` first gets a `SYNC` with
    * the list, then every change in order. On `410 Gone`, an ERROR event, a closed or failed
    * connection, or nothing (not even a bookmark) for `watchdogMs`, it lists again (one `SYNC`)
-   * and goes on; connection failures back off up to 5 s. Resolves when `signal` aborts.
+   * and goes on; connection failures back off up to 5 s. (A watch the server ends cleanly at
+   * its `timeoutSeconds` is resumed from the last resourceVersion, which bookmarks keep fresh,
+   * without a list.) Resolves when `signal` aborts.
    */
   watchPods(
     labelSelector: string,

@@ -274,6 +274,16 @@ describe('against a scripted stand-in of the Kubernetes API', () => {
     });
   });
 
+  it('ends a call the server does not answer with a status-0 Timeout error', async () => {
+    handler = () => {
+      // Accepts the request and never answers.
+    };
+    const impatient = await createKubeApi({ kubeconfig, requestTimeoutMs: 200 });
+    const error = await impatient.getPod('p1').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KubeApiError);
+    expect(error).toMatchObject({ status: 0, reason: 'Timeout' });
+  });
+
   it('re-lists after a 410 ERROR event and goes on without losing or repeating a change', async () => {
     handler = (r, res) => {
       if (r.query.get('watch') !== 'true') {
