@@ -66,7 +66,12 @@ export function expand(input: string, vars: ReadonlyMap<string, string>): string
 export type EnvResult = { ok: true; env: Map<string, string> } | { ok: false; message: string };
 
 /** The container's environment as the kubelet builds it (CreateContainerConfigError messages). */
-export function resolveEnv(pod: Pod, container: IContainer, host: PodHost, hostIP: string | undefined): EnvResult {
+export function resolveEnv(
+  pod: Pod,
+  container: IContainer,
+  host: PodHost,
+  hostIP: string | undefined,
+): EnvResult {
   const namespace = pod.metadata?.namespace ?? '';
   const env = new Map<string, string>();
   for (const source of container.envFrom ?? []) {
@@ -76,7 +81,8 @@ export function resolveEnv(pod: Pod, container: IContainer, host: PodHost, hostI
       if (source.configMapRef.optional) continue;
       return { ok: false, message: `configmap "${source.configMapRef.name}" not found` };
     }
-    for (const [key, value] of Object.entries(configMap.data ?? {})) env.set(`${source.prefix ?? ''}${key}`, value);
+    for (const [key, value] of Object.entries(configMap.data ?? {}))
+      env.set(`${source.prefix ?? ''}${key}`, value);
   }
   for (const variable of container.env ?? []) {
     const from = variable.valueFrom;
@@ -117,12 +123,21 @@ export function resolveEnv(pod: Pod, container: IContainer, host: PodHost, hostI
   return { ok: true, env };
 }
 
-const BINARY: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+const BINARY: Record<string, number> = {
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
 const DECIMAL: Record<string, number> = { m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
 
 /** A Kubernetes resource quantity ("512Mi", "0.5", "500m", "1e9") as a number, or undefined. */
 export function parseQuantity(quantity: string): number | undefined {
-  const match = /^([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?\d+)?$/.exec(quantity.trim());
+  const match = /^([+-]?(?:\d+\.?\d*|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?\d+)?$/.exec(
+    quantity.trim(),
+  );
   if (!match) return undefined;
   const number = Number(match[1]);
   const suffix = match[2] ?? '';

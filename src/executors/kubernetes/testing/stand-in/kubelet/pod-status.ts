@@ -86,7 +86,8 @@ export function podConditions(
   const unready = state.containers.filter((s) => !s.ready).map((s) => s.name);
   const ready = !terminal && unready.length === 0;
   const reason = terminal ? 'PodCompleted' : unready.length ? 'ContainersNotReady' : undefined;
-  const message = !terminal && unready.length ? `containers with unready status: [${unready.join(' ')}]` : undefined;
+  const message =
+    !terminal && unready.length ? `containers with unready status: [${unready.join(' ')}]` : undefined;
   add('ContainersReady', ready, reason, message);
   add('Ready', ready, reason, message);
   add('PodScheduled', true);

@@ -72,7 +72,17 @@ export class PodmanEventStream {
   private start(): void {
     const child = spawn(
       'podman',
-      ['events', '--format', 'json', '--filter', 'type=container', '--filter', `label=${this.label}`, '--since', this.since],
+      [
+        'events',
+        '--format',
+        'json',
+        '--filter',
+        'type=container',
+        '--filter',
+        `label=${this.label}`,
+        '--since',
+        this.since,
+      ],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     this.child = child;

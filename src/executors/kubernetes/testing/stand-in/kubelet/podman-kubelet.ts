@@ -34,7 +34,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IContainerStatus } from 'kubernetes-models/v1/ContainerStatus';
@@ -44,10 +43,19 @@ import { podman, PodmanEventStream, type PodmanEvent } from './podman-cli.js';
 import { podConditions, podPhase, type PodState } from './pod-status.js';
 import { probeOnce } from './probes.js';
 import type { Kubelet, KubeletFaults, PodHost } from './types.js';
+import {
+  aborted,
+  type InspectedContainer,
+  nodeIP,
+  removeLeftovers,
+  removeWhere,
+  seconds,
+  sleep,
+  STAND_IN_LABEL,
+} from './support.js';
 import { MountError, PodVolumes } from './volumes.js';
 
-/** Every Podman object the stand-in kubelet makes carries this label (`=1`). */
-export const STAND_IN_LABEL = 'slipway-stand-in';
+export { STAND_IN_LABEL } from './support.js';
 const RETRY_MS = 1000;
 
 type Kind = 'init' | 'regular' | 'ephemeral';
@@ -182,7 +190,10 @@ export class PodmanKubelet implements Kubelet {
   annotationsChanged(host: PodHost): void {
     const run = this.pods.get(host.pod()?.metadata?.name ?? '');
     if (!run?.sandbox) return;
-    this.track(run, run.volumes.refreshDownwardApi(host, this.hostIP).catch(() => undefined));
+    this.track(
+      run,
+      run.volumes.refreshDownwardApi(host, this.hostIP).catch(() => undefined),
+    );
   }
 
   deletePod(host: PodHost, gracePeriodSeconds: number): void {
@@ -196,7 +207,13 @@ export class PodmanKubelet implements Kubelet {
     void (async () => {
       await this.settle(run);
       if (run.sandbox) {
-        await podman(['pod', 'stop', '-t', String(Math.max(0, Math.round(gracePeriodSeconds))), run.podmanPod]);
+        await podman([
+          'pod',
+          'stop',
+          '-t',
+          String(Math.max(0, Math.round(gracePeriodSeconds))),
+          run.podmanPod,
+        ]);
         await this.refreshAll(run);
         await podman(['pod', 'rm', '-f', run.podmanPod]);
       }
@@ -313,7 +330,12 @@ export class PodmanKubelet implements Kubelet {
         run.host.warn('Failed', 'Error: ErrImagePull');
         await sleep(RETRY_MS, run.stop.signal);
         if (run.stop.signal.aborted) return;
-        this.wait(run, container, 'ImagePullBackOff', `Back-off pulling image "${image}": ErrImagePull: ${error}`);
+        this.wait(
+          run,
+          container,
+          'ImagePullBackOff',
+          `Back-off pulling image "${image}": ErrImagePull: ${error}`,
+        );
         run.host.warn('BackOff', `Back-off pulling image "${image}"`);
         run.host.warn('Failed', 'Error: ImagePullBackOff');
         await sleep(backoffMs, run.stop.signal);
@@ -385,7 +407,7 @@ export class PodmanKubelet implements Kubelet {
     const signal = run.stop.signal;
     await sleep((probe.initialDelaySeconds ?? 0) * 1000, signal);
     const threshold = probe.failureThreshold ?? 3;
-    for (let failures = 0; !signal.aborted && !container.status.state?.terminated; ) {
+    for (let failures = 0; !signal.aborted && !container.status.state?.terminated;) {
       const result = await probeOnce(probe, container.spec, run.podIP ?? '127.0.0.1', container.podmanName);
       if (result.ok) {
         container.startupOk = true;
@@ -424,7 +446,9 @@ export class PodmanKubelet implements Kubelet {
         ready: false,
         restartCount: 0,
         ...(kind === 'ephemeral' ? {} : { started: false }),
-        state: { waiting: { reason: hasInit && kind !== 'ephemeral' ? 'PodInitializing' : 'ContainerCreating' } },
+        state: {
+          waiting: { reason: hasInit && kind !== 'ephemeral' ? 'PodInitializing' : 'ContainerCreating' },
+        },
       },
       exited: new Promise<void>((resolve) => (markExited = resolve)),
       markExited: () => markExited(),
@@ -458,7 +482,8 @@ export class PodmanKubelet implements Kubelet {
       };
       const state = info.State;
       if (state.Running) {
-        const started = container.kind === 'ephemeral' ? undefined : !container.spec.startupProbe || container.startupOk;
+        const started =
+          container.kind === 'ephemeral' ? undefined : !container.spec.startupProbe || container.startupOk;
         container.status = {
           ...base,
           started,
@@ -468,7 +493,9 @@ export class PodmanKubelet implements Kubelet {
       } else if (state.Status === 'exited' || state.Status === 'stopped') {
         const oom = container.oomFault || state.OOMKilled || (await this.oom.wasKilled(id));
         const startedAt = seconds(new Date(state.StartedAt));
-        const finishedAt = seconds(new Date(Math.max(Date.parse(state.FinishedAt), Date.parse(state.StartedAt))));
+        const finishedAt = seconds(
+          new Date(Math.max(Date.parse(state.FinishedAt), Date.parse(state.StartedAt))),
+        );
         container.status = {
           ...base,
           ...(container.kind === 'ephemeral' ? {} : { started: false }),
@@ -501,8 +528,14 @@ export class PodmanKubelet implements Kubelet {
     const all = [...run.containers.values()];
     const byName = (a: IContainerStatus, b: IContainerStatus): number => a.name.localeCompare(b.name);
     run.state.init = all.filter((c) => c.kind === 'init').map((c) => c.status);
-    run.state.containers = all.filter((c) => c.kind === 'regular').map((c) => c.status).sort(byName);
-    run.state.ephemeral = all.filter((c) => c.kind === 'ephemeral').map((c) => c.status).sort(byName);
+    run.state.containers = all
+      .filter((c) => c.kind === 'regular')
+      .map((c) => c.status)
+      .sort(byName);
+    run.state.ephemeral = all
+      .filter((c) => c.kind === 'ephemeral')
+      .map((c) => c.status)
+      .sort(byName);
     const phase = podPhase(run.state);
     const previous = run.host.pod()?.status?.conditions;
     const conditions = podConditions(run.state, phase, previous, seconds(new Date()));
@@ -594,7 +627,10 @@ export class PodmanKubelet implements Kubelet {
     const settled = task.then(
       () => undefined,
       (error: unknown) => {
-        run.host.warn('FailedSync', `stand-in kubelet: ${error instanceof Error ? error.message : String(error)}`);
+        run.host.warn(
+          'FailedSync',
+          `stand-in kubelet: ${error instanceof Error ? error.message : String(error)}`,
+        );
       },
     );
     run.tasks.add(settled);
@@ -625,86 +661,4 @@ export class PodmanKubelet implements Kubelet {
   private logPath(podName: string, container: string): string {
     return join(this.options.stateDir, 'logs', podName, `${container}.log`);
   }
-}
-
-interface InspectedContainer {
-  Id: string;
-  Image: string;
-  ImageName?: string;
-  State: {
-    Status: string;
-    Running: boolean;
-    ExitCode: number;
-    OOMKilled: boolean;
-    StartedAt: string;
-    FinishedAt: string;
-  };
-}
-
-/** Removes stand-in pods and containers whose test process is gone (a crashed earlier run). */
-async function removeLeftovers(): Promise<void> {
-  const listed = await podman(['pod', 'ps', '--filter', `label=${STAND_IN_LABEL}=1`, '--format', 'json']);
-  if (!listed.ok) return;
-  const pods = JSON.parse(listed.stdout || '[]') as { Id: string; Labels?: Record<string, string> }[];
-  const stale = pods.filter((pod) => !processAlive(Number(pod.Labels?.[`${STAND_IN_LABEL}.pid`])));
-  if (stale.length > 0) await podman(['pod', 'rm', '-f', '-t', '0', ...stale.map((pod) => pod.Id)]);
-  const containers = await podman(['ps', '-a', '--filter', `label=${STAND_IN_LABEL}=1`, '--format', 'json']);
-  if (!containers.ok) return;
-  const list = JSON.parse(containers.stdout || '[]') as { Id: string; Labels?: Record<string, string> }[];
-  const orphans = list.filter((c) => !processAlive(Number(c.Labels?.[`${STAND_IN_LABEL}.pid`])));
-  if (orphans.length > 0) await podman(['rm', '-f', '-t', '0', ...orphans.map((c) => c.Id)]);
-}
-
-async function removeWhere(filter: string): Promise<void> {
-  const pods = await podman(['pod', 'ps', '-q', '--filter', filter]);
-  const podIds = pods.stdout.split('\n').filter(Boolean);
-  if (podIds.length > 0) await podman(['pod', 'rm', '-f', '-t', '0', ...podIds]);
-  const containers = await podman(['ps', '-aq', '--filter', filter]);
-  const ids = containers.stdout.split('\n').filter(Boolean);
-  if (ids.length > 0) await podman(['rm', '-f', '-t', '0', ...ids]);
-}
-
-function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The node's address: the first external IPv4 that is not a container bridge. */
-function nodeIP(): string | undefined {
-  for (const [name, addresses] of Object.entries(networkInterfaces())) {
-    if (/^(podman|veth|cni|docker|lo)/.test(name)) continue;
-    const found = addresses?.find((address) => address.family === 'IPv4' && !address.internal);
-    if (found) return found.address;
-  }
-  return undefined;
-}
-
-/** An API timestamp: RFC 3339 with a second's precision. */
-function seconds(date: Date): string {
-  return date.toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
-}
-
-function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
 }

@@ -91,11 +91,23 @@ export class PodVolumes {
       const dir = this.paths.get(volume.name);
       if (!dir) continue;
       if (volume.downwardAPI) {
-        await writeDownwardApi(dir, volume.downwardAPI.items ?? [], volume.downwardAPI.defaultMode, pod, hostIP);
+        await writeDownwardApi(
+          dir,
+          volume.downwardAPI.items ?? [],
+          volume.downwardAPI.defaultMode,
+          pod,
+          hostIP,
+        );
       }
       for (const source of volume.projected?.sources ?? []) {
         if (source.downwardAPI) {
-          await writeDownwardApi(dir, source.downwardAPI.items ?? [], volume.projected?.defaultMode, pod, hostIP);
+          await writeDownwardApi(
+            dir,
+            source.downwardAPI.items ?? [],
+            volume.projected?.defaultMode,
+            pod,
+            hostIP,
+          );
         }
       }
     }
@@ -119,14 +131,26 @@ export class PodVolumes {
     return dir;
   }
 
-  private async fill(volume: IVolume, dir: string, pod: Pod, host: PodHost, hostIP: string | undefined): Promise<void> {
+  private async fill(
+    volume: IVolume,
+    dir: string,
+    pod: Pod,
+    host: PodHost,
+    hostIP: string | undefined,
+  ): Promise<void> {
     const name = volume.name;
     if (volume.configMap) {
       const { name: cmName = '', items, optional, defaultMode } = volume.configMap;
       await writeConfigMap(dir, name, { name: cmName, items, optional }, defaultMode, host);
     }
     if (volume.downwardAPI) {
-      await writeDownwardApi(dir, volume.downwardAPI.items ?? [], volume.downwardAPI.defaultMode, pod, hostIP);
+      await writeDownwardApi(
+        dir,
+        volume.downwardAPI.items ?? [],
+        volume.downwardAPI.defaultMode,
+        pod,
+        hostIP,
+      );
     }
     if (volume.secret) {
       const { secretName = '', items, optional, defaultMode } = volume.secret;
@@ -154,11 +178,14 @@ async function writeConfigMap(
   const configMap = host.configMap(source.name ?? '');
   if (!configMap) {
     if (source.optional) return;
-    throw new MountError(`MountVolume.SetUp failed for volume "${volume}" : configmap "${source.name}" not found`);
+    throw new MountError(
+      `MountVolume.SetUp failed for volume "${volume}" : configmap "${source.name}" not found`,
+    );
   }
   const values = new Map<string, Buffer>();
   for (const [key, value] of Object.entries(configMap.data ?? {})) values.set(key, Buffer.from(value));
-  for (const [key, value] of Object.entries(configMap.binaryData ?? {})) values.set(key, Buffer.from(value, 'base64'));
+  for (const [key, value] of Object.entries(configMap.binaryData ?? {}))
+    values.set(key, Buffer.from(value, 'base64'));
   const items: IKeyToPath[] = source.items ?? [...values.keys()].map((key) => ({ key, path: key }));
   for (const item of items) {
     const value = values.get(item.key);
@@ -214,7 +241,12 @@ async function writeDownwardApi(
   }
 }
 
-async function atomicWrite(dir: string, path: string, value: Buffer, mode: number | undefined): Promise<void> {
+async function atomicWrite(
+  dir: string,
+  path: string,
+  value: Buffer,
+  mode: number | undefined,
+): Promise<void> {
   const target = join(dir, normalize(path).replace(/^(\.\.(\/|$))+/, ''));
   await mkdir(dirname(target), { recursive: true });
   const temporary = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
