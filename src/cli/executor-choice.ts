@@ -2,6 +2,7 @@ import { LocalExecutor } from '../executors/local/local-executor.js';
 import type { ExecutorSelection } from '../executors/host-guard.js';
 import type { Executor } from '../executors/types.js';
 import { UsageError } from './errors.js';
+import { kubernetesExecutorFrom, type KubernetesCliOptions } from './kubernetes-options.js';
 
 // dockerode and its dependencies take longer to load than a whole local build: load them only
 // when a container engine is wanted.
@@ -10,7 +11,7 @@ const docker = () => import('../executors/docker/index.js');
 const PULL_POLICIES = ['missing', 'always', 'never'] as const;
 type PullPolicy = (typeof PULL_POLICIES)[number];
 
-export const EXECUTOR_CHOICES = ['auto', 'local', 'docker'] as const;
+export const EXECUTOR_CHOICES = ['auto', 'local', 'docker', 'kubernetes'] as const;
 export type ExecutorChoice = (typeof EXECUTOR_CHOICES)[number];
 
 export interface ExecutorChoiceOptions {
@@ -21,6 +22,8 @@ export interface ExecutorChoiceOptions {
   pull?: string;
   /** Docker executor: bound on the engine's answers (`--engine-timeout`). */
   engineTimeoutMs?: number;
+  /** Kubernetes executor: cluster, namespace and build pod settings. */
+  kubernetes?: KubernetesCliOptions;
   /** `auto` picks local for a pipeline that names no image: it could not run in containers. */
   pipelineHasImages?: boolean;
   /** Tells the user which executor `auto` picked and why. */
@@ -52,6 +55,13 @@ export async function chooseExecutor(
     selection: { executor: 'local', localChosen, ...(noContainer !== undefined ? { noContainer } : {}) },
   });
   if (choice === 'local') return local(true);
+  if (choice === 'kubernetes') {
+    const executor = await kubernetesExecutorFrom({
+      ...options.kubernetes,
+      ...(options.pull !== undefined ? { pull: options.pull } : {}),
+    });
+    return { executor, selection: { executor: 'kubernetes', localChosen: false } };
+  }
   const dockerOptions = {
     ...(options.engine !== undefined ? { engine: options.engine } : {}),
     ...(pull ? { pull } : {}),

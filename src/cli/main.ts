@@ -6,11 +6,13 @@ import { ExecutorError } from '../executors/types.js';
 import { engineTimeoutOption } from './engine-timeout.js';
 import { EXIT, UsageError } from './errors.js';
 import { EXECUTOR_CHOICES } from './executor-choice.js';
+import { registerManifestsCommand } from './commands/manifests.js';
 import { registerMaintenanceCommands } from './maintenance.js';
 import { registerArtifactCommands } from './remote/artifact-commands.js';
 import { registerRemoteCommands } from './remote/commands.js';
 import { registerSecretCommands } from './remote/secret-commands.js';
 import { registerWebhookCommands } from './remote/webhook-commands.js';
+import { withKubernetesOptions } from './kubernetes-options.js';
 import { registerServerCommand } from './server-command.js';
 import { runCommand, type RunCommandOptions } from './run.js';
 
@@ -24,8 +26,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  program
-    .command('run')
+  withKubernetesOptions(program.command('run'))
     .description('run a pipeline file on this machine, without a server')
     .option('-f, --file <path>', 'pipeline file', '.slipway.yml')
     .addOption(
@@ -72,6 +73,15 @@ export function buildProgram(exit: (code: number) => void): Command {
     .addOption(
       new Option('--pull <policy>', 'docker: when to pull images').choices(['missing', 'always', 'never']),
     )
+    .option(
+      '--dry-run',
+      'kubernetes: print the objects the build would create (secrets redacted), run nothing',
+    )
+    .addOption(
+      new Option('-o, --output <format>', 'with --dry-run: yaml or json')
+        .choices(['yaml', 'json'])
+        .default('yaml'),
+    )
     .option('--color', 'force colour')
     .option('--no-color', 'no colour')
     .action(async (options: RunCommandOptions) => exit(await runCommand(options)));
@@ -105,6 +115,7 @@ export function buildProgram(exit: (code: number) => void): Command {
   registerWebhookCommands(program, exit);
   registerArtifactCommands(program, exit);
   registerServerCommand(program, exit);
+  registerManifestsCommand(program, exit);
   return program;
 }
 

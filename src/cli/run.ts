@@ -11,11 +11,12 @@ import { BuildPrinter } from './build-printer.js';
 import { EXIT, UsageError } from './errors.js';
 import { engineTimeoutFrom } from './engine-timeout.js';
 import { chooseExecutor, type ExecutorChoice } from './executor-choice.js';
+import { kubernetesSettings, type KubernetesCliOptions } from './kubernetes-options.js';
 import { describeCheckout } from './git-info.js';
 import { parseKeyValues } from './key-values.js';
 import { BufferedWriter, Style } from './output.js';
 
-export interface RunCommandOptions {
+export interface RunCommandOptions extends KubernetesCliOptions {
   file: string;
   executor: ExecutorChoice;
   env: string[];
@@ -38,6 +39,8 @@ export interface RunCommandOptions {
   engineTimeout?: string;
   pull?: string;
   color?: boolean;
+  dryRun?: boolean;
+  output?: 'yaml' | 'json';
 }
 
 /** `slipway run`: compiles the pipeline file and runs it here, without a server. Returns the exit code. */
@@ -64,12 +67,17 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     context: { ...PLACEHOLDER_CONTEXT },
     overrides,
   });
+  if (options.dryRun) {
+    if (options.executor !== 'kubernetes') throw new UsageError('--dry-run: only with --executor kubernetes');
+    return dryRun(options, { source, overrides, sourceDir, buildNumber, event, checkout });
+  }
   const { executor, selection } = await chooseExecutor(options.executor, {
     ...(images.ok ? { pipelineHasImages: pipelineImages(images.plan).length > 0 } : {}),
     ...engineTimeout,
     ...(options.workdir !== undefined ? { workdir: sourceDir } : {}),
     ...(options.engine !== undefined ? { engine: options.engine } : {}),
     ...(options.pull !== undefined ? { pull: options.pull } : {}),
+    kubernetes: options,
     notice: (text) => process.stderr.write(`${text}\n`),
   });
   const buildId = `run-${randomUUID().slice(0, 8)}`;
@@ -143,12 +151,71 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await executor.close?.();
   }
   printer.summary(result);
   await out.drain();
   if (options.report !== undefined) await writeReport(options.report, result);
   if (result.status === 'cancelled') return EXIT.cancelled;
   return result.status === 'success' || result.status === 'skipped' ? EXIT.ok : EXIT.buildFailed;
+}
+
+interface DryRunContext {
+  source: string;
+  overrides: Record<string, string>;
+  sourceDir: string;
+  buildNumber: number;
+  event: BuildEvent;
+  checkout: Awaited<ReturnType<typeof describeCheckout>> | { project: string };
+}
+
+/** Prints the objects a Kubernetes build of the pipeline would create; touches no cluster. */
+async function dryRun(options: RunCommandOptions, run: DryRunContext): Promise<number> {
+  const [{ dryRunObjects, renderDryRun }, { packSeed }, { MAX_SEED_BYTES_DEFAULT }] = await Promise.all([
+    import('../executors/kubernetes/dry-run.js'),
+    import('../executors/kubernetes/seed.js'),
+    import('../executors/kubernetes/manifests/index.js'),
+  ]);
+  const settings = kubernetesSettings(options);
+  const { checkout } = run;
+  const buildId = `run-${randomUUID().slice(0, 8)}`;
+  const context = {
+    buildId,
+    buildNumber: run.buildNumber,
+    project: options.project ?? checkout.project,
+    branch: options.branch ?? ('branch' in checkout ? checkout.branch : undefined) ?? 'main',
+    ...(options.tag !== undefined ? { tag: options.tag } : {}),
+    commit: options.commit ?? ('commit' in checkout ? checkout.commit : undefined) ?? '0'.repeat(40),
+    event: run.event,
+    workspace: '/workspace',
+  };
+  const compiled = compilePipeline({
+    file: options.file,
+    source: run.source,
+    context,
+    overrides: run.overrides,
+  });
+  if (!compiled.ok) {
+    process.stderr.write(compiled.errors.map(formatPipelineError).join('\n') + '\n');
+    return EXIT.usage;
+  }
+  const seed = await packSeed(
+    run.sourceDir,
+    await workspaceSeed(options, run.sourceDir),
+    MAX_SEED_BYTES_DEFAULT,
+  );
+  const objects = dryRunObjects({
+    plan: compiled.plan,
+    build: { buildId, project: context.project, branch: context.branch },
+    installation: settings.installation ?? 'default',
+    namespace: options.namespace ?? 'default',
+    helperImage: settings.helperImage ?? 'busybox:1.36',
+    ...(settings.pull ? { pull: settings.pull } : {}),
+    ...(settings.resources ? { resources: settings.resources } : {}),
+    seed,
+  });
+  process.stdout.write(renderDryRun(objects, options.output ?? 'yaml'));
+  return EXIT.ok;
 }
 
 /**

@@ -5,15 +5,22 @@ import { Option, type Command } from 'commander';
 import { engineTimeoutFrom, engineTimeoutOption } from './engine-timeout.js';
 import { LEASE_ENV, leaseSettingsFrom, RECONCILE_INTERVAL_ENV } from './lease-options.js';
 import { UsageError } from './errors.js';
+import {
+  kubernetesExecutorFrom,
+  kubernetesSettings,
+  withKubernetesOptions,
+  type KubernetesCliOptions,
+} from './kubernetes-options.js';
 import { MAX_TIMEOUT_MS, parseDuration } from '../pipeline/duration.js';
 
-interface ServerOptions {
+interface ServerOptions extends KubernetesCliOptions {
   host: string;
   port: string;
   dataDir: string;
   database?: string;
-  executor: 'auto' | 'local' | 'docker';
+  executor: 'auto' | 'local' | 'docker' | 'kubernetes';
   buildUser: string;
+  pull?: string;
   workspaceRoot?: string;
   engine?: string;
   engineTimeout?: string;
@@ -39,8 +46,7 @@ interface ServerOptions {
  * `--drain-timeout`. A second signal stops at once.
  */
 export function registerServerCommand(program: Command, exit: (code: number) => void): void {
-  program
-    .command('server')
+  withKubernetesOptions(program.command('server'))
     .description('start the Slipway server (API, web UI, scheduler)')
     .option('--host <address>', 'address to listen on', process.env.SLIPWAY_HOST ?? '127.0.0.1')
     .option('--port <port>', 'port to listen on', process.env.SLIPWAY_PORT ?? '8080')
@@ -58,9 +64,10 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
       new Option(
         '--executor <name>',
         'auto or docker: steps in containers (auto: builds end `error` while no engine answers); ' +
-          'local: builds run as host processes with the rights of the build user',
+          'local: builds run as host processes with the rights of the build user; ' +
+          'kubernetes: each build is a pod in --namespace',
       )
-        .choices(['auto', 'local', 'docker'])
+        .choices(['auto', 'local', 'docker', 'kubernetes'])
         .default(process.env.SLIPWAY_EXECUTOR ?? 'auto'),
     )
     .option(
@@ -76,6 +83,13 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     )
     .option('--engine <address>', 'docker: engine address (default: DOCKER_HOST, then the usual sockets)')
     .addOption(engineTimeoutOption())
+    .addOption(
+      new Option('--pull <policy>', 'kubernetes: when nodes pull images').choices([
+        'missing',
+        'always',
+        'never',
+      ]),
+    )
     .option(
       '--global-limit <n>',
       'builds running at once across all projects (default: number of CPUs, at least 2)',
@@ -136,6 +150,8 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         );
       }
       const { leaseMs, reconcileMs } = leaseSettingsFrom(options);
+      // Checked before anything starts: a bad option is a usage error, not a half-started server.
+      if (options.executor === 'kubernetes') kubernetesSettings(options);
       const { startServer } = await import('../server/server.js');
       const server = await startServer({
         host: options.host,
@@ -143,6 +159,9 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         dataDir: options.dataDir,
         ...(options.database !== undefined ? { database: options.database } : {}),
         executor: options.executor,
+        ...(options.executor === 'kubernetes'
+          ? { createKubernetes: () => kubernetesExecutorFrom(options) }
+          : {}),
         buildUser: options.buildUser,
         ...(options.workspaceRoot !== undefined ? { workspaceRoot: options.workspaceRoot } : {}),
         ...(options.engine !== undefined ? { engine: options.engine } : {}),

@@ -231,6 +231,11 @@ export interface Executor {
     patterns: readonly string[],
     signal?: AbortSignal,
   ): AsyncIterable<WorkspaceEntry>;
+  /**
+   * Optional: lets go of what the executor holds open (a watch on the cluster), once the
+   * process is done with it. Steps keep running; nothing is removed.
+   */
+  close?(): Promise<void>;
 }
 
 /** Thrown by prepare() when the build cannot start at all (engine down, image missing). */

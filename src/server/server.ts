@@ -43,9 +43,11 @@ export interface ServerConfig {
   database?: string;
   /**
    * `auto` (docker if an engine answers, else builds end `error`: never local), `local` (host
-   * processes as `buildUser`: only when named) or `docker`.
+   * processes as `buildUser`: only when named), `docker` or `kubernetes`.
    */
-  executor: 'auto' | 'local' | 'docker';
+  executor: 'auto' | 'local' | 'docker' | 'kubernetes';
+  /** kubernetes: makes the executor (the CLI builds it from its options: cluster, namespace). */
+  createKubernetes?: () => Promise<Executor>;
   /**
    * local: who steps run as; default `slipway-build`, created when the server is root and it
    * does not exist. `self` runs them as the server's user (they can then change its data).
@@ -331,6 +333,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         if (options.detach) await scheduler.detach(options.drainMs ?? 0);
         await app.close();
         if (!options.detach) await scheduler.stop();
+        // A cluster watch would keep the process alive; steps run on either way.
+        for (const executor of executors.all()) await executor.close?.().catch(() => undefined);
         await notifier.close();
         await db.destroy();
       })()),
@@ -345,7 +349,15 @@ async function createExecutors(
   const available = new Map<string, Executor>();
   const unavailable = new Map<string, string>();
   const details = new Map<string, string>();
-  if (config.executor === 'local') {
+  if (config.executor === 'kubernetes') {
+    if (!config.createKubernetes)
+      throw new Error('--executor kubernetes: no way to reach a cluster was given');
+    const kubernetes = await config.createKubernetes();
+    available.set('kubernetes', kubernetes);
+    details.set('kubernetes', `pods in namespace ${(kubernetes as { namespace?: string }).namespace ?? '?'}`);
+    unavailable.set('local', 'the server was started with --executor kubernetes');
+    unavailable.set('docker', 'the server was started with --executor kubernetes');
+  } else if (config.executor === 'local') {
     const local = await createLocalExecutor(config.buildUser ?? DEFAULT_BUILD_USER, workspaceRoot, announce);
     available.set('local', local.executor);
     details.set('local', local.detail);
@@ -383,7 +395,12 @@ async function createExecutors(
       );
     }
   }
-  unavailable.set('kubernetes', 'not implemented yet');
+  if (config.executor !== 'kubernetes') {
+    unavailable.set(
+      'kubernetes',
+      'builds run as Kubernetes pods only when the server is started with --executor kubernetes',
+    );
+  }
   const defaultName = config.executor === 'auto' ? 'docker' : config.executor;
   return new ExecutorPool(available, unavailable, defaultName, details);
 }

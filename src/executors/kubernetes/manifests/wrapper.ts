@@ -11,6 +11,8 @@
  * - a poller checks the stop file every 0.2 s (`sleep 1` where fractional sleep fails): on a
  *   match it sends SIGTERM to the step shell, waits the grace, then SIGKILL;
  * - SIGTERM/SIGINT to the wrapper (the pod deleted) are forwarded the same way;
+ * - the wrapper's own stderr is /dev/null (the step keeps the container's): a shell reports a
+ *   job killed by a signal there ("Killed"), which is not the step's output;
  * - the wrapper waits for the step and exits with its status, so the container's exit code is
  *   the step's (143 or 137 when stopped). The wrapper is the container's PID 1: when it exits,
  *   whatever the step left running dies with it.
@@ -19,7 +21,8 @@
  * environment (which the step shell inherits) is never changed.
  */
 export const STEP_WRAPPER = `_slipway_stop="\${4:-/slipway/control}/stop"
-/bin/sh -e -c "$1" &
+exec 3>&2 2>/dev/null
+/bin/sh -e -c "$1" 2>&3 3>&- &
 _slipway_child=$!
 _slipway_trapped=
 trap '_slipway_trapped=1; kill -TERM "$_slipway_child" 2>/dev/null; (sleep "$3"; kill -KILL "$_slipway_child" 2>/dev/null) &' TERM INT
