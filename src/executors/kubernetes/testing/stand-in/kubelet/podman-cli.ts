@@ -102,7 +102,7 @@ export class PodmanEventStream {
       if (this.closed) return;
       setTimeout(() => {
         if (!this.closed) this.start();
-      }, 200).unref();
+      }, 1000).unref();
     });
   }
 

@@ -412,4 +412,60 @@ describe.skipIf(!podmanHere)('stand-in kubelet on Podman', () => {
     kubelet.deletePod(host, 30);
     await host.waitRemoved();
   });
+  it('faults: unschedulable holds the pod Pending until cleared; oomKill ends a step OOMKilled 137; evict fails the pod Evicted with DisruptionTarget', async () => {
+    const hold = 'trap "exit 0" TERM; while true; do sleep 1 & wait $!; done';
+    const host = new TestHost(
+      podObject('build-e', {
+        containers: [{ name: 'hold', image: IMAGE, command: ['/bin/sh', '-c', hold] }],
+      }),
+    );
+    const message = '0/1 nodes are available: 1 Insufficient memory.';
+    kubelet.faults.unschedulable(message);
+    kubelet.startPod(host);
+    const pending = await host.waitFor('Unschedulable', (s) =>
+      s.conditions?.find((c) => c.type === 'PodScheduled'),
+    );
+    expect(pending).toMatchObject({ status: 'False', reason: 'Unschedulable', message });
+    expect(host.warnings).toContainEqual({ reason: 'FailedScheduling', message });
+    expect(host.statuses.at(-1)?.phase).toBe('Pending');
+    kubelet.faults.unschedulable(undefined);
+    await host.waitFor('Running', (s) => s.phase === 'Running');
+
+    host.change((pod) => {
+      pod.spec = {
+        ...pod.spec,
+        containers: pod.spec?.containers ?? [],
+        ephemeralContainers: [{ name: 'step-x', image: IMAGE, command: ['sleep', '600'] }],
+      };
+    });
+    kubelet.ephemeralContainersAdded(host, ['step-x']);
+    await host.waitFor('the step runs', (s) => container(s, 'ephemeral', 'step-x')?.state?.running);
+    await kubelet.faults.oomKill('build-e', 'step-x');
+    await host.waitFor(
+      'OOMKilled',
+      (s) => container(s, 'ephemeral', 'step-x')?.state?.terminated?.reason === 'OOMKilled',
+    );
+    expect(container(host.statuses.at(-1) ?? {}, 'ephemeral', 'step-x')?.state?.terminated?.exitCode).toBe(
+      137,
+    );
+
+    await kubelet.faults.evict('build-e', 'The node was low on resource: memory.');
+    const evicted = await host.waitFor('Evicted', (s) => s.phase === 'Failed' && s);
+    expect(evicted).toMatchObject({ reason: 'Evicted', message: 'The node was low on resource: memory.' });
+    expect(evicted.conditions?.find((c) => c.type === 'DisruptionTarget')).toMatchObject({
+      status: 'True',
+      reason: 'TerminationByKubelet',
+    });
+    await host.waitFor(
+      'hold killed',
+      (s) => container(s, 'regular', 'hold')?.state?.terminated?.exitCode === 137,
+    );
+    expect(host.warnings).toContainEqual({
+      reason: 'Evicted',
+      message: 'The node was low on resource: memory.',
+    });
+    kubelet.deletePod(host, 30);
+    await host.waitRemoved();
+    expect(await leftovers()).toBe('');
+  });
 });

@@ -204,6 +204,7 @@ export class PodmanKubelet implements Kubelet {
       return;
     }
     run.stop.abort();
+    run.terminating = true; // the delete below stops the pod itself
     void (async () => {
       await this.settle(run);
       if (run.sandbox) {
@@ -608,6 +609,7 @@ export class PodmanKubelet implements Kubelet {
     if (!run) throw new Error(`no pod ${podName} on this kubelet`);
     run.state.terminal = { reason: 'Evicted', message, disruption: 'TerminationByKubelet' };
     run.stop.abort();
+    run.terminating = true;
     await this.settle(run);
     if (run.sandbox) await podman(['pod', 'kill', '-s', 'KILL', run.podmanPod]);
     await this.refreshAll(run);
