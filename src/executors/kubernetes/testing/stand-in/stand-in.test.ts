@@ -294,8 +294,11 @@ describe('stand-in API server (tested itself, with an in-memory kubelet; no real
       );
       expect(await w.next()).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'b-1' } } });
       const created = await api(quick, 'POST', '/api/v1/namespaces/n3/pods', pod('b-2'));
-      expect(await w.next()).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'b-2' } } });
+      // Bookmarks may come between the events: skip them up to b-2's ADDED.
       let e = await w.next();
+      while (e.type === 'BOOKMARK') e = await w.next();
+      expect(e).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'b-2' } } });
+      e = await w.next();
       while (e.type !== 'BOOKMARK') e = await w.next();
       expect(e.object).toMatchObject({
         kind: 'Pod',
@@ -529,6 +532,29 @@ describe('stand-in API server (tested itself, with an in-memory kubelet; no real
       },
     });
     expect(review.body.status).toMatchObject({ allowed: true });
+  });
+
+  it('stand-in: stallWatches() leaves open watches silent and connected; new watches work', async () => {
+    const list = await api(standIn, 'GET', `${ns}/pods?labelSelector=t%3Dstall`);
+    const from = list.body.metadata.resourceVersion as string;
+    const stalled = stream(
+      `${standIn.url}${ns}/pods?watch=true&labelSelector=t%3Dstall&resourceVersion=${from}`,
+    );
+    await api(standIn, 'POST', `${ns}/pods`, pod('st-1', { t: 'stall' }));
+    expect(await stalled.next()).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'st-1' } } });
+    standIn.faults.stallWatches();
+    const seen = stalled.text;
+    await api(standIn, 'POST', `${ns}/pods`, pod('st-2', { t: 'stall' }));
+    const fresh = stream(
+      `${standIn.url}${ns}/pods?watch=true&labelSelector=t%3Dstall&resourceVersion=${from}`,
+    );
+    expect(await fresh.next()).toMatchObject({ object: { metadata: { name: 'st-1' } } });
+    expect(await fresh.next()).toMatchObject({ object: { metadata: { name: 'st-2' } } });
+    expect(stalled.text).toBe(seen);
+    const ended = await Promise.race([stalled.done.then(() => true), Promise.resolve(false)]);
+    expect(ended).toBe(false);
+    stalled.close();
+    fresh.close();
   });
 
   it('stand-in: restart() keeps the objects and the port, and drops open watches', async () => {
