@@ -468,4 +468,21 @@ describe.skipIf(!podmanHere)('stand-in kubelet on Podman', () => {
     await host.waitRemoved();
     expect(await leftovers()).toBe('');
   });
+  it('removes what a crashed earlier run left (its label, a test process that is gone) when constructed', async () => {
+    const name = `${namespace}-leftover`;
+    const labels = [
+      'slipway-stand-in=1',
+      `slipway-stand-in.namespace=${namespace}`,
+      'slipway-stand-in.pid=2147483646',
+    ];
+    await run('podman', ['pod', 'create', '--name', name, ...labels.flatMap((label) => ['--label', label])]);
+    const next = new PodmanKubelet({ namespace, stateDir: join(stateDir, 'next') });
+    await next.close(); // waits for the clean-up begun at construction
+    expect(
+      await run('podman', ['pod', 'exists', name]).then(
+        () => true,
+        () => false,
+      ),
+    ).toBe(false);
+  });
 });
