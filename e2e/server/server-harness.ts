@@ -31,7 +31,9 @@ export interface ServerOptions {
   /** Default: a free port on 127.0.0.1 (chosen here, so a restart can reuse it). */
   port?: number;
   database?: string;
-  executor?: 'auto' | 'local' | 'docker';
+  executor?: 'auto' | 'local' | 'docker' | 'kubernetes';
+  /** More arguments of `slipway server` (e.g. the kubernetes options). */
+  args?: string[];
   engine?: string;
   globalLimit?: number;
   replicaId?: string;
@@ -111,6 +113,7 @@ export class ServerProcess {
     if (full.blobs !== undefined) args.push('--blobs', full.blobs);
     if (full.buildUser !== undefined) args.push('--build-user', full.buildUser);
     if (full.workspaceRoot !== null) args.push('--workspace-root', full.workspaceRoot);
+    args.push(...(full.args ?? []));
     const child = spawn(process.execPath, args, {
       cwd: full.dataDir,
       env: { ...process.env, NO_COLOR: '1', ...full.env },
