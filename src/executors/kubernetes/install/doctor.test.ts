@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeApi } from '../client/index.js';
-import { kubernetesDoctorReport } from './doctor.js';
+import { kubernetesDoctorFromConfig, kubernetesDoctorReport } from './doctor.js';
 import { BUILD_NAMESPACE_PERMISSIONS } from './permissions.js';
 
 /**
@@ -119,5 +119,16 @@ describe('kubernetesDoctorReport (scripted stand-in API server, real client)', (
     expect(report.detail).toMatch(new RegExp(`^no answer from the cluster at ${deadUrl}: .*ECONNREFUSED`));
     expect(report.detail).not.toContain('\n');
     expect(report.detail).not.toMatch(/\bat .*\.(js|ts):\d+/);
+  });
+
+  it('scripted stand-in, from the kubeconfig: the address comes from the file; a missing file is one line', async () => {
+    denied.clear();
+    const ok = await kubernetesDoctorFromConfig({ kubeconfig: await kubeconfig(dir, url) });
+    expect(ok.usable).toBe(true);
+    expect(ok.detail).toContain(`at ${url}, namespace ci-builds`);
+    const missing = await kubernetesDoctorFromConfig({ kubeconfig: join(dir, 'no-such-kubeconfig') });
+    expect(missing.usable).toBe(false);
+    expect(missing.detail).toContain('no-such-kubeconfig');
+    expect(missing.detail).not.toContain('\n');
   });
 });

@@ -3,6 +3,7 @@
  * which RBAC verbs are missing and what grants them.
  */
 import type { ExecutorAvailability } from '../../docker/engine.js';
+import type { KubeApiOptions } from '../client/index.js';
 import { KubeApiError, type KubeApi } from '../kube-api.js';
 import { INSTALL_NAMES } from './manifests.js';
 import { BUILD_NAMESPACE_PERMISSIONS, resourceName } from './permissions.js';
@@ -61,6 +62,27 @@ export async function kubernetesDoctorReport(
       `(Slipway on the cluster; from elsewhere, bind that Role to your user: kubectl -n ${api.namespace} ` +
       `create rolebinding slipway-you --role ${INSTALL_NAMES.role} --user <you>)`,
   );
+}
+
+/**
+ * The kubernetes section for `slipway doctor` from kubeconfig options (as `createKubeApi` takes
+ * them): a missing or broken kubeconfig is a line of the report too. Loads client-node only
+ * when called.
+ */
+export async function kubernetesDoctorFromConfig(options: KubeApiOptions): Promise<ExecutorAvailability> {
+  const { createKubeApi, loadKubeConfig } = await import('../client/index.js');
+  let api: KubeApi;
+  let cluster: string;
+  try {
+    cluster = loadKubeConfig({
+      ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
+      ...(options.context ? { context: options.context } : {}),
+    }).server;
+    api = await createKubeApi(options);
+  } catch (error) {
+    return { name: 'kubernetes', usable: false, detail: reason(error), isolation: KUBERNETES_ISOLATION };
+  }
+  return kubernetesDoctorReport(api, { cluster });
 }
 
 function reason(error: unknown): string {
