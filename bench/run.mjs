@@ -9,6 +9,7 @@ const SUITES = {
   server: async () => (await import('./server.mjs')).benchServer(),
   web: async () => (await import('./web.mjs')).benchWeb(),
   seed: async () => (await import('./seed.mjs')).benchSeed(),
+  kubernetes: async () => (await import('./kubernetes.mjs')).benchKubernetes(),
 };
 
 const wanted = process.argv.slice(2);
