@@ -23,8 +23,10 @@ import type {
   StepRef,
   StepSpec,
   StepStart,
+  WorkspaceEntry,
 } from '../types.js';
 import { ExecutorError } from '../types.js';
+import { collectPodFiles } from './collect-files.js';
 import { KubeApiError, type KubeApi, type Pod } from './kube-api.js';
 import {
   buildLabels,
@@ -450,6 +452,36 @@ export class KubernetesExecutor implements Executor {
 
   /** Ephemeral containers cannot be removed: the step's container and log go with the pod. */
   async releaseStep(_handle: BuildHandle, _ref: StepRef): Promise<void> {}
+
+  /**
+   * Reads artifact files through the log of a `collect-…` ephemeral container that tars them
+   * (no exec, no network from the pod): see `collect-files.ts`.
+   */
+  async *collectFiles(
+    handle: BuildHandle,
+    patterns: readonly string[],
+    signal?: AbortSignal,
+  ): AsyncGenerator<WorkspaceEntry> {
+    const build = this.builds.get(handle.buildId);
+    if (!build || build.destroyed)
+      throw new ExecutorError('workspace', `build ${handle.buildId} is not prepared`);
+    await this.watch.ready();
+    yield* collectPodFiles(
+      {
+        api: this.api,
+        watch: this.watch,
+        pod: build.pod,
+        helperImage: this.options.helperImage ?? 'busybox:1.36',
+        ...(this.options.pull ? { pullPolicy: this.options.pull } : {}),
+        ...(this.options.pendingTimeoutMs !== undefined
+          ? { pendingTimeoutMs: this.options.pendingTimeoutMs }
+          : {}),
+        ...(this.options.pullGraceMs !== undefined ? { pullGraceMs: this.options.pullGraceMs } : {}),
+      },
+      patterns,
+      signal,
+    );
+  }
 
   async destroy(handle: BuildHandle): Promise<void> {
     const build = this.builds.get(handle.buildId);
