@@ -22,6 +22,8 @@ afterAll(() => {
 
 interface Run {
   lines: string[];
+  /** stderr, which the Kubernetes log API merges into the step's log. */
+  errors: string[];
   /** Resolves when a line equal to `text` has come out. */
   line(text: string): Promise<void>;
   exit: Promise<number>;
@@ -44,7 +46,7 @@ function start(
 ): Run {
   const child = spawn(command, args, {
     cwd: workspace,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     detached: ownGroup,
   });
   if (ownGroup) {
@@ -59,6 +61,8 @@ function start(
     });
   }
   const lines: string[] = [];
+  const errors: string[] = [];
+  createInterface({ input: child.stderr }).on('line', (line) => errors.push(line));
   const waiting = new Map<string, () => void>();
   createInterface({ input: child.stdout }).on('line', (line) => {
     lines.push(line);
@@ -71,6 +75,7 @@ function start(
   });
   return {
     lines,
+    errors,
     control,
     exit,
     terminate: () => terminate(child),
@@ -177,6 +182,7 @@ describe.each([
     expect([143, 137]).toContain(await r.exit);
     // Well before the 30 s grace: SIGTERM ended it.
     expect(await r.exit).toBe(143);
+    expect(r.errors).toEqual([]);
   });
 
   it('a step that traps and ignores SIGTERM is killed after the grace → 137', async () => {
@@ -185,6 +191,8 @@ describe.each([
     stop(r, 'step-a-1');
     expect(await r.exit).toBe(137);
     expect(r.lines).toEqual(['started']);
+    // No "Killed"/"Terminated" job report of the wrapper's shell in the step's log.
+    expect(r.errors).toEqual([]);
   });
 
   it('a stop file naming other containers does nothing (whole words: step-a-1 is not step-a-12)', async () => {
