@@ -3,43 +3,57 @@ import { LocalExecutor } from '../executors/local/local-executor.js';
 import type { Executor, ExecutorResource } from '../executors/types.js';
 import { engineTimeoutFrom, engineTimeoutOption } from './engine-timeout.js';
 import { EXIT } from './errors.js';
+import {
+  kubernetesExecutorFrom,
+  withKubernetesOptions,
+  type KubernetesCliOptions,
+} from './kubernetes-options.js';
 
 /** `slipway doctor` and `slipway gc`: what can run here, and clean-up of leftovers. */
 export function registerMaintenanceCommands(program: Command, exit: (code: number) => void): void {
-  program
-    .command('doctor')
+  withKubernetesOptions(program.command('doctor'))
     .description('report which executors are usable on this machine, and why not')
     .option('--engine <address>', 'docker: engine address to check')
     .addOption(engineTimeoutOption())
-    .action(async (options: { engine?: string; engineTimeout?: string }) => {
+    .action(async (options: { engine?: string; engineTimeout?: string } & KubernetesCliOptions) => {
       const timeout = engineTimeoutFrom(options.engineTimeout);
       const { doctorReport, formatDoctorReport } = await import('../executors/docker/index.js');
-      const report = await doctorReport({
-        ...(options.engine !== undefined ? { engine: options.engine } : {}),
-        ...timeout,
-      });
+      const { kubernetesDoctorFromConfig } = await import('../executors/kubernetes/install/doctor.js');
+      const [report, kubernetes] = await Promise.all([
+        doctorReport({
+          ...(options.engine !== undefined ? { engine: options.engine } : {}),
+          ...timeout,
+        }),
+        kubernetesDoctorFromConfig({
+          ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
+          ...(options.context !== undefined ? { context: options.context } : {}),
+          ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+        }),
+      ]);
+      report.executors.push(kubernetes);
       process.stdout.write(formatDoctorReport(report) + '\n');
       exit(EXIT.ok);
     });
 
-  program
-    .command('gc')
+  withKubernetesOptions(program.command('gc'))
     .description(
       'list and remove what builds that no longer run left behind (containers, volumes, workspaces)',
     )
-    .option('--executor <name>', 'local, docker, or all', 'all')
+    .option('--executor <name>', 'local, docker, kubernetes, or all (local and docker)', 'all')
     .option('--engine <address>', 'docker: engine address')
     .addOption(engineTimeoutOption())
     .option('--dry-run', 'only list what would be removed', false)
     .option('--all', 'also stop and remove builds that are still running (other `slipway run`s too)', false)
     .action(
-      async (options: {
-        executor: string;
-        engine?: string;
-        engineTimeout?: string;
-        dryRun: boolean;
-        all: boolean;
-      }) => {
+      async (
+        options: {
+          executor: string;
+          engine?: string;
+          engineTimeout?: string;
+          dryRun: boolean;
+          all: boolean;
+        } & KubernetesCliOptions,
+      ) => {
         const timeout = engineTimeoutFrom(options.engineTimeout);
         const executors: Executor[] = [];
         if (options.executor === 'local' || options.executor === 'all') executors.push(new LocalExecutor());
@@ -59,6 +73,9 @@ export function registerMaintenanceCommands(program: Command, exit: (code: numbe
             process.stderr.write(`docker: skipped, no container engine answered (${why})\n`);
           }
         }
+        if (options.executor === 'kubernetes') {
+          executors.push(await kubernetesExecutorFrom(options));
+        }
         let removed = 0;
         for (const executor of executors) {
           const byBuild = groupByBuild(await executor.listResources());
@@ -76,6 +93,7 @@ export function registerMaintenanceCommands(program: Command, exit: (code: numbe
             removed += 1;
           }
         }
+        for (const executor of executors) await executor.close?.();
         process.stdout.write(`${removed} build(s) ${options.dryRun ? 'to clean up' : 'cleaned up'}\n`);
         exit(EXIT.ok);
       },

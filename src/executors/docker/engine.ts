@@ -418,10 +418,14 @@ export const ISOLATION = {
     "per-build volume, the engine's default network (one namespace per build with services);\n" +
     "no host files mounted. As strong as the engine: root in a step is root on the host's kernel\n" +
     'unless the engine runs rootless or remaps users.',
-  kubernetes: 'isolation: none yet (not implemented).',
+  kubernetes:
+    'isolation: a pod per build in the build namespace, run as the ServiceAccount slipway-build\n' +
+    '(no API token mounted, no RBAC binding); each step a container of that pod in its own image,\n' +
+    "sharing the pod's network (services on localhost) and workspace emptyDir. As strong as the\n" +
+    "cluster's nodes and admission policy (the manifests label the namespace pod-security baseline).",
 } as const;
 
-/** Checks which executors are usable here, and what each isolates. Never throws. */
+/** Checks whether the local and docker executors are usable here, and what each isolates. Never throws. */
 export async function doctorReport(options: DiscoverOptions = {}): Promise<DoctorReport> {
   const executors: ExecutorAvailability[] = [
     {
@@ -448,12 +452,7 @@ export async function doctorReport(options: DiscoverOptions = {}): Promise<Docto
       isolation: ISOLATION.docker,
     });
   }
-  executors.push({
-    name: 'kubernetes',
-    usable: false,
-    detail: 'not implemented yet',
-    isolation: ISOLATION.kubernetes,
-  });
+  // The kubernetes section needs the cluster's options: `kubernetesDoctorReport` (install/doctor.ts).
   return engine ? { executors, engine } : { executors };
 }
 

@@ -2,18 +2,14 @@
  * `slipway doctor`'s kubernetes section: can this kubeconfig run builds, and if not, exactly
  * which RBAC verbs are missing and what grants them.
  */
-import type { ExecutorAvailability } from '../../docker/engine.js';
+import { ISOLATION, type ExecutorAvailability } from '../../docker/engine.js';
 import type { KubeApiOptions } from '../client/index.js';
 import { KubeApiError, type KubeApi } from '../kube-api.js';
 import { INSTALL_NAMES } from './manifests.js';
 import { BUILD_NAMESPACE_PERMISSIONS, resourceName } from './permissions.js';
 
 /** What the kubernetes executor isolates a build from, as `slipway doctor` says it. */
-export const KUBERNETES_ISOLATION =
-  'isolation: a pod per build in the build namespace, run as the ServiceAccount slipway-build\n' +
-  '(no API token mounted, no RBAC binding); each step a container of that pod in its own image,\n' +
-  "sharing the pod's network (services on localhost) and workspace emptyDir. As strong as the\n" +
-  "cluster's nodes and admission policy (the manifests label the namespace pod-security baseline).";
+export const KUBERNETES_ISOLATION = ISOLATION.kubernetes;
 
 export interface KubernetesDoctorOptions {
   /** The cluster's address from the kubeconfig (`loadKubeConfig().server`). */

@@ -20,7 +20,10 @@ describe('GET /api/v1/executors', () => {
       new Map([['local', new LocalExecutor({ tmpRoot: dir })]]),
       new Map([
         ['docker', 'the server was started with --executor local'],
-        ['kubernetes', 'not implemented yet'],
+        [
+          'kubernetes',
+          'builds run as Kubernetes pods only when the server is started with --executor kubernetes',
+        ],
       ]),
       'local',
       new Map([['local', 'host processes as user slipway-build (uid 999)']]),
