@@ -8,6 +8,9 @@
  * that a second step of the same build creates (`openGate`), so nothing depends on timing.
  */
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingSink, SHELL_COMMANDS, eventually, within } from '../executor.case.js';
@@ -183,6 +186,13 @@ describe.skipIf(!found.available)('kubernetes executor under faults (stand-in AP
       expect(message).toContain(`kubernetes: Failed: Failed to pull image "${missing}"`);
       expect(s.pending.some((p) => /waiting: (ErrImagePull|ImagePullBackOff)/.test(p))).toBe(true);
       expect(s.sink.lines).toEqual([]);
+
+      // A name no registry can have is hopeless at once: no grace.
+      const invalid = start(build, step('invalid', [sh.echo('never runs')], { image: 'Not/A:Valid:Name' }));
+      const invalidExit = await invalid.exit;
+      expect(invalidExit).toMatchObject({ kind: 'error', code: 'image_pull' });
+      expect(invalidExit?.kind === 'error' ? invalidExit.message : '').toContain('InvalidImageName');
+      expect(invalidExit?.kind === 'error' ? invalidExit.message : '').toContain('Not/A:Valid:Name');
     });
   });
 
@@ -270,15 +280,38 @@ describe.skipIf(!found.available)('kubernetes executor under faults (stand-in AP
     });
   });
 
-  it('a step whose pod someone else deletes ends with gone', async () => {
-    await withBuild(async (build, pod) => {
-      const s = start(build, step('deleted', [sh.echo('ready'), sh.hang()]));
-      await s.ref;
-      await hasLine(s.sink, 'ready');
-      await api.deletePod(pod, 1);
-      expect(await s.exit).toMatchObject({ kind: 'error', code: 'gone' });
-      expect(s.sink.out()).toEqual(['ready']);
-    });
+  it('a step whose pod someone else deletes (gracefully, or forced with kubectl) ends with gone', async () => {
+    const specs = [spec(), spec()];
+    const [graceful, forced] = await within(
+      BOUND,
+      'prepare',
+      Promise.all(specs.map((s) => executor.prepare(s))),
+    );
+    try {
+      const steps = [graceful, forced].map((build) =>
+        start(build!, step('deleted', [sh.echo('ready'), sh.hang()])),
+      );
+      for (const s of steps) await hasLine(s.sink, 'ready');
+      // Graceful: the pod is terminating (deletionTimestamp) before it goes.
+      await api.deletePod(podName(specs[0]!.buildId), 1);
+      // Forced: the pod is gone from the API at once, with no terminating phase to see.
+      await run('/usr/bin/kubectl', [
+        '--kubeconfig',
+        standIn.kubeconfigPath,
+        'delete',
+        'pod',
+        podName(specs[1]!.buildId),
+        '--grace-period=0',
+        '--force',
+        '--wait=false',
+      ]);
+      for (const s of steps) {
+        expect(await s.exit).toMatchObject({ kind: 'error', code: 'gone' });
+        expect(s.sink.out()).toEqual(['ready']);
+      }
+    } finally {
+      await Promise.all([executor.destroy(graceful!), executor.destroy(forced!)]);
+    }
   });
 
   it("a watch that expires (410) and then goes half-open does not lose the step's exit or output", async () => {
@@ -318,6 +351,7 @@ describe.skipIf(!found.available)('kubernetes executor under faults (stand-in AP
         ]),
       );
       await hasLine(s.sink, '5');
+      const cutAt = Date.now();
       standIn.faults.cutLogStreams();
       await openGate(build, 'go');
       // A second cut while lines arrive many a second: resumed within the second it was cut in.
@@ -325,6 +359,10 @@ describe.skipIf(!found.available)('kubernetes executor under faults (stand-in AP
       standIn.faults.cutLogStreams();
       expect(await s.exit).toEqual({ kind: 'exited', exitCode: 0 });
       expect(s.sink.out()).toEqual(Array.from({ length: 40 }, (_, i) => String(i + 1)));
+      // The cut was real: the log was asked for again, from where it stopped.
+      expect(
+        standIn.requests.some((r) => r.path.endsWith('/log') && r.query.sinceTime && r.time >= cutAt),
+      ).toBe(true);
     });
   });
 
@@ -345,7 +383,10 @@ describe.skipIf(!found.available)('kubernetes executor under faults (stand-in AP
 
   it("a step's secret is only in a Secret the pod owns, and nothing of the build is left after destroy", async () => {
     const value = 's3cr3t-value';
-    const s = spec();
+    // A checkout too: its seed ConfigMaps must go with the build.
+    const source = await mkdtemp(join(tmpdir(), 'slipway-faults-'));
+    await writeFile(join(source, 'README'), 'checked out\n');
+    const s = { ...spec(), sourceDir: source };
     const labels = buildLabels(INSTALLATION, s);
     const selector = `slipway.dev/installation=${labels['slipway.dev/installation']},slipway.dev/build=${labels['slipway.dev/build']}`;
     const build = await within(BOUND, 'prepare', executor.prepare(s));
@@ -353,10 +394,11 @@ describe.skipIf(!found.available)('kubernetes executor under faults (stand-in AP
       const pod = podName(s.buildId);
       const st = start(
         build,
-        step('secret', [`printf '%s\\n' "$TOKEN" | tr a-z A-Z`], { secrets: { TOKEN: value } }),
+        step('secret', ['cat README', `printf '%s\\n' "$TOKEN" | tr a-z A-Z`], { secrets: { TOKEN: value } }),
       );
       expect(await st.exit).toEqual({ kind: 'exited', exitCode: 0 });
-      expect(st.sink.out()).toEqual([value.toUpperCase()]);
+      expect(st.sink.out()).toEqual(['checked out', value.toUpperCase()]);
+      expect((await api.listConfigMaps(selector)).length).toBeGreaterThan(0);
 
       const raw = await rawGet(`pods/${pod}`);
       expect(raw.status).toBe(200);
@@ -376,6 +418,7 @@ describe.skipIf(!found.available)('kubernetes executor under faults (stand-in AP
       ]);
     } finally {
       await executor.destroy(build);
+      await rm(source, { recursive: true, force: true });
     }
     expect((await api.listPods(selector)).items).toEqual([]);
     expect(await api.listSecrets(selector)).toEqual([]);
