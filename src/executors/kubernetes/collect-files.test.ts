@@ -9,6 +9,7 @@ import { enginePlan, findTestEngine } from '../docker/testing/test-engine.js';
 import { runStep } from '../lifecycle.js';
 import type { BuildHandle } from '../types.js';
 import { createKubeApi } from './client/index.js';
+import { CollectLog, Spool, type DirHeader } from './collect-files.js';
 import type { KubeApi } from './kube-api.js';
 import { KubernetesExecutor } from './kubernetes-executor.js';
 import { podName } from './manifests/index.js';
@@ -121,5 +122,74 @@ describe.skipIf(!found.available)('kubernetes collectFiles on the stand-in API s
         readOnly: true,
       });
     });
+  });
+});
+
+describe('collect log and spool (no cluster)', () => {
+  const lines = (bytes: Buffer): string[] => (bytes.toString('base64').match(/.{1,76}/g) ?? []) as string[];
+
+  it('decodes base64 lines, takes dir headers, and accepts a log whose count and status match', () => {
+    const headers: DirHeader[] = [];
+    const got: Buffer[] = [];
+    const log = new CollectLog(headers, (b) => got.push(b));
+    const payload = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
+    log.line('slipway-collect: dir 0 2');
+    for (const line of lines(payload)) log.line(line);
+    log.line(`slipway-collect: end ${payload.length} 0`);
+    expect(headers).toEqual([{ index: 0, dirs: 2 }]);
+    expect(Buffer.concat(got).equals(payload)).toBe(true);
+    expect(log.problem(0)).toBeUndefined();
+  });
+
+  it('says why a log is not a whole tar: no marker, a short count, tar failed, stray lines', () => {
+    const payload = Buffer.alloc(600, 7);
+    const make = (edit: (all: string[]) => string[]): CollectLog => {
+      const log = new CollectLog([], () => undefined);
+      for (const line of edit([...lines(payload), `slipway-collect: end ${payload.length} 0`]))
+        log.line(line);
+      return log;
+    };
+    expect(make((all) => all.slice(0, -1)).problem(0)).toMatch(/without the end marker/);
+    expect(make((all) => [...all.slice(0, 2), ...all.slice(3)]).problem(0)).toMatch(
+      /received 543 of 600 bytes/,
+    );
+    expect(
+      make((all) => [
+        ...all.slice(0, -1),
+        "slipway-collect: error: tar: can't open 'dist/x': Permission denied",
+        `slipway-collect: end ${payload.length} 1`,
+      ]).problem(1),
+    ).toMatch(/tar failed \(status 1, exit code 1\): tar: can't open 'dist\/x': Permission denied/);
+    expect(make((all) => ['sh: oops', ...all]).problem(0)).toMatch(/unexpected lines.*sh: oops/);
+    expect(make((all) => all).problem(137)).toMatch(/exit code 137/);
+  });
+
+  it('keeps at most its memory bound for a slow reader, the rest in a file, in order', async () => {
+    const spool = new Spool(4096);
+    const sent: Buffer[] = [];
+    const push = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        const chunk = Buffer.alloc(1000, sent.length % 256);
+        sent.push(chunk);
+        spool.push(chunk);
+      }
+    };
+    push(50);
+    const received: Buffer[] = [];
+    const reader = (async () => {
+      for await (const chunk of spool.chunks()) {
+        received.push(chunk);
+        // A reader slower than the log: more arrives while it works.
+        if (received.length === 3) push(50);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+    push(20);
+    spool.end();
+    await reader;
+    expect(spool.spilled).toBe(true);
+    expect(Buffer.concat(received).equals(Buffer.concat(sent))).toBe(true);
+    await spool.close();
   });
 });

@@ -354,7 +354,7 @@ export function candidatePaths(prefixes: readonly string[]): string[] {
   return sorted.filter((p) => !sorted.some((q) => q !== p && p.startsWith(`${q}/`)));
 }
 
-interface DirHeader {
+export interface DirHeader {
   /** Index into the paths the container got. */
   index: number;
   /** How many leading components of that path are real directories (not symlinks), the last one aside. */
@@ -554,7 +554,7 @@ class CollectRunner {
 }
 
 /** Parses the collect container's log: `dir` headers, base64 lines, error lines, the end marker. */
-class CollectLog {
+export class CollectLog {
   private decoded = 0;
   private batch: Buffer[] = [];
   private batchBytes = 0;
@@ -629,7 +629,7 @@ class CollectLog {
  * Bytes from a push source (the log API has no back-pressure) for a pull reader, in order:
  * up to `memoryBytes` unread in memory, the rest in a temporary file until the reader catches up.
  */
-class Spool {
+export class Spool {
   private readonly memory: Buffer[] = [];
   private memoryBytes = 0;
   private spilling = false;
@@ -644,11 +644,11 @@ class Spool {
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
 
-  constructor(private readonly memoryBytes_: number) {}
+  constructor(private readonly limit: number) {}
 
   push(chunk: Buffer): void {
     if (this.closed || this.failure) return;
-    if (!this.spilling && this.memoryBytes + chunk.length <= this.memoryBytes_) {
+    if (!this.spilling && this.memoryBytes + chunk.length <= this.limit) {
       this.memory.push(chunk);
       this.memoryBytes += chunk.length;
       this.notify();
@@ -719,6 +719,11 @@ class Spool {
     const { handle, dir } = await this.file.catch(() => ({ handle: undefined, dir: undefined }));
     await handle?.close().catch(() => undefined);
     if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /** Whether bytes ever waited in the temporary file (tests). */
+  get spilled(): boolean {
+    return this.file !== undefined;
   }
 
   private openFile(): Promise<{ handle: FileHandle; dir: string }> {
