@@ -11,7 +11,9 @@
  *   then fails to read ("is not valid JSON"): each Secret is created with `podman secret create`
  *   holding its `data` as JSON, the form that lookup reads, under a name of at most 64
  *   characters (Podman's limit; Kubernetes allows 253). ConfigMaps (binaryData included)
- *   go in the same YAML as the pod.
+ *   go in the same YAML as the pod;
+ * - it does not expand `$(NAME)` nor reduce `$$` in `command`/`args` as a kubelet does: the
+ *   generated `$$` (every `$` of a script) is reduced here.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -149,6 +151,10 @@ beforeAll(() => {
       const ref = env.valueFrom?.secretKeyRef;
       if (ref) ref.name = renamed.get(ref.name!)!;
     }
+  }
+  // As a kubelet does (podman kube play does not): `$$` in command and args is `$`.
+  for (const container of [...(pod.spec!.initContainers ?? []), ...pod.spec!.containers]) {
+    container.command = container.command?.map((arg) => arg.replaceAll('$$', '$'));
   }
   const manifest = join(root, 'pod.yaml');
   writeFileSync(manifest, [...objects.seed, pod].map((o) => stringify(o)).join('---\n'));

@@ -19,6 +19,7 @@ import {
   WORKSPACE_VOLUME,
 } from './names.js';
 import { MAX_SEED_BYTES_DEFAULT, SEED_KEY, seedChunkDir, seedConfigMaps, seedScript } from './seed.js';
+import { literalArgs } from './wrapper.js';
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 export interface ResourceSpec {
@@ -105,7 +106,9 @@ export function buildPodObjects(input: BuildPodInput): BuildPodObjects {
       name: container,
       image,
       ...pull,
-      ...(service.commands ? { command: ['/bin/sh', '-e', '-c', service.commands.join('\n')] } : {}),
+      ...(service.commands
+        ? { command: literalArgs(['/bin/sh', '-e', '-c', service.commands.join('\n')]) }
+        : {}),
       ...(env.length > 0 ? { env } : {}),
       ...(service.waitFor !== undefined
         ? { startupProbe: { tcpSocket: { port: service.waitFor }, periodSeconds: 1, failureThreshold: 300 } }
@@ -119,7 +122,7 @@ export function buildPodObjects(input: BuildPodInput): BuildPodObjects {
     name: HOLD_CONTAINER,
     image: input.helperImage,
     ...pull,
-    command: ['/bin/sh', '-c', HOLD_SCRIPT],
+    command: literalArgs(['/bin/sh', '-c', HOLD_SCRIPT]),
     ...resources(input.resources),
     volumeMounts: [workspaceMount, controlMount],
   };
@@ -129,7 +132,7 @@ export function buildPodObjects(input: BuildPodInput): BuildPodObjects {
           name: SEED_CONTAINER,
           image: input.helperImage,
           ...pull,
-          command: ['/bin/sh', '-e', '-c', seedScript(WORKSPACE_DIR)],
+          command: literalArgs(['/bin/sh', '-e', '-c', seedScript(WORKSPACE_DIR)]),
           volumeMounts: [
             workspaceMount,
             ...seedVolumes.map((v, n) => ({ name: v.name, mountPath: seedChunkDir(n), readOnly: true })),

@@ -13,7 +13,7 @@ import {
   WORKSPACE_VOLUME,
 } from './names.js';
 import { envVars, type PullPolicy } from './pod.js';
-import { stepCommand } from './wrapper.js';
+import { literalArgs, stepCommand } from './wrapper.js';
 
 export interface StepObjectsInput {
   installation: string;
@@ -59,7 +59,7 @@ export function stepObjects(input: StepObjectsInput): StepObjects {
     name,
     image,
     ...(input.pullPolicy ? { imagePullPolicy: input.pullPolicy } : {}),
-    command: stepCommand(step.commands, name, input.stopGraceSeconds),
+    command: literalArgs(stepCommand(step.commands, name, input.stopGraceSeconds)),
     ...(env.length ? { env } : {}),
     workingDir: WORKSPACE_DIR,
     volumeMounts: [

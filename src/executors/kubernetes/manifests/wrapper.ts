@@ -55,6 +55,15 @@ exit "$_slipway_status"
 `;
 
 /**
+ * Arguments as the kubelet must hand them over, unchanged: it expands `$(NAME)` of the
+ * container's env in `command` and `args` and reduces `$$` to `$`, so every `$` of a script
+ * (`$$`, `$(date)`, `$(HOME)`) is written `$$`.
+ */
+export function literalArgs(args: readonly string[]): string[] {
+  return args.map((arg) => arg.replaceAll('$', '$$$$'));
+}
+
+/**
  * The ephemeral container's `command`: `/bin/sh -c <wrapper> slipway-step <script> <name> <grace>`.
  * The script is the step's commands joined by newlines, passed as an argument (no quoting).
  */
