@@ -54,7 +54,7 @@ export async function packSeed(
           new ExecutorError(
             'workspace',
             `the checkout of ${sourceDir} is over ${Math.round(maxBytes / 1024 / 1024)} MiB compressed: too large to copy ` +
-              'into a build pod through the Kubernetes API (raise --max-seed-size, or clone in a step)',
+              'into a build pod through the Kubernetes API: clone it in a step instead',
           ),
         );
       } else if (code !== 0) {
