@@ -184,12 +184,15 @@ describe('collect log and spool (no cluster)', () => {
         await new Promise((resolve) => setImmediate(resolve));
       }
     })();
-    await new Promise((resolve) => setImmediate(resolve));
-    push(20);
-    spool.end();
-    await reader;
-    expect(spool.spilled).toBe(true);
-    expect(Buffer.concat(received).equals(Buffer.concat(sent))).toBe(true);
-    await spool.close();
+    try {
+      await new Promise((resolve) => setImmediate(resolve));
+      push(20);
+      spool.end();
+      await reader;
+      expect(spool.spilled).toBe(true);
+      expect(Buffer.concat(received).equals(Buffer.concat(sent))).toBe(true);
+    } finally {
+      await spool.close();
+    }
   });
 });
