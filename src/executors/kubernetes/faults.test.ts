@@ -217,7 +217,7 @@ describe.skipIf(!found.available)('kubernetes executor under faults (stand-in AP
   it("an unschedulable pod fails prepare after the pending timeout with the scheduler's message; cleared in time, prepare succeeds", async () => {
     const message = '0/3 nodes are available: 3 Insufficient memory.';
     standIn.faults.unschedulable(message);
-    const short = make({ pendingTimeoutMs: 2000 });
+    const short = make({ pendingTimeoutMs: 3000 });
     const first = spec();
     try {
       const error = await within(BOUND, 'prepare', short.prepare(first)).then(
@@ -225,7 +225,7 @@ describe.skipIf(!found.available)('kubernetes executor under faults (stand-in AP
         (e: unknown) => e,
       );
       expect(error).toBeInstanceOf(ExecutorError);
-      expect((error as ExecutorError).message).toContain('could not be scheduled within 2s');
+      expect((error as ExecutorError).message).toContain('could not be scheduled within 3s');
       expect((error as ExecutorError).message).toContain(message);
     } finally {
       await short.removeResources(first.buildId);
