@@ -404,6 +404,10 @@ describe.skipIf(!found.available)('kubernetes executor under faults (stand-in AP
       expect(raw.status).toBe(200);
       const stored = JSON.parse(raw.text) as Pod;
       expect(stored.spec?.ephemeralContainers?.length).toBe(1);
+      // The step read TOKEN through a reference to the Secret, the only place its value is.
+      expect(stored.spec?.ephemeralContainers?.[0]?.env?.find((e) => e.name === 'TOKEN')).toMatchObject({
+        valueFrom: { secretKeyRef: { key: 'TOKEN' } },
+      });
       const encoded = Buffer.from(value).toString('base64');
       for (const text of [raw.text, (await rawGet('configmaps')).text]) {
         expect(text).not.toContain(value);
