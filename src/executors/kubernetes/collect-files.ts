@@ -38,6 +38,7 @@ import { KubeApiError, type EphemeralContainer, type KubeApi, type Pod } from '.
 import {
   CONTROL_DIR,
   CONTROL_VOLUME,
+  literalArgs,
   shortHash,
   WORKSPACE_DIR,
   WORKSPACE_VOLUME,
@@ -459,7 +460,15 @@ class CollectRunner {
   /** Adds the collect container; a name another collection took meanwhile moves on to the next `n`. */
   private async addContainer(paths: readonly string[], recurse: boolean): Promise<string> {
     const { api, pod } = this.options;
-    const command = ['/bin/sh', '-c', COLLECT_SCRIPT, 'slipway-collect', recurse ? '1' : '0', ...paths];
+    // Every `$` doubled: the kubelet expands `$(NAME)` and reduces `$$` in command and args.
+    const command = literalArgs([
+      '/bin/sh',
+      '-c',
+      COLLECT_SCRIPT,
+      'slipway-collect',
+      recurse ? '1' : '0',
+      ...paths,
+    ]);
     const hash = shortHash(JSON.stringify(command.slice(4)), 8);
     for (let attempt = 0; ; attempt++) {
       const current = await this.call('read the build pod', () => api.getPod(pod));
