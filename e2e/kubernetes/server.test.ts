@@ -13,7 +13,7 @@ import type { KubeApi } from '../../src/executors/kubernetes/kube-api.js';
 import { startStandIn, type StandIn } from '../../src/executors/kubernetes/testing/stand-in/index.js';
 import { TestRepo } from '../../src/server/testing/git-repo.js';
 import { runCli, workdir } from '../cli-helpers.js';
-import { cleanup, FINISHED, ServerProcess, waitFor, type Api } from '../server/server-harness.js';
+import { buildFinished, cleanup, ServerProcess, waitFor, type Api } from '../server/server-harness.js';
 
 const found = await findTestEngine();
 const plan = enginePlan(found);
@@ -58,16 +58,7 @@ const PIPELINE = [
   '',
 ].join('\n');
 
-const finished = (api: Api, id: number) =>
-  waitFor(
-    `build ${id} to finish`,
-    async () => {
-      const build = await api.ok<Build>('GET', `/builds/${id}`);
-      return FINISHED.has(build.status) ? build : undefined;
-    },
-    180_000,
-    200,
-  );
+const finished = (api: Api, id: number) => buildFinished(api, id, 180_000);
 
 describe.skipIf(plan.action !== 'run')('slipway on the stand-in Kubernetes API server (Podman)', () => {
   let standIn: StandIn;

@@ -21,6 +21,7 @@ import {
   tempDir,
   waitFor,
   type Api,
+  buildFinished,
 } from '../server/server-harness.js';
 
 /**
@@ -73,16 +74,7 @@ function expectTicksThenAfter(lines: string[]): number {
   return ticks;
 }
 
-const finished = (api: Api, id: number) =>
-  waitFor(
-    `build ${id} to finish`,
-    async () => {
-      const build = await api.build(id);
-      return FINISHED.has(build.status) ? build : undefined;
-    },
-    120_000,
-    200,
-  );
+const finished = (api: Api, id: number) => buildFinished(api, id);
 
 /** Resolves once the stored log of the build holds `tick <n>` of its step. */
 const printed = (api: Api, id: number, n: number) =>

@@ -10,6 +10,7 @@ import {
   ServerProcess,
   waitFor,
   type Api,
+  buildFinished,
 } from '../server/server-harness.js';
 
 const found = await findTestEngine();
@@ -46,16 +47,7 @@ async function stepContainer(project: string): Promise<string> {
   return ids[0]!;
 }
 
-const finished = (api: Api, id: number) =>
-  waitFor(
-    `build ${id} to finish`,
-    async () => {
-      const build = await api.ok<Build>('GET', `/builds/${id}`);
-      return FINISHED.has(build.status) ? build : undefined;
-    },
-    120_000,
-    200,
-  );
+const finished = (api: Api, id: number) => buildFinished(api, id);
 
 /**
  * Real server processes (docker executor on Podman) stopped while steps run: by `kill -9`

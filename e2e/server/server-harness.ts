@@ -416,6 +416,19 @@ export async function waitFor<T>(
   }
 }
 
+/** Waits until the build has finished (any terminal status) and returns it. */
+export function buildFinished(api: Api, id: number, limitMs = 120_000): Promise<Build> {
+  return waitFor(
+    `build ${id} to finish`,
+    async () => {
+      const build = await api.build(id);
+      return FINISHED.has(build.status) ? build : undefined;
+    },
+    limitMs,
+    200,
+  );
+}
+
 /** Waits until every build of the project is finished (and there are `count` of them). */
 export function allFinished(api: Api, project: string, count: number, limitMs = 120_000): Promise<Build[]> {
   return waitFor(
