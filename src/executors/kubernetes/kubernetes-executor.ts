@@ -31,9 +31,7 @@ import { KubeApiError, type KubeApi, type Pod } from './kube-api.js';
 import {
   buildLabels,
   buildPodObjects,
-  HOLD_CONTAINER,
   podName,
-  SEED_CONTAINER,
   serviceContainerName,
   STOP_ANNOTATION,
   stepContainerName,
@@ -42,18 +40,10 @@ import {
   MAX_SEED_BYTES_DEFAULT,
   type BuildPodInput,
 } from './manifests/index.js';
-import {
-  containerPhase,
-  exitOfTerminated,
-  isHopeless,
-  isPullFailure,
-  podFailure,
-  unschedulable,
-  waitingErrorCode,
-  type ContainerPhase,
-} from './pod-status.js';
+import { containerPhase, exitOfTerminated, podFailure } from './pod-status.js';
 import { PodWatch, type PodView } from './pod-watch.js';
 import { packSeed } from './seed.js';
+import { podUpRule, stepStartRule, type StartTimes } from './start-rules.js';
 
 export type KubePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
@@ -270,55 +260,10 @@ export class KubernetesExecutor implements Executor {
     }
     const image = step.image ?? build.spec.image ?? '';
     events.pending?.(`starting container ${container} (image "${image}") in pod ${build.pod}`);
-    const since = Date.now();
-    let pullFailingSince: number | undefined;
-    let said = '';
-    const decide = (view: PodView, now: number): StepStart | undefined => {
-      if (!view.pod)
-        return view.deleted ? { exit: goneExit(`the build pod ${build.pod} was deleted`) } : undefined;
-      const failure = podFailure(view.pod);
-      if (failure) return { exit: { kind: 'error', ...failure } };
-      const phase = containerPhase(view.pod, container, 'ephemeral');
-      if (phase.state === 'running') return { ref: ref(startTime(phase.startedAt, now)) };
-      if (phase.state === 'terminated') return { ref: ref(startTime(phase.startedAt, now)) };
-      if (phase.state === 'waiting') {
-        const text = `${phase.reason}${phase.message ? `: ${phase.message}` : ''}`;
-        if (text !== said && phase.reason !== 'ContainerCreating') events.pending?.(`waiting: ${text}`);
-        said = text;
-        if (isHopeless(phase.reason)) {
-          return {
-            exit: {
-              kind: 'error',
-              code: waitingErrorCode(phase.reason),
-              message: `the step's container cannot start: ${text}`,
-            },
-          };
-        }
-        if (isPullFailure(phase.reason)) {
-          pullFailingSince ??= now;
-          if (now - pullFailingSince >= (this.options.pullGraceMs ?? 20_000)) {
-            return {
-              exit: { kind: 'error', code: 'image_pull', message: `cannot pull image "${image}": ${text}` },
-            };
-          }
-        } else {
-          pullFailingSince = undefined;
-        }
-      }
-      if (now - since >= (this.options.pendingTimeoutMs ?? 5 * 60_000)) {
-        const why =
-          phase.state === 'waiting' ? ` (${phase.reason}${phase.message ? `: ${phase.message}` : ''})` : '';
-        return {
-          exit: {
-            kind: 'error',
-            code: 'internal',
-            message: `the step's container did not start within ${formatMs(this.options.pendingTimeoutMs ?? 5 * 60_000)}${why}`,
-          },
-        };
-      }
-      return undefined;
-    };
-    const decided = await this.decide(build.pod, decide, signal);
+    const rule = stepStartRule(build.pod, container, image, this.times(), Date.now(), (text: string) =>
+      events.pending?.(text),
+    );
+    const decided = await this.decide(build.pod, rule, signal);
     if (decided === undefined) {
       // Aborted while pending: make sure it never runs if the kubelet starts it later.
       await this.requestStop(build.pod, container).catch(() => undefined);
@@ -333,8 +278,16 @@ export class KubernetesExecutor implements Executor {
         const warnings = await this.warnings(build.pod);
         if (warnings) return { exit: { ...decided.exit, message: `${decided.exit.message}\n${warnings}` } };
       }
+      return { exit: decided.exit };
     }
-    return decided;
+    return { ref: ref(startTime(decided.running.startedAt, Date.now())) };
+  }
+
+  private times(): StartTimes {
+    return {
+      pullGraceMs: this.options.pullGraceMs ?? 20_000,
+      pendingMs: this.options.pendingTimeoutMs ?? 5 * 60_000,
+    };
   }
 
   async findStep(handle: BuildHandle, key: string, attempt: number): Promise<StepRef | undefined> {
@@ -607,96 +560,13 @@ export class KubernetesExecutor implements Executor {
 
   /** Waits for the build pod to run `hold` and every service (started: `wait_for` answered). */
   private async awaitPodUp(build: KubeBuild, signal?: AbortSignal): Promise<void> {
-    const since = Date.now();
-    const pendingMs = this.options.pendingTimeoutMs ?? 5 * 60_000;
-    const pullGraceMs = this.options.pullGraceMs ?? 20_000;
-    const serviceMs = this.options.serviceTimeoutMs ?? 60_000;
-    const pullFailing = new Map<string, number>();
-    const serviceRunning = new Map<string, number>();
-    const containers = [
-      {
-        name: HOLD_CONTAINER,
-        what: 'the build pod',
-        service: undefined as string | undefined,
-        waitFor: undefined as number | undefined,
-      },
-      ...build.spec.services.map((s) => ({
-        name: serviceContainerName(s.name),
-        what: `service ${s.name}`,
-        service: s.name,
-        waitFor: s.waitFor,
-      })),
-    ];
-    const decide = (view: PodView, now: number): { ok: true } | { error: ExecutorError } | undefined => {
-      const fail = (code: ExecutorError['code'], message: string) => ({
-        error: new ExecutorError(code, message),
-      });
-      if (!view.pod)
-        return view.deleted
-          ? fail('internal', `the build pod ${build.pod} was deleted while starting`)
-          : undefined;
-      const failure = podFailure(view.pod);
-      if (failure) return fail('internal', failure.message);
-      const notScheduled = unschedulable(view.pod);
-      if (notScheduled) {
-        return now - since >= pendingMs
-          ? fail(
-              'internal',
-              `the build pod ${build.pod} could not be scheduled within ${formatMs(pendingMs)}: ${notScheduled}`,
-            )
-          : undefined;
-      }
-      const seed = containerPhase(view.pod, SEED_CONTAINER, 'init');
-      if (seed.state === 'terminated' && seed.exitCode !== 0) {
-        return fail(
-          'workspace',
-          `copying the checkout into the workspace failed (exit code ${seed.exitCode}${seed.message ? `: ${seed.message}` : ''})`,
-        );
-      }
-      let allUp = true;
-      for (const c of containers) {
-        const phase: ContainerPhase = containerPhase(view.pod, c.name, 'container');
-        if (phase.state === 'waiting') {
-          const text = `${phase.reason}${phase.message ? `: ${phase.message}` : ''}`;
-          if (isHopeless(phase.reason))
-            return fail(c.service ? 'service' : 'image_unavailable', `${c.what} cannot start: ${text}`);
-          if (isPullFailure(phase.reason)) {
-            const first = pullFailing.get(c.name) ?? now;
-            pullFailing.set(c.name, first);
-            if (now - first >= pullGraceMs)
-              return fail('image_unavailable', `${c.what}: cannot pull its image: ${text}`);
-          } else {
-            pullFailing.delete(c.name);
-          }
-        }
-        if (phase.state === 'terminated') {
-          return fail(
-            c.service ? 'service' : 'internal',
-            `${c.what} exited with code ${phase.exitCode}${phase.reason ? ` (${phase.reason})` : ''}`,
-          );
-        }
-        if (phase.state !== 'running') {
-          allUp = false;
-          continue;
-        }
-        if (c.waitFor !== undefined && !phase.started) {
-          const first = serviceRunning.get(c.name) ?? now;
-          serviceRunning.set(c.name, first);
-          if (now - first >= serviceMs) {
-            return fail(
-              'service',
-              `service ${c.service} did not accept connections on port ${c.waitFor} within ${formatMs(serviceMs)}`,
-            );
-          }
-          allUp = false;
-        }
-      }
-      if (allUp) return { ok: true };
-      if (now - since >= pendingMs)
-        return fail('internal', `the build pod ${build.pod} did not start within ${formatMs(pendingMs)}`);
-      return undefined;
-    };
-    const result = await this.decide(build.pod, decide, signal);
+    const rule = podUpRule(
+      build.pod,
+      build.spec.services,
+      { ...this.times(), serviceMs: this.options.serviceTimeoutMs ?? 60_000 },
+      Date.now(),
+    );
+    const result = await this.decide(build.pod, rule, signal);
     if (!result) throw new ExecutorError('internal', 'cancelled while preparing the build');
     if ('error' in result) {
       const warnings = await this.warnings(build.pod);
@@ -816,10 +686,6 @@ function startTime(startedAt: string | undefined, fallback: number): number {
 
 function labelValue(value: string): string {
   return buildLabels(value, { buildId: '-', project: '-', branch: '-' })[LABEL_INSTALLATION] ?? value;
-}
-
-function formatMs(ms: number): string {
-  return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${Math.round(ms / 1000)}s`;
 }
 
 function errorText(error: unknown): string {
