@@ -97,7 +97,7 @@ describe('slipway doctor and gc without an engine', () => {
     expect(result.stdout).toContain('`slipway server --executor local` as its build user');
     expect(result.stdout).toContain('and shares the host network and process list.');
     expect(result.stdout).toContain('isolation: a fresh container per step');
-    expect(result.stdout).toContain('isolation: none yet (not implemented).');
+    expect(result.stdout).toContain('isolation: a pod per build in the build namespace');
   });
 
   it('a bad --engine-timeout or SLIPWAY_ENGINE_TIMEOUT is a usage error naming its source', async () => {

@@ -88,8 +88,14 @@ describe('slipway run (local executor, real processes)', () => {
     expect(missing.stderr).toContain('nope.yml: no such file');
     expect(missing.stderr).not.toMatch(/\n\s+at /);
 
-    const usage = await runCli(['run', '--executor', 'kubernetes'], { cwd: invalid });
+    const usage = await runCli(['run', '--executor', 'nomad'], { cwd: invalid });
     expect(usage.code).toBe(2);
+
+    const noCluster = await runCli(['run', '--executor', 'kubernetes', '--kubeconfig', 'missing.yaml'], {
+      cwd: failing,
+    });
+    expect(noCluster.code).toBe(2);
+    expect(noCluster.stderr).toBe('slipway: kubeconfig missing.yaml: no such file\n');
   });
 
   it('--env overrides the file, --secret values are masked', async () => {

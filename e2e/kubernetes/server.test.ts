@@ -151,6 +151,44 @@ describe.skipIf(plan.action !== 'run')('slipway on the stand-in Kubernetes API s
   );
 
   it(
+    'slipway run --executor kubernetes runs the pipeline in a pod and exits; doctor finds the cluster and every permission',
+    { timeout: 180_000 },
+    async () => {
+      const dir = await workdir({
+        '.slipway.yml': [
+          `image: ${IMAGE}`,
+          'steps:',
+          '  - name: hello',
+          '    commands: ["cat note.txt", "echo from-the-pod"]',
+          '',
+        ].join('\n'),
+        'note.txt': 'copied-in\n',
+      });
+      const k8s = [
+        '--kubeconfig',
+        standIn.kubeconfigPath,
+        '--helper-image',
+        IMAGE,
+        '--pull',
+        'never',
+        '--installation',
+        INSTALLATION,
+      ];
+      const run = await runCli(['run', '--executor', 'kubernetes', '--include-ignored', ...k8s], {
+        cwd: dir,
+      });
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      expect(run.stdout).toContain('copied-in');
+      expect(run.stdout).toContain('from-the-pod');
+      expect((await kube.listPods(`slipway.dev/installation=${INSTALLATION}`)).items).toEqual([]);
+      const doctor = await runCli(['doctor', '--kubeconfig', standIn.kubeconfigPath], { cwd: dir });
+      expect(doctor.code).toBe(0);
+      expect(doctor.stdout).toMatch(/^ok +kubernetes .*v1\.34/m);
+      expect(doctor.stdout).toContain('permissions');
+    },
+  );
+
+  it(
     'run --dry-run -o yaml prints the objects, valid and with no secret value, and creates nothing',
     { timeout: 120_000 },
     async () => {

@@ -63,13 +63,18 @@ const PULL: Record<string, KubePullPolicy> = { missing: 'IfNotPresent', always: 
 const LABEL_VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const QUANTITY = /^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/;
 
+/** The cluster's API as the options say; a missing or broken kubeconfig is a usage error. */
 export async function kubeApiFrom(options: KubernetesCliOptions): Promise<KubeApi> {
   const { createKubeApi } = await import('../executors/kubernetes/client/index.js');
-  return createKubeApi({
-    ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
-    ...(options.context !== undefined ? { context: options.context } : {}),
-    ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
-  });
+  try {
+    return await createKubeApi({
+      ...(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {}),
+      ...(options.context !== undefined ? { context: options.context } : {}),
+      ...(options.namespace !== undefined ? { namespace: options.namespace } : {}),
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
 }
 
 /** The executor the options describe; a bad option is a usage error naming it. */

@@ -170,6 +170,10 @@ describe('no RegExp built from user input', () => {
     ['src/pipeline/validate.ts', 'schema patterns, all constants of schema.ts'],
     ['src/pipeline/duration.ts', 'DURATION_PATTERN, a constant'],
     ['src/store/projects.ts', 'SLUG_PATTERN, a constant'],
+    [
+      'src/executors/kubernetes/testing/stand-in/kubelet/container-config.ts',
+      'the image reference grammar, constants (the in-test stand-in kubelet)',
+    ],
   ]);
   const root = join(import.meta.dirname, '..', '..');
 
