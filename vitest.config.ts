@@ -7,9 +7,10 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Three files at a time: most tests wait on an engine, a server, a browser or the stand-in
+    // Four files at a time: most tests wait on an engine, a server, a browser or the stand-in
     // Kubernetes API's Podman, not on a CPU, and every test is written for a loaded machine.
-    // (Vitest's default on 2 CPUs is one at a time; two took 765 s of the 15 minutes.)
-    maxWorkers: 3,
+    // (Vitest's default on 2 CPUs is one at a time; two took 765 s, three 653 s with `.ci/run`
+    // at 967 s, over the 15 minutes.)
+    maxWorkers: 4,
   },
 });
