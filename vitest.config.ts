@@ -7,10 +7,10 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Four files at a time: most tests wait on an engine, a server, a browser or the stand-in
+    // Three files at a time: most tests wait on an engine, a server, a browser or the stand-in
     // Kubernetes API's Podman, not on a CPU, and every test is written for a loaded machine.
-    // (Vitest's default on 2 CPUs is one at a time; two took 765 s, three 653 s with `.ci/run`
-    // at 967 s, over the 15 minutes.)
-    maxWorkers: 4,
+    // (Vitest's default on 2 CPUs is one at a time; two took 765 s, three 653 s; four gained
+    // nothing, 648 s, and only loaded the machine more.)
+    maxWorkers: 3,
   },
 });
