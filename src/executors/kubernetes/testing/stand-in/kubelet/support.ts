@@ -70,18 +70,8 @@ export function seconds(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
-}
+/** The client's abortable wait: one copy for the client and the stand-in. */
+export { sleep } from '../../../client/timing.js';
 
 export function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
