@@ -18,6 +18,13 @@ export interface StepRunHooks {
    * process can follow it. A throw stops the step and ends it as an `internal` error.
    */
   started?(ref: StepRef): Promise<void>;
+  /**
+   * The step ended and its whole output was delivered: store `exit` durably. Awaited before
+   * the executor releases the step (its exit code and output go with it), so that a successor
+   * of a process that dies in between still knows how the step ended. A throw is ignored: the
+   * step is released anyway (this process knows the exit; only a crash right now would lose it).
+   */
+  ended?: (exit: StepExit) => Promise<void>;
 }
 
 /**
@@ -65,13 +72,14 @@ export async function runStep(
       message: `could not record the started step: ${errorText(error)}`,
     };
   }
-  return followStep(executor, handle, ref, OUTPUT_START, sink, signal, detach);
+  return followStep(executor, handle, ref, OUTPUT_START, sink, signal, detach, hooks.ended);
 }
 
 /**
  * Follows a started step (one this process started, or one it re-attached to after a restart)
  * to its end: tails its output from `from` while waiting for its exit, and releases it once
- * both are done. The whole output is delivered before this resolves.
+ * both are done and `ended` has stored the exit. The whole output is delivered before this
+ * resolves.
  *
  * `signal` kills the step: it is stopped and its exit is `aborted` (with the code it died
  * with). `detach` only stops following: the step keeps running, nothing is released, and the
@@ -85,6 +93,7 @@ export async function followStep(
   sink: OutputSink,
   signal: AbortSignal,
   detach?: AbortSignal,
+  ended?: StepRunHooks['ended'],
 ): Promise<StepExit | undefined> {
   const following = new AbortController();
   const stopFollowing = () => following.abort();
@@ -107,10 +116,15 @@ export async function followStep(
     await tail;
     await stopping;
     if (exit === undefined || detach?.aborted) return undefined;
-    await executor.releaseStep(handle, ref).catch(() => undefined);
     if (signal.aborted && exit.kind !== 'error') {
-      return { kind: 'aborted', ...(exit.exitCode !== undefined ? { exitCode: exit.exitCode } : {}) };
+      exit = { kind: 'aborted', ...(exit.exitCode !== undefined ? { exitCode: exit.exitCode } : {}) };
     }
+    try {
+      await ended?.(exit);
+    } catch {
+      // See StepRunHooks.ended: the release goes ahead.
+    }
+    await executor.releaseStep(handle, ref).catch(() => undefined);
     return exit;
   } finally {
     signal.removeEventListener('abort', kill);

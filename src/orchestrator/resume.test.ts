@@ -63,6 +63,13 @@ class Records {
     return Promise.resolve();
   };
 
+  readonly onStepExited: NonNullable<RunOptions['onStepExited']> = (stage, step, attempt, exit) => {
+    const entry = this.stage(stage).steps[step];
+    if (entry?.kind === 'running' && entry.attempt === attempt)
+      this.stage(stage).steps[step] = { ...entry, exit };
+    return Promise.resolve();
+  };
+
   /** The stored text of a step's log, per stream. */
   text(key: string, stream: OutputStream = 'stdout'): string[] {
     return this.log.filter((l) => l.step === key && l.line.stream === stream).map((l) => l.line.text);
@@ -103,7 +110,32 @@ async function runUntilDetached(
 }
 
 function resumeOptions(records: Records): RunOptions {
-  return { observer: records.observer, onStepRunning: records.onStepRunning, resume: records.state };
+  return {
+    observer: records.observer,
+    onStepRunning: records.onStepRunning,
+    onStepExited: records.onStepExited,
+    resume: records.state,
+  };
+}
+
+/**
+ * A first run whose process dies right after `key` ended and its exit was stored, before the
+ * executor released the step: the stored exit is awaited forever, so the release never comes
+ * (and the run never resolves, as a killed process's would not). Resolves then.
+ */
+function runUntilDiedAfterExit(p: PipelinePlan, executor: MemoryExecutor, records: Records, key: string) {
+  return new Promise<void>((died) => {
+    void runPipeline(p, ctx, executor, {
+      observer: records.observer,
+      onStepRunning: records.onStepRunning,
+      onStepExited: async (stage, step, attempt, exit) => {
+        await records.onStepExited(stage, step, attempt, exit);
+        if (`${stage}/${step}` !== key) return;
+        died();
+        await new Promise(() => {});
+      },
+    });
+  });
 }
 
 describe('runPipeline: detach and resume', () => {
@@ -201,6 +233,51 @@ describe('runPipeline: detach and resume', () => {
     expect(result.reason?.code).toBe('gone');
     expect(result.stages[0]!.steps[0]).toMatchObject({ status: 'error', reason: { code: 'gone' } });
     expect(executor.destroyed).toEqual(['b1']);
+  });
+
+  it('a step whose exit was stored before its process died is taken as stored, its container released', async () => {
+    const executor = new MemoryExecutor();
+    const p = plan(
+      stage('test', [step('unit', ['echo a', 'exit 3'])]),
+      stage('deploy', [step('ship', ['echo'])]),
+    );
+    const records = new Records();
+    await runUntilDiedAfterExit(p, executor, records, 'test/unit');
+    expect(records.running('test', 'unit').exit).toEqual({ kind: 'exited', exitCode: 3 });
+    // Not released: the process died first.
+    expect((await executor.listResources()).map((r) => r.step)).toContain('test/unit');
+
+    const eventsBefore = records.events.length;
+    const result = await runPipeline(p, ctx, executor, resumeOptions(records));
+    expect(result.stages[0]!.steps[0]).toMatchObject({ status: 'failure', exitCode: 3, attempts: 1 });
+    expect(result.stages[1]!.status).toBe('skipped');
+    expect(records.text('test/unit')).toEqual(['a']); // nothing read twice
+    expect(executor.started).toEqual(['test/unit']);
+    expect(records.events.slice(eventsBefore)).toEqual([
+      'stepFinished test/unit failure',
+      'stageFinished test failure',
+      'stageFinished deploy skipped',
+    ]);
+    expect(await executor.listResources()).toEqual([]);
+  });
+
+  it('a step released after its exit was stored, its process dead before the records: the stored exit, not `gone`', async () => {
+    const executor = new MemoryExecutor();
+    const p = plan(
+      stage('build', [step('two', ['echo a', 'echo b'])]),
+      stage('after', [step('x', ['echo x'])]),
+    );
+    const records = new Records();
+    await runUntilDiedAfterExit(p, executor, records, 'build/two');
+    const ref = records.refs.get('build/two')!;
+    // What the dead process did next: the release. The executor has no such step any more.
+    await executor.releaseStep({ buildId: 'b1', workspace: '/memory/b1' }, ref);
+
+    const result = await runPipeline(p, ctx, executor, resumeOptions(records));
+    expect(result.status, JSON.stringify(result)).toBe('success');
+    expect(result.stages[0]!.steps[0]).toMatchObject({ status: 'success', exitCode: 0 });
+    expect(records.text('build/two')).toEqual(['a', 'b']);
+    expect(records.text('after/x')).toEqual(['x']);
   });
 
   it('a build whose workspace is gone ends `error` with reason `gone`, nothing started', async () => {

@@ -164,6 +164,7 @@ export async function runPipeline(
           },
           ...(detach ? { detach } : {}),
           ...(options.onStepRunning ? { onStepRunning: options.onStepRunning } : {}),
+          ...(options.onStepExited ? { onStepExited: options.onStepExited } : {}),
           ...(options.afterStep ? { afterStep: options.afterStep } : {}),
         },
         started ? resumed : undefined,

@@ -31,6 +31,7 @@ export interface StepRunDeps {
   /** Aborts when the run detaches (`RunOptions.detach`). */
   detach?: AbortSignal;
   onStepRunning?: RunOptions['onStepRunning'];
+  onStepExited?: RunOptions['onStepExited'];
   afterStep?: RunOptions['afterStep'];
 }
 
@@ -168,14 +169,32 @@ async function runAttempt(
     },
     from,
   );
+  // Stored before the executor releases the attempt: see RunOptions.onStepExited.
+  const ended = async (end: StepExit) => {
+    sink.end();
+    await deps.onStepExited?.(deps.stage, step.name, attempt, end);
+  };
   let exit: StepExit | undefined;
   try {
-    if (ref) {
+    if (ref && resume?.exit) {
+      // It ended before its process died, output and exit stored: what is left is the release.
+      await deps.executor.releaseStep(deps.handle, ref).catch(() => undefined);
+      exit = resume.exit;
+    } else if (ref) {
       const storeFound = resume?.ref === undefined ? recordRef(deps, step, attempt, ref) : undefined;
       exit = await storeFound;
       if (exit === undefined) {
         startTimer(resume?.ref ? resume.startedAt : ref.startedAt);
-        exit = await followStep(deps.executor, deps.handle, ref, from, sink, controller.signal, deps.detach);
+        exit = await followStep(
+          deps.executor,
+          deps.handle,
+          ref,
+          from,
+          sink,
+          controller.signal,
+          deps.detach,
+          ended,
+        );
       }
     } else {
       const spec: StepSpec = {
@@ -200,6 +219,7 @@ async function runAttempt(
             await deps.onStepRunning?.(deps.stage, step.name, attempt, started);
             startTimer();
           },
+          ended,
         },
         deps.detach,
       );

@@ -120,6 +120,14 @@ export interface RunOptions {
    */
   onStepRunning?: (stage: string, step: string, attempt: number, ref: StepRef) => Promise<void>;
   /**
+   * An attempt ended and its whole output was delivered to the observer: awaited before the
+   * executor releases it (its exit code and output go with it), so that `exit` can be stored
+   * with the step's record. A successor that finds the attempt running in the records with
+   * this exit takes it as is (`StepResume.exit`), even when the executor no longer has the
+   * step. A throw is ignored. Not called for a detached attempt.
+   */
+  onStepExited?: (stage: string, step: string, attempt: number, exit: StepExit) => Promise<void>;
+  /**
    * Aborting detaches the run (the server is stopping): running steps are left running,
    * nothing new starts, approval waits end, the build is not destroyed, and runPipeline
    * resolves soon with `detached: true`. A step that ended before is still reported.
@@ -164,7 +172,9 @@ export type StepResume =
    * idempotent per key and attempt). `position`: the output already stored for this attempt
    * (see `LogLine.position`). `startedAt`: when the attempt started running (epoch ms, the
    * ref's `startedAt`): the timeout counts from there. `previous`: how the attempt before it
-   * ended, for the attempt info of a restarted attempt.
+   * ended, for the attempt info of a restarted attempt. `exit`: the attempt had ended, its
+   * output stored, when its process died (`RunOptions.onStepExited`): it is taken as is and
+   * the executor's step only released, not followed.
    */
   | {
       kind: 'running';
@@ -173,4 +183,5 @@ export type StepResume =
       position: OutputPosition;
       startedAt: number;
       previous?: { exitCode: number | null; reason?: Reason };
+      exit?: StepExit;
     };

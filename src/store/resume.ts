@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { ExecutorName, StepRef } from '../executors/types.js';
+import { STEP_ERROR_CODES, type StepErrorCode } from '../contract/reasons.js';
+import type { ExecutorName, StepExit, StepRef } from '../executors/types.js';
 import type { PipelinePlan } from '../pipeline/types.js';
 import { getBuildRecords } from './records.js';
 import type { Database } from './schema.js';
@@ -16,6 +17,8 @@ export interface ResumeStepRecord extends StepRecord {
   ref: StepRef | undefined;
   /** When that attempt began to run; null when no ref was stored. */
   attemptStartedAt: number | null;
+  /** How an attempt ended, when it was stored before its release (see `saveStepExit`). */
+  attemptExit: { attempt: number; exit: StepExit } | undefined;
 }
 
 export interface ResumeStageRecord extends Omit<StageRecord, 'steps'> {
@@ -61,6 +64,26 @@ export async function saveStepRef(
   return result.numUpdatedRows > 0n;
 }
 
+/**
+ * Stores how attempt `attempt` of a running step ended, once its output is stored and before
+ * the executor releases it: a successor of a process that dies in between takes this exit
+ * instead of looking for a step that is gone. Returns whether the step is still running.
+ */
+export async function saveStepExit(
+  db: Kysely<Database>,
+  stepId: number,
+  attempt: number,
+  exit: StepExit,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('steps')
+    .set({ attempt_exit: JSON.stringify({ attempt, exit }) })
+    .where('id', '=', stepId)
+    .where('status', 'in', ['queued', 'running'])
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
 /** The plan and the stage/step records (with refs) of a build, in plan order. */
 export async function loadResumeRecords(db: Kysely<Database>, buildId: number): Promise<ResumeRecords> {
   const [build, records, refs] = await Promise.all([
@@ -68,7 +91,7 @@ export async function loadResumeRecords(db: Kysely<Database>, buildId: number): 
     getBuildRecords(db, buildId),
     db
       .selectFrom('steps')
-      .select(['id', 'ref', 'attempt_started_at'])
+      .select(['id', 'ref', 'attempt_started_at', 'attempt_exit'])
       .where('build_id', '=', buildId)
       .execute(),
   ]);
@@ -80,7 +103,12 @@ export async function loadResumeRecords(db: Kysely<Database>, buildId: number): 
       steps: stage.steps.map((step) => {
         const row = byId.get(step.id);
         const ref = parseStepRef(row?.ref ?? null);
-        return { ...step, ref, attemptStartedAt: ref ? (row?.attempt_started_at ?? null) : null };
+        return {
+          ...step,
+          ref,
+          attemptStartedAt: ref ? (row?.attempt_started_at ?? null) : null,
+          attemptExit: parseAttemptExit(row?.attempt_exit ?? null),
+        };
       }),
     })),
   };
@@ -137,4 +165,43 @@ export function parseStepRef(text: string | null): StepRef | undefined {
     attempt: v.attempt,
     startedAt: v.startedAt,
   };
+}
+
+/**
+ * A stored attempt exit, checked field by field like a ref: one that does not parse is taken
+ * as never stored (the successor then follows the step, or finds it gone, as before).
+ */
+export function parseAttemptExit(text: string | null): { attempt: number; exit: StepExit } | undefined {
+  if (text === null) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { attempt, exit } = value as { attempt?: unknown; exit?: unknown };
+  if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) return undefined;
+  const parsed = parseExit(exit);
+  return parsed ? { attempt, exit: parsed } : undefined;
+}
+
+function parseExit(value: unknown): StepExit | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const code = typeof v.exitCode === 'number' && Number.isInteger(v.exitCode) ? v.exitCode : undefined;
+  if (v.exitCode !== undefined && code === undefined) return undefined;
+  const withCode = code !== undefined ? { exitCode: code } : {};
+  switch (v.kind) {
+    case 'exited':
+      return code === undefined ? undefined : { kind: 'exited', exitCode: code };
+    case 'aborted':
+      return { kind: 'aborted', ...withCode };
+    case 'error':
+      if (typeof v.message !== 'string') return undefined;
+      if (!(STEP_ERROR_CODES as readonly unknown[]).includes(v.code)) return undefined;
+      return { kind: 'error', code: v.code as StepErrorCode, message: v.message, ...withCode };
+    default:
+      return undefined;
+  }
 }

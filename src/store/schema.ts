@@ -125,6 +125,8 @@ export interface StepsTable {
   ref: string | null;
   /** When the attempt of `ref` began to run (after its pending phase): its timeout counts from here. */
   attempt_started_at: number | null;
+  /** `{ attempt, exit }` (JSON): how the attempt of `ref` ended, stored before its release. */
+  attempt_exit: string | null;
 }
 
 /** One row per held project+branch lock; the primary key makes a second holder impossible. */

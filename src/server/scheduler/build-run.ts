@@ -34,7 +34,7 @@ import {
   type StageRecord,
   type Status,
 } from '../../store/index.js';
-import { loadResumeRecords, saveBuildPlan, saveStepRef } from '../../store/resume.js';
+import { loadResumeRecords, saveBuildPlan, saveStepExit, saveStepRef } from '../../store/resume.js';
 import type { ArtifactCollector } from '../artifacts/collector.js';
 import type { LogHub } from '../logs/log-hub.js';
 import { BuildLogWriter } from '../logs/log-writer.js';
@@ -520,6 +520,14 @@ export class BuildRun {
         );
         updates = saved.catch(() => undefined);
         await saved; // a throw stops the step: one nobody could re-attach to must not run on
+      },
+      // Before the executor releases an ended attempt (its exit code goes with it): its output
+      // stored, then its exit, so that a successor of a process that dies now knows the end.
+      onStepExited: async (stage, step, attempt, exit) => {
+        await writer.flush();
+        const saved = updates.then(() => saveStepExit(db, stepIds.get(`${stage}/${step}`)!, attempt, exit));
+        updates = saved.catch(() => undefined);
+        await saved;
       },
       ...(this.deps.secretsFor
         ? { secrets: this.deps.secretsFor(this.project, this.build, (text) => this.note(text)) }

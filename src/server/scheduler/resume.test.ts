@@ -11,6 +11,7 @@ import {
   type Build,
   type Project,
 } from '../../store/index.js';
+import { loadResumeRecords, saveStepExit } from '../../store/resume.js';
 import { openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import { until } from '../../testing/until.js';
 import { FsLogStore } from '../logs/fs-log-store.js';
@@ -83,8 +84,8 @@ describe('a restarted server re-attaches to running builds (memory executor, sql
     return { scheduler, report, control: new DatabaseBuildControl(t.db, () => scheduler.kick()) };
   }
 
-  async function project(slug: string, exit: number): Promise<Project> {
-    const repo = await TestRepo.create({ '.slipway.yml': pipeline(exit) });
+  async function project(slug: string, exit: number, text = pipeline(exit)): Promise<Project> {
+    const repo = await TestRepo.create({ '.slipway.yml': text });
     return createProject(t.db, { slug, repoUrl: repo.url });
   }
 
@@ -160,6 +161,35 @@ describe('a restarted server re-attaches to running builds (memory executor, sql
     expect(unit).toMatchObject({ status: 'failure', exitCode: 3, reason: { code: 'exit_code' } });
     expect(report?.status).toBe('skipped');
     once(await text(build.id), ['one', 'two', 'three']);
+    await second.scheduler.stop();
+  });
+
+  it('a step that ended and was released while its server died before the records: the stored end', async () => {
+    // No output after the wait: what the step printed was stored before the detach.
+    const quiet = pipeline(3).replace("'echo three', ", '');
+    const build = await buildLeftRunning(await project('acme/resume-released', 3, quiet));
+    engine.raise(`go-${build.id}`);
+    // What the dying server did: the step's exit stored (its output was), then the release.
+    const [unit] = (await loadResumeRecords(t.db, build.id)).stages.flatMap((s) => s.steps);
+    const handle = { buildId: ids.of(build.id), workspace: '' };
+    expect(await engine.waitStep(handle, unit!.ref!, new AbortController().signal)).toEqual({
+      kind: 'exited',
+      exitCode: 3,
+    });
+    expect(await saveStepExit(t.db, unit!.id, 1, { kind: 'exited', exitCode: 3 })).toBe(true);
+    await engine.releaseStep(handle, unit!.ref!);
+
+    const second = await startServer();
+    const done = await finished(build.id);
+    expect(done.status, JSON.stringify(done.reason)).toBe('failure');
+    const [ended, report] = (await getBuildRecords(t.db, build.id)).flatMap((s) => s.steps);
+    expect(ended).toMatchObject({ status: 'failure', exitCode: 3, reason: { code: 'exit_code' } });
+    expect(report?.status).toBe('skipped');
+    const lines = await text(build.id);
+    once(lines, ['one', 'two']);
+    expect(lines.find((l) => l.startsWith('server restarted:'))).toMatch(
+      /^server restarted: step test\/unit \(memory step .+\) had ended \(exit code 3\); its stored end is taken$/,
+    );
     await second.scheduler.stop();
   });
 

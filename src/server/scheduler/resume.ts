@@ -1,4 +1,4 @@
-import type { StepRef } from '../../executors/types.js';
+import type { StepExit, StepRef } from '../../executors/types.js';
 import type { BuildResult, ResumeState, StageResume, StepResult } from '../../orchestrator/types.js';
 import { isFinalStatus as isFinal, type FinalStatus } from '../../contract/status.js';
 import type { ResumeStageRecord, ResumeStepRecord } from '../../store/resume.js';
@@ -35,10 +35,12 @@ export function resumeStateOf(stages: readonly ResumeStageRecord[], log: BuildLo
         const attempt = Math.max(1, step.attempts);
         // A ref of an older attempt: the newer one started but its ref was never stored.
         const ref = step.ref?.attempt === attempt ? step.ref : undefined;
+        const exit = ref && step.attemptExit?.attempt === attempt ? step.attemptExit.exit : undefined;
         entry.steps[step.name] = {
           kind: 'running',
           attempt,
           ...(ref ? { ref } : {}),
+          ...(exit ? { exit } : {}),
           position: log.resumePosition(stage.name, step.name, attempt),
           startedAt: ref ? (step.attemptStartedAt ?? ref.startedAt) : Date.now(),
         };
@@ -63,16 +65,26 @@ export function resumeNotes(
     for (const step of stage.steps) {
       if (step.status !== 'running') continue;
       const key = `${stage.name}/${step.name}`;
-      const ref = step.ref?.attempt === Math.max(1, step.attempts) ? step.ref : undefined;
+      const attempt = Math.max(1, step.attempts);
+      const ref = step.ref?.attempt === attempt ? step.ref : undefined;
+      const exit = ref && step.attemptExit?.attempt === attempt ? step.attemptExit.exit : undefined;
       notes.push(
-        ref
-          ? `${why}: re-attached to step ${key} (${describeRef(ref)}) at line ${log.linesOf(stage.name, step.name)}`
-          : `${why}: step ${key} (attempt ${step.attempts}) was starting; looking for it`,
+        exit && ref
+          ? `${why}: step ${key} (${describeRef(ref)}) had ended (${describeExit(exit)}); its stored end is taken`
+          : ref
+            ? `${why}: re-attached to step ${key} (${describeRef(ref)}) at line ${log.linesOf(stage.name, step.name)}`
+            : `${why}: step ${key} (attempt ${step.attempts}) was starting; looking for it`,
       );
     }
   }
   if (notes.length === 0) notes.push(`${why}: resuming the build`);
   return notes;
+}
+
+function describeExit(exit: StepExit): string {
+  if (exit.kind === 'error') return exit.message;
+  if (exit.kind === 'aborted') return 'stopped';
+  return `exit code ${exit.exitCode}`;
 }
 
 /** `container 1a2b3c4d5e6f`, `process /var/tmp/…`, for messages. */

@@ -10,6 +10,7 @@ import { sessions } from './0007_sessions.js';
 import { stepPolicy } from './0008_step_policy.js';
 import { logLimit } from './0009_log_limit.js';
 import { resume } from './0010_resume.js';
+import { attemptExit } from './0011_attempt_exit.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Listed here rather than found
@@ -28,5 +29,6 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0008_step_policy': stepPolicy(),
     '0009_log_limit': logLimit(),
     '0010_resume': resume(),
+    '0011_attempt_exit': attemptExit(),
   };
 }
