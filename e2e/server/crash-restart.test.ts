@@ -72,7 +72,7 @@ describe.skipIf(plan.action !== 'run')('slipway server: kill -9 and restart', ()
           '  - name: work',
           '    commands:',
           '      - echo "start $SLIPWAY_BUILD_NUMBER"',
-          '      - for i in 1 2 3 4 5; do echo "tick $i"; sleep 1; done',
+          '      - for i in 1 2 3 4 5; do echo "tick $i"; sleep 2; done',
           '      - echo done',
           '',
         ].join('\n'),
@@ -98,7 +98,7 @@ describe.skipIf(plan.action !== 'run')('slipway server: kill -9 and restart', ()
       await waitFor(
         'builds #1 and #2 to be running with output read live',
         () =>
-          [one!, two!].every((b) => readers.get(b.id)!.lines.some((l) => l.text === 'tick 2'))
+          [one!, two!].every((b) => readers.get(b.id)!.lines.some((l) => l.text === 'tick 1'))
             ? true
             : undefined,
         90_000,
@@ -111,7 +111,6 @@ describe.skipIf(plan.action !== 'run')('slipway server: kill -9 and restart', ()
         '5 global_limit',
         '6 branch_lock',
       ]);
-      expect((await leftovers()).some((l) => l.includes('running'))).toBe(true);
 
       await first.kill9();
       const ends = await Promise.all([...readers.values()].map((r) => r.done));
@@ -120,7 +119,8 @@ describe.skipIf(plan.action !== 'run')('slipway server: kill -9 and restart', ()
       const received = new Map<number, LogLine[]>([...readers].map(([id, r]) => [id, [...r.lines]]));
       expect(received.get(one!.id)!.length).toBeGreaterThan(0);
       // The steps outlived the server: their containers are still there (running, or ended since:
-      // a step has only seconds of work left once `tick 2` was read, and the machine may be busy).
+      // a step has 10 s of work left once `tick 1` was read, and the machine may be busy). Nothing
+      // slow (an engine CLI) runs between that read and the kill, so that both still run then.
       expect((await leftovers()).some((l) => l.startsWith('container '))).toBe(true);
 
       const second = await first.restart();
@@ -135,7 +135,15 @@ describe.skipIf(plan.action !== 'run')('slipway server: kill -9 and restart', ()
       expect([...byNumber.keys()].sort((x, y) => x - y)).toEqual(oneTo(BRANCHES.length));
       expect(new Set(builds.map((b) => b.id)).size).toBe(BRANCHES.length);
       // Running at the kill: re-attached and ended as they really did. Queued: run after the restart.
-      for (const n of oneTo(6)) expect(`#${n} ${byNumber.get(n)!.status}`).toBe(`#${n} success`);
+      for (const n of oneTo(6)) {
+        const build = byNumber.get(n)!;
+        // The reason and the server's notes say why, should a build end otherwise.
+        const why = `${JSON.stringify(build.reason)}; ${(await after.storedLog(build.id))
+          .filter((l) => l.stream === 'system')
+          .map((l) => l.text)
+          .join(' | ')}`;
+        expect(`#${n} ${build.status}`, why).toBe(`#${n} success`);
+      }
       expect(second.log).toMatch(/reconciled: 2 build\(s\) resumed/);
       // No stage or step record stays active either.
       for (const build of builds) {
@@ -160,8 +168,10 @@ describe.skipIf(plan.action !== 'run')('slipway server: kill -9 and restart', ()
         const notes = stored.filter((l) => l.text.startsWith('server restarted:')).map((l) => l.text);
         if (build.number <= 2) {
           expect(notes).toHaveLength(1);
+          // Re-attached; or, had the server died between storing the step's end and removing its
+          // container (a window of milliseconds), that stored end taken.
           expect(notes[0]).toMatch(
-            /^server restarted: re-attached to step default\/work \(container [0-9a-f]{12}\) at line \d+$/,
+            /^server restarted: (re-attached to step default\/work \(container [0-9a-f]{12}\) at line \d+|step default\/work \(container [0-9a-f]{12}\) had ended \(exit code 0\); its stored end is taken)$/,
           );
         } else expect(notes).toEqual([]);
       }
