@@ -39,7 +39,15 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IContainerStatus } from 'kubernetes-models/v1/ContainerStatus';
 import { invalidImageMessage, podMemoryLimit, resolveEnv, runArgs } from './container-config.js';
 import { OomLog } from './oom.js';
-import { podman, PodmanEventStream, type PodmanEvent } from './podman-cli.js';
+import {
+  podman,
+  podmanContainer,
+  podmanExists,
+  podmanInspect,
+  podmanPod,
+  PodmanEventStream,
+  type PodmanEvent,
+} from './podman-cli.js';
 import { podConditions, podPhase, type PodState } from './pod-status.js';
 import { probeOnce } from './probes.js';
 import type { Kubelet, KubeletFaults, PodHost } from './types.js';
@@ -208,15 +216,9 @@ export class PodmanKubelet implements Kubelet {
     void (async () => {
       await this.settle(run);
       if (run.sandbox) {
-        await podman([
-          'pod',
-          'stop',
-          '-t',
-          String(Math.max(0, Math.round(gracePeriodSeconds))),
-          run.podmanPod,
-        ]);
+        await podmanPod('stop', run.podmanPod, Math.max(0, Math.round(gracePeriodSeconds)));
         await this.refreshAll(run);
-        await podman(['pod', 'rm', '-f', run.podmanPod]);
+        await podmanPod('rm', run.podmanPod);
       }
       await run.volumes.tearDown().catch(() => undefined);
       await rm(run.dir, { recursive: true, force: true }).catch(() => undefined);
@@ -293,11 +295,13 @@ export class PodmanKubelet implements Kubelet {
       await sleep(RETRY_MS, run.stop.signal);
     }
     run.sandbox = true;
-    await podman(['pod', 'start', run.podmanPod]);
-    const inspected = await podman(['pod', 'inspect', run.podmanPod, '--format', '{{.InfraContainerID}}']);
-    const infra = inspected.stdout.trim();
-    const ip = await podman(['container', 'inspect', infra, '--format', '{{.NetworkSettings.IPAddress}}']);
-    run.podIP = ip.stdout.trim() || undefined;
+    await podmanPod('start', run.podmanPod);
+    const sandbox = (await podmanInspect('pod', run.podmanPod)) as { InfraContainerID?: string } | undefined;
+    const infra = sandbox?.InfraContainerID
+      ? ((await podmanInspect('container', sandbox.InfraContainerID)) as
+          { NetworkSettings?: { IPAddress?: string } } | undefined)
+      : undefined;
+    run.podIP = infra?.NetworkSettings?.IPAddress || undefined;
     run.state.sandboxReady = true;
     this.publish(run);
     return !run.stop.signal.aborted;
@@ -365,8 +369,7 @@ export class PodmanKubelet implements Kubelet {
       const result = await podman(args);
       container.created = true;
       if (!result.ok) {
-        const exists = await podman(['container', 'exists', container.podmanName]);
-        if (!exists.ok) {
+        if (!(await podmanExists('container', container.podmanName))) {
           this.wait(run, container, 'RunContainerError', result.stderr.trim());
           this.warnOnce(run, 'Failed', `Error: ${result.stderr.trim()}`, container);
           container.created = false;
@@ -419,7 +422,7 @@ export class PodmanKubelet implements Kubelet {
       this.warnOnce(run, 'Unhealthy', `Startup probe failed: ${result.output}`, container);
       if (failures >= threshold) {
         const grace = run.host.pod()?.spec?.terminationGracePeriodSeconds ?? 30;
-        await podman(['stop', '-t', String(grace), container.podmanName]);
+        await podmanContainer('stop', container.podmanName, grace);
         return;
       }
       await sleep((probe.periodSeconds ?? 10) * 1000, signal);
@@ -469,9 +472,7 @@ export class PodmanKubelet implements Kubelet {
   private refresh(run: PodRun, container: ContainerRun): Promise<void> {
     container.refreshing = container.refreshing.then(async () => {
       if (!container.created || container.final) return;
-      const result = await podman(['container', 'inspect', container.podmanName, '--format', 'json']);
-      if (!result.ok) return;
-      const [info] = JSON.parse(result.stdout) as InspectedContainer[];
+      const info = (await podmanInspect('container', container.podmanName)) as InspectedContainer | undefined;
       if (!info) return;
       const id = info.Id;
       const imageName = info.ImageName ?? container.spec.image ?? '';
@@ -567,7 +568,7 @@ export class PodmanKubelet implements Kubelet {
       // A finished pod is torn down by its kubelet: ephemeral containers still running stop.
       run.terminating = true;
       const grace = run.host.pod()?.spec?.terminationGracePeriodSeconds ?? 30;
-      this.track(run, podman(['pod', 'stop', '-t', String(grace), run.podmanPod]));
+      this.track(run, podmanPod('stop', run.podmanPod, grace));
     }
   }
 
@@ -600,7 +601,7 @@ export class PodmanKubelet implements Kubelet {
       throw new Error(`no started container ${containerName} in pod ${podName} on this kubelet`);
     }
     container.oomFault = true;
-    await podman(['kill', '-s', 'KILL', container.podmanName]);
+    await podmanContainer('kill', container.podmanName);
     await container.exited;
   }
 
@@ -611,7 +612,7 @@ export class PodmanKubelet implements Kubelet {
     run.stop.abort();
     run.terminating = true;
     await this.settle(run);
-    if (run.sandbox) await podman(['pod', 'kill', '-s', 'KILL', run.podmanPod]);
+    if (run.sandbox) await podmanPod('kill', run.podmanPod);
     await this.refreshAll(run);
     run.host.warn('Evicted', message);
     this.publish(run);
@@ -647,14 +648,15 @@ export class PodmanKubelet implements Kubelet {
 
   private async imagePresent(image: string): Promise<boolean> {
     if (this.unpullable.has(image)) return false;
-    return (await podman(['image', 'exists', image])).ok;
+    return podmanExists('image', image);
   }
 
   private async imageId(imageName: string, id: string): Promise<string> {
     const cached = this.imageIds.get(imageName);
     if (cached) return cached;
-    const result = await podman(['image', 'inspect', imageName, '--format', '{{json .RepoDigests}}']);
-    const digests = result.ok ? (JSON.parse(result.stdout) as string[] | null) : null;
+    const inspected = (await podmanInspect('image', imageName)) as
+      { RepoDigests?: string[] | null } | undefined;
+    const digests = inspected?.RepoDigests;
     const imageID = digests?.[0] ?? `sha256:${id}`;
     this.imageIds.set(imageName, imageID);
     return imageID;
