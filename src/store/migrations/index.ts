@@ -11,6 +11,8 @@ import { stepPolicy } from './0008_step_policy.js';
 import { logLimit } from './0009_log_limit.js';
 import { resume } from './0010_resume.js';
 import { attemptExit } from './0011_attempt_exit.js';
+import { badges } from './0012_badges.js';
+import { commitAuthor } from './0017_commit_author.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Listed here rather than found
@@ -30,5 +32,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0009_log_limit': logLimit(),
     '0010_resume': resume(),
     '0011_attempt_exit': attemptExit(),
+    '0012_badges': badges(dialect),
+    '0017_commit_author': commitAuthor(),
   };
 }
