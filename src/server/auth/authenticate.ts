@@ -7,7 +7,7 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import type { Kysely } from 'kysely';
-import { verifySession, verifyToken } from '../../store/index.js';
+import { USER_SESSION_PREFIX, verifySession, verifyToken, verifyUserSession } from '../../store/index.js';
 import type { Database, TokenInfo, TokenRole } from '../../store/index.js';
 import { sessionIdOf } from './cookie.js';
 import { AuthError } from './errors.js';
@@ -66,7 +66,7 @@ export function registerAuth<P extends FastifyTypeProvider>(
     if (!hasRole(caller.role, auth.role)) {
       throw new AuthError(
         'forbidden',
-        `this needs the ${auth.role} role or higher; token "${caller.name}" has the ${caller.role} role`,
+        `this needs the ${auth.role} role or higher; ${'issuer' in caller ? '' : 'token '}"${caller.name}" has the ${caller.role} role`,
         auth.role,
       );
     }
@@ -86,7 +86,10 @@ async function authenticate(
   const sessionId = sessionIdOf(request);
   if (sessionId !== undefined && !hasTokenCredential(request)) {
     requireSameOrigin(request);
-    const caller = await verifySession(db, sessionId);
+    // A person signed in by OIDC (`slwu_`), or a browser that traded a token (`slws_`).
+    const caller = sessionId.startsWith(USER_SESSION_PREFIX)
+      ? await verifyUserSession(db, sessionId)
+      : await verifySession(db, sessionId);
     if (caller === undefined) {
       throw new AuthError(
         'unauthorized',

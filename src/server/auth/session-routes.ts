@@ -1,5 +1,11 @@
 import { Type } from '@sinclair/typebox';
-import { createSession, deleteSession, verifyToken } from '../../store/index.js';
+import {
+  USER_SESSION_PREFIX,
+  createSession,
+  deleteSession,
+  deleteUserSession,
+  verifyToken,
+} from '../../store/index.js';
 import { PUBLIC } from '../api/context.js';
 import type { App, RouteContext } from '../api/context.js';
 import { toTokenInfo } from '../api/convert.js';
@@ -44,7 +50,8 @@ export function sessionRoutes(api: App, { db, live }: RouteContext): void {
       if (token === undefined) throw new AuthError('unauthorized', 'the token is unknown or revoked');
       const previous = sessionIdOf(request);
       if (previous !== undefined) {
-        await deleteSession(db, previous);
+        if (previous.startsWith(USER_SESSION_PREFIX)) await deleteUserSession(db, previous);
+        else await deleteSession(db, previous);
         live.streams.closeSession(previous);
       }
       const session = await createSession(db, token);
@@ -70,7 +77,8 @@ export function sessionRoutes(api: App, { db, live }: RouteContext): void {
       if (id !== undefined) {
         // Otherwise another site could sign a visitor out.
         requireSameOrigin(request);
-        await deleteSession(db, id);
+        if (id.startsWith(USER_SESSION_PREFIX)) await deleteUserSession(db, id);
+        else await deleteSession(db, id);
         // Its live log streams end with it.
         live.streams.closeSession(id);
       }

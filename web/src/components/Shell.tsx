@@ -31,7 +31,9 @@ export function Shell({ children }: { children: ReactNode }) {
           {isAdmin(me) && <NavLink to="/tokens">Tokens</NavLink>}
         </nav>
         <div className="whoami">
-          <span title={`token #${me.id}`}>
+          <span
+            title={me.signedInWith !== undefined ? `signed in with ${me.signedInWith}` : `token #${me.id}`}
+          >
             {me.name} <span className="role">{me.role}</span>
           </span>
           <button

@@ -1,6 +1,7 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { ApiError } from '../api/client';
 import { useSignIn } from '../api/session';
+import { ssoHref, ssoMethod, type SsoMethod } from '../api/sso';
 import { Logo } from '../components/Logo';
 import { useTitle } from '../lib/title';
 
@@ -14,6 +15,13 @@ export function SignInPage() {
   const [token, setToken] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [sso, setSso] = useState<SsoMethod | null>(null);
+
+  useEffect(() => {
+    const abort = new AbortController();
+    void ssoMethod(abort.signal).then(setSso);
+    return () => abort.abort();
+  }, []);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -47,7 +55,17 @@ export function SignInPage() {
         <h1 id="sign-in-title">
           <Logo /> Slipway
         </h1>
-        <p className="muted">Sign in with an API token. You stay signed in until you close the browser or sign out.</p>
+        {sso !== null && (
+          <>
+            <a className="button primary sso" href={ssoHref(sso, window.location)}>
+              Sign in with single sign-on
+            </a>
+            <p className="hint">With your account at {sso.issuer}, or with an API token below.</p>
+          </>
+        )}
+        <p className="muted">
+          Sign in with an API token. You stay signed in until you close the browser or sign out.
+        </p>
         {endedBecause !== null && error === null && (
           <p className="note note-warn" role="status">
             {endedBecause}

@@ -1,0 +1,37 @@
+import * as client from 'openid-client';
+import type { OidcSettings } from './settings.js';
+
+/**
+ * The OpenID Provider as Slipway talks to it: its metadata read (discovery) at the first
+ * sign-in rather than at start-up, so the server starts while the IdP is down, and read again
+ * after a failure instead of caching the failure.
+ */
+export class OidcProvider {
+  private configuration: Promise<client.Configuration> | undefined;
+
+  constructor(readonly settings: OidcSettings) {}
+
+  /** The discovered configuration; rejects with why the IdP could not be read. */
+  config(): Promise<client.Configuration> {
+    this.configuration ??= this.discover().catch((error: unknown) => {
+      this.configuration = undefined;
+      throw error;
+    });
+    return this.configuration;
+  }
+
+  private async discover(): Promise<client.Configuration> {
+    const { issuer, clientId, clientSecret } = this.settings;
+    const auth = clientSecret === undefined ? client.None() : client.ClientSecretBasic(clientSecret);
+    return client.discovery(
+      issuer,
+      clientId,
+      { redirect_uris: [this.settings.redirectUrl.href], response_types: ['code'] },
+      auth,
+      // Plain http only for an IdP on this machine (tests, a local Dex); checked at start-up.
+      issuer.protocol === 'http:'
+        ? { execute: [client.allowInsecureRequests], timeout: 15 }
+        : { timeout: 15 },
+    );
+  }
+}
