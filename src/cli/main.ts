@@ -10,6 +10,7 @@ import { registerManifestsCommand } from './commands/manifests.js';
 import { registerMaintenanceCommands } from './maintenance.js';
 import { registerArtifactCommands } from './remote/artifact-commands.js';
 import { registerRemoteCommands } from './remote/commands.js';
+import { registerScheduleCommands } from './remote/schedule-commands.js';
 import { registerSecretCommands } from './remote/secret-commands.js';
 import { registerWebhookCommands } from './remote/webhook-commands.js';
 import { withKubernetesOptions } from './kubernetes-options.js';
@@ -51,7 +52,7 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('--commit <sha>', "commit of the build (default: the checkout's HEAD)")
     .addOption(
       new Option('--event <event>', 'event that triggered the build')
-        .choices(['push', 'tag', 'pull_request', 'manual'])
+        .choices(['push', 'tag', 'pull_request', 'manual', 'cron'])
         .default('manual'),
     )
     .option('--project <owner/name>', 'project name (default: from the git remote, else local/<dir>)')
@@ -114,6 +115,7 @@ export function buildProgram(exit: (code: number) => void): Command {
   registerSecretCommands(program, exit);
   registerWebhookCommands(program, exit);
   registerArtifactCommands(program, exit);
+  registerScheduleCommands(program, exit);
   registerServerCommand(program, exit);
   registerManifestsCommand(program, exit);
   return program;

@@ -37,6 +37,7 @@ interface ServerOptions extends KubernetesCliOptions {
   drainTimeout?: string;
   lease?: string;
   reconcileInterval?: string;
+  scheduleInterval?: string;
   quiet: boolean;
 }
 
@@ -130,6 +131,10 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
       'replicas: how often to look for builds whose lease expired, shorter than the lease ' +
         `(env ${RECONCILE_INTERVAL_ENV}; default 15s or half the lease)`,
     )
+    .option(
+      '--schedule-interval <duration>',
+      'how often to look for due schedules (default 10s; ticks missed while down run once at start-up)',
+    )
     .option('--quiet', 'no request log', false)
     .action(async (options: ServerOptions) => {
       // Any user may read /proc/<pid>/cmdline, builds on the local executor too: hide options
@@ -150,6 +155,16 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         );
       }
       const { leaseMs, reconcileMs } = leaseSettingsFrom(options);
+      const scheduleMs =
+        options.scheduleInterval === undefined ? undefined : parseDuration(options.scheduleInterval.trim());
+      if (
+        options.scheduleInterval !== undefined &&
+        (scheduleMs === undefined || scheduleMs < 1000 || scheduleMs > 3_600_000)
+      ) {
+        throw new UsageError(
+          `--schedule-interval "${options.scheduleInterval}": expected a duration from 1s to 1h, such as 10s`,
+        );
+      }
       // Checked before anything starts: a bad option is a usage error, not a half-started server.
       if (options.executor === 'kubernetes') kubernetesSettings(options);
       const { startServer } = await import('../server/server.js');
@@ -169,6 +184,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...(globalLimit !== undefined ? { globalLimit } : {}),
         leaseMs,
         reconcileMs,
+        ...(scheduleMs !== undefined ? { scheduleMs } : {}),
         ...(options.replicaId !== undefined ? { replicaId: options.replicaId } : {}),
         ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
         ...(options.blobs !== undefined ? { blobs: options.blobs } : {}),

@@ -12,12 +12,12 @@ export const SLUG_PATTERN = `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_SLUG_PART_LENGTH
 export const CONCURRENCY_POLICIES = ['queue', 'supersede'] as const;
 export type ConcurrencyPolicy = (typeof CONCURRENCY_POLICIES)[number];
 
-/** How a build came to be. */
-export const BUILD_TRIGGERS = ['manual', 'webhook', 'rerun'] as const;
+/** How a build came to be (`schedule`: a project's schedule, see src/server/schedules). */
+export const BUILD_TRIGGERS = ['manual', 'webhook', 'rerun', 'schedule'] as const;
 export type BuildTrigger = (typeof BUILD_TRIGGERS)[number];
 
-/** What started a build, as the pipeline's `when.event` names it. */
-export const EVENTS = ['push', 'tag', 'pull_request', 'manual'] as const;
+/** What started a build, as the pipeline's `when.event` names it (`cron`: a schedule's tick). */
+export const EVENTS = ['push', 'tag', 'pull_request', 'manual', 'cron'] as const;
 export type BuildEvent = (typeof EVENTS)[number];
 
 /** A secret's name as `from_secret` uses it: letters, digits, `_`, `.`, `-`; at most 128 characters. */

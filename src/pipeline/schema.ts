@@ -112,7 +112,7 @@ const When = Type.Object(
     ),
     event: Type.Optional(
       Type.Union([Event, Type.Array(Event, { minItems: 1 })], {
-        description: 'Events that run the stage: push, tag, pull_request, manual.',
+        description: 'Events that run the stage: push, tag, pull_request, manual, cron (a schedule).',
       }),
     ),
     status: Type.Optional(

@@ -22,6 +22,7 @@ import { BlobLogStore } from './logs/blob-log-store.js';
 import { FsLogStore } from './logs/fs-log-store.js';
 import type { LogStore } from './logs/types.js';
 import { registerRetentionRoutes, startRetention } from './retention.js';
+import { DEFAULT_SCHEDULE_INTERVAL_MS, registerScheduleRoutes, ScheduleRunner } from './schedules/index.js';
 import { loadSecretKey, registerSecretRoutes, secretsFor } from './secrets/index.js';
 import { gitRepoUrl, sealStoredRepoCredentials } from './secrets/repo-credentials.js';
 import { createNotifierHub } from './notify/index.js';
@@ -74,6 +75,8 @@ export interface ServerConfig {
   /** How often to reconcile (take over builds whose lease expired); shorter than the lease. Default 15 s. */
   reconcileMs?: number;
   retentionMs?: number;
+  /** How often to look for due schedules (`--schedule-interval`); default 10 s. A pass also runs at start-up. */
+  scheduleMs?: number;
   /** Address people reach the server at, for links in notifications. */
   publicUrl?: string;
   /**
@@ -308,13 +311,24 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       (api) => registerSecretRoutes(api, { db, cipher }),
       (api) => registerArtifactRoutes(api, { db, blobs }),
       (api) => registerRetentionRoutes(api, { db, defaults: retentionDefaults }),
+      (api) => registerScheduleRoutes(api, { db }),
       (api) => executorRoutes(api, executors),
     ],
     ...(config.webRoot !== undefined ? { webRoot: config.webRoot } : {}),
   });
   appLog = app.log;
+  // Due ticks (also those missed while no server ran: once each) start builds through the
+  // manual trigger's path, inside the transaction that claims the tick.
+  const schedules = new ScheduleRunner({
+    db,
+    trigger: (trx, project, input) => new DatabaseBuildControl(trx).trigger(project, input),
+    onQueued: () => scheduler.kick(),
+    onError: (error, schedule) =>
+      announce(`schedule ${schedule.id}: ${error instanceof Error ? error.message : String(error)}`),
+  });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', 'localhost');
+  schedules.start(config.scheduleMs ?? DEFAULT_SCHEDULE_INTERVAL_MS);
   announce(
     `Slipway listening on ${url} (database ${redactDb(config.database ?? 'sqlite')}, executor ${executors.defaultName}, replica ${owner})`,
   );
@@ -328,6 +342,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     close: (options = {}) =>
       (closing ??= (async () => {
         clearInterval(reconcileTimer);
+        await schedules.stop();
         await stopRetention();
         // Builds first when they drain: followers keep seeing them until they end.
         if (options.detach) await scheduler.detach(options.drainMs ?? 0);

@@ -118,3 +118,14 @@ export {
   setProjectRetention,
 } from './retention.js';
 export type { RetentionPolicy } from './retention.js';
+export {
+  createSchedule,
+  getSchedule,
+  listSchedules,
+  updateSchedule,
+  deleteSchedule,
+  dueSchedules,
+  claimScheduleTick,
+  setScheduleBuild,
+} from './schedules.js';
+export type { Schedule, NewSchedule, SchedulePatch, DueSchedule } from './schedules.js';

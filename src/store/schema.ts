@@ -3,6 +3,7 @@ import type { BuildEvent, Status } from '../pipeline/types.js';
 import type { NotifyTargetsTable, ProjectHooksTable, WebhookDeliveriesTable } from './schema-hooks.js';
 import type { ArtifactsTable, ProjectRetentionTable, SecretsTable } from './schema-secrets.js';
 import type { SessionsTable } from './schema-sessions.js';
+import type { SchedulesTable } from './schema-schedules.js';
 import type { BuildTrigger, ConcurrencyPolicy, TokenRole } from './types.js';
 
 /**
@@ -25,6 +26,7 @@ export interface Database {
   secrets: SecretsTable;
   artifacts: ArtifactsTable;
   project_retention: ProjectRetentionTable;
+  schedules: SchedulesTable;
 }
 
 export interface ProjectsTable {

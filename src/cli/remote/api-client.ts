@@ -27,6 +27,8 @@ import {
   type TokenInfo,
   type TriggerRequest,
 } from '../../contract/index.js';
+import { scheduleEndpoints } from '../../contract/schedule-api.js';
+import type { Schedule, ScheduleCreate, ScheduleUpdate } from '../../contract/schedules.js';
 import { followSse, type FollowSseOptions } from './sse.js';
 
 /** The trigger's answer header for a build queued although its ref could not be checked. */
@@ -300,6 +302,24 @@ export class SlipwayClient {
 
   deleteSecret(project: string | null, name: string): Promise<void> {
     return this.call(endpoints.deleteSecret(project, name));
+  }
+
+  // Schedules
+
+  listSchedules(slug: string): Promise<Schedule[]> {
+    return this.call(scheduleEndpoints.list(slug));
+  }
+
+  createSchedule(slug: string, body: ScheduleCreate): Promise<Schedule> {
+    return this.call(scheduleEndpoints.create(slug, body));
+  }
+
+  updateSchedule(slug: string, id: number, body: ScheduleUpdate): Promise<Schedule> {
+    return this.call(scheduleEndpoints.update(slug, id, body));
+  }
+
+  deleteSchedule(slug: string, id: number): Promise<void> {
+    return this.call(scheduleEndpoints.remove(slug, id));
   }
 
   // Artifacts

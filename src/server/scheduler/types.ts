@@ -5,7 +5,7 @@ export interface TriggerInput {
   commit?: string;
   tag?: string;
   event: BuildEvent;
-  trigger: 'manual' | 'webhook' | 'rerun';
+  trigger: 'manual' | 'webhook' | 'rerun' | 'schedule';
   triggeredBy: string;
   rerunOf?: number;
 }

@@ -13,6 +13,8 @@ import {
   type ApiErrorCode,
   type ClientErrorCode,
 } from '../../../src/contract/api-errors.js';
+import { scheduleEndpoints } from '../../../src/contract/schedule-api.js';
+import type { Schedule, ScheduleCreate, ScheduleUpdate } from '../../../src/contract/schedules.js';
 import type {
   ArtifactInfo,
   Build,
@@ -214,6 +216,24 @@ export class ApiClient {
 
   async revokeToken(id: number): Promise<void> {
     await this.call(endpoints.revokeToken(id));
+  }
+
+  // Schedules (src/contract/schedules.ts)
+
+  listSchedules(slug: string, signal?: AbortSignal): Promise<Schedule[]> {
+    return this.call(scheduleEndpoints.list(slug), signal);
+  }
+
+  createSchedule(slug: string, body: ScheduleCreate): Promise<Schedule> {
+    return this.call(scheduleEndpoints.create(slug, body));
+  }
+
+  updateSchedule(slug: string, id: number, body: ScheduleUpdate): Promise<Schedule> {
+    return this.call(scheduleEndpoints.update(slug, id, body));
+  }
+
+  async deleteSchedule(slug: string, id: number): Promise<void> {
+    await this.call(scheduleEndpoints.remove(slug, id));
   }
 
   /** Sends one call of the API (src/contract/api.ts); a 204 answer resolves with nothing. */

@@ -8,6 +8,7 @@ import { Link, navigate, projectPath, useLocation, withQuery } from '../../lib/r
 import { useTitle } from '../../lib/title';
 import { BuildRows } from './BuildRows';
 import { BuildFilters } from './BuildFilters';
+import { Schedules } from './Schedules';
 import { TriggerForm } from './TriggerForm';
 
 const POLL_MS = 2000;
@@ -104,6 +105,7 @@ export function BuildsPage({ slug }: { slug: string }) {
           </button>
         )}
       </nav>
+      <Schedules slug={slug} />
     </section>
   );
 }
