@@ -21,8 +21,12 @@ export interface NotifierHubOptions {
 
 /** What the scheduler calls; every call returns at once and never throws. */
 export interface NotifierHub {
+  /** The build was created (queued). */
+  onBuildQueued(buildId: number): void;
   /** The build entered `running`. */
   onBuildStarted(buildId: number): void;
+  /** One of the build's stages started or ended. */
+  onStageChanged(buildId: number): void;
   /** The build reached its final status. */
   onBuildFinished(buildId: number): void;
   /** Resolves when every notice made so far has been delivered or given up. */
@@ -54,11 +58,15 @@ export function createNotifierHub(db: Kysely<Database>, options: NotifierHubOpti
   };
 
   async function deliver(buildId: number, event: NoticeEvent): Promise<void> {
+    if ((event === 'queued' || event === 'stage') && options.extra === undefined) return;
     const build = await getBuild(db, buildId);
     if (!build) return;
     const project = await getProject(db, build.projectId);
     if (!project) return;
-    const notifiers: Notifier[] = (await listNotifyTargets(db, project.id)).map(
+    // Webhook targets are told of starts and ends only; `queued` and `stage` go to the
+    // notifiers that have a method for them.
+    const early = event === 'queued' || event === 'stage';
+    const notifiers: Notifier[] = (early ? [] : await listNotifyTargets(db, project.id)).map(
       (target) =>
         new WebhookNotifier({
           url: target.url,
@@ -71,7 +79,13 @@ export function createNotifierHub(db: Kysely<Database>, options: NotifierHubOpti
           ...(options.fetch !== undefined && { fetch: options.fetch }),
         }),
     );
-    notifiers.push(...(options.extra?.(project) ?? []));
+    notifiers.push(
+      ...(options.extra?.(project) ?? []).filter(
+        (n) =>
+          (event !== 'queued' || n.buildQueued !== undefined) &&
+          (event !== 'stage' || n.stageChanged !== undefined),
+      ),
+    );
     if (notifiers.length === 0) return;
     const notice: BuildNotice = {
       event,
@@ -82,8 +96,8 @@ export function createNotifierHub(db: Kysely<Database>, options: NotifierHubOpti
     };
     await Promise.all(
       notifiers.map((notifier) =>
-        (event === 'started' ? notifier.buildStarted(notice) : notifier.buildFinished(notice)).catch(
-          (error: unknown) => report(error, { buildId, notifier: notifier.name }),
+        announce(notifier, notice).catch((error: unknown) =>
+          report(error, { buildId, notifier: notifier.name }),
         ),
       ),
     );
@@ -94,7 +108,9 @@ export function createNotifierHub(db: Kysely<Database>, options: NotifierHubOpti
   };
 
   return {
+    onBuildQueued: (buildId) => enqueue(buildId, 'queued'),
     onBuildStarted: (buildId) => enqueue(buildId, 'started'),
+    onStageChanged: (buildId) => enqueue(buildId, 'stage'),
     onBuildFinished: (buildId) => enqueue(buildId, 'finished'),
     idle,
     close: async () => {
@@ -102,6 +118,19 @@ export function createNotifierHub(db: Kysely<Database>, options: NotifierHubOpti
       await idle();
     },
   };
+}
+
+function announce(notifier: Notifier, notice: BuildNotice): Promise<void> {
+  switch (notice.event) {
+    case 'queued':
+      return notifier.buildQueued?.(notice) ?? Promise.resolve();
+    case 'started':
+      return notifier.buildStarted(notice);
+    case 'stage':
+      return notifier.stageChanged?.(notice) ?? Promise.resolve();
+    case 'finished':
+      return notifier.buildFinished(notice);
+  }
 }
 
 function buildUrl(baseUrl: string | undefined, slug: string, number: number): string | null {

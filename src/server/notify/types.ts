@@ -1,7 +1,10 @@
 import type { ApprovalRecord, Build, Project } from '../../store/index.js';
 
-/** The moments a build is announced. */
-export type NoticeEvent = 'started' | 'finished';
+/**
+ * The moments a build is announced: `queued` (created; only to notifiers with `buildQueued`),
+ * `started`, `stage` (a stage started or ended; only to notifiers with `stageChanged`), `finished`.
+ */
+export type NoticeEvent = 'queued' | 'started' | 'stage' | 'finished';
 
 /** One build at one moment, as every notifier receives it. */
 export interface BuildNotice {
@@ -27,4 +30,8 @@ export interface Notifier {
   readonly name: string;
   buildStarted(notice: BuildNotice): Promise<void>;
   buildFinished(notice: BuildNotice): Promise<void>;
+  /** The build was queued (a forge's "pending"); optional: most notifiers wait for the start. */
+  buildQueued?(notice: BuildNotice): Promise<void>;
+  /** One of the build's stages started or ended (its records are in the store); optional. */
+  stageChanged?(notice: BuildNotice): Promise<void>;
 }

@@ -1,0 +1,134 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+import type { CommitStatusDeliveryRow } from './schema-commit-status.js';
+
+/**
+ * Rows of forge commit statuses (`src/server/commit-status` checks the values and posts the
+ * statuses): a project's settings, and the outcome of each post.
+ */
+
+export type ForgeKind = 'github' | 'gitlab' | 'gitea';
+export type ContextMode = 'build' | 'stage';
+
+export interface CommitStatusSettings {
+  enabled: boolean;
+  /** null: from the repository URL's host. */
+  forge: ForgeKind | null;
+  /** null: the forge's default for the repository's host. */
+  apiUrl: string | null;
+  /** Name of the secret holding the token. */
+  tokenSecret: string;
+  contexts: ContextMode;
+}
+
+export async function getCommitStatusSettings(
+  db: Kysely<Database>,
+  projectId: number,
+): Promise<CommitStatusSettings | undefined> {
+  const row = await db
+    .selectFrom('project_commit_status')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  return {
+    enabled: Number(row.enabled) === 1,
+    forge: (row.forge as ForgeKind | null) ?? null,
+    apiUrl: row.api_url,
+    tokenSecret: row.token_secret,
+    contexts: row.contexts === 'stage' ? 'stage' : 'build',
+  };
+}
+
+export async function putCommitStatusSettings(
+  db: Kysely<Database>,
+  projectId: number,
+  settings: CommitStatusSettings,
+  now = Date.now(),
+): Promise<void> {
+  const values = {
+    enabled: settings.enabled ? 1 : 0,
+    forge: settings.forge,
+    api_url: settings.apiUrl,
+    token_secret: settings.tokenSecret,
+    contexts: settings.contexts,
+    updated_at: now,
+  };
+  await db
+    .insertInto('project_commit_status')
+    .values({ project_id: projectId, ...values })
+    .onConflict((oc) => oc.column('project_id').doUpdateSet(values))
+    .execute();
+}
+
+export async function deleteCommitStatusSettings(db: Kysely<Database>, projectId: number): Promise<boolean> {
+  const result = await db
+    .deleteFrom('project_commit_status')
+    .where('project_id', '=', projectId)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+export interface CommitStatusDelivery {
+  id: number;
+  buildId: number;
+  /** `unknown` when the forge could not be told. */
+  forge: ForgeKind | 'unknown';
+  context: string;
+  state: string;
+  outcome: 'delivered' | 'failed';
+  httpStatus: number | null;
+  attempts: number;
+  message: string | null;
+  createdAt: number;
+}
+
+export async function addCommitStatusDelivery(
+  db: Kysely<Database>,
+  delivery: Omit<CommitStatusDelivery, 'id' | 'createdAt'>,
+  now = Date.now(),
+): Promise<void> {
+  await db
+    .insertInto('commit_status_deliveries')
+    .values({
+      build_id: delivery.buildId,
+      forge: delivery.forge,
+      context: delivery.context,
+      state: delivery.state,
+      outcome: delivery.outcome,
+      http_status: delivery.httpStatus,
+      attempts: delivery.attempts,
+      message: delivery.message,
+      created_at: now,
+    })
+    .execute();
+}
+
+/** A build's status posts, oldest first. */
+export async function listCommitStatusDeliveries(
+  db: Kysely<Database>,
+  buildId: number,
+): Promise<CommitStatusDelivery[]> {
+  const rows = await db
+    .selectFrom('commit_status_deliveries')
+    .selectAll()
+    .where('build_id', '=', buildId)
+    .orderBy('id')
+    .execute();
+  return rows.map(toDelivery);
+}
+
+function toDelivery(row: CommitStatusDeliveryRow): CommitStatusDelivery {
+  return {
+    id: Number(row.id),
+    buildId: Number(row.build_id),
+    forge: row.forge as ForgeKind | 'unknown',
+    context: row.context,
+    state: row.state,
+    outcome: row.outcome === 'delivered' ? 'delivered' : 'failed',
+    httpStatus: row.http_status === null ? null : Number(row.http_status),
+    attempts: Number(row.attempts),
+    message: row.message,
+    createdAt: Number(row.created_at),
+  };
+}
