@@ -26,11 +26,11 @@ export interface Slipway {
  * an operator would, and takes the admin token from what it prints. Needs `npm run build`
  * (which also builds the web UI into web/dist).
  */
-export async function startSlipway(): Promise<Slipway> {
+export async function startSlipway(options: { env?: Record<string, string> } = {}): Promise<Slipway> {
   if (!existsSync(join(ROOT, 'web', 'dist', 'index.html'))) {
     throw new Error('web/dist is missing: run `npm run build` first');
   }
-  const server = await ServerProcess.start({ executor: 'local' });
+  const server = await ServerProcess.start({ executor: 'local', ...options });
   return {
     url: server.url,
     token: server.token,

@@ -56,6 +56,8 @@ for (const dialect of DIALECTS) {
         branch: 'main',
         commitSha: 'abc123',
         commitMessage: 'fix',
+        commitAuthor: null,
+        pullRequest: null,
         tag: null,
         event: 'push',
         trigger: 'webhook',

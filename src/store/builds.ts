@@ -15,6 +15,10 @@ export interface NewBuild {
   trigger: BuildTrigger;
   commitSha?: string | null;
   commitMessage?: string | null;
+  /** `Name <e-mail>` or the name alone. */
+  commitAuthor?: string | null;
+  /** Pull-request builds: the request's number on the forge. */
+  pullRequest?: number | null;
   tag?: string | null;
   triggeredBy?: string | null;
   rerunOf?: number | null;
@@ -56,6 +60,8 @@ export async function createBuild(
         branch: input.branch,
         commit_sha: input.commitSha ?? null,
         commit_message: input.commitMessage ?? null,
+        commit_author: input.commitAuthor ?? null,
+        pull_request_number: input.pullRequest ?? null,
         tag: input.tag ?? null,
         event: input.event,
         trigger: input.trigger,
@@ -138,6 +144,7 @@ export interface BuildStatusFields {
   reason?: Reason | null;
   commitSha?: string;
   commitMessage?: string;
+  commitAuthor?: string;
   executor?: string;
   /** Default when entering `running`: now, unless already set. */
   startedAt?: number;
@@ -179,6 +186,7 @@ export async function setBuildStatus(
   const set: UpdateObject<Database, 'builds'> = { status: to, ...reasonColumns(fields.reason) };
   if (fields.commitSha !== undefined) set.commit_sha = fields.commitSha;
   if (fields.commitMessage !== undefined) set.commit_message = fields.commitMessage;
+  if (fields.commitAuthor !== undefined) set.commit_author = fields.commitAuthor;
   if (fields.executor !== undefined) set.executor = fields.executor;
   if (fields.startedAt !== undefined) set.started_at = fields.startedAt;
   else if (to === 'running') set.started_at = sql<number>`coalesce(started_at, ${now})`;

@@ -56,6 +56,8 @@ export function toBuild(row: BuildRow & { project_slug: string }): Build {
     branch: row.branch,
     commitSha: row.commit_sha,
     commitMessage: row.commit_message,
+    commitAuthor: row.commit_author,
+    pullRequest: row.pull_request_number,
     tag: row.tag,
     event: row.event,
     trigger: row.trigger,

@@ -59,6 +59,10 @@ export interface Build {
   branch: string;
   commitSha: string | null;
   commitMessage: string | null;
+  /** Who wrote the commit: `Name <e-mail>`, or the name alone; null when unknown. */
+  commitAuthor: string | null;
+  /** The pull (merge) request a `pull_request` build is for; null when not one or not known. */
+  pullRequest: number | null;
   tag: string | null;
   event: BuildEvent;
   trigger: BuildTrigger;

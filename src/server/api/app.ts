@@ -196,6 +196,7 @@ function isServerPath(path: string): boolean {
     path.startsWith('/api/') ||
     path === '/api' ||
     path.startsWith('/hooks/') ||
+    path.startsWith('/badges/') ||
     ['/healthz', '/readyz', '/metrics'].includes(path)
   );
 }

@@ -7,6 +7,7 @@ import { ControlError, type BuildControl } from '../scheduler/types.js';
 import { HookError, errorBody } from './errors.js';
 import { decodeBody, DEFAULT_UNNAMED_PARSE_LIMIT } from './body.js';
 import { header, text } from './forges/payload.js';
+import { payloadCommit, payloadPullRequest } from './forges/commit-info.js';
 import type { ForgeAdapter, HookAction } from './forges/types.js';
 import { projectsForRepo } from './repo-url.js';
 import {
@@ -145,7 +146,7 @@ async function receive(deps: ReceiveDeps, forge: ForgeAdapter, request: HookRequ
       deps.metrics?.webhookRejected(forge.name, decision.reason);
       return { status: 202, body: { ignored: decision.ignore, project: project.slug, delivery } };
     }
-    const build = await startBuild(deps, forge, project, decision.action);
+    const build = await startBuild(deps, forge, project, decision.action, payload);
     if (claim !== undefined) await finishDelivery(db, claim, { outcome: 'build', buildId: build.id });
     return { status: 201, body: { build: startedBuild(build, project), delivery } };
   } catch (error) {
@@ -289,11 +290,14 @@ async function startBuild(
   forge: ForgeAdapter,
   project: Project,
   action: Extract<HookAction, { kind: 'build' }>,
+  payload: object,
 ): Promise<Build> {
   const build = await deps.control.trigger(project, {
     branch: action.branch,
     ...(action.commit !== undefined && { commit: action.commit }),
     ...(action.tag !== undefined && { tag: action.tag }),
+    ...payloadCommit(payload, action.commit),
+    ...(action.event === 'pull_request' && payloadPullRequest(payload)),
     event: action.event,
     trigger: 'webhook',
     triggeredBy: action.sender === undefined ? `${forge.name} webhook` : `${forge.name}:${action.sender}`,

@@ -86,6 +86,8 @@ const build: Build = {
   branch: 'main',
   commitSha: '6113728f27ae82c7b1a177c8d03f9e96e0adf246',
   commitMessage: null,
+  commitAuthor: null,
+  pullRequest: null,
   tag: null,
   event: 'push',
   trigger: 'webhook',

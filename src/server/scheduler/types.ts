@@ -4,6 +4,11 @@ export interface TriggerInput {
   branch: string;
   commit?: string;
   tag?: string;
+  /** What the webhook's payload said of the commit; the checkout replaces them. */
+  commitMessage?: string;
+  commitAuthor?: string;
+  /** Pull-request builds: the request's number on the forge. */
+  pullRequest?: number;
   event: BuildEvent;
   trigger: 'manual' | 'webhook' | 'rerun' | 'schedule';
   triggeredBy: string;

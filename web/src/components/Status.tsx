@@ -1,6 +1,7 @@
 import type { Status } from '../api/types';
 
-const ICONS: Record<Status, string> = {
+/** The icon of each status, beside its word (the build page's tab shows it too). */
+export const ICONS: Record<Status, string> = {
   queued: '○',
   pending: '◌',
   running: '●',

@@ -117,6 +117,8 @@ const finishedBuild = (): Build => ({
   branch: 'main',
   commitSha: null,
   commitMessage: null,
+  commitAuthor: null,
+  pullRequest: null,
   tag: null,
   event: 'manual',
   trigger: 'manual',

@@ -39,7 +39,14 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(dialect: DialectName, overrides: Partial<AppDeps> = {}): Promise<TestApi> {
+/**
+ * `overrides` may be a function of the test database, for plugins that need it (routes
+ * registered with `apiPlugins`/`rootPlugins` are built before this returns).
+ */
+export async function startTestApi(
+  dialect: DialectName,
+  overrides: Partial<AppDeps> | ((db: TestDatabase['db']) => Partial<AppDeps>) = {},
+): Promise<TestApi> {
   const t = await openTestDatabase(dialect);
   const logDir = await mkdtemp(join(tmpdir(), 'slipway-api-logs-'));
   const logs = new FsLogStore(logDir);
@@ -52,7 +59,7 @@ export async function startTestApi(dialect: DialectName, overrides: Partial<AppD
     hub,
     metrics,
     globalLimit: 4,
-    ...overrides,
+    ...(typeof overrides === 'function' ? overrides(t.db) : overrides),
   });
   await app.ready();
   const tokens = {} as Record<TokenRole, string>;

@@ -1,4 +1,6 @@
+import type { ReactNode } from 'react';
 import type { BuildDetail } from '../../api/types';
+import { ForgeLink, linksOf } from '../../components/CommitInfo';
 import { useApi } from '../../api/session';
 import { elapsed, formatDuration, formatTime } from '../../lib/format';
 import { useNow, usePoll } from '../../lib/hooks';
@@ -6,26 +8,53 @@ import { buildPath, Link } from '../../lib/router';
 import { isFinal } from '../../components/BuildActions';
 
 /** Commit, branch or tag, event, what triggered it, and when. */
-export function BuildFacts({ build }: { build: BuildDetail }) {
+export function BuildFacts({ build, repoUrl }: { build: BuildDetail; repoUrl?: string | undefined }) {
   const now = useNow(!isFinal(build));
   const took = elapsed(build, now);
+  const links = linksOf(build, repoUrl);
+  const linked = (href: string | undefined, label: string, text: ReactNode) =>
+    href === undefined ? (
+      text
+    ) : (
+      <ForgeLink href={href} label={label}>
+        {text}
+      </ForgeLink>
+    );
   return (
     <dl className="facts">
       <div>
         <dt>Branch</dt>
-        <dd className="branch">{build.branch}</dd>
+        <dd className="branch">
+          {linked(links.branch, `branch ${build.branch} on the forge`, build.branch)}
+        </dd>
       </div>
       {build.tag !== null && (
         <div>
           <dt>Tag</dt>
-          <dd>{build.tag}</dd>
+          <dd>{linked(links.tag, `tag ${build.tag} on the forge`, build.tag)}</dd>
+        </div>
+      )}
+      {build.event === 'pull_request' && build.pullRequest != null && (
+        <div>
+          <dt>Pull request</dt>
+          <dd>
+            {linked(
+              links.pullRequest,
+              `pull request #${build.pullRequest} on the forge`,
+              `#${build.pullRequest}`,
+            )}
+          </dd>
         </div>
       )}
       <div>
         <dt>Commit</dt>
         <dd>
           {build.commit !== null ? (
-            <code title={build.commit}>{build.commit.slice(0, 12)}</code>
+            linked(
+              links.commit,
+              `commit ${build.commit} on the forge`,
+              <code title={build.commit}>{build.commit.slice(0, 12)}</code>,
+            )
           ) : (
             <span className="muted" data-testid="no-commit">
               {noCommit(build)}
@@ -33,6 +62,12 @@ export function BuildFacts({ build }: { build: BuildDetail }) {
           )}
         </dd>
       </div>
+      {build.commitAuthor != null && (
+        <div>
+          <dt>Author</dt>
+          <dd data-testid="commit-author">{build.commitAuthor}</dd>
+        </div>
+      )}
       <div>
         <dt>Event</dt>
         <dd>{build.event}</dd>

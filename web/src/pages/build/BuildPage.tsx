@@ -7,6 +7,8 @@ import { StatusBadge } from '../../components/Status';
 import { usePoll } from '../../lib/hooks';
 import { Link, projectPath, useLocation } from '../../lib/router';
 import { useTitle } from '../../lib/title';
+import { buildTabTitle, useStatusFavicon } from '../../lib/tab-status';
+import { CommitMessage } from '../../components/CommitInfo';
 import { LogViewer } from '../../log/LogViewer';
 import { useLogStream } from '../../log/stream';
 import { ApprovalPanel } from './ApprovalPanel';
@@ -19,7 +21,6 @@ const POLL_MS = 2000;
 
 /** One build: what it is, where it is (graph, progress), what it printed (log). */
 export function BuildPage({ slug, number }: { slug: string; number: number }) {
-  useTitle(`${slug} #${number}`);
   const api = useApi();
   // Stages change while the build runs: reload every 2 s, and at once when the log says so.
   const detail = usePoll<BuildDetail>(
@@ -27,13 +28,30 @@ export function BuildPage({ slug, number }: { slug: string; number: number }) {
     `build:${slug}:${number}`,
     (build) => (isFinal(build) ? undefined : POLL_MS),
   );
+  // Its repository URL gives the links to the forge.
+  const project = usePoll((signal) => api.getProject(slug, signal), `project:${slug}`);
+  const status = detail.data?.status;
+  useTitle(status === undefined ? `${slug} #${number}` : buildTabTitle(status, slug, number));
+  useStatusFavicon(status);
   if (detail.data === undefined) {
     return detail.error !== undefined ? <ErrorNote error={detail.error} /> : <Loading what="the build" />;
   }
-  return <LoadedBuild build={detail.data} slug={slug} reload={detail.reload} />;
+  return (
+    <LoadedBuild build={detail.data} slug={slug} reload={detail.reload} repoUrl={project.data?.repoUrl} />
+  );
 }
 
-function LoadedBuild({ build, slug, reload }: { build: BuildDetail; slug: string; reload: () => void }) {
+function LoadedBuild({
+  build,
+  slug,
+  reload,
+  repoUrl,
+}: {
+  build: BuildDetail;
+  slug: string;
+  reload: () => void;
+  repoUrl: string | undefined;
+}) {
   const api = useApi();
   const { search } = useLocation();
   const stepKey = search.get('step');
@@ -55,7 +73,8 @@ function LoadedBuild({ build, slug, reload }: { build: BuildDetail; slug: string
       {build.reason !== null && (
         <p className={`note ${final ? 'note-error' : 'note-warn'}`}>{build.reason.message}</p>
       )}
-      <BuildFacts build={build} />
+      {build.commitMessage != null && <CommitMessage message={build.commitMessage} />}
+      <BuildFacts build={build} repoUrl={repoUrl} />
       {!final && build.status !== 'waiting' && <Progress build={build} />}
       <ApprovalPanel build={build} onChanged={reload} />
       <StageGraph build={build} selected={stepKey} />

@@ -1,6 +1,7 @@
 import type { Build } from '../../api/types';
 import { BuildActions, isFinal } from '../../components/BuildActions';
 import { StatusBadge } from '../../components/Status';
+import { CommitLine, ForgeLink, linksOf } from '../../components/CommitInfo';
 import { elapsed, formatAgo, formatDuration, shortSha } from '../../lib/format';
 import { useNow } from '../../lib/hooks';
 import { buildPath, Link } from '../../lib/router';
@@ -23,12 +24,23 @@ function ApprovalNote({ build }: { build: Build }) {
 }
 
 /** The builds of one page as rows: number, status, branch, commit, source, age, duration, actions. */
-export function BuildRows({ builds, onChanged }: { builds: Build[]; onChanged: () => void }) {
+export function BuildRows({
+  builds,
+  onChanged,
+  repoUrl,
+}: {
+  builds: Build[];
+  onChanged: () => void;
+  /** The project's repository URL, for links to the forge. */
+  repoUrl?: string | undefined;
+}) {
   const now = useNow(builds.some((b) => !isFinal(b)));
   return (
     <ul className="rows builds" aria-label="Builds">
       {builds.map((build) => {
         const took = elapsed(build, now);
+        const links = linksOf(build, repoUrl);
+        const ref = links.tag ?? links.branch;
         return (
           <li key={build.id} className="row build-row" data-build={build.number} data-status={build.status}>
             <span className="build-cell">
@@ -39,15 +51,28 @@ export function BuildRows({ builds, onChanged }: { builds: Build[]; onChanged: (
               {build.status === 'waiting' && <ApprovalNote build={build} />}
             </span>
             <span className="branch" title="branch">
-              {build.tag ?? build.branch}
+              {ref === undefined ? (
+                (build.tag ?? build.branch)
+              ) : (
+                <ForgeLink href={ref} label={`${build.tag !== null ? 'tag' : 'branch'} on the forge`}>
+                  {build.tag ?? build.branch}
+                </ForgeLink>
+              )}
             </span>
             <code className="commit" title={build.commit ?? 'commit not resolved yet'}>
-              {shortSha(build.commit)}
+              {links.commit === undefined ? (
+                shortSha(build.commit)
+              ) : (
+                <ForgeLink href={links.commit} label={`commit ${build.commit ?? ''} on the forge`}>
+                  {shortSha(build.commit)}
+                </ForgeLink>
+              )}
             </code>
             <span className="muted source">{sourceText(build)}</span>
             <span className="muted when">{formatAgo(build.createdAt, now)}</span>
             <span className="duration">{took !== null ? formatDuration(took) : '—'}</span>
             <BuildActions build={build} onChanged={onChanged} />
+            <CommitLine build={build} links={links} />
           </li>
         );
       })}

@@ -7,6 +7,7 @@ import { usePoll } from '../../lib/hooks';
 import { Link, navigate, projectPath, useLocation, withQuery } from '../../lib/router';
 import { useTitle } from '../../lib/title';
 import { BuildRows } from './BuildRows';
+import { BadgePanel } from './BadgePanel';
 import { BuildFilters } from './BuildFilters';
 import { Schedules } from './Schedules';
 import { TriggerForm } from './TriggerForm';
@@ -70,6 +71,7 @@ export function BuildsPage({ slug }: { slug: string }) {
         </div>
       </div>
       <ErrorNote error={project.error} />
+      <BadgePanel slug={slug} />
       {triggering && (
         <TriggerForm
           slug={slug}
@@ -91,7 +93,7 @@ export function BuildsPage({ slug }: { slug: string }) {
           {branch !== undefined || status !== undefined ? 'No builds match these filters.' : 'No builds yet.'}
         </Empty>
       ) : (
-        <BuildRows builds={builds.data.items} onChanged={builds.reload} />
+        <BuildRows builds={builds.data.items} onChanged={builds.reload} repoUrl={project.data?.repoUrl} />
       )}
       <nav className="pager" aria-label="Pages of builds">
         {before !== undefined && (
