@@ -26,6 +26,7 @@ import { DEFAULT_SCHEDULE_INTERVAL_MS, registerScheduleRoutes, ScheduleRunner } 
 import { loadSecretKey, registerSecretRoutes, secretsFor } from './secrets/index.js';
 import { gitRepoUrl, sealStoredRepoCredentials } from './secrets/repo-credentials.js';
 import { createNotifierHub } from './notify/index.js';
+import { CommitStatusNotifier, registerCommitStatusRoutes } from './commit-status/index.js';
 import { LogHub } from './logs/log-hub.js';
 import { Metrics } from './metrics.js';
 import { DatabaseBuildControl } from './scheduler/build-control.js';
@@ -180,8 +181,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const owner = config.replicaId ?? `${hostname()}:${config.port === 0 ? `pid${process.pid}` : config.port}`;
   const ids = new ExecutorIds(installation);
   const scriptsWorkRoot = join(dataDir, 'scripts');
+  const commitStatuses = new CommitStatusNotifier({ db, cipher });
   const notifier = createNotifierHub(db, {
     ...(config.publicUrl !== undefined ? { baseUrl: config.publicUrl } : {}),
+    extra: () => [commitStatuses],
     onError: (error, context) =>
       announce(
         `notify (build ${context.buildId}): ${error instanceof Error ? error.message : String(error)}`,
@@ -213,6 +216,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     pollMs: config.pollMs ?? 1000,
     onStepFinished: (status) => metrics.stepFinished(status),
     onBuildStarted: (build) => notifier.onBuildStarted(build.id),
+    onStageChanged: (build) => notifier.onStageChanged(build.id),
     log,
     onLogLinesDropped: (lines) => metrics.logLinesDropped(lines),
     onBuildFinished: (build) => {
@@ -281,7 +285,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     config.retentionMs ?? 10 * 60_000,
   );
-  const control = new DatabaseBuildControl(db, () => scheduler.kick());
+  const control = new DatabaseBuildControl(db, () => scheduler.kick(), {
+    queued: (build) => notifier.onBuildQueued(build.id),
+    finished: (build) => notifier.onBuildFinished(build.id),
+  });
   const app = buildApp({
     cipher,
     db,
@@ -311,6 +318,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       (api) => registerSecretRoutes(api, { db, cipher }),
       (api) => registerArtifactRoutes(api, { db, blobs }),
       (api) => registerRetentionRoutes(api, { db, defaults: retentionDefaults }),
+      (api) => registerCommitStatusRoutes(api, { db }),
       (api) => registerScheduleRoutes(api, { db }),
       (api) => executorRoutes(api, executors),
     ],
@@ -350,6 +358,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         if (!options.detach) await scheduler.stop();
         // A cluster watch would keep the process alive; steps run on either way.
         for (const executor of executors.all()) await executor.close?.().catch(() => undefined);
+        commitStatuses.close();
         await notifier.close();
         await db.destroy();
       })()),

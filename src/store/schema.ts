@@ -3,6 +3,7 @@ import type { BuildEvent, Status } from '../pipeline/types.js';
 import type { NotifyTargetsTable, ProjectHooksTable, WebhookDeliveriesTable } from './schema-hooks.js';
 import type { ArtifactsTable, ProjectRetentionTable, SecretsTable } from './schema-secrets.js';
 import type { SessionsTable } from './schema-sessions.js';
+import type { CommitStatusDeliveriesTable, ProjectCommitStatusTable } from './schema-commit-status.js';
 import type { SchedulesTable } from './schema-schedules.js';
 import type { BuildTrigger, ConcurrencyPolicy, TokenRole } from './types.js';
 
@@ -26,6 +27,8 @@ export interface Database {
   secrets: SecretsTable;
   artifacts: ArtifactsTable;
   project_retention: ProjectRetentionTable;
+  project_commit_status: ProjectCommitStatusTable;
+  commit_status_deliveries: CommitStatusDeliveriesTable;
   schedules: SchedulesTable;
 }
 

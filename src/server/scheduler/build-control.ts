@@ -28,6 +28,8 @@ export class DatabaseBuildControl implements BuildControl {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly notify: () => void = () => undefined,
+    /** Builds queued, and queued ones ended here (cancelled, superseded): for notifiers. */
+    private readonly events: { queued?: (build: Build) => void; finished?: (build: Build) => void } = {},
   ) {}
 
   async trigger(project: Project, input: TriggerInput): Promise<Build> {
@@ -53,6 +55,7 @@ export class DatabaseBuildControl implements BuildControl {
     });
     if (project.concurrencyPolicy === 'supersede') {
       const older = await supersede(this.db, project.id, input.branch, build.id);
+      for (const cancelled of older.cancelled) this.events.finished?.(cancelled);
       for (const active of older.active) {
         await requestCancel(this.db, active.id, {
           code: 'superseded',
@@ -61,6 +64,7 @@ export class DatabaseBuildControl implements BuildControl {
       }
     }
     this.notify();
+    this.events.queued?.(build);
     return build;
   }
 
@@ -69,7 +73,10 @@ export class DatabaseBuildControl implements BuildControl {
     const why = { code: 'cancelled' as const, message: reason ?? `cancelled by ${by}` };
     if (build.status === 'queued') {
       const cancelled = await setBuildStatus(this.db, buildId, ['queued'], 'cancelled', { reason: why });
-      if (cancelled) return cancelled;
+      if (cancelled) {
+        this.events.finished?.(cancelled);
+        return cancelled;
+      }
     }
     if (!(await requestCancel(this.db, buildId, why))) {
       const now = await this.mustGet(buildId);

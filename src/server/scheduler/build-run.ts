@@ -79,6 +79,8 @@ export interface BuildRunDeps {
   onBuildStarted?: (build: Build) => void;
   /** The build reached its final status (metrics, notifications). */
   onBuildFinished?: (build: Build) => void;
+  /** A stage's record changed (started, waiting, ended): per-stage commit statuses. */
+  onStageChanged?: (build: Build) => void;
   /**
    * The server's structured log: an internal error of a run is logged here with its stack and
    * an `errorId`, which the build's reason names (`internal error (id …)`) instead of its text.
@@ -435,7 +437,10 @@ export class BuildRun {
     const writer = this.writer!;
     const observer: BuildObserver = {
       stageStarted: (stage) =>
-        enqueue(() => updateStage(db, stageIds.get(stage)!, { status: 'running', startedAt: Date.now() })),
+        enqueue(async () => {
+          await updateStage(db, stageIds.get(stage)!, { status: 'running', startedAt: Date.now() });
+          this.deps.onStageChanged?.(this.build);
+        }),
       stageWaiting: (stage) => {
         writer.write(
           stage,
@@ -447,17 +452,19 @@ export class BuildRun {
           await openApproval(db, stageIds.get(stage)!);
           // Gives up the running slot; the lock stays (see `claimSlots` for the way back).
           await setBuildStatus(db, this.build.id, ['running'], 'waiting', { ifLeaseOwner: this.deps.owner });
+          this.deps.onStageChanged?.(this.build);
         });
       },
       stageFinished: (stage, result) =>
-        enqueue(() =>
-          updateStage(db, stageIds.get(stage)!, {
+        enqueue(async () => {
+          await updateStage(db, stageIds.get(stage)!, {
             status: result.status,
             reason: result.reason ?? null,
             finishedAt: Date.now(),
             durationMs: result.durationMs,
-          }),
-        ),
+          });
+          this.deps.onStageChanged?.(this.build);
+        }),
       stepStarted: (stage, step, attempt, info) => {
         if (attempt > 1) writer.write(stage, step, 'system', describeAttempt(attempt, info));
         enqueue(() =>

@@ -11,6 +11,7 @@ import { stepPolicy } from './0008_step_policy.js';
 import { logLimit } from './0009_log_limit.js';
 import { resume } from './0010_resume.js';
 import { attemptExit } from './0011_attempt_exit.js';
+import { commitStatus } from './0015_commit_status.js';
 import { badges } from './0012_badges.js';
 import { schedules } from './0014_schedules.js';
 import { commitAuthor } from './0017_commit_author.js';
@@ -33,6 +34,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0009_log_limit': logLimit(),
     '0010_resume': resume(),
     '0011_attempt_exit': attemptExit(),
+    '0015_commit_status': commitStatus(dialect),
     '0012_badges': badges(dialect),
     '0014_schedules': schedules(dialect),
     '0017_commit_author': commitAuthor(),
