@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Schedule } from '../../contract/schedules.js';
-import { createProject, createToken, type Project, type TokenRole } from '../../store/index.js';
+import {
+  createProject,
+  createSchedule,
+  createToken,
+  type Project,
+  type TokenRole,
+} from '../../store/index.js';
 import { openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import { buildApp } from '../api/app.js';
 import type { App } from '../api/context.js';
@@ -12,7 +18,7 @@ import { FsLogStore } from '../logs/fs-log-store.js';
 import { LogHub } from '../logs/log-hub.js';
 import { Metrics } from '../metrics.js';
 import { DatabaseBuildControl } from '../scheduler/build-control.js';
-import { registerScheduleRoutes } from './routes.js';
+import { MAX_SCHEDULES_PER_PROJECT, registerScheduleRoutes } from './routes.js';
 
 /** 2026-03-28 12:00:30 UTC: the day before Berlin's clocks go forward. */
 const NOW = Date.parse('2026-03-28T12:00:30Z');
@@ -177,5 +183,22 @@ describe('schedules API (sqlite, the real API app)', () => {
       payload: { enabled: false },
     });
     expect(foreign.statusCode).toBe(404);
+  });
+
+  it('refuses a schedule past the most a project may have, with a 409', async () => {
+    const full = await createProject(t.db, { slug: 'acme/full', repoUrl: 'https://git.example/acme/f.git' });
+    for (let i = 0; i < MAX_SCHEDULES_PER_PROJECT; i++) {
+      const s = { cron: '@daily', timezone: 'UTC', branch: 'main', enabled: false, nextRunAt: null };
+      await createSchedule(t.db, { projectId: full.id, name: null, ...s });
+    }
+    const answer = await api.call('member', {
+      method: 'POST',
+      url: `/api/v1/projects/acme/full/schedules`,
+      payload: { cron: '@daily' },
+    });
+    expect(answer.statusCode).toBe(409);
+    expect(answer.json<{ error: { message: string } }>().error.message).toBe(
+      `acme/full has ${MAX_SCHEDULES_PER_PROJECT} schedules, the most a project may have; remove one first`,
+    );
   });
 });
