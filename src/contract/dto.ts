@@ -134,6 +134,17 @@ export const BuildSchema = Type.Object(
     reason: nullable(ReasonSchema),
     branch: Type.String(),
     commit: nullable(Type.String()),
+    commitMessage: Type.Optional(
+      nullable(
+        Type.String({ description: "The commit's whole message; null until known (the checkout fills it)" }),
+      ),
+    ),
+    commitAuthor: Type.Optional(
+      nullable(Type.String({ description: 'Who wrote the commit: `Name <e-mail>`, or the name alone' })),
+    ),
+    pullRequest: Type.Optional(
+      nullable(Type.Integer({ description: 'Pull-request builds: the number of the pull (merge) request' })),
+    ),
     tag: nullable(Type.String()),
     event: literals(EVENTS),
     trigger: literals(BUILD_TRIGGERS),

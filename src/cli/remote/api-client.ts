@@ -29,6 +29,7 @@ import {
 } from '../../contract/index.js';
 import { scheduleEndpoints } from '../../contract/schedule-api.js';
 import type { Schedule, ScheduleCreate, ScheduleUpdate } from '../../contract/schedules.js';
+import { badgeEndpoints, type BadgeSettings } from '../../contract/badge-api.js';
 import { followSse, type FollowSseOptions } from './sse.js';
 
 /** The trigger's answer header for a build queued although its ref could not be checked. */
@@ -320,6 +321,16 @@ export class SlipwayClient {
 
   deleteSchedule(slug: string, id: number): Promise<void> {
     return this.call(scheduleEndpoints.remove(slug, id));
+  }
+
+  // Status badge
+
+  getBadge(slug: string): Promise<BadgeSettings> {
+    return this.call(badgeEndpoints.get(slug));
+  }
+
+  setBadgePublic(slug: string, isPublic: boolean): Promise<BadgeSettings> {
+    return this.call(badgeEndpoints.set(slug, isPublic));
   }
 
   // Artifacts

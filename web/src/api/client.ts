@@ -14,6 +14,7 @@ import {
   type ClientErrorCode,
 } from '../../../src/contract/api-errors.js';
 import { scheduleEndpoints } from '../../../src/contract/schedule-api.js';
+import { badgeEndpoints, type BadgeSettings } from '../../../src/contract/badge-api.js';
 import type { Schedule, ScheduleCreate, ScheduleUpdate } from '../../../src/contract/schedules.js';
 import type {
   ArtifactInfo,
@@ -234,6 +235,15 @@ export class ApiClient {
 
   async deleteSchedule(slug: string, id: number): Promise<void> {
     await this.call(scheduleEndpoints.remove(slug, id));
+  }
+
+  /** Whether the project's status badge is public, and where it is served. */
+  getBadge(slug: string, signal?: AbortSignal): Promise<BadgeSettings> {
+    return this.call(badgeEndpoints.get(slug), signal);
+  }
+
+  setBadgePublic(slug: string, isPublic: boolean): Promise<BadgeSettings> {
+    return this.call(badgeEndpoints.set(slug, isPublic));
   }
 
   /** Sends one call of the API (src/contract/api.ts); a 204 answer resolves with nothing. */
