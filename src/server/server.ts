@@ -23,9 +23,13 @@ import { FsLogStore } from './logs/fs-log-store.js';
 import type { LogStore } from './logs/types.js';
 import { registerRetentionRoutes, startRetention } from './retention.js';
 import { DEFAULT_SCHEDULE_INTERVAL_MS, registerScheduleRoutes, ScheduleRunner } from './schedules/index.js';
+import { badgeRoutes, badgeSettingsRoutes } from './badges/index.js';
+import { OidcProvider, authMethodRoutes, oidcRoutes } from './auth/oidc/index.js';
+import type { OidcSettings } from './auth/oidc/index.js';
 import { loadSecretKey, registerSecretRoutes, secretsFor } from './secrets/index.js';
 import { gitRepoUrl, sealStoredRepoCredentials } from './secrets/repo-credentials.js';
 import { createNotifierHub } from './notify/index.js';
+import { createSmtpTransport, EmailNotifier, registerEmailRoutes, type SmtpConfig } from './email/index.js';
 import { CommitStatusNotifier, registerCommitStatusRoutes } from './commit-status/index.js';
 import { LogHub } from './logs/log-hub.js';
 import { Metrics } from './metrics.js';
@@ -80,6 +84,8 @@ export interface ServerConfig {
   scheduleMs?: number;
   /** Address people reach the server at, for links in notifications. */
   publicUrl?: string;
+  /** The SMTP server e-mail notifications go through; none: no e-mail. */
+  email?: SmtpConfig;
   /**
    * Where logs and artifacts live: a directory (shared storage lets replicas serve each
    * other's logs) or `s3://bucket/prefix`. Default: under the data dir.
@@ -97,6 +103,8 @@ export interface ServerConfig {
   hookBodyLimit?: number;
   /** Directory of the built web UI, if any. */
   webRoot?: string;
+  /** Sign-in with an OpenID Provider (`--oidc-*`); tokens work either way. */
+  oidc?: OidcSettings;
   /** Told things an operator must see (the initial admin token, the address). */
   announce?: (line: string) => void;
   quiet?: boolean;
@@ -182,9 +190,23 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const ids = new ExecutorIds(installation);
   const scriptsWorkRoot = join(dataDir, 'scripts');
   const commitStatuses = new CommitStatusNotifier({ db, cipher });
+  const email =
+    config.email === undefined
+      ? undefined
+      : new EmailNotifier({
+          db,
+          logs,
+          transport: createSmtpTransport(config.email),
+          from: config.email.from,
+          ...(config.email.password !== undefined && { redact: [config.email.password] }),
+        });
+  if (config.email !== undefined)
+    announce(
+      `e-mail notifications through ${config.email.host}:${config.email.port} (TLS: ${config.email.tls}) from ${config.email.from}`,
+    );
   const notifier = createNotifierHub(db, {
     ...(config.publicUrl !== undefined ? { baseUrl: config.publicUrl } : {}),
-    extra: () => [commitStatuses],
+    extra: () => [commitStatuses, ...(email !== undefined ? [email] : [])],
     onError: (error, context) =>
       announce(
         `notify (build ${context.buildId}): ${error instanceof Error ? error.message : String(error)}`,
@@ -289,6 +311,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     queued: (build) => notifier.onBuildQueued(build.id),
     finished: (build) => notifier.onBuildFinished(build.id),
   });
+  const oidc = config.oidc === undefined ? undefined : new OidcProvider(config.oidc);
   const app = buildApp({
     cipher,
     db,
@@ -312,15 +335,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           sealer: cipher,
           ...(config.hookBodyLimit !== undefined ? { bodyLimit: config.hookBodyLimit } : {}),
         }),
+      (root) => badgeRoutes(root, { db }),
+      (root) => {
+        if (oidc !== undefined) oidcRoutes(root, { db, provider: oidc, log: (line) => root.log.warn(line) });
+      },
     ],
     apiPlugins: [
       (api) => hookSettingsRoutes(api, { db, scriptsWorkRoot, sealer: cipher }),
       (api) => registerSecretRoutes(api, { db, cipher }),
       (api) => registerArtifactRoutes(api, { db, blobs }),
       (api) => registerRetentionRoutes(api, { db, defaults: retentionDefaults }),
-      (api) => registerCommitStatusRoutes(api, { db }),
       (api) => registerScheduleRoutes(api, { db }),
+      (api) => registerEmailRoutes(api, { db, smtpConfigured: email !== undefined }),
+      (api) => badgeSettingsRoutes(api, { db }),
+      (api) => registerCommitStatusRoutes(api, { db }),
       (api) => executorRoutes(api, executors),
+      (api) => authMethodRoutes(api, oidc),
     ],
     ...(config.webRoot !== undefined ? { webRoot: config.webRoot } : {}),
   });
@@ -330,7 +360,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const schedules = new ScheduleRunner({
     db,
     trigger: (trx, project, input) => new DatabaseBuildControl(trx).trigger(project, input),
-    onQueued: () => scheduler.kick(),
+    onQueued: (build) => {
+      scheduler.kick();
+      notifier.onBuildQueued(build.id);
+    },
     onError: (error, schedule) =>
       announce(`schedule ${schedule.id}: ${error instanceof Error ? error.message : String(error)}`),
   });
@@ -359,6 +392,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         // A cluster watch would keep the process alive; steps run on either way.
         for (const executor of executors.all()) await executor.close?.().catch(() => undefined);
         commitStatuses.close();
+        email?.close();
         await notifier.close();
         await db.destroy();
       })()),
