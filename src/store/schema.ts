@@ -2,6 +2,7 @@ import type { Generated, Selectable } from 'kysely';
 import type { BuildEvent, Status } from '../pipeline/types.js';
 import type { NotifyTargetsTable, ProjectHooksTable, WebhookDeliveriesTable } from './schema-hooks.js';
 import type { ArtifactsTable, ProjectRetentionTable, SecretsTable } from './schema-secrets.js';
+import type { ProjectBadgesTable } from './schema-badges.js';
 import type { SessionsTable } from './schema-sessions.js';
 import type { CommitStatusDeliveriesTable, ProjectCommitStatusTable } from './schema-commit-status.js';
 import type { SchedulesTable } from './schema-schedules.js';
@@ -29,6 +30,7 @@ export interface Database {
   project_retention: ProjectRetentionTable;
   project_commit_status: ProjectCommitStatusTable;
   commit_status_deliveries: CommitStatusDeliveriesTable;
+  project_badges: ProjectBadgesTable;
   schedules: SchedulesTable;
 }
 
@@ -60,6 +62,10 @@ export interface BuildsTable {
   branch: string;
   commit_sha: string | null;
   commit_message: string | null;
+  /** `Name <e-mail>` or the name alone (migration 0017). */
+  commit_author: string | null;
+  /** The pull (GitLab: merge) request a `pull_request` build is for, when the webhook said (0017). */
+  pull_request_number: number | null;
   tag: string | null;
   event: BuildEvent;
   trigger: BuildTrigger;

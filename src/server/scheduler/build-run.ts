@@ -41,6 +41,7 @@ import { BuildLogWriter } from '../logs/log-writer.js';
 import type { LogStore } from '../logs/types.js';
 import { internalErrorMessage, reportInternalError, type ErrorLog } from '../internal-error.js';
 import { checkout, CheckoutError } from '../sources/git-checkout.js';
+import { readCommitInfo } from '../sources/commit-info.js';
 import type { ExecutorIds, ExecutorPick } from './executor-pool.js';
 import { lostStep, resumeNotes, resumeStateOf } from './resume.js';
 
@@ -318,9 +319,12 @@ export class BuildRun {
         log: (line) => this.note(line),
       });
       this.note(`checked out ${commit}`);
-      if (commit !== this.build.commitSha) {
+      // What git says of the commit wins over what a webhook said; unknown leaves those fields.
+      const info = await readCommitInfo(dir, commit, this.controller.signal).catch(() => undefined);
+      if (commit !== this.build.commitSha || info !== undefined) {
         await setBuildStatus(this.deps.db, this.build.id, ['running'], 'running', {
           commitSha: commit,
+          ...(info && { commitMessage: info.message, ...(info.author && { commitAuthor: info.author }) }),
           ifLeaseOwner: this.deps.owner,
         });
       }
