@@ -14,6 +14,7 @@ import { registerScheduleCommands } from './remote/schedule-commands.js';
 import { registerSecretCommands } from './remote/secret-commands.js';
 import { registerWebhookCommands } from './remote/webhook-commands.js';
 import { registerBadgeCommand } from './remote/badge-commands.js';
+import { registerEmailCommands } from './remote/email-commands.js';
 import { withKubernetesOptions } from './kubernetes-options.js';
 import { registerServerCommand } from './server-command.js';
 import { runCommand, type RunCommandOptions } from './run.js';
@@ -115,6 +116,7 @@ export function buildProgram(exit: (code: number) => void): Command {
   registerRemoteCommands(program, exit);
   registerSecretCommands(program, exit);
   registerWebhookCommands(program, exit);
+  registerEmailCommands(program, exit);
   registerArtifactCommands(program, exit);
   registerBadgeCommand(program, exit);
   registerScheduleCommands(program, exit);

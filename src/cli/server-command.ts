@@ -12,8 +12,9 @@ import {
   type KubernetesCliOptions,
 } from './kubernetes-options.js';
 import { MAX_TIMEOUT_MS, parseDuration } from '../pipeline/duration.js';
+import { smtpConfigFrom, withSmtpOptions, type SmtpCliOptions } from './smtp-options.js';
 
-interface ServerOptions extends KubernetesCliOptions {
+interface ServerOptions extends KubernetesCliOptions, SmtpCliOptions {
   host: string;
   port: string;
   dataDir: string;
@@ -47,7 +48,7 @@ interface ServerOptions extends KubernetesCliOptions {
  * `--drain-timeout`. A second signal stops at once.
  */
 export function registerServerCommand(program: Command, exit: (code: number) => void): void {
-  withKubernetesOptions(program.command('server'))
+  withSmtpOptions(withKubernetesOptions(program.command('server')))
     .description('start the Slipway server (API, web UI, scheduler)')
     .option('--host <address>', 'address to listen on', process.env.SLIPWAY_HOST ?? '127.0.0.1')
     .option('--port <port>', 'port to listen on', process.env.SLIPWAY_PORT ?? '8080')
@@ -167,6 +168,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
       }
       // Checked before anything starts: a bad option is a usage error, not a half-started server.
       if (options.executor === 'kubernetes') kubernetesSettings(options);
+      const email = smtpConfigFrom(options);
       const { startServer } = await import('../server/server.js');
       const server = await startServer({
         host: options.host,
@@ -187,6 +189,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...(scheduleMs !== undefined ? { scheduleMs } : {}),
         ...(options.replicaId !== undefined ? { replicaId: options.replicaId } : {}),
         ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+        ...(email !== undefined ? { email } : {}),
         ...(options.blobs !== undefined ? { blobs: options.blobs } : {}),
         ...optionalCount('--keep-builds', options.keepBuilds, 'keepBuilds'),
         ...optionalCount('--keep-days', options.keepDays, 'keepDays'),

@@ -4,6 +4,7 @@ import type { NotifyTargetsTable, ProjectHooksTable, WebhookDeliveriesTable } fr
 import type { ArtifactsTable, ProjectRetentionTable, SecretsTable } from './schema-secrets.js';
 import type { ProjectBadgesTable } from './schema-badges.js';
 import type { SessionsTable } from './schema-sessions.js';
+import type { EmailDeliveriesTable, ProjectEmailTable } from './schema-email.js';
 import type { CommitStatusDeliveriesTable, ProjectCommitStatusTable } from './schema-commit-status.js';
 import type { SchedulesTable } from './schema-schedules.js';
 import type { BuildTrigger, ConcurrencyPolicy, TokenRole } from './types.js';
@@ -31,6 +32,8 @@ export interface Database {
   project_commit_status: ProjectCommitStatusTable;
   commit_status_deliveries: CommitStatusDeliveriesTable;
   project_badges: ProjectBadgesTable;
+  project_email: ProjectEmailTable;
+  email_deliveries: EmailDeliveriesTable;
   schedules: SchedulesTable;
 }
 

@@ -29,6 +29,12 @@ import {
 } from '../../contract/index.js';
 import { scheduleEndpoints } from '../../contract/schedule-api.js';
 import type { Schedule, ScheduleCreate, ScheduleUpdate } from '../../contract/schedules.js';
+import {
+  emailEndpoints,
+  type EmailDeliveryDto,
+  type EmailSettingsUpdate,
+  type EmailSettingsView,
+} from '../../contract/email.js';
 import { badgeEndpoints, type BadgeSettings } from '../../contract/badge-api.js';
 import { followSse, type FollowSseOptions } from './sse.js';
 
@@ -321,6 +327,20 @@ export class SlipwayClient {
 
   deleteSchedule(slug: string, id: number): Promise<void> {
     return this.call(scheduleEndpoints.remove(slug, id));
+  }
+
+  // E-mail notifications
+
+  getEmailSettings(slug: string): Promise<EmailSettingsView> {
+    return this.call(emailEndpoints.get(slug));
+  }
+
+  setEmailSettings(slug: string, body: EmailSettingsUpdate): Promise<EmailSettingsView> {
+    return this.call(emailEndpoints.set(slug, body));
+  }
+
+  emailDeliveries(slug: string): Promise<EmailDeliveryDto[]> {
+    return this.call(emailEndpoints.deliveries(slug));
   }
 
   // Status badge

@@ -13,6 +13,7 @@ import { resume } from './0010_resume.js';
 import { attemptExit } from './0011_attempt_exit.js';
 import { commitStatus } from './0015_commit_status.js';
 import { badges } from './0012_badges.js';
+import { email } from './0013_email.js';
 import { schedules } from './0014_schedules.js';
 import { commitAuthor } from './0017_commit_author.js';
 
@@ -36,6 +37,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0011_attempt_exit': attemptExit(),
     '0015_commit_status': commitStatus(dialect),
     '0012_badges': badges(dialect),
+    '0013_email': email(dialect),
     '0014_schedules': schedules(dialect),
     '0017_commit_author': commitAuthor(),
   };
