@@ -23,7 +23,7 @@ export class OidcProvider {
   private async discover(): Promise<client.Configuration> {
     const { issuer, clientId, clientSecret } = this.settings;
     const auth = clientSecret === undefined ? client.None() : client.ClientSecretBasic(clientSecret);
-    return client.discovery(
+    const config = await client.discovery(
       issuer,
       clientId,
       { redirect_uris: [this.settings.redirectUrl.href], response_types: ['code'] },
@@ -33,5 +33,10 @@ export class OidcProvider {
         ? { execute: [client.allowInsecureRequests], timeout: 15 }
         : { timeout: 15 },
     );
+    // The id_token's signature is checked against the IdP's keys too, not only its claims
+    // (OIDC lets a client skip that for a token fetched over TLS; a compromised or misrouted
+    // token endpoint would then go unnoticed).
+    client.enableNonRepudiationChecks(config);
+    return config;
   }
 }

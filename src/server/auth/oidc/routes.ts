@@ -227,7 +227,7 @@ function reasonOf(error: unknown): string {
       : `The identity provider refused to finish the sign-in (${error.error}).`;
   }
   if (error instanceof client.ClientError || isOauthError(error)) {
-    return `The identity provider's answer failed Slipway's checks: ${(error as Error).message}. No session was opened.`;
+    return `The identity provider's answer failed Slipway's checks: ${describe(error)}. No session was opened.`;
   }
   return `Slipway could not finish the sign-in with the identity provider: ${describe(error)}.`;
 }
