@@ -12,9 +12,10 @@ import {
   type KubernetesCliOptions,
 } from './kubernetes-options.js';
 import { MAX_TIMEOUT_MS, parseDuration } from '../pipeline/duration.js';
+import { oidcSettingsFrom, withOidcOptions, type OidcCliOptions } from './oidc-options.js';
 import { smtpConfigFrom, withSmtpOptions, type SmtpCliOptions } from './smtp-options.js';
 
-interface ServerOptions extends KubernetesCliOptions, SmtpCliOptions {
+interface ServerOptions extends KubernetesCliOptions, SmtpCliOptions, OidcCliOptions {
   host: string;
   port: string;
   dataDir: string;
@@ -48,7 +49,7 @@ interface ServerOptions extends KubernetesCliOptions, SmtpCliOptions {
  * `--drain-timeout`. A second signal stops at once.
  */
 export function registerServerCommand(program: Command, exit: (code: number) => void): void {
-  withSmtpOptions(withKubernetesOptions(program.command('server')))
+  withOidcOptions(withSmtpOptions(withKubernetesOptions(program.command('server'))))
     .description('start the Slipway server (API, web UI, scheduler)')
     .option('--host <address>', 'address to listen on', process.env.SLIPWAY_HOST ?? '127.0.0.1')
     .option('--port <port>', 'port to listen on', process.env.SLIPWAY_PORT ?? '8080')
@@ -168,6 +169,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
       }
       // Checked before anything starts: a bad option is a usage error, not a half-started server.
       if (options.executor === 'kubernetes') kubernetesSettings(options);
+      const oidc = oidcSettingsFrom(options, options.publicUrl);
       const email = smtpConfigFrom(options);
       const { startServer } = await import('../server/server.js');
       const server = await startServer({
@@ -199,6 +201,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...optionalCount('--hook-body-limit', options.hookBodyLimit, 'hookBodyLimit'),
         ...(webRoot() !== undefined ? { webRoot: webRoot()! } : {}),
         quiet: options.quiet,
+        ...(oidc !== undefined ? { oidc } : {}),
       }).catch((error: unknown) => {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE')

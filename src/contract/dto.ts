@@ -386,6 +386,10 @@ export const TokenInfoSchema = Type.Object(
     role: RoleSchema,
     createdAt: Time,
     lastUsedAt: nullable(Time),
+    /** Set for a person signed in with OpenID Connect: the identity provider's issuer URL. */
+    signedInWith: Type.Optional(
+      Type.String({ description: 'The OIDC issuer of a person signed in with it (not a token)' }),
+    ),
   },
   { title: 'TokenInfo' },
 );

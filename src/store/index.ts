@@ -61,6 +61,17 @@ export {
 } from './sessions.js';
 export type { CreatedSession } from './sessions.js';
 export {
+  createUserSession,
+  verifyUserSession,
+  deleteUserSession,
+  saveOidcLogin,
+  takeOidcLogin,
+  USER_SESSION_PREFIX,
+  USER_SESSION_MAX_AGE_MS,
+  OIDC_LOGIN_MAX_AGE_MS,
+} from './oidc-users.js';
+export type { OidcIdentity, OidcLogin, UserCaller } from './oidc-users.js';
+export {
   requestCancel,
   openApproval,
   decideApproval,

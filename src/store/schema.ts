@@ -5,8 +5,9 @@ import type { ArtifactsTable, ProjectRetentionTable, SecretsTable } from './sche
 import type { ProjectBadgesTable } from './schema-badges.js';
 import type { SessionsTable } from './schema-sessions.js';
 import type { EmailDeliveriesTable, ProjectEmailTable } from './schema-email.js';
-import type { CommitStatusDeliveriesTable, ProjectCommitStatusTable } from './schema-commit-status.js';
 import type { SchedulesTable } from './schema-schedules.js';
+import type { OidcLoginsTable, OidcUsersTable, UserSessionsTable } from './schema-oidc.js';
+import type { CommitStatusDeliveriesTable, ProjectCommitStatusTable } from './schema-commit-status.js';
 import type { BuildTrigger, ConcurrencyPolicy, TokenRole } from './types.js';
 
 /**
@@ -29,6 +30,9 @@ export interface Database {
   secrets: SecretsTable;
   artifacts: ArtifactsTable;
   project_retention: ProjectRetentionTable;
+  oidc_users: OidcUsersTable;
+  user_sessions: UserSessionsTable;
+  oidc_logins: OidcLoginsTable;
   project_commit_status: ProjectCommitStatusTable;
   commit_status_deliveries: CommitStatusDeliveriesTable;
   project_badges: ProjectBadgesTable;

@@ -141,5 +141,7 @@ export function toTokenInfo(token: Store.TokenInfo): Dto.TokenInfo {
     role: token.role,
     createdAt: iso(token.createdAt),
     lastUsedAt: isoOrNull(token.lastUsedAt),
+    // A person signed in by OIDC (see `UserCaller`), not a token.
+    ...('issuer' in token && typeof token.issuer === 'string' ? { signedInWith: token.issuer } : {}),
   };
 }
