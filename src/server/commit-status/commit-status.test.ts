@@ -28,6 +28,7 @@ import { DIALECTS } from '../../store/testing/dialects.js';
 import { until } from '../../testing/until.js';
 import { FsLogStore } from '../logs/fs-log-store.js';
 import { createNotifierHub, type NotifierHub } from '../notify/hub.js';
+import { addNotifyTarget, removeNotifyTarget } from '../notify/targets.js';
 import type { BuildNotice } from '../notify/types.js';
 import { DatabaseBuildControl } from '../scheduler/build-control.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -526,6 +527,42 @@ describe.each(DIALECTS)(
       expect(await failure(await runningBuild(), notifier(1))).toMatch(
         /^commit status to GitHub failed: fetch failed \(.*ECONNREFUSED.*\) after 2 attempts$/,
       );
+    });
+
+    it('the hub tells webhook targets nothing of the queued and stage moments, and the notifier all four', async () => {
+      gh.reset();
+      await putCommitStatusSettings(api.t.db, p.id, {
+        enabled: true,
+        forge: null,
+        apiUrl: gh.apiUrl,
+        tokenSecret: 'GH_TOKEN',
+        contexts: 'build',
+      });
+      const target = await addNotifyTarget(api.t.db, { projectId: p.id, url: `${gh.url}/webhook` });
+      // One instance for every notice: it remembers what it posted per build.
+      const statuses = notifier();
+      const hub = createNotifierHub(api.t.db, {
+        baseUrl: BASE,
+        extra: () => [statuses],
+        onError: (e) => seen.push(String(e)),
+      });
+      try {
+        const { build } = await runningBuild();
+        hub.onBuildQueued(build.id);
+        hub.onStageChanged(build.id);
+        await hub.idle();
+        expect(gh.requests.filter((r) => r.path === '/webhook')).toEqual([]);
+        expect(gh.context('slipway').map((r) => r.body.description)).toEqual([
+          `Build #${build.number} running`,
+        ]);
+        hub.onBuildStarted(build.id);
+        await hub.idle();
+        expect(gh.requests.filter((r) => r.path === '/webhook')).toHaveLength(1);
+        expect(gh.context('slipway')).toHaveLength(1);
+      } finally {
+        await hub.close();
+        await removeNotifyTarget(api.t.db, target.id);
+      }
     });
 
     it('the token appears in no answer, message or stored row', async () => {
