@@ -48,12 +48,13 @@ describe('slipway server --smtp-* options', () => {
   });
 
   it('the password from the environment or a file, never from an option', () => {
-    expect(
-      smtpConfigFrom(
-        { smtpHost: 'm', smtpUser: 'ci', smtpFrom: from },
-        { SLIPWAY_SMTP_PASSWORD: 'from-env' },
-      ),
-    ).toMatchObject({ user: 'ci', password: 'from-env' });
+    const env: NodeJS.ProcessEnv = { SLIPWAY_SMTP_PASSWORD: 'from-env', HOME: '/root' };
+    expect(smtpConfigFrom({ smtpHost: 'm', smtpUser: 'ci', smtpFrom: from }, env)).toMatchObject({
+      user: 'ci',
+      password: 'from-env',
+    });
+    // Gone from the environment children inherit.
+    expect(env).toEqual({ HOME: '/root' });
     expect(
       smtpConfigFrom(
         { smtpHost: 'm', smtpUser: 'ci', smtpFrom: from, smtpPasswordFile: join(dir, 'password') },

@@ -63,6 +63,7 @@ export function withSmtpOptions(command: Command): Command {
 /**
  * The SMTP settings the options and environment describe; undefined when no SMTP server is
  * named (the server then sends no e-mail). A wrong or incomplete setting is a usage error.
+ * `SLIPWAY_SMTP_PASSWORD` is removed from `env` once read.
  */
 export function smtpConfigFrom(
   options: SmtpCliOptions,
@@ -145,5 +146,7 @@ function passwordFrom(options: SmtpCliOptions, env: NodeJS.ProcessEnv): string |
     if (password === '') throw new UsageError(`--smtp-password-file "${options.smtpPasswordFile}" is empty`);
     return password;
   }
+  // Read once, then gone from the environment: no child process (git, a local build) inherits it.
+  delete env[SMTP_PASSWORD_ENV];
   return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
 }
