@@ -11,11 +11,11 @@ import { stepPolicy } from './0008_step_policy.js';
 import { logLimit } from './0009_log_limit.js';
 import { resume } from './0010_resume.js';
 import { attemptExit } from './0011_attempt_exit.js';
-import { oidcUsers } from './0016_oidc_users.js';
-import { commitStatus } from './0015_commit_status.js';
 import { badges } from './0012_badges.js';
 import { email } from './0013_email.js';
 import { schedules } from './0014_schedules.js';
+import { commitStatus } from './0015_commit_status.js';
+import { oidcUsers } from './0016_oidc_users.js';
 import { commitAuthor } from './0017_commit_author.js';
 
 /**
@@ -36,11 +36,11 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0009_log_limit': logLimit(),
     '0010_resume': resume(),
     '0011_attempt_exit': attemptExit(),
-    '0016_oidc_users': oidcUsers(dialect),
-    '0015_commit_status': commitStatus(dialect),
     '0012_badges': badges(dialect),
     '0013_email': email(dialect),
     '0014_schedules': schedules(dialect),
+    '0015_commit_status': commitStatus(dialect),
+    '0016_oidc_users': oidcUsers(dialect),
     '0017_commit_author': commitAuthor(),
   };
 }
