@@ -25,6 +25,9 @@ const MESSAGE = 'Fix <b>login</b> & logout';
 const BODY = 'The session cookie outlived the sign-out.';
 const AUTHOR = 'Ada Lovelace <ada@example.com>';
 
+/** `expect.poll` with room for a loaded machine (its default gives up after 1 s). */
+const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 60_000 });
+
 /**
  * The commit's message and author, the links to the forge, and the tab's title and favicon,
  * in real Chromium against a real server building a real git repository. The GitHub project's
@@ -107,13 +110,13 @@ describe('web UI: commit message, author and forge links; the tab shows a runnin
       await waitForBuild<Build>(server, build.id, (b) => b.status === 'running' && b.commitAuthor != null);
       await page.goto(`${server.url}/projects/acme/web/builds/${build.number}`);
 
-      await expect.poll(() => page.title()).toBe(`● running — acme/web #${build.number} · Slipway`);
+      await poll(() => page.title()).toBe(`● running — acme/web #${build.number} · Slipway`);
       expect(await favicon().getAttribute('data-status')).toBe('running');
       expect(decodeURIComponent((await favicon().getAttribute('href'))!)).toContain('stroke="#1f5fbf"');
 
       // The message is text: its "<b>" is shown, never made an element.
       const message = page.getByTestId('commit-message');
-      await expect.poll(() => message.locator('summary').textContent()).toBe(MESSAGE);
+      await poll(() => message.locator('summary').textContent()).toBe(MESSAGE);
       expect(await message.locator('b').count()).toBe(0);
       expect(await message.locator('.commit-body').isVisible()).toBe(false);
       await message.locator('summary').click();
@@ -127,9 +130,7 @@ describe('web UI: commit message, author and forge links; the tab shows a runnin
       expect(await branchLink.getAttribute('href')).toBe('https://github.com/acme/web/tree/main');
 
       await writeFile(join(scratch, 'go'), '');
-      await expect
-        .poll(() => page.title(), { timeout: 60_000 })
-        .toBe(`✓ success — acme/web #${build.number} · Slipway`);
+      await poll(() => page.title()).toBe(`✓ success — acme/web #${build.number} · Slipway`);
       expect(await favicon().getAttribute('data-status')).toBe('success');
       expect(decodeURIComponent((await favicon().getAttribute('href'))!)).toContain('fill="#1a7f37"');
 
@@ -200,10 +201,10 @@ describe('web UI: commit message, author and forge links; the tab shows a runnin
       const build = await api<Build>(server, 'POST', '/projects/acme/local/builds', { branch: 'main' });
       await waitForBuild(server, build.id, (b) => b.status === 'success');
       await page.goto(`${server.url}/projects/acme/local/builds/${build.number}`);
-      await expect
-        .poll(() => page.getByTestId('commit-message').locator('summary').textContent())
-        .toBe(MESSAGE);
+      await poll(() => page.getByTestId('commit-message').locator('summary').textContent()).toBe(MESSAGE);
       expect(await page.getByTestId('commit-author').textContent()).toBe(AUTHOR);
+      // Once the project (its repository URL) is loaded, it is on no known forge: no links.
+      await page.locator('dl.facts[data-forge="none"]').waitFor();
       expect(await page.locator('dd code').first().textContent()).toBe(sha.slice(0, 12));
       expect(await page.locator('a.forge-link').count()).toBe(0);
       expect(await page.title()).toBe(`✓ success — acme/local #${build.number} · Slipway`);
@@ -212,6 +213,7 @@ describe('web UI: commit message, author and forge links; the tab shows a runnin
       const row = page.locator(`li[data-build="${build.number}"]`);
       await row.getByTestId('commit-title').waitFor();
       expect(await row.getByTestId('commit-author').textContent()).toBe('Ada Lovelace');
+      await page.locator('ul.builds[data-forge="none"]').waitFor();
       expect(await page.locator('a.forge-link').count()).toBe(0);
       expect(consoleErrors).toEqual([]);
     },
@@ -227,14 +229,14 @@ describe('web UI: commit message, author and forge links; the tab shows a runnin
       await page.getByText('Status badge').click();
       // The image loads with the session: a private badge shows to the signed-in.
       const image = page.getByRole('img', { name: 'build status of acme/web (main)' });
-      await expect
-        .poll(() => image.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth))
-        .toBeGreaterThan(0);
+      await poll(() =>
+        image.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
+      ).toBeGreaterThan(0);
       expect(await page.getByLabel('Markdown for a README').inputValue()).toBe(
         `[![build](${server.url}/badges/acme/web.svg)](${server.url}/projects/acme/web)`,
       );
       await page.getByLabel(/Public badge/).click();
-      await expect.poll(() => page.getByTestId('badge-visibility').textContent()).toMatch(/^Public/);
+      await poll(() => page.getByTestId('badge-visibility').textContent()).toMatch(/^Public/);
       const anonymous = await fetch(badgeUrl);
       expect(anonymous.status).toBe(200);
       expect(anonymous.headers.get('content-type')).toMatch(/^image\/svg\+xml/);

@@ -1,11 +1,25 @@
 import type { ReactNode } from 'react';
 import type { Build } from '../api/types';
-import { authorName, commitTitle, forgeLinks, type ForgeLinks } from '../../../src/contract/forge-links.js';
+import {
+  authorName,
+  commitTitle,
+  forgeLinks,
+  forgeRepoOf,
+  type ForgeLinks,
+} from '../../../src/contract/forge-links.js';
 import './commit.css';
 
 /** The forge links of a build, or none while the project (its repository URL) is not loaded. */
 export function linksOf(build: Build, repoUrl: string | undefined): ForgeLinks {
   return repoUrl === undefined ? {} : forgeLinks(repoUrl, build);
+}
+
+/**
+ * Which forge the links go to, for a `data-forge` attribute: `loading` until the project (its
+ * repository URL) is there, `none` for a repository on no known forge.
+ */
+export function forgeState(repoUrl: string | undefined): string {
+  return repoUrl === undefined ? 'loading' : (forgeRepoOf(repoUrl)?.forge ?? 'none');
 }
 
 /**

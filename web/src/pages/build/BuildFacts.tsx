@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
 import type { BuildDetail } from '../../api/types';
-import { ForgeLink, linksOf } from '../../components/CommitInfo';
+import { ForgeLink, forgeState, linksOf } from '../../components/CommitInfo';
 import { useApi } from '../../api/session';
 import { elapsed, formatDuration, formatTime } from '../../lib/format';
 import { useNow, usePoll } from '../../lib/hooks';
@@ -21,7 +21,7 @@ export function BuildFacts({ build, repoUrl }: { build: BuildDetail; repoUrl?: s
       </ForgeLink>
     );
   return (
-    <dl className="facts">
+    <dl className="facts" data-forge={forgeState(repoUrl)}>
       <div>
         <dt>Branch</dt>
         <dd className="branch">

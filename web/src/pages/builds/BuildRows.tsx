@@ -1,7 +1,7 @@
 import type { Build } from '../../api/types';
 import { BuildActions, isFinal } from '../../components/BuildActions';
 import { StatusBadge } from '../../components/Status';
-import { CommitLine, ForgeLink, linksOf } from '../../components/CommitInfo';
+import { CommitLine, ForgeLink, forgeState, linksOf } from '../../components/CommitInfo';
 import { elapsed, formatAgo, formatDuration, shortSha } from '../../lib/format';
 import { useNow } from '../../lib/hooks';
 import { buildPath, Link } from '../../lib/router';
@@ -36,7 +36,7 @@ export function BuildRows({
 }) {
   const now = useNow(builds.some((b) => !isFinal(b)));
   return (
-    <ul className="rows builds" aria-label="Builds">
+    <ul className="rows builds" aria-label="Builds" data-forge={forgeState(repoUrl)}>
       {builds.map((build) => {
         const took = elapsed(build, now);
         const links = linksOf(build, repoUrl);
