@@ -16,6 +16,8 @@ export interface CommitStatusSettings {
   forge: ForgeKind | null;
   /** null: the forge's default for the repository's host. */
   apiUrl: string | null;
+  /** `owner/name` (GitLab: the full path) on the forge; null: from the repository URL (a mirror or a local path needs it). */
+  repository: string | null;
   /** Name of the secret holding the token. */
   tokenSecret: string;
   contexts: ContextMode;
@@ -35,6 +37,7 @@ export async function getCommitStatusSettings(
     enabled: Number(row.enabled) === 1,
     forge: (row.forge as ForgeKind | null) ?? null,
     apiUrl: row.api_url,
+    repository: row.repository,
     tokenSecret: row.token_secret,
     contexts: row.contexts === 'stage' ? 'stage' : 'build',
   };
@@ -50,6 +53,7 @@ export async function putCommitStatusSettings(
     enabled: settings.enabled ? 1 : 0,
     forge: settings.forge,
     api_url: settings.apiUrl,
+    repository: settings.repository,
     token_secret: settings.tokenSecret,
     contexts: settings.contexts,
     updated_at: now,

@@ -14,6 +14,8 @@ export interface ProjectCommitStatusTable {
   forge: string | null;
   /** The forge's API base URL; null: the default for the forge and host. */
   api_url: string | null;
+  /** The repository's path on the forge (`owner/name`); null: from the repository URL. */
+  repository: string | null;
   /** NAME of the Slipway secret (project's, else global) that holds the token; never the token. */
   token_secret: string;
   /** `build` (context `slipway`) or `stage` (`slipway` and `slipway/<stage>`). */

@@ -262,6 +262,7 @@ describe('commit statuses from real builds (sqlite, local executor, stand-in for
       enabled: true,
       forge: 'gitlab',
       apiUrl: gl.apiUrl,
+      repository: null,
       tokenSecret: 'STATUS_TOKEN',
       contexts: 'build',
     });
@@ -291,6 +292,7 @@ describe('commit statuses from real builds (sqlite, local executor, stand-in for
       enabled: true,
       forge: 'gitea',
       apiUrl: tea.apiUrl,
+      repository: null,
       tokenSecret: 'STATUS_TOKEN',
       contexts: 'build',
     });
@@ -521,6 +523,7 @@ describe.each(DIALECTS)(
         enabled: true,
         forge: null,
         apiUrl: deadApi,
+        repository: null,
         tokenSecret: 'GH_TOKEN',
         contexts: 'build',
       });
@@ -535,6 +538,7 @@ describe.each(DIALECTS)(
         enabled: true,
         forge: null,
         apiUrl: gh.apiUrl,
+        repository: null,
         tokenSecret: 'GH_TOKEN',
         contexts: 'build',
       });

@@ -42,12 +42,21 @@ export interface ForgeRepo {
  */
 export function resolveForgeRepo(
   repoUrl: string,
-  settings: { forge: ForgeKind | null; apiUrl: string | null },
+  settings: { forge: ForgeKind | null; apiUrl: string | null; repository?: string | null },
 ): ForgeRepo | { error: string } {
   const location = parseRepoLocation(repoUrl);
+  const repository = settings.repository ?? null;
   if (location === undefined) {
+    // A mirror or a local path: the settings say all of it.
+    if (repository !== null && settings.forge !== null && settings.apiUrl !== null) {
+      return checkedPath({
+        forge: settings.forge,
+        apiUrl: settings.apiUrl.replace(/\/+$/, ''),
+        path: repository,
+      });
+    }
     return {
-      error: `the repository URL is not on a forge (a host and owner/name are needed for commit statuses)`,
+      error: `the repository URL names no forge: set "forge", "apiUrl" and "repository" (owner/name)`,
     };
   }
   const known = KNOWN_HOSTS[location.host];
@@ -59,11 +68,18 @@ export function resolveForgeRepo(
   }
   const apiUrl =
     settings.apiUrl ?? (known?.forge === forge ? known.apiUrl : defaultApiUrl(forge, location.origin));
-  const parts = location.path.split('/');
-  if (forge !== 'gitlab' && parts.length !== 2) {
-    return { error: `${location.path} is not an owner/name repository path` };
+  return checkedPath({ forge, apiUrl: apiUrl.replace(/\/+$/, ''), path: repository ?? location.path });
+}
+
+function checkedPath(repo: ForgeRepo): ForgeRepo | { error: string } {
+  const parts = repo.path.split('/');
+  if (parts.some((part) => part === '' || part === '.' || part === '..' || /\s/.test(part))) {
+    return { error: `${repo.path} is not a repository path` };
   }
-  return { forge, apiUrl: apiUrl.replace(/\/+$/, ''), path: location.path };
+  if (repo.forge !== 'gitlab' && parts.length !== 2) {
+    return { error: `${repo.path} is not an owner/name repository path` };
+  }
+  return repo;
 }
 
 /** GitHub Enterprise Server, self-hosted GitLab, Gitea and Forgejo at their usual places. */

@@ -40,6 +40,12 @@ export const CommitStatusSettingsSchema = Type.Object(
           'The API base (GitHub Enterprise `https://host/api/v3`, GitLab `https://host/api/v4`, Gitea `https://host/api/v1`); null: that default for the repository host',
       }),
     ),
+    repository: Type.Optional(
+      Type.Union([Type.String({ minLength: 3, maxLength: 512 }), Type.Null()], {
+        description:
+          'The repository on the forge, `owner/name` (GitLab: `group/sub/name`); null: from the repository URL (needed when it is a mirror or a local path)',
+      }),
+    ),
     tokenSecret: Type.String({
       pattern: SECRET_NAME_PATTERN,
       description: 'NAME of the project (or global) secret holding the forge token; the value is never shown',
@@ -54,6 +60,7 @@ const CommitStatusViewSchema = Type.Object(
     enabled: Type.Boolean(),
     forge: Type.Union([ForgeSchema, Type.Null()]),
     apiUrl: Type.Union([Type.String(), Type.Null()]),
+    repository: Type.Union([Type.String(), Type.Null()]),
     tokenSecret: Type.Union([Type.String(), Type.Null()]),
     contexts: ContextsSchema,
     /** What the settings resolve to for the project's repository, or why they do not. */
@@ -94,6 +101,7 @@ export function registerCommitStatusRoutes(api: App, deps: { db: Kysely<Database
       enabled: false,
       forge: null,
       apiUrl: null,
+      repository: null,
       tokenSecret: null,
       contexts: 'build' as const,
     };
@@ -102,6 +110,7 @@ export function registerCommitStatusRoutes(api: App, deps: { db: Kysely<Database
       enabled: own.enabled,
       forge: own.forge,
       apiUrl: own.apiUrl,
+      repository: own.repository,
       tokenSecret: own.tokenSecret,
       contexts: own.contexts,
       resolved:
@@ -149,6 +158,11 @@ export function registerCommitStatusRoutes(api: App, deps: { db: Kysely<Database
         enabled: body.enabled ?? true,
         forge: body.forge ?? null,
         apiUrl: body.apiUrl?.replace(/\/+$/, '') ?? null,
+        repository:
+          body.repository
+            ?.trim()
+            .replace(/^\/+|\/+$/g, '')
+            .replace(/\.git$/, '') ?? null,
         tokenSecret: body.tokenSecret,
         contexts: body.contexts ?? 'build',
       };

@@ -17,6 +17,7 @@ export function commitStatus(dialect: DialectName): Migration {
         .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
         .addColumn('forge', 'text')
         .addColumn('api_url', 'text')
+        .addColumn('repository', 'text')
         .addColumn('token_secret', 'text', (c) => c.notNull())
         .addColumn('contexts', 'text', (c) => c.notNull().defaultTo('build'))
         .addColumn('updated_at', big, (c) => c.notNull())
