@@ -86,10 +86,7 @@ async function authenticate(
   const sessionId = sessionIdOf(request);
   if (sessionId !== undefined && !hasTokenCredential(request)) {
     requireSameOrigin(request);
-    // A person signed in by OIDC (`slwu_`), or a browser that traded a token (`slws_`).
-    const caller = sessionId.startsWith(USER_SESSION_PREFIX)
-      ? await verifyUserSession(db, sessionId)
-      : await verifySession(db, sessionId);
+    const caller = await sessionCaller(db, sessionId);
     if (caller === undefined) {
       throw new AuthError(
         'unauthorized',
@@ -101,6 +98,17 @@ async function authenticate(
   const caller = await verifyToken(db, tokenOf(request, allowQuery));
   if (caller === undefined) throw new AuthError('unauthorized', 'the token is unknown or revoked');
   return caller;
+}
+
+/**
+ * Who a session cookie signs in: a person signed in by OIDC (`slwu_`), or a browser that
+ * traded a token (`slws_`); undefined when the session has ended. Also for routes that read
+ * the cookie themselves (a status badge that is not public).
+ */
+export async function sessionCaller(db: Kysely<Database>, sessionId: string): Promise<TokenInfo | undefined> {
+  return sessionId.startsWith(USER_SESSION_PREFIX)
+    ? await verifyUserSession(db, sessionId)
+    : await verifySession(db, sessionId);
 }
 
 function hasTokenCredential(request: FastifyRequest): boolean {

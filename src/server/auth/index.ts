@@ -6,6 +6,7 @@ export {
   registerAuth,
   callerOf,
   tokenOf,
+  sessionCaller,
   requireSameOrigin,
   QUERY_TOKEN_PARAM,
   CSRF_HEADER,

@@ -1,6 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSession, setBuildStatus, verifyToken } from '../../store/index.js';
+import { createSession, createUserSession, setBuildStatus, verifyToken } from '../../store/index.js';
 import type { BuildEvent, Project, Status } from '../../store/index.js';
 import { DIALECTS } from '../../store/testing/dialects.js';
 import { makeBuild, makeProject } from '../../store/testing/fixtures.js';
@@ -103,6 +103,14 @@ describe.each(DIALECTS)('status badges (%s, the real API app)', (dialect) => {
     expect(
       (await badge(null, '/badges/acme/closed.svg', { cookie: `${SESSION_COOKIE}=gone` })).statusCode,
     ).toBe(404);
+    // So does a person's session after an OIDC sign-in.
+    const person = await createUserSession(
+      api.t.db,
+      { issuer: 'https://idp.example', subject: 'ada', name: 'Ada', email: null },
+      'viewer',
+    );
+    const personCookie = { cookie: `${SESSION_COOKIE}=${person.id}` };
+    expect(stateOf(await badge(null, '/badges/acme/closed.svg', personCookie)).state).toBe('unknown');
   });
 
   it("shows the branch's newest finished build, passes an ETag and answers 304 until the state changes", async () => {

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
-import { getProjectBySlug, verifySession, verifyToken } from '../../store/index.js';
+import { getProjectBySlug, verifyToken } from '../../store/index.js';
 import type { Database, TokenInfo } from '../../store/index.js';
-import { AuthError, hasRole, tokenOf } from '../auth/index.js';
+import { AuthError, hasRole, sessionCaller, tokenOf } from '../auth/index.js';
 import { sessionIdOf } from '../auth/cookie.js';
 import { MEMBER, PUBLIC, VIEWER, projectOr404, type App } from '../api/context.js';
 import { notFound } from '../api/errors.js';
@@ -173,6 +173,6 @@ async function callerOf(request: FastifyRequest, db: Kysely<Database>): Promise<
   }
   const session = sessionIdOf(request);
   if (session === undefined) return undefined;
-  const caller = await verifySession(db, session);
+  const caller = await sessionCaller(db, session);
   return caller !== undefined && hasRole(caller.role, 'viewer') ? caller : undefined;
 }
