@@ -15,6 +15,7 @@ import {
   type Status,
 } from '../../store/index.js';
 import { findSecretForProject } from '../../store/secrets.js';
+import { messageOf, sleep } from '../notify/delivery.js';
 import type { BuildNotice, Notifier } from '../notify/types.js';
 import { sealContext } from '../secrets/store.js';
 import {
@@ -278,7 +279,7 @@ export class CommitStatusNotifier implements Notifier {
         redirect: 'manual',
       });
     } catch (cause) {
-      const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : networkMessage(cause);
+      const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : messageOf(cause);
       return { ok: false, retry: true, message: why };
     }
     const text = await readBounded(response);
@@ -400,28 +401,7 @@ function forgeMessage(text: string): string {
   return shortDescription(line).slice(0, 140);
 }
 
-function networkMessage(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = (error as { cause?: unknown }).cause;
-    return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
-  }
-  return String(error);
-}
-
 /** A forge that echoes what it was sent must not get the token into a message. */
 function redact(text: string, token: string): string {
   return token.length > 0 ? text.replaceAll(token, '***') : text;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -7,6 +7,7 @@ import {
   type EmailSettings,
 } from '../../store/email.js';
 import type { LogStore } from '../logs/types.js';
+import { sleep } from '../notify/delivery.js';
 import type { BuildNotice, Notifier } from '../notify/types.js';
 import { composeEmail, failingStep, stepTail } from './message.js';
 import type { MailTransport } from './smtp.js';
@@ -158,17 +159,4 @@ export function recipientsOf(settings: EmailSettings, build: Build): string[] {
 export function authorAddress(author: string | null): string | null {
   const address = author === null ? undefined : /<([^<>\s@]+@[^<>\s@]+)>\s*$/.exec(author)?.[1];
   return address ?? null;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

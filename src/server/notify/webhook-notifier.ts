@@ -1,5 +1,6 @@
 import { formatDuration } from '../../contract/duration.js';
 import { redactRepoUrl } from '../secrets/repo-credentials.js';
+import { messageOf, sleep } from './delivery.js';
 import type { BuildNotice, Notifier } from './types.js';
 
 export interface WebhookNotifierOptions {
@@ -191,18 +192,6 @@ function escape(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** Hides credentials and tokens in paths (Slack webhook URLs are secrets) for logs. */
 function redact(url: string): string {
   try {
@@ -211,12 +200,4 @@ function redact(url: string): string {
   } catch {
     return 'invalid URL';
   }
-}
-
-function messageOf(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = (error as { cause?: unknown }).cause;
-    return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
-  }
-  return String(error);
 }
