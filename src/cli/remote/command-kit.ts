@@ -45,6 +45,14 @@ export function remote(command: Command): Command {
     .option('--token <token>', 'API token (default: $SLIPWAY_TOKEN)');
 }
 
+/** The `project` command that verbs about one project's settings hang under, made if absent. */
+export function projectCommand(program: Command): Command {
+  return (
+    program.commands.find((c) => c.name() === 'project') ??
+    program.command('project').description('create, change or delete a project (admin)')
+  );
+}
+
 /** The API client for the server and token the flags (or the environment) name. */
 export function client(flags: ConnectionFlags): SlipwayClient {
   try {

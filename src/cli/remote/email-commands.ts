@@ -1,7 +1,14 @@
 import { Option, type Command } from 'commander';
 import { EMAIL_WHEN, type EmailSettingsView, type EmailWhen } from '../../contract/email.js';
 import { EXIT, UsageError } from '../errors.js';
-import { apiAction, client, plainTable, remote, type ConnectionFlags } from './command-kit.js';
+import {
+  apiAction,
+  client,
+  plainTable,
+  projectCommand,
+  remote,
+  type ConnectionFlags,
+} from './command-kit.js';
 import { parseSlug } from './commands.js';
 
 interface Flags extends ConnectionFlags {
@@ -29,9 +36,7 @@ export function registerEmailCommands(
   io: EmailCommandIo = process,
 ): void {
   const action = apiAction(exit, io.stderr);
-  const project =
-    program.commands.find((c) => c.name() === 'project') ??
-    program.command('project').description('create, change or delete a project (admin)');
+  const project = projectCommand(program);
 
   remote(
     project

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { EXIT, UsageError } from '../errors.js';
-import { apiAction, client, remote, type ConnectionFlags } from './command-kit.js';
+import { apiAction, client, projectCommand, remote, type ConnectionFlags } from './command-kit.js';
 import { parseSlug } from './commands.js';
 import { readValue, type SecretCommandIo } from './secret-commands.js';
 
@@ -23,9 +23,7 @@ export function registerWebhookCommands(
   io: SecretCommandIo = process,
 ): void {
   const action = apiAction(exit, io.stderr);
-  const project =
-    program.commands.find((c) => c.name() === 'project') ??
-    program.command('project').description('create, change or delete a project (admin)');
+  const project = projectCommand(program);
 
   remote(
     project
