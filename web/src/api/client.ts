@@ -15,6 +15,11 @@ import {
 } from '../../../src/contract/api-errors.js';
 import { scheduleEndpoints } from '../../../src/contract/schedule-api.js';
 import { badgeEndpoints, type BadgeSettings } from '../../../src/contract/badge-api.js';
+import {
+  notificationEndpoints,
+  type CommitStatusDeliveryDto,
+  type EmailDeliveryDto,
+} from '../../../src/contract/notifications-api.js';
 import type { Schedule, ScheduleCreate, ScheduleUpdate } from '../../../src/contract/schedules.js';
 import type {
   ArtifactInfo,
@@ -244,6 +249,26 @@ export class ApiClient {
 
   setBadgePublic(slug: string, isPublic: boolean): Promise<BadgeSettings> {
     return this.call(badgeEndpoints.set(slug, isPublic));
+  }
+
+  // What a build told the forge and by e-mail: a 404 (the project has neither set up, or the
+  // server not these routes) is nothing to show.
+
+  commitStatuses(slug: string, number: number, signal?: AbortSignal): Promise<CommitStatusDeliveryDto[]> {
+    return this.orNone(this.call(notificationEndpoints.commitStatuses(slug, number), signal));
+  }
+
+  emailDeliveries(slug: string, number: number, signal?: AbortSignal): Promise<EmailDeliveryDto[]> {
+    return this.orNone(this.call(notificationEndpoints.emailDeliveries(slug, number), signal));
+  }
+
+  private async orNone<T>(list: Promise<T[]>): Promise<T[]> {
+    try {
+      return await list;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return [];
+      throw error;
+    }
   }
 
   /** Sends one call of the API (src/contract/api.ts); a 204 answer resolves with nothing. */

@@ -14,6 +14,7 @@ import { useLogStream } from '../../log/stream';
 import { ApprovalPanel } from './ApprovalPanel';
 import { Artifacts } from './Artifacts';
 import { BuildFacts } from './BuildFacts';
+import { NotificationsPanel } from './NotificationsPanel';
 import { Progress } from './Progress';
 import { StageGraph } from './StageGraph';
 
@@ -79,6 +80,7 @@ function LoadedBuild({
       <ApprovalPanel build={build} onChanged={reload} />
       <StageGraph build={build} selected={stepKey} />
       <Artifacts build={build} />
+      <NotificationsPanel build={build} slug={slug} />
       <LogViewer
         key={stepKey ?? ''}
         build={build}
