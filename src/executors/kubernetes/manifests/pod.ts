@@ -208,7 +208,9 @@ export function envVars(
     if (!secretNames.has(name)) env.push({ name, value });
   }
   for (const name of secretNames) {
-    env.push({ name, valueFrom: { secretKeyRef: toSecret(name, secretValues[name] ?? '') } });
+    // Own keys only: a variable named `__proto__` must not read the prototype.
+    const value = Object.hasOwn(secretValues, name) ? secretValues[name] : undefined;
+    env.push({ name, valueFrom: { secretKeyRef: toSecret(name, typeof value === 'string' ? value : '') } });
   }
   return env;
 }
