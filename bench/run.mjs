@@ -10,6 +10,7 @@ const SUITES = {
   web: async () => (await import('./web.mjs')).benchWeb(),
   seed: async () => (await import('./seed.mjs')).benchSeed(),
   kubernetes: async () => (await import('./kubernetes.mjs')).benchKubernetes(),
+  peer: async () => (await import('./peer.mjs')).benchPeer(),
 };
 
 const wanted = process.argv.slice(2);
