@@ -48,6 +48,8 @@ const SLOTS = 2;
 const BRANCHES = ['main', 'b1', 'b2', 'b3'];
 const PROJECT = 'bench/peer';
 const INSTALL = 'apt-get install -y buildbot buildbot-worker';
+// A build that is not done by then is stuck: the bench fails instead of waiting for ever.
+const STUCK_MS = 15 * 60_000;
 
 export async function benchPeer() {
   const missing = ['buildbot', 'buildbot-worker'].filter((command) => !onPath(command));
@@ -140,7 +142,10 @@ function slipwaySide(server) {
     const t0 = performance.now();
     const wall0 = Date.now();
     const { id } = await server.api('POST', `/projects/${PROJECT}/builds`, { branch });
-    await followSse(server, id, (event) => event !== 'end');
+    await notStuck(
+      followSse(server, id, (event) => event !== 'end'),
+      `Slipway build ${id}`,
+    );
     const doneAt = performance.now();
     return { id, wall0, doneAt, doneMs: doneAt - t0 };
   };
@@ -149,7 +154,9 @@ function slipwaySide(server) {
     for (const sample of samples) {
       const detail = await server.api('GET', `/builds/${sample.id}`);
       if (detail.status !== 'success')
-        throw new Error(`Slipway build #${detail.number} ended ${detail.status}`);
+        throw new Error(
+          `Slipway build #${detail.number} ended ${detail.status}: ${detail.reason?.message ?? 'no reason given'}`,
+        );
       // The server's own record of done: what the live log's end adds on the way to the bench.
       sample.recordedMs = Date.parse(detail.finishedAt) - sample.wall0;
       const { lines } = await server.api('GET', `/builds/${sample.id}/logs?limit=1000`);
@@ -183,6 +190,18 @@ function burstFigures(wallMs, samples, cpu0, cpu1) {
     // NaN (no /proc) becomes null in the results.
     cpuMsPerBuild: nullIfNaN((cpu1.self + cpu1.children - cpu0.self - cpu0.children) / BURST),
   };
+}
+
+async function notStuck(promise, what) {
+  let timer;
+  const stuck = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} not done after ${STUCK_MS / 60_000} min`)), STUCK_MS);
+  });
+  try {
+    return await Promise.race([promise, stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const nullIfNaN = (value) => (Number.isNaN(value) ? null : value);
@@ -276,7 +295,7 @@ async function startBuildbot(dir, repoUrl, defer) {
     });
     if (answer.error) throw new Error(`Buildbot force: ${JSON.stringify(answer.error)}`);
     const requestId = Object.values(answer.result[1])[0];
-    const done = await events.finished(requestId);
+    const done = await notStuck(events.finished(requestId), `Buildbot build request ${requestId}`);
     if (done.results !== 0)
       throw new Error(`Buildbot build ${done.buildid} ended with results ${done.results}\n${logTail()}`);
     return { id: done.buildid, doneAt: done.at, doneMs: done.at - t0, cloneMs: done.cloneMs };
