@@ -22,6 +22,7 @@ import { BlobLogStore } from './logs/blob-log-store.js';
 import { FsLogStore } from './logs/fs-log-store.js';
 import type { LogStore } from './logs/types.js';
 import { registerRetentionRoutes, startRetention } from './retention.js';
+import { startMirrorPruning } from './sources/git-mirror.js';
 import { DEFAULT_SCHEDULE_INTERVAL_MS, registerScheduleRoutes, ScheduleRunner } from './schedules/index.js';
 import { badgeRoutes, badgeSettingsRoutes } from './badges/index.js';
 import { OidcProvider, authMethodRoutes, oidcRoutes } from './auth/oidc/index.js';
@@ -233,6 +234,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // The local executor moves a build's clone into its workspace: it must not be made in
     // the data dir, which the build user cannot reach (and must not).
     workRoot: config.executor === 'local' ? join(workspaceRoot, 'checkouts') : join(dataDir, 'work'),
+    mirrors: join(dataDir, 'mirrors'),
     globalLimit,
     leaseMs,
     pollMs: config.pollMs ?? 1000,
@@ -306,6 +308,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       onError: (error) => announce(`retention: ${error instanceof Error ? error.message : String(error)}`),
     },
     config.retentionMs ?? 10 * 60_000,
+  );
+  // Mirrors of deleted projects (and of a project's former URL) go with the retention passes.
+  const stopMirrorPruning = startMirrorPruning(
+    db,
+    join(dataDir, 'mirrors'),
+    config.retentionMs ?? 10 * 60_000,
+    (error) => announce(`mirrors: ${error instanceof Error ? error.message : String(error)}`),
   );
   const control = new DatabaseBuildControl(db, () => scheduler.kick(), {
     queued: (build) => notifier.onBuildQueued(build.id),
@@ -385,6 +394,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         clearInterval(reconcileTimer);
         await schedules.stop();
         await stopRetention();
+        await stopMirrorPruning();
         // Builds first when they drain: followers keep seeing them until they end.
         if (options.detach) await scheduler.detach(options.drainMs ?? 0);
         await app.close();

@@ -41,7 +41,8 @@ import { BuildLogWriter } from '../logs/log-writer.js';
 import type { LogStore } from '../logs/types.js';
 import { internalErrorMessage, reportInternalError, type ErrorLog } from '../internal-error.js';
 import { checkout, CheckoutError } from '../sources/git-checkout.js';
-import { readCommitInfo } from '../sources/commit-info.js';
+import { readCommitInfo, type CommitInfo } from '../sources/commit-info.js';
+import { checkoutFromMirror, mirrorPath } from '../sources/git-mirror.js';
 import type { ExecutorIds, ExecutorPick } from './executor-pool.js';
 import { lostStep, resumeNotes, resumeStateOf } from './resume.js';
 
@@ -53,6 +54,11 @@ export interface BuildRunDeps {
   hub: LogHub;
   /** Directory for per-build checkouts. */
   workRoot: string;
+  /**
+   * Directory of the per-project repository mirrors checkouts are made from; without it each
+   * build clones from the repository itself.
+   */
+  mirrors?: string;
   /** This server process's lease owner id. */
   owner: string;
   /** Names builds towards executors. */
@@ -309,18 +315,25 @@ export class BuildRun {
 
   private async checkout(dir: string): Promise<string | undefined> {
     try {
-      const { commit } = await checkout({
+      const request = {
         repoUrl: (await this.deps.repoUrlFor?.(this.project)) ?? this.project.repoUrl,
         ref: this.build.tag ?? this.build.branch,
-        kind: this.build.tag ? 'tag' : 'branch',
+        kind: this.build.tag ? ('tag' as const) : ('branch' as const),
         ...(this.build.commitSha ? { commit: this.build.commitSha } : {}),
         dir,
         signal: this.controller.signal,
-        log: (line) => this.note(line),
-      });
+        log: (line: string) => this.note(line),
+      };
+      const { mirrors } = this.deps;
+      const made: { commit: string; info?: CommitInfo } =
+        mirrors === undefined
+          ? await checkout(request)
+          : await checkoutFromMirror({ ...request, mirror: mirrorPath(mirrors, this.project) });
+      const commit = made.commit;
       this.note(`checked out ${commit}`);
       // What git says of the commit wins over what a webhook said; unknown leaves those fields.
-      const info = await readCommitInfo(dir, commit, this.controller.signal).catch(() => undefined);
+      const info =
+        made.info ?? (await readCommitInfo(dir, commit, this.controller.signal).catch(() => undefined));
       if (commit !== this.build.commitSha || info !== undefined) {
         await setBuildStatus(this.deps.db, this.build.id, ['running'], 'running', {
           commitSha: commit,

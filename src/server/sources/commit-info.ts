@@ -24,7 +24,7 @@ export function readCommitInfo(dir: string, commit: string, signal?: AbortSignal
     execFile(
       'git',
       // %x00 separates the fields: a NUL cannot occur in a name, an address or a message.
-      ['log', '-1', '--no-show-signature', '--format=%an%x00%ae%x00%B', '--end-of-options', commit],
+      ['log', '-1', '--no-show-signature', `--format=${COMMIT_INFO_FORMAT}`, '--end-of-options', commit],
       {
         cwd: dir,
         ...(signal !== undefined && { signal }),
@@ -35,11 +35,19 @@ export function readCommitInfo(dir: string, commit: string, signal?: AbortSignal
       },
       (error, stdout) => {
         if (error) return reject(new Error(`git log of ${commit} failed: ${error.message}`));
-        const [name = '', email = '', ...rest] = stdout.split('\0');
-        resolve({ message: cut(rest.join('\0').trim(), MAX_MESSAGE_CHARS), author: authorLine(name, email) });
+        resolve(parseCommitInfo(stdout));
       },
     );
   });
+}
+
+/** The format {@link parseCommitInfo} reads: fields separated by NUL, the message last. */
+export const COMMIT_INFO_FORMAT = '%an%x00%ae%x00%B';
+
+/** What git printed with {@link COMMIT_INFO_FORMAT}, capped. */
+export function parseCommitInfo(stdout: string): CommitInfo {
+  const [name = '', email = '', ...rest] = stdout.split('\0');
+  return { message: cut(rest.join('\0').trim(), MAX_MESSAGE_CHARS), author: authorLine(name, email) };
 }
 
 /** `Name <e-mail>`, the name alone without an address, or the address alone without a name. */

@@ -179,7 +179,7 @@ export async function findRef(request: FindRefRequest): Promise<FoundRef> {
  * An http(s) URL's `user:password@` as git's `http.extraHeader` (Basic), and the URL without
  * it: given through the environment, the credentials reach neither `ps` nor `.git/config`.
  */
-function gitAuth(url: string): { url: string; auth: Record<string, string> } {
+export function gitAuth(url: string): { url: string; auth: Record<string, string> } {
   const match = /^(https?:\/\/)([^/?#]*)@/i.exec(url);
   if (!match) return { url, auth: {} };
   const [user = '', ...rest] = match[2]!.split(':');
@@ -201,15 +201,21 @@ function gitAuth(url: string): { url: string; auth: Record<string, string> } {
   };
 }
 
-function runGit(
+/**
+ * Runs git without a shell and never prompting; rejects with a {@link CheckoutError} holding
+ * git's reason in one line. `env` is added to git's environment (credentials, an index file);
+ * `input`, if any, is written to its standard input.
+ */
+export function runGit(
   args: string[],
   cwd: string | undefined,
   signal?: AbortSignal,
   timeout = 10 * 60_000,
-  auth: Record<string, string> = {},
+  env: Record<string, string> = {},
+  input?: string,
 ): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       'git',
       ['-c', 'protocol.ext.allow=never', '-c', 'advice.detachedHead=false', ...args],
       {
@@ -224,7 +230,7 @@ function runGit(
           GIT_ASKPASS: 'true',
           // ssh must not wait for a host-key or password answer nobody can give.
           GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
-          ...auth,
+          ...env,
         },
       },
       (error, stdout, stderr) => {
@@ -237,6 +243,9 @@ function runGit(
         } else resolve(stdout);
       },
     );
+    // A git that exits before reading all of it is reported by the callback, not by a pipe error.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
   });
 }
 

@@ -42,6 +42,7 @@ export function localScheduler(
     owner: 'test-owner',
     ids: new ExecutorIds('test'),
     workRoot: join(dataDir, 'work'),
+    mirrors: join(dataDir, 'mirrors'),
     globalLimit: 2,
     pollMs: 50,
     leaseMs: 60_000,

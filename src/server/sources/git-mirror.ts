@@ -1,0 +1,454 @@
+/**
+ * Checkouts from a per-project mirror: a bare repository in the server's data directory that
+ * is fetched into only when a build wants a commit it does not have yet. Each build then gets
+ * a self-contained shallow repository of exactly its commit (what a `--depth=1` clone gives:
+ * `git rev-parse HEAD`, `git log`, `git status` work; no branch, detached HEAD, `origin` is the
+ * repository's URL without credentials) made from the mirror by two git processes run side by
+ * side: `pack-objects` (the commit, its tree and blobs into the build's `.git`) and `read-tree`
+ * (the files and the index). Nothing of the build's directory points back into the mirror, so
+ * a build can neither read other commits' objects through it nor change it.
+ *
+ * Concurrency (one server process per data directory): builds of one project fetch one at a
+ * time (the second finds the first's commits), their checkouts run side by side, and a mirror
+ * is re-made only when no checkout reads it. A mirror that cannot serve a build (half made,
+ * a fetch killed half way, corrupt objects) is re-made from the repository and the build tried
+ * once more: a broken mirror costs a fresh clone, never a failed build.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Kysely } from 'kysely';
+import { listProjects, type Database } from '../../store/index.js';
+import { COMMIT_INFO_FORMAT, parseCommitInfo, type CommitInfo } from './commit-info.js';
+import {
+  CheckoutError,
+  findRef,
+  gitAuth,
+  isSafeRefName,
+  redactUrl,
+  runGit,
+  type CheckoutRequest,
+  type FoundRef,
+} from './git-checkout.js';
+
+/** What {@link checkoutFromMirror} made: the commit and what git says of it. */
+export interface MirrorCheckout {
+  commit: string;
+  info: CommitInfo;
+}
+
+/** A file in the mirror's git directory written once it is set up: without it, it is half made. */
+const MARKER = 'slipway-mirror';
+/**
+ * Settings of every mirror. git's own gc after a fetch is off: it could drop a pack a
+ * checkout is reading; {@link checkoutFromMirror} runs gc itself when no checkout reads. Every
+ * fetch keeps a pack (no loose objects), so that counting packs tells when gc is due.
+ */
+const MIRROR_CONFIG = [
+  '[gc]',
+  '\tauto = 0',
+  '[maintenance]',
+  '\tauto = false',
+  '[transfer]',
+  '\tunpackLimit = 1',
+  '[core]',
+  '\tlogAllRefUpdates = false',
+  '[fetch]',
+  '\twriteCommitGraph = false',
+  '',
+].join('\n');
+
+const COMMIT = /^[0-9a-f]{4,64}$/i;
+/** A mirror with this many packs (one per fetch) is gc'ed into one. */
+const GC_PACKS = 24;
+
+/**
+ * The mirror of a project's repository under `root`: by project id (two projects never share
+ * objects, whatever their credentials) and a hash of the URL (a project pointed elsewhere gets
+ * a new mirror; credentials never appear in the name).
+ */
+export function mirrorPath(root: string, project: { id: number; repoUrl: string }): string {
+  const hash = createHash('sha256').update(project.repoUrl).digest('hex').slice(0, 16);
+  return join(resolve(root), `${project.id}-${hash}.git`);
+}
+
+/**
+ * Checks `request.commit` (or the ref's tip) out into `request.dir` from the mirror at
+ * `mirror`, fetching into the mirror only when it lacks the commit. Errors are those of
+ * {@link checkout}, with the same words.
+ */
+export async function checkoutFromMirror(
+  request: CheckoutRequest & { mirror: string },
+): Promise<MirrorCheckout> {
+  const { ref, commit } = request;
+  if (!isSafeRefName(ref)) throw new CheckoutError(`invalid ref "${ref}"`);
+  if (commit !== undefined && !COMMIT.test(commit))
+    throw new CheckoutError(`invalid commit "${commit}": expected 4 to 64 hexadecimal digits`);
+  const mirror = resolve(request.mirror);
+  const state = stateOf(mirror);
+  for (let attempt = 1; ; attempt++) {
+    const generation = state.generation;
+    try {
+      const made = await state.lock.read(() => attemptCheckout(request, mirror, state));
+      if (state.gcDue) {
+        state.gcDue = false;
+        // In the background: the builds after this one wait for it, this one does not.
+        void state.lock.write(() => gc(mirror)).catch(() => undefined);
+      }
+      return made;
+    } catch (error) {
+      if (!(error instanceof MirrorBroken) || request.signal?.aborted) throw error;
+      if (attempt > 1)
+        throw new CheckoutError(
+          `checkout from the repository's mirror failed: ${error.message}`,
+          error.message,
+        );
+      if (error.message !== 'missing')
+        request.log?.(`the mirror of the repository cannot be used (${error.message}): making it again`);
+      await state.lock.write(async () => {
+        // Another build may have re-made it already while this one waited.
+        if (state.generation === generation || !(await isMirror(mirror))) await remake(mirror);
+        state.generation += 1;
+      });
+    }
+  }
+}
+
+async function attemptCheckout(
+  request: CheckoutRequest,
+  mirror: string,
+  state: MirrorState,
+): Promise<MirrorCheckout> {
+  const { commit, signal } = request;
+  let found =
+    commit !== undefined && (await isMirror(mirror)) ? await commitIn(mirror, commit, signal) : undefined;
+  found ??= await state.fetching.run(async () => {
+    const fetched = await fetchInto(request, mirror);
+    if ((await packsIn(mirror)) >= GC_PACKS) state.gcDue = true;
+    return fetched;
+  });
+  await makeCheckout(mirror, request.dir, found.commit, gitAuth(request.repoUrl).url, signal);
+  return found;
+}
+
+/** Brings the ref (and the commit, if named) into the mirror; under the mirror's fetch lock. */
+async function fetchInto(request: CheckoutRequest, mirror: string): Promise<MirrorCheckout> {
+  const { ref, commit, signal } = request;
+  const { url, auth } = gitAuth(request.repoUrl);
+  const remote: FoundRef = await findRef({
+    repoUrl: request.repoUrl,
+    ref,
+    ...(request.kind && { kind: request.kind }),
+    ...(signal && { signal }),
+  });
+  if (!remote.found) throw new CheckoutError(remote.message);
+  if (!(await isMirror(mirror))) throw new MirrorBroken('missing');
+  // Without a commit the build takes the tip the repository just named.
+  const wanted = commit ?? remote.commit;
+  // The build before this one, waited for, may have fetched it.
+  const known = await commitIn(mirror, wanted, signal);
+  if (known) return known;
+  const where = `${remote.kind} ${ref}`;
+  request.log?.(`fetching ${where}${commit ? ` at ${commit.slice(0, 12)}` : ''} from ${redactUrl(url)}`);
+  const fetch = (what: string) =>
+    runGit(
+      ['--git-dir', mirror, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', url, what],
+      undefined,
+      signal,
+      undefined,
+      auth,
+    );
+  // The repository just named the ref: a fetch that fails now is most likely the mirror's fault.
+  await fetch(`+${remote.ref}:${remote.ref}`).catch((error: unknown) => {
+    throw signal?.aborted ? error : new MirrorBroken(reasonOf(error));
+  });
+  const fetched = await commitIn(mirror, wanted, signal);
+  if (fetched) return fetched;
+  if (commit === undefined || (await commitIn(mirror, remote.ref, signal)) === undefined) {
+    // The ref was fetched, yet the mirror does not have it: the mirror is at fault.
+    throw new MirrorBroken(`${remote.ref} is not readable after a fetch`);
+  }
+  if (commit.length >= 40) {
+    // No longer on the ref (force-pushed away): servers that allow fetching by SHA still have it.
+    await fetch(commit).catch(() => undefined);
+    const bySha = await commitIn(mirror, commit, signal);
+    if (bySha) return bySha;
+  }
+  throw new CheckoutError(`commit ${commit} not found on ${where} of ${redactUrl(url)}`);
+}
+
+/** The commit `rev` names in the mirror, with its message and author; undefined when absent. */
+async function commitIn(
+  mirror: string,
+  rev: string,
+  signal: AbortSignal | undefined,
+): Promise<MirrorCheckout | undefined> {
+  let out: string;
+  try {
+    out = await runGit(
+      [
+        '--git-dir',
+        mirror,
+        'log',
+        '-1',
+        '--no-show-signature',
+        `--format=%H%x00${COMMIT_INFO_FORMAT}`,
+        '--end-of-options',
+        `${rev}^{commit}`,
+      ],
+      undefined,
+      signal,
+      60_000,
+    );
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    return undefined;
+  }
+  const end = out.indexOf('\0');
+  const sha = out.slice(0, end);
+  if (end < 0 || !COMMIT.test(sha)) return undefined;
+  return { commit: sha, info: parseCommitInfo(out.slice(end + 1)) };
+}
+
+/**
+ * A shallow repository of `commit` alone at `dir` (replacing whatever is there), from the
+ * mirror's objects: the git directory is written here, its pack and the files by git.
+ */
+async function makeCheckout(
+  mirror: string,
+  dir: string,
+  commit: string,
+  url: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const git = join(dir, '.git');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(join(git, 'objects', 'pack'), { recursive: true });
+  await mkdir(join(git, 'refs'));
+  await Promise.all([
+    mkdir(join(git, 'objects', 'info')),
+    mkdir(join(git, 'refs', 'heads')),
+    mkdir(join(git, 'refs', 'tags')),
+    writeFile(join(git, 'HEAD'), `${commit}\n`),
+    // Its parents are not there: git treats it as the root, as in a --depth=1 clone.
+    writeFile(join(git, 'shallow'), `${commit}\n`),
+    writeFile(join(git, 'config'), checkoutConfig(url)),
+  ]);
+  const broken = (error: unknown) => {
+    throw signal?.aborted ? error : new MirrorBroken(reasonOf(error));
+  };
+  await Promise.all([
+    runGit(
+      ['--git-dir', mirror, 'pack-objects', '--revs', '--quiet', join(git, 'objects', 'pack', 'pack')],
+      undefined,
+      signal,
+      undefined,
+      {},
+      // `--shallow`: the commit's tree and blobs, none of its history.
+      `--shallow ${commit}\n${commit}\n`,
+    ).catch(broken),
+    runGit(
+      ['--git-dir', mirror, '--work-tree', dir, 'read-tree', '--reset', '-u', '--end-of-options', commit],
+      undefined,
+      signal,
+      undefined,
+      // The index is the build's: the mirror is only read.
+      { GIT_INDEX_FILE: join(git, 'index') },
+    ).catch(broken),
+  ]);
+}
+
+/** What `git clone` would write, with `origin` (never with credentials). */
+function checkoutConfig(url: string): string {
+  const quoted = `"${url.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return [
+    '[core]',
+    '\trepositoryformatversion = 0',
+    '\tfilemode = true',
+    '\tbare = false',
+    '\tlogallrefupdates = true',
+    '[remote "origin"]',
+    `\turl = ${quoted}`,
+    '\tfetch = +refs/heads/*:refs/remotes/origin/*',
+    '',
+  ].join('\n');
+}
+
+async function packsIn(mirror: string): Promise<number> {
+  const names = await readdir(join(mirror, 'objects', 'pack')).catch(() => [] as string[]);
+  return names.filter((name) => name.endsWith('.pack')).length;
+}
+
+/**
+ * Packs the mirror into one pack and drops what no ref reaches any more, after git's grace
+ * period (two weeks): a commit force-pushed away stays buildable that long.
+ */
+async function gc(mirror: string): Promise<void> {
+  if (await isMirror(mirror)) await runGit(['--git-dir', mirror, 'gc', '--quiet'], undefined);
+}
+
+async function isMirror(mirror: string): Promise<boolean> {
+  return (await stat(join(mirror, MARKER)).catch(() => undefined))?.isFile() === true;
+}
+
+/**
+ * A new, empty mirror in place of whatever is at `mirror`: made aside and renamed into place,
+ * so that one killed half way is never taken for a mirror (it lacks the marker).
+ */
+async function remake(mirror: string): Promise<void> {
+  const aside = `${mirror}.tmp-${randomBytes(6).toString('hex')}`;
+  await mkdir(aside, { recursive: true, mode: 0o700 });
+  try {
+    await runGit(['init', '--bare', '--quiet', '--template=', aside], undefined);
+    await writeFile(join(aside, 'config'), MIRROR_CONFIG, { flag: 'a' });
+    await writeFile(join(aside, MARKER), 'a repository mirror of the Slipway server; safe to delete\n');
+    const old = `${mirror}.old-${randomBytes(6).toString('hex')}`;
+    await rename(mirror, old).catch(() => undefined);
+    await rename(aside, mirror);
+    await rm(old, { recursive: true, force: true });
+  } finally {
+    await rm(aside, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes what under `root` is no mirror of a current project: mirrors of deleted projects or
+ * of a project's former URL, and the leftovers of a server killed while making one. Returns
+ * the names removed. Mirrors in use are not touched (a current project's is never removed).
+ */
+export async function pruneMirrors(root: string, projects: Array<{ id: number; repoUrl: string }>) {
+  const keep = new Set(projects.map((p) => mirrorPath(root, p)));
+  const names = await readdir(root).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names) {
+    const path = join(resolve(root), name);
+    // A mirror being made again has its new and old copies beside it.
+    const of = path.replace(/\.(tmp|old)-[0-9a-f]+$/, '');
+    if (keep.has(path) || mirrors.get(of)?.lock.busy) continue;
+    await rm(path, { recursive: true, force: true });
+    mirrors.delete(path);
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** {@link pruneMirrors} for every project in the database (paged). */
+export async function pruneProjectMirrors(db: Kysely<Database>, root: string): Promise<string[]> {
+  const projects: Array<{ id: number; repoUrl: string }> = [];
+  for (let after: string | undefined; ;) {
+    const page = await listProjects(db, { limit: 1000, ...(after !== undefined && { after }) });
+    projects.push(...page.map((p) => ({ id: p.id, repoUrl: p.repoUrl })));
+    if (page.length < 1000) break;
+    after = page[page.length - 1]!.slug;
+  }
+  return pruneMirrors(root, projects);
+}
+
+/** Runs {@link pruneProjectMirrors} now and every `intervalMs`; the stop function waits for a pass. */
+export function startMirrorPruning(
+  db: Kysely<Database>,
+  root: string,
+  intervalMs: number,
+  onError: (error: unknown) => void,
+): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const pass = () => {
+    running ??= pruneProjectMirrors(db, root)
+      .then(() => undefined, onError)
+      .finally(() => (running = undefined));
+  };
+  pass();
+  const timer = setInterval(pass, intervalMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
+
+/** The mirror cannot serve the build; `message` is git's reason, or `missing`. */
+class MirrorBroken extends Error {
+  override name = 'MirrorBroken';
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof CheckoutError ? error.gitLine : String(error);
+}
+
+interface MirrorState {
+  lock: ReadWriteLock;
+  fetching: Mutex;
+  /** Counts re-makes, so that builds that found it broken at once re-make it once. */
+  generation: number;
+  /** Enough packs to gc once no checkout reads. */
+  gcDue: boolean;
+}
+
+const mirrors = new Map<string, MirrorState>();
+
+function stateOf(mirror: string): MirrorState {
+  let state = mirrors.get(mirror);
+  if (state === undefined) {
+    state = { lock: new ReadWriteLock(), fetching: new Mutex(), generation: 0, gcDue: false };
+    mirrors.set(mirror, state);
+  }
+  return state;
+}
+
+/** One at a time, in order. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** Many readers or one writer; a waiting writer goes before readers that come after it. */
+class ReadWriteLock {
+  private readers = 0;
+  private writing = false;
+  private writersWaiting = 0;
+  private waiters: Array<() => void> = [];
+
+  get busy(): boolean {
+    return this.readers > 0 || this.writing || this.writersWaiting > 0;
+  }
+
+  async read<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.writing || this.writersWaiting > 0) await this.wait();
+    this.readers += 1;
+    try {
+      return await fn();
+    } finally {
+      this.readers -= 1;
+      this.wake();
+    }
+  }
+
+  async write<T>(fn: () => Promise<T>): Promise<T> {
+    this.writersWaiting += 1;
+    try {
+      while (this.writing || this.readers > 0) await this.wait();
+    } finally {
+      this.writersWaiting -= 1;
+    }
+    this.writing = true;
+    try {
+      return await fn();
+    } finally {
+      this.writing = false;
+      this.wake();
+    }
+  }
+
+  private wait(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    for (const resolve of this.waiters.splice(0)) resolve();
+  }
+}
