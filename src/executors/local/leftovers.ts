@@ -6,6 +6,8 @@ import { join } from 'node:path';
  * the Slipway process died (steps run detached and outlive it) a new one can still find and
  * stop them. Linux only: ownership is checked through /proc.
  */
+export const PIDS_DIR = 'pids';
+
 export async function recordGroup(root: string, pgid: number | undefined): Promise<void> {
   if (pgid === undefined) return;
   await mkdir(join(root, 'pids'), { recursive: true });

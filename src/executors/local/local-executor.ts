@@ -29,22 +29,22 @@ import {
 import type { BuildUser } from './build-user.js';
 import { collectLocalFiles } from './collect-files.js';
 import { DEFAULT_INHERITED_ENV, stepEnvironment, type InheritEnv } from './host-env.js';
-import { forgetGroup, killLeftoverGroups, liveGroups, recordGroup } from './leftovers.js';
+import { PIDS_DIR, forgetGroup, killLeftoverGroups, liveGroups, recordGroup } from './leftovers.js';
 import { killGroup, spawnGroup, type ProcessGroup } from './process-group.js';
 import { checkServices, waitForPort } from './services.js';
 import {
   RECORD_FILE,
   STEPS_DIR,
   isSameProcess,
+  launcherAlive,
   readExit,
   readRecord,
   stepAlive,
   stepDirName,
-  watcherOf,
   type StepRecord,
 } from './step-files.js';
 import { tailFiles } from './step-output.js';
-import { launchWatcher } from './step-watcher.js';
+import { StepWatcher } from './watcher.js';
 import { copySeed, listSeed, WHOLE_DIRECTORY, type SourceSeed } from '../workspace-seed.js';
 
 export interface LocalExecutorOptions {
@@ -69,6 +69,11 @@ export interface LocalExecutorOptions {
    * may pass through (the server makes its workspace root 0711).
    */
   runAs?: BuildUser;
+  /**
+   * How long the steps' watcher (watcher.ts) is kept once no build is left, so that a stream of
+   * builds starts it once; default 3000. It ends anyway when this process does.
+   */
+  watcherIdleMs?: number;
 }
 
 /** A service: a process group of this process, its output piped to it (never re-attached). */
@@ -97,10 +102,10 @@ const DISCARD: OutputSink = { line() {} };
  * Each step and service is the leader of its own process group, so cancel and cleanup reach
  * everything it started (except what deliberately leaves the group, e.g. with `setsid`).
  *
- * Steps outlive this process: each is started by a detached watcher (step-watcher.ts) that
- * writes its output to files and records its pids and exit code in the build root
- * (step-files.ts), so a later process resumes the build (`resumeBuild`), finds the step, tails
- * it from a position and reads its exit. Services are not: they are processes of this one,
+ * Steps outlive this process: they are started by a detached watcher (watcher.ts, one for all
+ * steps of this executor) that has them write their output to files and records their pids
+ * and exit codes in the build root (step-files.ts), so a later process resumes the build
+ * (`resumeBuild`), finds the step, tails it from a position and reads its exit. Services are not: they are processes of this one,
  * their output piped to it, and a build with services cannot be resumed.
  */
 export class LocalExecutor implements Executor {
@@ -115,8 +120,9 @@ export class LocalExecutor implements Executor {
   private readonly builds = new Map<string, LocalBuild>();
   /** Starts in progress, by step directory: a second startStep of the same attempt joins it. */
   private readonly launches = new Map<string, Promise<StepStart>>();
-  /** Ends of the watchers this process started, by step directory: wakes waiters at once. */
+  /** Ends of the steps this process started, by step directory: wakes waiters at once. */
   private readonly watchers = new Map<string, Promise<void>>();
+  private readonly watcher: StepWatcher;
   private scriptSeq = 0;
 
   constructor(options: LocalExecutorOptions = {}) {
@@ -128,6 +134,7 @@ export class LocalExecutor implements Executor {
     this.drainMs = options.outputDrainMs ?? 2000;
     this.inheritEnv = options.inheritEnv ?? DEFAULT_INHERITED_ENV;
     this.runAs = options.runAs;
+    this.watcher = new StepWatcher(options.watcherIdleMs ?? 3000);
   }
 
   /** The user steps run as, when it is not this process's. */
@@ -156,6 +163,8 @@ export class LocalExecutor implements Executor {
     };
     // Registered before the first await: a concurrent prepare of the same id is refused.
     this.builds.set(build.buildId, state);
+    // Boots while the workspace is made, so that the first step does not wait for it.
+    this.watcher.warm();
     try {
       await mkdir(this.tmpRoot, { recursive: true });
       // A root left by a crashed run of the same build id is stale by now.
@@ -240,8 +249,8 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * Starts the step's watcher (step-watcher.ts), which starts the shell and records it; resolves
-   * once `record.json` is written. Idempotent per (key, attempt): the step directory is created
+   * Asks the watcher (watcher.ts) to start the step's shell and record it; resolves once
+   * `record.json` is written. Idempotent per (key, attempt): the step directory is created
    * exclusively, and an existing one yields the step it records.
    */
   async startStep(handle: BuildHandle, step: StepSpec, signal: AbortSignal): Promise<StepStart> {
@@ -389,40 +398,35 @@ export class LocalExecutor implements Executor {
       // A process died between creating the directory and starting the watcher: nothing runs.
       await removeTree(dir);
     }
-    let script: string;
-    try {
-      script = this.stepScript(state.root, dir);
-      await writeFile(script, step.commands.join('\n') + '\n', { mode: 0o600 });
-      if (this.runAs) await chown(script, this.runAs.uid, this.runAs.gid);
-    } catch (err) {
-      await removeTree(dir).catch(() => undefined);
-      return failed('internal', 'could not write the step script', err);
-    }
-    const launch = launchWatcher(dir, {
+    const script = this.stepScript(state.root, dir);
+    const { answer, ended } = await this.watcher.launch({
+      dir,
       script,
+      commands: step.commands.join('\n') + '\n',
       cwd: state.workspace,
       env: this.env(state, { ...step.env, ...step.secrets }),
       ...this.identity(),
+      pidsDir: join(state.root, PIDS_DIR),
       record: { buildId, key: step.key, attempt: step.attempt },
     });
-    await launch.settled;
-    // The record, not what the pipe said, tells whether the step started: a step that ended at
-    // once may have its watcher seen ending before its `ready`, and its output is in `dir`.
-    const record = await readRecord(dir);
-    if (!record) {
-      await launch.ended;
-      const exit = (await readExit(dir)) ?? {
-        kind: 'error',
-        code: 'internal',
-        message: 'the step watcher ended without starting the step',
-      };
-      await removeTree(dir).catch(() => undefined);
-      await rm(script, { force: true });
-      return { exit };
+    if (answer.kind === 'started') {
+      this.watchers.set(dir, ended);
+      return { ref: refOf(dir, answer.record) };
     }
-    this.watchers.set(dir, launch.ended);
-    await recordGroup(state.root, record.pgid).catch(() => undefined);
-    return { ref: refOf(dir, record) };
+    // Not started, or no answer (the watcher ended first): what is on disk tells.
+    const found = await settleLaunch(dir);
+    if (found.kind === 'record') {
+      this.watchers.set(dir, ended);
+      return { ref: refOf(dir, found.record) };
+    }
+    const exit: StepExit =
+      found.kind === 'exit'
+        ? found.exit
+        : { kind: 'error', code: 'internal', message: 'the step watcher ended without starting the step' };
+    // A start that failed leaves nothing: the attempt may be started again.
+    await removeTree(dir).catch(() => undefined);
+    await rm(script, { force: true });
+    return { exit };
   }
 
   /** The step directory a ref names, with its record, only if both are this build's step and attempt. */
@@ -593,6 +597,7 @@ export class LocalExecutor implements Executor {
       ...[...(state?.processes ?? [])].map(({ proc }) => proc.terminate(this.killGraceMs)),
     ]);
     this.builds.delete(buildId);
+    if (this.builds.size === 0) this.watcher.idle();
     for (const dir of this.watchers.keys()) if (dir.startsWith(`${root}/`)) this.watchers.delete(dir);
     // What no record names: a step whose record was never written, a leftover of a process
     // that died with services running.
@@ -747,8 +752,9 @@ function refOf(dir: string, record: StepRecord): StepRef {
 
 /**
  * What an existing step directory holds once its launch settled: the record of a started step,
- * the exit of a launch that failed, or nothing (its launcher died before the watcher ran). A
- * watcher still starting (its command line names the directory) is waited for.
+ * the exit of a launch that failed, or nothing (its server died before the watcher got the
+ * request, or the watcher died starting it). A watcher still starting it (its `launch` file
+ * names a live process) is waited for.
  */
 async function settleLaunch(
   dir: string,
@@ -759,7 +765,7 @@ async function settleLaunch(
     if (record) return { kind: 'record', record };
     const exit = await readExit(dir);
     if (exit) return { kind: 'exit', exit };
-    if (!(await isDirectory(dir)) || !(await watcherOf(dir))) {
+    if (!(await isDirectory(dir)) || !(await launcherAlive(dir))) {
       // The watcher may have written its record just before it ended.
       const late = await readRecord(dir);
       return late ? { kind: 'record', record: late } : { kind: 'none' };

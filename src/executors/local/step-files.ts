@@ -3,6 +3,7 @@
  *
  *   steps/                          0700, the server's: the build user cannot read or write it
  *     <key>-<attempt>-<hash>/       one directory per step attempt (`StepRef.id` = its record)
+ *       launch                      created exclusively by the watcher that starts the step
  *       record.json                 written by the watcher once the shell runs (see below)
  *       stdout, stderr              the step's output, appended by the step itself
  *       exit                        JSON StepExit, written by the watcher when the shell ended
@@ -12,7 +13,7 @@
  * to another process since is never signalled nor waited for.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STEP_ERROR_CODES, type StepErrorCode } from '../../contract/reasons.js';
 import type { StepExit } from '../types.js';
@@ -20,6 +21,7 @@ import type { StepExit } from '../types.js';
 export const STEPS_DIR = 'steps';
 export const RECORD_FILE = 'record.json';
 export const EXIT_FILE = 'exit';
+export const LAUNCH_FILE = 'launch';
 
 /** What the watcher records about a running step. */
 export interface StepRecord {
@@ -46,7 +48,7 @@ export function stepDirName(key: string, attempt: number): string {
 export async function readRecord(dir: string): Promise<StepRecord | undefined> {
   try {
     const value: unknown = JSON.parse(await readFile(join(dir, RECORD_FILE), 'utf8'));
-    return isRecord(value) ? value : undefined;
+    return isStepRecord(value) ? value : undefined;
   } catch {
     return undefined;
   }
@@ -96,28 +98,21 @@ export async function stepAlive(record: StepRecord): Promise<{ watcher: boolean;
 }
 
 /**
- * Whether some process is the watcher of `dir` (its command line names the directory): one
- * that was launched but has not written its record yet.
+ * Whether the watcher that took `dir` (its `launch` file) still runs: one that has not written
+ * the record or exit yet will. No `launch` file: no watcher got the step's request (its
+ * server died first); a dead one: the watcher died while starting the step.
  */
-export async function watcherOf(dir: string): Promise<boolean> {
-  let entries: string[];
+export async function launcherAlive(dir: string): Promise<boolean> {
   try {
-    entries = await readdir('/proc');
+    const v = JSON.parse(await readFile(join(dir, LAUNCH_FILE), 'utf8')) as Record<string, unknown>;
+    return (
+      Number.isInteger(v.pid) &&
+      typeof v.startTime === 'string' &&
+      (await isSameProcess(v.pid as number, v.startTime))
+    );
   } catch {
     return false;
   }
-  const found = await Promise.all(
-    entries
-      .filter((e) => /^\d+$/.test(e))
-      .map(async (e) => {
-        try {
-          return (await readFile(`/proc/${e}/cmdline`, 'utf8')).split('\0').includes(dir);
-        } catch {
-          return false;
-        }
-      }),
-  );
-  return found.includes(true);
 }
 
 async function procStat(pid: number): Promise<{ state: string; startTime: string } | undefined> {
@@ -134,7 +129,7 @@ async function procStat(pid: number): Promise<{ state: string; startTime: string
   }
 }
 
-function isRecord(value: unknown): value is StepRecord {
+export function isStepRecord(value: unknown): value is StepRecord {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   const w = v.watcher as Record<string, unknown> | undefined;

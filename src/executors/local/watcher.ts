@@ -1,0 +1,338 @@
+/**
+ * The watcher of the local executor's steps: one small Node process per executor, started
+ * detached (a session of its own), that starts every step's shell and outlives the server that
+ * launched it.
+ *
+ * Why a separate watcher and not `/bin/sh -c '<script>; echo $? > exit'`: the step can kill
+ * its own shell (`kill -KILL $$`) or its whole group (`kill 0`), and a wrapper inside the
+ * group dies with it and records nothing. The watcher is outside every step's process group
+ * and session, runs as the server's user (so a step running as the build user can neither
+ * signal it nor forge its files), and ignores SIGTERM/SIGINT/SIGHUP.
+ *
+ * Why one for all steps and not one per step: a Node process costs some 50–100 ms of CPU to
+ * start, many times what starting a shell costs; a long-lived one pays it once, and a step
+ * then costs a line on a pipe and one fork of a small process.
+ *
+ * The server talks to it over its stdin and stdout, one JSON object a line, so that no secret
+ * is ever on disk or in a command line, and the step's env (NODE_OPTIONS…) never reaches the
+ * watcher itself. For each request `{id, dir, script, commands, cwd, env, uid, gid, pidsDir,
+ * record}` it:
+ *
+ *   1. creates `<dir>/launch` exclusively (holding its own pid and start time): one launch per
+ *      step attempt, whoever asks; a later process that finds `launch` but no record knows
+ *      whether someone is still starting the step (step-files.ts, `launcherAlive`);
+ *   2. writes the step's script (the build user's, 0600) and starts `/bin/sh -e <script>`
+ *      detached (its own session and process group, as the build user when one is set) with
+ *      stdout and stderr on files of the step directory, never pipes: a pipe breaks when the
+ *      server dies, and the step would get SIGPIPE;
+ *   3. writes `record.json` (pids and their start times, field 22 of /proc/<pid>/stat) and the
+ *      group's pid file, then answers `{id, record}` (or `{id, exit}` when the step could not
+ *      start, `{id, taken: true}` when another launch holds the directory);
+ *   4. when the shell exits: SIGKILLs the rest of its group (background children die with the
+ *      shell, as in a container), removes the script and the pid file, writes `exit` (JSON,
+ *      through a rename, so a reader sees all of it or nothing) and says `{done: dir}`.
+ *
+ * It ends once the server closed its stdin (it died, or has no build left) and no step of it
+ * runs: a server that dies leaves its steps watched until they end.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { isStepRecord, type StepRecord } from './step-files.js';
+
+/** Runs in the watcher (`node -e`, CommonJS). */
+const WATCHER_SOURCE = String.raw`'use strict';
+const fs = require('fs');
+const cp = require('child_process');
+const os = require('os');
+for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => {});
+process.stdout.on('error', () => {});
+function startTime(pid) {
+  const stat = fs.readFileSync('/proc/' + pid + '/stat', 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+const self = JSON.stringify({ pid: process.pid, startTime: startTime(process.pid) });
+const me = JSON.parse(self);
+function say(message) {
+  try { process.stdout.write(JSON.stringify(message) + '\n'); } catch {}
+}
+function atomic(dir, name, text) {
+  fs.writeFileSync(dir + '/' + name + '.tmp', text, { mode: 0o600 });
+  fs.renameSync(dir + '/' + name + '.tmp', dir + '/' + name);
+}
+function launch(req) {
+  const dir = req.dir;
+  const step = { recorded: false, finished: false, pidFile: undefined };
+  function finish(exit, cleanup) {
+    if (step.finished) return;
+    step.finished = true;
+    if (cleanup) {
+      try { fs.rmSync(req.script, { force: true }); } catch {}
+      if (step.pidFile) try { fs.rmSync(step.pidFile, { force: true }); } catch {}
+    }
+    try { atomic(dir, 'exit', JSON.stringify(exit)); } catch {}
+    say(step.recorded ? { done: dir } : { id: req.id, exit: true });
+  }
+  try {
+    const lock = fs.openSync(dir + '/launch', 'wx', 0o600);
+    try { fs.writeSync(lock, self); } finally { fs.closeSync(lock); }
+  } catch (e) {
+    return say(e.code === 'EEXIST' ? { id: req.id, taken: true } : { id: req.id, gone: true });
+  }
+  try {
+    fs.writeFileSync(req.script, req.commands, { mode: 0o600 });
+    if (req.uid !== undefined) fs.chownSync(req.script, req.uid, req.gid);
+  } catch (e) {
+    return finish({ kind: 'error', code: 'internal', message: 'could not write the step script: ' + e.message }, true);
+  }
+  let out, err, child;
+  try {
+    out = fs.openSync(dir + '/stdout', 'a', 0o600);
+    err = fs.openSync(dir + '/stderr', 'a', 0o600);
+    const options = { cwd: req.cwd, env: req.env, detached: true, stdio: ['ignore', out, err] };
+    if (req.uid !== undefined) { options.uid = req.uid; options.gid = req.gid; }
+    child = cp.spawn('/bin/sh', ['-e', req.script], options);
+  } catch (e) {
+    return finish({ kind: 'error', code: 'internal', message: 'could not start the step: ' + e.message }, true);
+  } finally {
+    if (out !== undefined) fs.closeSync(out);
+    if (err !== undefined) fs.closeSync(err);
+  }
+  let started = false;
+  child.once('spawn', () => { started = true; });
+  child.on('error', (e) => {
+    if (started) return;
+    finish({ kind: 'error', code: 'workspace', message: 'could not start /bin/sh in ' + req.cwd + ': ' + e.message }, true);
+  });
+  child.once('exit', (code, signal) => {
+    try { process.kill(-child.pid, 'SIGKILL'); } catch {}
+    finish({ kind: 'exited', exitCode: code !== null ? code : 128 + (os.constants.signals[signal] || 0) }, true);
+  });
+  if (child.pid === undefined) return;
+  const record = Object.assign({}, req.record, {
+    startedAt: Date.now(), pid: child.pid, pgid: child.pid, startTime: startTime(child.pid), watcher: me,
+  });
+  try {
+    atomic(dir, 'record.json', JSON.stringify(record));
+  } catch (e) {
+    // Unrecorded, the step could never be found again: it must not run.
+    try { process.kill(-child.pid, 'SIGKILL'); } catch {}
+    return;
+  }
+  step.recorded = true;
+  try {
+    fs.mkdirSync(req.pidsDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(req.pidsDir + '/' + child.pid, '');
+    step.pidFile = req.pidsDir + '/' + child.pid;
+  } catch {}
+  say({ id: req.id, record });
+}
+let input = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('error', () => {});
+process.stdin.on('data', (d) => {
+  input += d;
+  let end;
+  while ((end = input.indexOf('\n')) >= 0) {
+    const line = input.slice(0, end);
+    input = input.slice(end + 1);
+    let req;
+    try { req = JSON.parse(line); } catch { continue; }
+    try { launch(req); } catch (e) { say({ id: req.id, gone: true }); }
+  }
+});
+`;
+
+/** What the watcher needs to start a step; sent on its stdin, never written to disk by the server. */
+export interface LaunchRequest {
+  /** The step directory: exists, server-owned, empty. */
+  dir: string;
+  /** Where the watcher writes `commands` (the build user's when uid is set); removed when the step ends. */
+  script: string;
+  commands: string;
+  cwd: string;
+  env: Record<string, string>;
+  uid?: number;
+  gid?: number;
+  /** Where the group's pid file goes (leftovers.ts): written once the step runs, removed when it ended. */
+  pidsDir: string;
+  /** Copied into `record.json`, with the pids and start times the watcher adds. */
+  record: { buildId: string; key: string; attempt: number };
+}
+
+/** How the watcher answered a launch. */
+export type LaunchAnswer =
+  /** The step runs; this is its `record.json`. */
+  | { kind: 'started'; record: StepRecord }
+  /** It did not start: its `exit` file says why. */
+  | { kind: 'failed' }
+  /** Another launch of this attempt holds the directory (`launch` exists). */
+  | { kind: 'taken' }
+  /** No answer: the directory vanished, or the watcher ended first. What is on disk tells. */
+  | { kind: 'unknown' };
+
+type Reply = { id?: unknown; done?: unknown; record?: unknown; exit?: unknown; taken?: unknown };
+
+/** One watcher process and what this process waits for from it. */
+class WatcherProcess {
+  private readonly child: ChildProcess;
+  private readonly answers = new Map<number, (answer: LaunchAnswer) => void>();
+  private readonly ends = new Map<string, () => void>();
+  private seq = 0;
+  closed = false;
+  /** True once this process stopped sending to it (it ends when its steps did). */
+  retired = false;
+
+  constructor() {
+    this.child = spawn(process.execPath, ['-e', WATCHER_SOURCE], {
+      detached: true,
+      stdio: ['pipe', 'pipe', 'ignore'],
+      // Nothing of the server's environment (NODE_OPTIONS, credentials) reaches the watcher,
+      // and it holds no build directory as its working directory.
+      env: {},
+      cwd: '/',
+    });
+    let text = '';
+    this.child.stdout?.setEncoding('utf8');
+    this.child.stdout?.on('data', (chunk: string) => {
+      text += chunk;
+      let end: number;
+      while ((end = text.indexOf('\n')) >= 0) {
+        const line = text.slice(0, end);
+        text = text.slice(end + 1);
+        this.hear(line);
+      }
+    });
+    // 'close', not 'exit': Node may emit 'exit' before the data still in the stdout pipe.
+    this.child.once('close', () => this.end());
+    this.child.once('error', () => this.end());
+    this.child.stdin?.on('error', () => undefined);
+    this.child.unref();
+    unref(this.child.stdin);
+    unref(this.child.stdout);
+  }
+
+  /** Sends one launch; resolves with the watcher's answer. Never rejects. */
+  launch(request: LaunchRequest): Promise<LaunchAnswer> {
+    if (this.closed) return Promise.resolve({ kind: 'unknown' });
+    const id = ++this.seq;
+    const answer = new Promise<LaunchAnswer>((resolve) => this.answers.set(id, resolve));
+    // While an answer is due, the pipe keeps this process alive; idle, it does not.
+    ref(this.child.stdout);
+    this.child.stdin?.write(JSON.stringify({ id, ...request }) + '\n');
+    return answer;
+  }
+
+  /** Resolves when the step in `dir` ended (its exit is written) or the watcher did. */
+  ended(dir: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const before = this.ends.get(dir);
+      this.ends.set(dir, () => {
+        before?.();
+        resolve();
+      });
+    });
+  }
+
+  /** Sends no more: the watcher ends once its steps did. */
+  retire(): void {
+    this.retired = true;
+    this.child.stdin?.end();
+  }
+
+  private hear(line: string): void {
+    let reply: Reply;
+    try {
+      reply = JSON.parse(line) as Reply;
+    } catch {
+      return;
+    }
+    if (typeof reply.done === 'string') {
+      this.ends.get(reply.done)?.();
+      this.ends.delete(reply.done);
+      return;
+    }
+    if (typeof reply.id !== 'number') return;
+    const resolve = this.answers.get(reply.id);
+    if (!resolve) return;
+    this.answers.delete(reply.id);
+    if (this.answers.size === 0) unref(this.child.stdout);
+    if (reply.record !== undefined) {
+      resolve(isStepRecord(reply.record) ? { kind: 'started', record: reply.record } : { kind: 'unknown' });
+    } else if (reply.exit !== undefined) resolve({ kind: 'failed' });
+    else if (reply.taken === true) resolve({ kind: 'taken' });
+    else resolve({ kind: 'unknown' });
+  }
+
+  private end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const resolve of this.answers.values()) resolve({ kind: 'unknown' });
+    this.answers.clear();
+    for (const wake of this.ends.values()) wake();
+    this.ends.clear();
+    unref(this.child.stdout);
+  }
+}
+
+/**
+ * The watcher of one executor: started on first use, retired `idleMs` after the executor said
+ * it has no build left (a stream of builds keeps one watcher), started again when needed.
+ * Neither the watcher nor its pipes keep this process alive: a server may exit with its steps
+ * running.
+ */
+export class StepWatcher {
+  private current: WatcherProcess | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly idleMs: number) {}
+
+  /** Starts the watcher now, so that the first step does not wait for it to boot. */
+  warm(): void {
+    this.busy();
+    this.process();
+  }
+
+  /**
+   * Starts a step; `ended` resolves when it ended or the watcher did (then what is on disk
+   * tells how it ended).
+   */
+  async launch(request: LaunchRequest): Promise<{ answer: LaunchAnswer; ended: Promise<void> }> {
+    this.busy();
+    const watcher = this.process();
+    const ended = watcher.ended(request.dir);
+    const answer = await watcher.launch(request);
+    return { answer, ended };
+  }
+
+  /** The executor has builds: keep the watcher. */
+  busy(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  /** The executor has no build left: retire the watcher unless one comes within `idleMs`. */
+  idle(): void {
+    clearTimeout(this.idleTimer);
+    const retire = (): void => {
+      this.idleTimer = undefined;
+      this.current?.retire();
+      this.current = undefined;
+    };
+    if (this.idleMs <= 0) return retire();
+    this.idleTimer = setTimeout(retire, this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  private process(): WatcherProcess {
+    if (!this.current || this.current.closed || this.current.retired) this.current = new WatcherProcess();
+    return this.current;
+  }
+}
+
+function ref(stream: unknown): void {
+  (stream as { ref?: () => void } | null)?.ref?.();
+}
+
+function unref(stream: unknown): void {
+  (stream as { unref?: () => void } | null)?.unref?.();
+}
