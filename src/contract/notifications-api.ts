@@ -9,10 +9,12 @@ import type { EmailDeliveryDto } from './email.js';
 
 /** One post of a commit status (`GET …/builds/{number}/commit-statuses`), oldest first. */
 export interface CommitStatusDeliveryDto {
+  /** `status`: a commit status; `check`: a GitHub check run (absent from older servers: `status`). */
+  kind?: 'status' | 'check';
   /** `github`, `gitlab`, `gitea`, or `unknown` when it could not be told. */
   forge: string;
   context: string;
-  /** As the forge names it (GitHub has no `running`: `pending`). */
+  /** As the forge names it (GitHub has no `running`: `pending`; a check run: its status or conclusion). */
   state: string;
   outcome: 'delivered' | 'failed';
   httpStatus: number | null;

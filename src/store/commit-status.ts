@@ -9,6 +9,8 @@ import type { CommitStatusDeliveryRow } from './schema-commit-status.js';
 
 export type ForgeKind = 'github' | 'gitlab' | 'gitea';
 export type ContextMode = 'build' | 'stage';
+/** GitHub check runs: `auto` where the token may create them (else statuses), `off` statuses only. */
+export type ChecksMode = 'auto' | 'off';
 
 export interface CommitStatusSettings {
   enabled: boolean;
@@ -21,6 +23,8 @@ export interface CommitStatusSettings {
   /** Name of the secret holding the token. */
   tokenSecret: string;
   contexts: ContextMode;
+  /** Absent when set: `auto`. Ignored on GitLab and Gitea. */
+  checks?: ChecksMode;
 }
 
 export async function getCommitStatusSettings(
@@ -40,6 +44,7 @@ export async function getCommitStatusSettings(
     repository: row.repository,
     tokenSecret: row.token_secret,
     contexts: row.contexts === 'stage' ? 'stage' : 'build',
+    checks: row.checks === 'off' ? 'off' : 'auto',
   };
 }
 
@@ -56,6 +61,7 @@ export async function putCommitStatusSettings(
     repository: settings.repository,
     token_secret: settings.tokenSecret,
     contexts: settings.contexts,
+    checks: settings.checks ?? 'auto',
     updated_at: now,
   };
   await db
@@ -76,6 +82,8 @@ export async function deleteCommitStatusSettings(db: Kysely<Database>, projectId
 export interface CommitStatusDelivery {
   id: number;
   buildId: number;
+  /** A commit status, or a GitHub check run (absent when added: `status`). */
+  kind?: 'status' | 'check';
   /** `unknown` when the forge could not be told. */
   forge: ForgeKind | 'unknown';
   context: string;
@@ -96,6 +104,7 @@ export async function addCommitStatusDelivery(
     .insertInto('commit_status_deliveries')
     .values({
       build_id: delivery.buildId,
+      kind: delivery.kind ?? 'status',
       forge: delivery.forge,
       context: delivery.context,
       state: delivery.state,
@@ -126,6 +135,7 @@ function toDelivery(row: CommitStatusDeliveryRow): CommitStatusDelivery {
   return {
     id: Number(row.id),
     buildId: Number(row.build_id),
+    kind: row.kind === 'check' ? 'check' : 'status',
     forge: row.forge as ForgeKind | 'unknown',
     context: row.context,
     state: row.state,
@@ -135,4 +145,27 @@ function toDelivery(row: CommitStatusDeliveryRow): CommitStatusDelivery {
     message: row.message,
     createdAt: Number(row.created_at),
   };
+}
+
+/** The GitHub check runs made for a build, by context. */
+export async function getCheckRuns(db: Kysely<Database>, buildId: number): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('commit_status_check_runs')
+    .select(['context', 'check_run_id'])
+    .where('build_id', '=', buildId)
+    .execute();
+  return new Map(rows.map((r) => [r.context, Number(r.check_run_id)]));
+}
+
+/** Remembers the check run made for a build's context (the first one kept if two raced). */
+export async function putCheckRun(
+  db: Kysely<Database>,
+  run: { buildId: number; context: string; checkRunId: number },
+  now = Date.now(),
+): Promise<void> {
+  await db
+    .insertInto('commit_status_check_runs')
+    .values({ build_id: run.buildId, context: run.context, check_run_id: run.checkRunId, created_at: now })
+    .onConflict((oc) => oc.columns(['build_id', 'context']).doNothing())
+    .execute();
 }

@@ -20,6 +20,8 @@ export interface ProjectCommitStatusTable {
   token_secret: string;
   /** `build` (context `slipway`) or `stage` (`slipway` and `slipway/<stage>`). */
   contexts: string;
+  /** `auto`: GitHub check runs where the token may create them, else statuses; `off`: statuses (0018). */
+  checks: Generated<string>;
   updated_at: number;
 }
 
@@ -27,6 +29,8 @@ export interface ProjectCommitStatusTable {
 export interface CommitStatusDeliveriesTable {
   id: Generated<number>;
   build_id: number;
+  /** `status` (a commit status) or `check` (a GitHub check run), 0018. */
+  kind: Generated<string>;
   forge: string;
   context: string;
   /** The state as the forge names it (`pending`, `running`, `success`, `failed`, …). */
@@ -38,6 +42,14 @@ export interface CommitStatusDeliveriesTable {
   attempts: number;
   /** Why it failed (never the token). */
   message: string | null;
+  created_at: number;
+}
+
+/** The GitHub check run made for a build's context (0018): later moments update it. */
+export interface CheckRunsTable {
+  build_id: number;
+  context: string;
+  check_run_id: number;
   created_at: number;
 }
 

@@ -7,7 +7,11 @@ import type { SessionsTable } from './schema-sessions.js';
 import type { EmailDeliveriesTable, ProjectEmailTable } from './schema-email.js';
 import type { SchedulesTable } from './schema-schedules.js';
 import type { OidcLoginsTable, OidcUsersTable, UserSessionsTable } from './schema-oidc.js';
-import type { CommitStatusDeliveriesTable, ProjectCommitStatusTable } from './schema-commit-status.js';
+import type {
+  CheckRunsTable,
+  CommitStatusDeliveriesTable,
+  ProjectCommitStatusTable,
+} from './schema-commit-status.js';
 import type { BuildTrigger, ConcurrencyPolicy, TokenRole } from './types.js';
 
 /**
@@ -35,6 +39,7 @@ export interface Database {
   oidc_logins: OidcLoginsTable;
   project_commit_status: ProjectCommitStatusTable;
   commit_status_deliveries: CommitStatusDeliveriesTable;
+  commit_status_check_runs: CheckRunsTable;
   project_badges: ProjectBadgesTable;
   project_email: ProjectEmailTable;
   email_deliveries: EmailDeliveriesTable;

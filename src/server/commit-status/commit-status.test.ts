@@ -90,6 +90,7 @@ describe('commit statuses from real builds (sqlite, local executor, stand-in for
     github: new StandInForge('github', TOKEN),
     gitlab: new StandInForge('gitlab', TOKEN),
     gitea: new StandInForge('gitea', TOKEN),
+    githubApp: new StandInForge('github', TOKEN, { checks: true }),
   };
   let notifier: CommitStatusNotifier;
 
@@ -97,7 +98,12 @@ describe('commit statuses from real builds (sqlite, local executor, stand-in for
     api = await startPluginApi('sqlite', (db) => [(app) => registerCommitStatusRoutes(app, { db })]);
     dataDir = await mkdtemp(join(tmpdir(), 'slipway-status-'));
     for (const forge of Object.values(forges)) await forge.start();
-    notifier = new CommitStatusNotifier({ db: api.t.db, cipher, retryDelayMs: 10 });
+    notifier = new CommitStatusNotifier({
+      db: api.t.db,
+      cipher,
+      retryDelayMs: 10,
+      logs: new FsLogStore(join(dataDir, 'logs')),
+    });
     hub = createNotifierHub(api.t.db, {
       baseUrl: BASE,
       extra: () => [notifier],
@@ -159,7 +165,9 @@ describe('commit statuses from real builds (sqlite, local executor, stand-in for
     scheduler.start();
     await until(() =>
       Promise.resolve(
-        forge.context(context).some((r) => /running/.test(String(r.body.description ?? r.body.state))),
+        [...forge.context(context), ...forge.checkRun(context)].some((r) =>
+          /running|in_progress/.test(String(r.body.description ?? r.body.state ?? r.body.status)),
+        ),
       ),
     );
     await writeFile(go, '');
@@ -179,7 +187,7 @@ describe('commit statuses from real builds (sqlite, local executor, stand-in for
     const view = await api.call('admin', {
       method: 'PUT',
       url: '/api/v1/projects/acme/web/commit-status',
-      payload: { apiUrl: gh.apiUrl, tokenSecret: 'STATUS_TOKEN', contexts: 'stage' },
+      payload: { apiUrl: gh.apiUrl, tokenSecret: 'STATUS_TOKEN', contexts: 'stage', checks: 'off' },
     });
     expect(view.statusCode).toBe(200);
     expect(view.json()).toMatchObject({
@@ -250,6 +258,88 @@ describe('commit statuses from real builds (sqlite, local executor, stand-in for
     const rows = deliveries.json<{ outcome: string; context: string; state: string }[]>();
     expect(rows.length).toBe(gh.requests.length);
     expect(rows.every((r) => r.outcome === 'delivered')).toBe(true);
+  }, 120_000);
+
+  it("GitHub App token, per-stage contexts: a check run per context, queued → in_progress → completed; a failure quotes the step's last lines, masked", async () => {
+    const go = join(dataDir, 'go-checks');
+    const { p, repo, sha } = await project('acme/app', 'https://github.com/acme/app.git', {
+      '.slipway.yml': pipeline(go, 0),
+    });
+    const gh = forges.githubApp;
+    await putCommitStatusSettings(api.t.db, p.id, {
+      enabled: true,
+      forge: null,
+      apiUrl: gh.apiUrl,
+      repository: null,
+      tokenSecret: 'STATUS_TOKEN',
+      contexts: 'stage',
+      checks: 'auto',
+    });
+    const build = await run(p, { commit: sha });
+    const runs = '/api/v3/repos/acme/app/check-runs';
+    expect(gh.requests).toMatchObject([
+      {
+        method: 'POST',
+        path: runs,
+        body: {
+          name: 'slipway',
+          head_sha: sha,
+          status: 'queued',
+          external_id: String(build.id),
+          details_url: `${BASE}/projects/acme/app/builds/${build.number}`,
+          output: { title: `Build #${build.number} queued` },
+        },
+      },
+    ]);
+    expect((await finish(build, gh, go, 'slipway/one')).status).toBe('success');
+    expect(gh.violations).toEqual([]);
+    // Check runs only: GitHub would list a status of the same name beside each.
+    expect(gh.requests.every((r) => r.path.startsWith(runs))).toBe(true);
+    const slipway = gh.checkRun('slipway');
+    const id = slipway[0]!.checkRunId!;
+    expect(slipway.map((r) => [r.method, r.path, r.body.status, r.body.conclusion])).toEqual([
+      ['POST', runs, 'queued', undefined],
+      ['PATCH', `${runs}/${id}`, 'in_progress', undefined],
+      ['PATCH', `${runs}/${id}`, 'completed', 'success'],
+    ]);
+    expect(slipway[2]!.body).toMatchObject({
+      started_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) as unknown,
+      completed_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) as unknown,
+    });
+    for (const stage of ['slipway/one', 'slipway/two']) {
+      const stageRuns = gh.checkRun(stage);
+      expect(stageRuns.map((r) => r.method)).toEqual(['POST', ...stageRuns.slice(1).map(() => 'PATCH')]);
+      expect(stageRuns.at(-1)!.body).toMatchObject({ status: 'completed', conclusion: 'success' });
+    }
+    expect(gh.checkRuns.size).toBe(3);
+
+    gh.reset();
+    await rm(go, { force: true });
+    const failing = await repo.commit({ '.slipway.yml': pipeline(go, 3) }, 'break it');
+    const second = await run(p, { commit: failing });
+    expect((await finish(second, gh, go, 'slipway/one')).status).toBe('failure');
+    expect(gh.violations).toEqual([]);
+    const failed = `Build #${second.number} failed: step "check" exited with code 3`;
+    const last = gh.checkRun('slipway').at(-1)!.body;
+    expect(last).toMatchObject({
+      status: 'completed',
+      conclusion: 'failure',
+      output: { title: failed, summary: failed },
+    });
+    // The stored lines, the secret masked as the log has it.
+    const text = String((last.output as { text: unknown }).text);
+    expect(text).toMatch(/^Last \d+ line\(s\) of two\/check:\n\n```text\n[^]*token=\[\*{8}\][^]*\n```\n$/);
+    expect(gh.checkRun('slipway/two').at(-1)!.body).toMatchObject({
+      conclusion: 'failure',
+      output: { text },
+    });
+    expect(gh.checkRun('slipway/one').at(-1)!.body).toMatchObject({ conclusion: 'success' });
+    expect(gh.checkRun('slipway/one').at(-1)!.body.output).not.toHaveProperty('text');
+    expect(JSON.stringify(gh.requests.map((r) => r.body))).not.toContain(TOKEN);
+    expect(hubErrors).toEqual([]);
+    const rows = await listCommitStatusDeliveries(api.t.db, second.id);
+    expect(rows.length).toBe(gh.requests.length);
+    expect(rows.every((r) => r.kind === 'check' && r.outcome === 'delivered')).toBe(true);
   }, 120_000);
 
   it('GitLab stand-in, one context per build: pending → running → success on the URL-encoded project path', async () => {
@@ -395,7 +485,7 @@ describe.each(DIALECTS)(
         tokenSecret: null,
         resolved: { forge: 'github', apiUrl: 'https://api.github.com', repository: 'acme/fail' },
       });
-      const payload = { apiUrl: `${gh.apiUrl}/`, tokenSecret: 'GH_TOKEN' };
+      const payload = { apiUrl: `${gh.apiUrl}/`, tokenSecret: 'GH_TOKEN', checks: 'off' };
       expect((await api.call('member', { method: 'PUT', url, payload })).statusCode).toBe(403);
       const put = await api.call('admin', { method: 'PUT', url, payload });
       expect(put.statusCode).toBe(200);
@@ -526,6 +616,7 @@ describe.each(DIALECTS)(
         repository: null,
         tokenSecret: 'GH_TOKEN',
         contexts: 'build',
+        checks: 'off',
       });
       expect(await failure(await runningBuild(), notifier(1))).toMatch(
         /^commit status to GitHub failed: fetch failed \(.*ECONNREFUSED.*\) after 2 attempts$/,
@@ -541,6 +632,7 @@ describe.each(DIALECTS)(
         repository: null,
         tokenSecret: 'GH_TOKEN',
         contexts: 'build',
+        checks: 'off',
       });
       const target = await addNotifyTarget(api.t.db, { projectId: p.id, url: `${gh.url}/webhook` });
       // One instance for every notice: it remembers what it posted per build.

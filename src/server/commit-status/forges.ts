@@ -226,21 +226,21 @@ export function statusRequest(
     description: post.description,
     ...(post.targetUrl !== null && { target_url: post.targetUrl }),
   };
-  if (repo.forge === 'github') {
-    return {
-      url: `${repo.apiUrl}${path}`,
-      headers: {
-        ...common,
-        accept: 'application/vnd.github+json',
-        'x-github-api-version': '2022-11-28',
-        authorization: `Bearer ${token}`,
-      },
-      body,
-    };
-  }
+  if (repo.forge === 'github') return { url: `${repo.apiUrl}${path}`, headers: githubHeaders(token), body };
   return {
     url: `${repo.apiUrl}${path}`,
     headers: { ...common, accept: 'application/json', authorization: `token ${token}` },
     body,
+  };
+}
+
+/** GitHub's REST headers (statuses and check runs alike); the token goes nowhere else. */
+export function githubHeaders(token: string): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'user-agent': 'Slipway',
+    accept: 'application/vnd.github+json',
+    'x-github-api-version': '2022-11-28',
+    authorization: `Bearer ${token}`,
   };
 }

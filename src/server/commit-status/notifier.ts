@@ -2,7 +2,10 @@ import type { Kysely } from 'kysely';
 import { formatDuration } from '../../contract/duration.js';
 import {
   addCommitStatusDelivery,
+  getCheckRuns,
   getCommitStatusSettings,
+  listCommitStatusDeliveries,
+  putCheckRun,
   type CommitStatusSettings,
   type ForgeKind,
 } from '../../store/commit-status.js';
@@ -12,12 +15,16 @@ import {
   type Build,
   type Database,
   type Reason,
+  type StageRecord,
   type Status,
 } from '../../store/index.js';
 import { findSecretForProject } from '../../store/secrets.js';
+import type { LogStore } from '../logs/types.js';
 import { messageOf, sleep } from '../notify/delivery.js';
+import { failingStep, stepTail } from '../notify/step-tail.js';
 import type { BuildNotice, Notifier } from '../notify/types.js';
 import { sealContext } from '../secrets/store.js';
+import { CHECK_TAIL_LINES, checkRunRequest, checkRunState, type CheckRunPost } from './check-runs.js';
 import {
   acceptsSameState,
   forgeState,
@@ -41,6 +48,10 @@ export interface CommitStatusNotifierOptions {
   retryDelayMs?: number;
   /** Longest wait a `Retry-After` may ask for; a longer one ends the post as failed. Default 60 s. */
   maxRetryAfterMs?: number;
+  /** Where a failed check run's quoted lines are read from (stored, masked); none: no lines. */
+  logs?: LogStore;
+  /** How long a GitHub project whose token may not create check runs gets statuses before Checks are tried again; default 1 h. */
+  checksRetryMs?: number;
   fetch?: typeof fetch;
 }
 
@@ -50,6 +61,25 @@ export class CommitStatusError extends Error {
 }
 
 const FORGE_NAMES: Record<ForgeKind, string> = { github: 'GitHub', gitlab: 'GitLab', gitea: 'Gitea' };
+
+/** A context's status and the facts a check run shows beyond a status's. */
+type Wanted = StatusPost & {
+  status: Status;
+  reason: Reason | null;
+  summary: string;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** Where its failing step is looked for: every stage for the build, its own for a stage. */
+  records: StageRecord[];
+};
+
+/** A request to the forge: a status post, or a check run's creation or update. */
+interface ForgeRequest {
+  method: 'POST' | 'PATCH';
+  url: string;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+}
 
 /**
  * Posts a build's commit statuses to its project's forge (settings in
@@ -64,6 +94,10 @@ const FORGE_NAMES: Record<ForgeKind, string> = { github: 'GitHub', gitlab: 'GitL
  * the build. The token is the value of the secret the settings name, opened here for the
  * request header and nowhere else: builds do not get it from here, responses and messages
  * never contain it.
+ *
+ * On GitHub with `checks: auto` each context is a check run instead (created, then updated by
+ * its stored id; a failure quotes the failing step's stored lines), and no status: GitHub
+ * would list both. A token that may not create check runs (403) gets statuses, see `modeOf`.
  */
 export class CommitStatusNotifier implements Notifier {
   readonly name = 'commit status';
@@ -71,6 +105,10 @@ export class CommitStatusNotifier implements Notifier {
   private readonly controller = new AbortController();
   /** What was last posted per build and context (forgotten when the build's final states are out). */
   private readonly posted = new Map<number, Map<string, string>>();
+  /** Check runs or statuses, per build, kept for its whole life so a build never shows both. */
+  private readonly modes = new Map<number, 'checks' | 'statuses'>();
+  /** GitHub projects whose token may not create check runs, until when statuses are posted instead. */
+  private readonly checksRefused = new Map<number, number>();
 
   constructor(private readonly options: CommitStatusNotifierOptions) {
     this.fetch = options.fetch ?? globalThis.fetch;
@@ -116,49 +154,185 @@ export class CommitStatusNotifier implements Notifier {
       if (typeof token !== 'string') {
         return await this.refuse(build, repo.forge, posted, wanted, token.error);
       }
+      if ((await this.modeOf(build, repo, settings)) === 'checks') {
+        const done = await this.syncChecks(notice, repo, token, wanted, posted);
+        if (done) return;
+      }
       const failures: string[] = [];
       for (const post of wanted) {
         const state = forgeState(repo.forge, post.moment);
         const key = acceptsSameState(repo.forge) ? `${state}|${post.description}` : state;
         if (posted.get(post.context) === key) continue;
-        const failure = await this.post(repo, build, token, post);
-        if (failure === undefined) posted.set(post.context, key);
-        else failures.push(failure);
+        const request = { method: 'POST' as const, ...statusRequest(repo, build.commitSha, token, post) };
+        const sent = await this.send(repo.forge, build, token, request, {
+          kind: 'status',
+          context: post.context,
+          state: String(request.body.state),
+        });
+        if (sent.ok) posted.set(post.context, key);
+        else failures.push(sent.message);
       }
       if (failures.length > 0) throw new CommitStatusError(failures.join('; '));
     } finally {
-      if (final) this.posted.delete(build.id);
+      if (final) {
+        this.posted.delete(build.id);
+        this.modes.delete(build.id);
+      }
     }
   }
 
+  /**
+   * Check runs or statuses for a build, decided at its first moment and kept: a GitHub project
+   * with `checks: auto` tries check runs, unless its token was refused them lately. After a
+   * restart a build goes on as it began: with its stored check runs, or with its statuses.
+   */
+  private async modeOf(
+    build: Build,
+    repo: ForgeRepo,
+    settings: CommitStatusSettings,
+  ): Promise<'checks' | 'statuses'> {
+    if (repo.forge !== 'github' || settings.checks === 'off') return 'statuses';
+    let mode = this.modes.get(build.id);
+    if (mode === undefined) {
+      const { db } = this.options;
+      const refusedUntil = this.checksRefused.get(build.projectId) ?? 0;
+      if ((await getCheckRuns(db, build.id)).size > 0) mode = 'checks';
+      else if (refusedUntil > Date.now()) mode = 'statuses';
+      else {
+        const earlier = await listCommitStatusDeliveries(db, build.id);
+        mode = earlier.some((d) => d.kind === 'status' && d.outcome === 'delivered') ? 'statuses' : 'checks';
+      }
+      this.modes.set(build.id, mode);
+    }
+    return mode;
+  }
+
+  /**
+   * Creates or updates each context's check run; true when done (delivered or failed), false
+   * when GitHub refused the token Checks: then the build and, for `checksRetryMs`, the
+   * project's next builds get statuses, and the refusal is stored as the build's delivery.
+   */
+  private async syncChecks(
+    notice: BuildNotice,
+    repo: ForgeRepo,
+    token: string,
+    wanted: Wanted[],
+    posted: Map<string, string>,
+  ): Promise<boolean> {
+    const { build } = notice;
+    const runs = await getCheckRuns(this.options.db, build.id);
+    const failures: string[] = [];
+    for (const post of wanted) {
+      const state = checkRunState(post.status, post.reason);
+      const key = `check|${state.status}|${state.conclusion ?? ''}|${post.description}`;
+      if (posted.get(post.context) === key) continue;
+      const run: CheckRunPost = {
+        context: post.context,
+        status: post.status,
+        reason: post.reason,
+        title: post.description,
+        summary: post.summary,
+        detailsUrl: post.targetUrl,
+        buildId: build.id,
+        startedAt: post.startedAt,
+        finishedAt: post.finishedAt,
+      };
+      const failing = state.conclusion === 'failure' || state.conclusion === 'timed_out';
+      const step = failing && this.options.logs !== undefined ? failingStep(post.records) : null;
+      if (step !== null) {
+        const lines = await stepTail(this.options.logs!, build.id, step.stage, step.step, CHECK_TAIL_LINES);
+        run.tail = { ...step, lines };
+      }
+      const id = runs.get(post.context);
+      const request = checkRunRequest(repo, build.commitSha!, token, run, id);
+      const sent = await this.send(
+        repo.forge,
+        build,
+        token,
+        request,
+        { kind: 'check', context: post.context, state: state.conclusion ?? state.status },
+        true,
+      );
+      if (!sent.ok && sent.refused) {
+        const retryMs = this.options.checksRetryMs ?? 3_600_000;
+        this.checksRefused.set(build.projectId, Date.now() + retryMs);
+        this.modes.set(build.id, 'statuses');
+        await addCommitStatusDelivery(this.options.db, {
+          buildId: build.id,
+          kind: 'check',
+          forge: repo.forge,
+          context: post.context,
+          state: String(request.body.status),
+          outcome: 'failed',
+          httpStatus: 403,
+          attempts: 1,
+          message: redact(
+            `check run refused by GitHub: ${sent.message}; commit statuses instead (check runs need a GitHub App installation token with "Checks: write"; tried again in ${Math.round(retryMs / 60_000)} min)`,
+            token,
+          ),
+        });
+        return false;
+      }
+      if (!sent.ok) {
+        failures.push(sent.message);
+        continue;
+      }
+      if (id === undefined) {
+        const created = checkRunId(sent.text);
+        if (created === undefined) {
+          failures.push(
+            `check run on GitHub: the answer to its creation has no id (context ${post.context})`,
+          );
+          continue;
+        }
+        await putCheckRun(this.options.db, { buildId: build.id, context: post.context, checkRunId: created });
+        runs.set(post.context, created);
+      }
+      posted.set(post.context, key);
+    }
+    if (failures.length > 0) throw new CommitStatusError(failures.join('; '));
+    return true;
+  }
+
   /** Every context's state for the build as stored now: the build's, then its stages' in order. */
-  private async wanted(notice: BuildNotice, settings: CommitStatusSettings): Promise<StatusPost[]> {
+  private async wanted(notice: BuildNotice, settings: CommitStatusSettings): Promise<Wanted[]> {
     const { build } = notice;
     const ref = build.tag ?? build.branch;
-    const posts: StatusPost[] = [
+    const records = await getBuildRecords(this.options.db, build.id);
+    const words = `Build #${build.number} ${describeStatus(build.status, build.reason, build.durationMs)}`;
+    const posts: Wanted[] = [
       {
         context: 'slipway',
         moment: momentOf(build.status),
-        description: shortDescription(
-          `Build #${build.number} ${describeStatus(build.status, build.reason, build.durationMs)}`,
-        ),
+        description: shortDescription(words),
         targetUrl: notice.url,
         ref,
+        status: build.status,
+        reason: build.reason,
+        summary: words,
+        startedAt: build.startedAt,
+        finishedAt: build.finishedAt,
+        records,
       },
     ];
     if (settings.contexts === 'stage') {
-      for (const stage of await getBuildRecords(this.options.db, build.id)) {
+      for (const stage of records) {
         // A stage still queued when the build ended never ran: it was cut short with the build.
         const status: Status =
           isTerminalStatus(build.status) && !isTerminalStatus(stage.status) ? 'cancelled' : stage.status;
+        const stageWords = `Stage ${stage.name} ${describeStatus(status, stage.reason, stage.durationMs)}`;
         posts.push({
           context: `slipway/${stage.name}`,
           moment: momentOf(status),
-          description: shortDescription(
-            `Stage ${stage.name} ${describeStatus(status, stage.reason, stage.durationMs)}`,
-          ),
+          description: shortDescription(stageWords),
           targetUrl: notice.url,
           ref,
+          status,
+          reason: stage.reason,
+          summary: stageWords,
+          startedAt: stage.startedAt,
+          finishedAt: stage.finishedAt ?? build.finishedAt,
+          records: [stage],
         });
       }
     }
@@ -212,22 +386,30 @@ export class CommitStatusNotifier implements Notifier {
     throw new CommitStatusError(message);
   }
 
-  /** Posts one status with retries; undefined when delivered, else the failure's message (also stored). */
-  private async post(
-    repo: ForgeRepo,
+  /**
+   * Sends one request with retries; the outcome is stored unless it is a refusal the caller
+   * words itself (`refusable`: a 403 that is not a spent rate limit). The answer's text is kept
+   * for a check run's id.
+   */
+  private async send(
+    forgeKind: ForgeKind,
     build: Build,
     token: string,
-    post: StatusPost,
-  ): Promise<string | undefined> {
-    const request = statusRequest(repo, build.commitSha!, token, post);
+    request: ForgeRequest,
+    what: { kind: 'status' | 'check'; context: string; state: string },
+    refusable = false,
+  ): Promise<{ ok: true; text: string } | { ok: false; message: string; refused: boolean }> {
     const body = JSON.stringify(request.body);
     const retries = this.options.retries ?? 3;
     let delay = this.options.retryDelayMs ?? 1000;
-    const forge = FORGE_NAMES[repo.forge];
+    const forge = FORGE_NAMES[forgeKind];
+    const noun = what.kind === 'check' ? 'check run' : 'commit status';
     let attempts = 0;
     for (;;) {
       attempts++;
-      const outcome = await this.attempt(request.url, request.headers, body);
+      const outcome = await this.attempt(request.method, request.url, request.headers, body);
+      if (refusable && !outcome.ok && outcome.status === 403 && !outcome.retry)
+        return { ok: false, message: redact(outcome.message, token), refused: true };
       const done = outcome.ok || !outcome.retry || attempts > retries || this.controller.signal.aborted;
       let wait = outcome.ok ? 0 : (outcome.retryAfterMs ?? delay);
       const tooLong = !done && wait > (this.options.maxRetryAfterMs ?? 60_000);
@@ -235,23 +417,23 @@ export class CommitStatusNotifier implements Notifier {
         const detail = outcome.ok
           ? null
           : redact(
-              `commit status to ${forge} failed: ${outcome.message}${tooLong ? ` (asked to retry after ${Math.ceil(wait / 1000)} s: given up)` : ''}${attempts > 1 ? ` after ${attempts} attempts` : ''}`,
+              `${noun} to ${forge} failed: ${outcome.message}${tooLong ? ` (asked to retry after ${Math.ceil(wait / 1000)} s: given up)` : ''}${attempts > 1 ? ` after ${attempts} attempts` : ''}`,
               token,
             );
         await addCommitStatusDelivery(this.options.db, {
           buildId: build.id,
-          forge: repo.forge,
-          context: post.context,
-          state: String(request.body.state),
+          kind: what.kind,
+          forge: forgeKind,
+          context: what.context,
+          state: what.state,
           outcome: outcome.ok ? 'delivered' : 'failed',
           httpStatus: outcome.status ?? null,
           attempts,
-          message:
-            detail === null
-              ? null
-              : `${detail} (context ${post.context}, state ${String(request.body.state)})`,
+          message: detail === null ? null : `${detail} (context ${what.context}, state ${what.state})`,
         });
-        return detail ?? undefined;
+        return outcome.ok
+          ? { ok: true, text: outcome.text }
+          : { ok: false, message: detail!, refused: false };
       }
       wait = Math.max(0, wait);
       await sleep(wait, this.controller.signal);
@@ -260,11 +442,12 @@ export class CommitStatusNotifier implements Notifier {
   }
 
   private async attempt(
+    method: 'POST' | 'PATCH',
     url: string,
     headers: Record<string, string>,
     body: string,
   ): Promise<
-    | { ok: true; status: number }
+    | { ok: true; status: number; text: string }
     | { ok: false; retry: boolean; status?: number; message: string; retryAfterMs?: number }
   > {
     const timeoutMs = this.options.timeoutMs ?? 10_000;
@@ -272,7 +455,7 @@ export class CommitStatusNotifier implements Notifier {
     let response: Response;
     try {
       response = await this.fetch(url, {
-        method: 'POST',
+        method,
         headers,
         body,
         signal: timeout,
@@ -282,8 +465,13 @@ export class CommitStatusNotifier implements Notifier {
       const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : messageOf(cause);
       return { ok: false, retry: true, message: why };
     }
-    const text = await readBounded(response);
-    if (response.status >= 200 && response.status < 300) return { ok: true, status: response.status };
+    const ok = response.status >= 200 && response.status < 300;
+    // A created check run's answer echoes its output (up to 2 × 64 KiB): read it whole for the id.
+    const text = await readBounded(
+      response,
+      ok && method === 'POST' && body.includes('"head_sha"') ? 262_144 : 8192,
+    );
+    if (ok) return { ok: true, status: response.status, text };
     const said = forgeMessage(text);
     const message = `${response.status}${said ? ` ${said}` : ''}`;
     if (response.status >= 300 && response.status < 400) {
@@ -366,8 +554,8 @@ function retryAfter(headers: Headers, now = Date.now()): number | undefined {
   return undefined;
 }
 
-/** At most 8 KiB of an answer: a forge's error is short, a hostile one is cut. */
-async function readBounded(response: Response): Promise<string> {
+/** At most `limit` bytes of an answer: a forge's error is short, a hostile one is cut. */
+async function readBounded(response: Response, limit: number): Promise<string> {
   if (response.body === null) return '';
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const chunks: Uint8Array[] = [];
@@ -378,14 +566,24 @@ async function readBounded(response: Response): Promise<string> {
       if (done) break;
       chunks.push(value);
       size += value.byteLength;
-      if (size >= 8192) break;
+      if (size >= limit) break;
     }
   } catch {
     // The status line is what matters; a body cut short says nothing more.
   } finally {
     await reader.cancel().catch(() => undefined);
   }
-  return Buffer.concat(chunks).toString('utf8').slice(0, 8192);
+  return Buffer.concat(chunks).toString('utf8').slice(0, limit);
+}
+
+/** The `id` of a created check run, from GitHub's answer. */
+function checkRunId(text: string): number | undefined {
+  try {
+    const id = (JSON.parse(text) as { id?: unknown }).id;
+    return typeof id === 'number' && Number.isSafeInteger(id) && id > 0 ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The forge's own words: `message` (GitHub, Gitea, GitLab), `error` (GitLab), one line, short. */

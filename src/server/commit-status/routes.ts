@@ -20,6 +20,10 @@ const ForgeSchema = Type.Union(
   FORGE_KINDS.map((k) => Type.Literal(k)),
   { description: '`gitea` also means Forgejo' },
 );
+const ChecksSchema = Type.Union([Type.Literal('auto'), Type.Literal('off')], {
+  description:
+    'GitHub only. `auto` (default): a check run per context where the token may create them (a GitHub App installation token), else commit statuses; `off`: commit statuses only',
+});
 const ContextsSchema = Type.Union(
   CONTEXT_MODES.map((k) => Type.Literal(k)),
   { description: '`build`: one context `slipway`; `stage`: `slipway` and `slipway/<stage>` per stage' },
@@ -51,6 +55,7 @@ export const CommitStatusSettingsSchema = Type.Object(
       description: 'NAME of the project (or global) secret holding the forge token; the value is never shown',
     }),
     contexts: Type.Optional(ContextsSchema),
+    checks: Type.Optional(ChecksSchema),
   },
   { additionalProperties: false, title: 'CommitStatusSettings' },
 );
@@ -63,6 +68,7 @@ const CommitStatusViewSchema = Type.Object(
     repository: Type.Union([Type.String(), Type.Null()]),
     tokenSecret: Type.Union([Type.String(), Type.Null()]),
     contexts: ContextsSchema,
+    checks: ChecksSchema,
     /** What the settings resolve to for the project's repository, or why they do not. */
     resolved: Type.Union([
       Type.Object({ forge: ForgeSchema, apiUrl: Type.String(), repository: Type.String() }),
@@ -75,6 +81,10 @@ const CommitStatusViewSchema = Type.Object(
 
 const DeliverySchema = Type.Object(
   {
+    kind: Type.Union([Type.Literal('status'), Type.Literal('check')], {
+      description:
+        '`status`: a commit status; `check`: a GitHub check run (its state the status or conclusion)',
+    }),
     forge: Type.String({
       description: '`github`, `gitlab`, `gitea`, or `unknown` when it could not be told',
     }),
@@ -104,6 +114,7 @@ export function registerCommitStatusRoutes(api: App, deps: { db: Kysely<Database
       repository: null,
       tokenSecret: null,
       contexts: 'build' as const,
+      checks: 'auto' as const,
     };
     const resolved = resolveForgeRepo(project.repoUrl, own);
     return {
@@ -113,6 +124,7 @@ export function registerCommitStatusRoutes(api: App, deps: { db: Kysely<Database
       repository: own.repository,
       tokenSecret: own.tokenSecret,
       contexts: own.contexts,
+      checks: own.checks ?? 'auto',
       resolved:
         'error' in resolved
           ? resolved
@@ -165,6 +177,7 @@ export function registerCommitStatusRoutes(api: App, deps: { db: Kysely<Database
             .replace(/\.git$/, '') ?? null,
         tokenSecret: body.tokenSecret,
         contexts: body.contexts ?? 'build',
+        checks: body.checks ?? 'auto',
       };
       const resolved = resolveForgeRepo(project.repoUrl, settings);
       if ('error' in resolved)
@@ -206,6 +219,7 @@ export function registerCommitStatusRoutes(api: App, deps: { db: Kysely<Database
       const build = await getBuildByNumber(db, project.id, request.params.number);
       if (build === undefined) throw notFound(`build ${project.slug} #${request.params.number}`);
       return (await listCommitStatusDeliveries(db, build.id)).map((d) => ({
+        kind: d.kind ?? 'status',
         forge: d.forge,
         context: d.context,
         state: d.state,

@@ -17,6 +17,7 @@ import { schedules } from './0014_schedules.js';
 import { commitStatus } from './0015_commit_status.js';
 import { oidcUsers } from './0016_oidc_users.js';
 import { commitAuthor } from './0017_commit_author.js';
+import { checkRuns } from './0018_check_runs.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Listed here rather than found
@@ -42,5 +43,6 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0015_commit_status': commitStatus(dialect),
     '0016_oidc_users': oidcUsers(dialect),
     '0017_commit_author': commitAuthor(),
+    '0018_check_runs': checkRuns(dialect),
   };
 }

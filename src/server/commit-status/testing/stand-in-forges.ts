@@ -13,11 +13,13 @@ import type { ForgeKind } from '../../../store/commit-status.js';
  * header and scheme, content type, JSON body) and recorded with what was wrong with it;
  * tests assert `violations` is empty and read `requests` for the sequence.
  *
- * - GitHub: the operation `repos/create-commit-status` of GitHub's own OpenAPI description
- *   (`@octokit/openapi`, `api.github.com.json`): its path parameters and its request body
- *   schema, compiled by Ajv as published (OpenAPI 3.0's `nullable` included), plus no fields
- *   beyond the schema's properties (the published schema does not forbid them; GitHub ignores
- *   them, which would hide a misspelt field).
+ * - GitHub: the operations `repos/create-commit-status`, `checks/create` and `checks/update`
+ *   of GitHub's own OpenAPI description (`@octokit/openapi`, `api.github.com.json`): their
+ *   path parameters and request body schemas, compiled by Ajv as published (OpenAPI 3.0's
+ *   `nullable` included), plus no fields beyond the schema's properties (the published schema
+ *   does not forbid them; GitHub ignores them, which would hide a misspelt field). Check runs
+ *   are answered as for a personal access token (403) unless the stand-in is told its token
+ *   is a GitHub App's (`{ checks: true }`); their ids are above 2^32, as GitHub's are now.
  * - GitLab and Gitea: JSON Schemas written here from their documented APIs (neither publishes
  *   an OpenAPI file on npm); the documents are cited next to each.
  */
@@ -32,6 +34,8 @@ export interface StandInRequest {
   body: Record<string, unknown>;
   /** When it arrived (epoch ms), for retry gaps. */
   at: number;
+  /** The check run it created or updated. */
+  checkRunId?: number;
 }
 
 /** What the stand-in answers the next request with (default 201 and the forge's usual body). */
@@ -41,9 +45,19 @@ export interface ScriptedAnswer {
   body?: unknown;
 }
 
-/** GitHub's statuses operation out of its OpenAPI description, compiled once per process. */
-let github:
-  { body: ValidateFunction; properties: string[]; params: Record<string, ValidateFunction> } | undefined;
+interface GithubOperation {
+  body: ValidateFunction;
+  properties: string[];
+  params: Record<string, { validate: ValidateFunction; integer: boolean }>;
+}
+/** GitHub's operations out of its OpenAPI description, compiled once per process. */
+const github = new Map<string, GithubOperation>();
+const GITHUB_OPERATIONS = {
+  'repos/create-commit-status': ['/repos/{owner}/{repo}/statuses/{sha}', 'post'],
+  'checks/create': ['/repos/{owner}/{repo}/check-runs', 'post'],
+  'checks/update': ['/repos/{owner}/{repo}/check-runs/{check_run_id}', 'patch'],
+} as const;
+type GithubOperationId = keyof typeof GITHUB_OPERATIONS;
 
 function ajv(): Ajv {
   const instance = new Ajv({ strict: false, allErrors: true });
@@ -51,33 +65,42 @@ function ajv(): Ajv {
   return instance;
 }
 
-function githubOperation() {
-  if (github) return github;
+function githubOperation(id: GithubOperationId = 'repos/create-commit-status'): GithubOperation {
+  const known = github.get(id);
+  if (known) return known;
   const file = require.resolve('@octokit/openapi/generated/api.github.com.json');
   const spec = JSON.parse(readFileSync(file, 'utf8')) as {
     paths: Record<string, Record<string, OpenApiOperation>>;
     components: { parameters: Record<string, OpenApiParameter> };
   };
-  const operation = spec.paths['/repos/{owner}/{repo}/statuses/{sha}']?.post;
-  if (operation?.operationId !== 'repos/create-commit-status')
-    throw new Error('repos/create-commit-status is not in @octokit/openapi');
+  const [path, method] = GITHUB_OPERATIONS[id];
+  const operation = spec.paths[path]?.[method];
+  if (operation?.operationId !== id) throw new Error(`${id} is not in @octokit/openapi`);
   const compiler = ajv();
   const schema = operation.requestBody.content['application/json']?.schema;
-  if (schema === undefined)
-    throw new Error('repos/create-commit-status takes no JSON body in @octokit/openapi');
-  const params: Record<string, ValidateFunction> = {};
+  if (schema === undefined) throw new Error(`${id} takes no JSON body in @octokit/openapi`);
+  const params: GithubOperation['params'] = {};
   for (const p of operation.parameters) {
     const parameter = '$ref' in p ? spec.components.parameters[p.$ref.split('/').at(-1)!]! : p;
-    if (parameter.in === 'path') params[parameter.name] = compiler.compile(parameter.schema);
+    if (parameter.in === 'path')
+      params[parameter.name] = {
+        validate: compiler.compile(parameter.schema),
+        integer: parameter.schema.type === 'integer',
+      };
   }
-  github = { body: compiler.compile(schema), properties: Object.keys(schema.properties ?? {}), params };
-  return github;
+  const compiled = {
+    body: compiler.compile(schema),
+    properties: Object.keys(schema.properties ?? {}),
+    params,
+  };
+  github.set(id, compiled);
+  return compiled;
 }
 
 interface OpenApiParameter {
   name: string;
   in: string;
-  schema: object;
+  schema: { type?: string };
 }
 interface OpenApiOperation {
   operationId: string;
@@ -133,7 +156,12 @@ export class StandInForge {
   readonly violations: string[] = [];
   /** Answers for the next requests, in order; then 201. */
   readonly script: ScriptedAnswer[] = [];
+  /** GitHub check runs made, by id. */
+  readonly checkRuns = new Map<number, { name: string; status: unknown; conclusion: unknown }>();
+  /** Whether GitHub would let the token create check runs (a GitHub App's installation token). */
+  checks: boolean;
   private readonly server: Server;
+  /** GitLab's or Gitea's body schema (GitHub's operations are looked up per request). */
   private readonly validate: ValidateFunction;
   url = '';
 
@@ -141,7 +169,9 @@ export class StandInForge {
     readonly kind: ForgeKind,
     /** The token the forge accepts; anything else gets its 401. */
     readonly token: string,
+    options: { checks?: boolean } = {},
   ) {
+    this.checks = options.checks ?? false;
     this.validate =
       kind === 'github'
         ? githubOperation().body
@@ -180,6 +210,7 @@ export class StandInForge {
         if (next !== undefined)
           return send(next.status, next.body ?? { message: `status ${next.status}` }, next.headers);
         if (problems.length > 0) return send(422, { message: 'Validation Failed', errors: problems });
+        if (this.kind === 'github' && got.path.includes('/check-runs')) return this.answerCheckRun(got, send);
         send(201, { id: this.requests.length, state: body.state, context: body.context ?? body.name });
       });
     });
@@ -210,10 +241,45 @@ export class StandInForge {
     return this.requests.filter((r) => (r.body.context ?? r.body.name) === name);
   }
 
+  /** Requests that created or updated the check run named `name` (answered ones), in order. */
+  checkRun(name: string): StandInRequest[] {
+    return this.requests.filter(
+      (r) => r.checkRunId !== undefined && this.checkRuns.get(r.checkRunId)?.name === name,
+    );
+  }
+
   reset(): void {
     this.requests.length = 0;
     this.violations.length = 0;
     this.script.length = 0;
+    this.checkRuns.clear();
+  }
+
+  /** GitHub's answers to creating and updating a check run, refused unless `checks`. */
+  private answerCheckRun(
+    got: StandInRequest,
+    send: (status: number, payload: unknown, headers?: Record<string, string>) => void,
+  ): void {
+    if (!this.checks)
+      return send(403, {
+        message: 'You must authenticate via a GitHub App.',
+        documentation_url: 'https://docs.github.com/rest/checks/runs#create-a-check-run',
+      });
+    const { body } = got;
+    const patched = /\/check-runs\/(\d+)$/.exec(got.path);
+    let id: number;
+    if (patched === null) {
+      id = 30_000_000_000 + this.requests.length;
+      this.checkRuns.set(id, { name: String(body.name), status: undefined, conclusion: undefined });
+    } else {
+      id = Number(patched[1]);
+      if (!this.checkRuns.has(id)) return send(404, { message: 'Not Found' });
+    }
+    const run = this.checkRuns.get(id)!;
+    run.status = body.conclusion !== undefined ? 'completed' : (body.status ?? run.status ?? 'queued');
+    run.conclusion = body.conclusion ?? run.conclusion ?? null;
+    got.checkRunId = id;
+    send(patched === null ? 201 : 200, { id, ...body, ...run, app: { slug: 'slipway' } });
   }
 
   private authorized(headers: IncomingHttpHeaders): boolean {
@@ -224,14 +290,17 @@ export class StandInForge {
 
   private check(request: StandInRequest): string[] {
     const problems: string[] = [];
-    if (request.method !== 'POST') problems.push(`method ${request.method}, not POST`);
     if (!String(request.headers['content-type']).startsWith('application/json'))
       problems.push(`content-type ${String(request.headers['content-type'])}`);
-    if (!this.validate(request.body))
-      problems.push(`body ${JSON.stringify(request.body)}: ${JSON.stringify(this.validate.errors)}`);
     const base = new URL(this.apiUrl).pathname;
     const rest = request.path.startsWith(`${base}/`) ? request.path.slice(base.length) : undefined;
     if (rest === undefined) return [...problems, `path not under ${base}`];
+    if (this.kind === 'github' && /^\/repos\/[^/]+\/[^/]+\/check-runs(\/|$)/.test(rest))
+      return [...problems, ...this.checkGithub(request, rest)];
+    if (request.method !== 'POST') problems.push(`method ${request.method}, not POST`);
+    // GitHub's body is checked with its operation's other rules, below.
+    if (this.kind !== 'github' && !this.validate(request.body))
+      problems.push(`body ${JSON.stringify(request.body)}: ${JSON.stringify(this.validate.errors)}`);
     if (this.kind === 'gitlab') {
       // `:id` is the project's id or its URL-encoded path: one segment, `/` as %2F.
       const match = /^\/projects\/([^/]+)\/statuses\/([^/]+)$/.exec(rest);
@@ -247,24 +316,63 @@ export class StandInForge {
     if (!match) return [...problems, `path ${rest} is not /repos/{owner}/{repo}/statuses/{sha}`];
     if (!SHA.test(match[3]!)) problems.push(`sha ${match[3]}`);
     if (this.kind === 'github') {
-      const op = githubOperation();
-      for (const [name, value] of [
-        ['owner', match[1]],
-        ['repo', match[2]],
-        ['sha', match[3]],
-      ] as const) {
-        const validate = op.params[name];
-        if (!validate?.(decodeURIComponent(value!))) problems.push(`path parameter ${name}`);
-      }
-      const extra = Object.keys(request.body).filter((k) => !op.properties.includes(k));
-      if (extra.length > 0) problems.push(`fields not in the schema: ${extra.join(', ')}`);
-      if (request.headers.accept !== 'application/vnd.github+json')
-        problems.push(`accept ${String(request.headers.accept)}`);
-      if (request.headers['x-github-api-version'] !== '2022-11-28') problems.push('no X-GitHub-Api-Version');
+      problems.push(
+        ...githubCommon(request, 'repos/create-commit-status', {
+          owner: match[1]!,
+          repo: match[2]!,
+          sha: match[3]!,
+        }),
+      );
       const description = request.body.description;
       if (typeof description === 'string' && description.length > 140)
         problems.push(`description longer than GitHub's 140 characters`);
     }
     return problems;
   }
+
+  /** `POST …/check-runs` (`checks/create`) or `PATCH …/check-runs/{check_run_id}` (`checks/update`). */
+  private checkGithub(request: StandInRequest, rest: string): string[] {
+    const create = /^\/repos\/([^/]+)\/([^/]+)\/check-runs$/.exec(rest);
+    const update = /^\/repos\/([^/]+)\/([^/]+)\/check-runs\/([^/]+)$/.exec(rest);
+    if (create !== null && request.method === 'POST') {
+      const problems = githubCommon(request, 'checks/create', { owner: create[1]!, repo: create[2]! });
+      if (typeof request.body.head_sha !== 'string' || !SHA.test(request.body.head_sha))
+        problems.push(`head_sha ${String(request.body.head_sha)}`);
+      return problems;
+    }
+    if (update !== null && request.method === 'PATCH') {
+      return githubCommon(request, 'checks/update', {
+        owner: update[1]!,
+        repo: update[2]!,
+        check_run_id: update[3]!,
+      });
+    }
+    return [`${request.method} ${rest} is neither checks/create nor checks/update`];
+  }
+}
+
+/** What every GitHub operation checks: path parameters, body schema, no unknown fields, headers. */
+function githubCommon(
+  request: StandInRequest,
+  id: GithubOperationId,
+  path: Record<string, string>,
+): string[] {
+  const problems: string[] = [];
+  const op = githubOperation(id);
+  for (const [name, value] of Object.entries(path)) {
+    const param = op.params[name];
+    const decoded = decodeURIComponent(value);
+    if (!param?.validate(param.integer && /^\d+$/.test(decoded) ? Number(decoded) : decoded))
+      problems.push(`path parameter ${name}`);
+  }
+  if (!op.body(request.body))
+    problems.push(
+      `${id} body ${JSON.stringify(request.body).slice(0, 300)}: ${JSON.stringify(op.body.errors)}`,
+    );
+  const extra = Object.keys(request.body).filter((k) => !op.properties.includes(k));
+  if (extra.length > 0) problems.push(`fields not in the schema: ${extra.join(', ')}`);
+  if (request.headers.accept !== 'application/vnd.github+json')
+    problems.push(`accept ${String(request.headers.accept)}`);
+  if (request.headers['x-github-api-version'] !== '2022-11-28') problems.push('no X-GitHub-Api-Version');
+  return problems;
 }

@@ -58,7 +58,7 @@ export function NotificationsPanel({ build, slug }: { build: BuildDetail; slug: 
                     <code>{s.context}</code> {s.state}
                   </>
                 }
-                where={s.forge}
+                where={s.kind === 'check' ? `${s.forge} check run` : s.forge}
                 outcome={s.outcome === 'delivered' ? 'sent' : 'failed'}
                 attempts={s.attempts}
                 message={s.message}
