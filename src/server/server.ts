@@ -190,7 +190,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const owner = config.replicaId ?? `${hostname()}:${config.port === 0 ? `pid${process.pid}` : config.port}`;
   const ids = new ExecutorIds(installation);
   const scriptsWorkRoot = join(dataDir, 'scripts');
-  const commitStatuses = new CommitStatusNotifier({ db, cipher });
+  const commitStatuses = new CommitStatusNotifier({ db, cipher, logs });
   const email =
     config.email === undefined
       ? undefined
