@@ -88,12 +88,20 @@ export function LogLines({
     };
   }, []);
 
+  // While following, the rows drawn are the last ones (see `top` below), not those at the
+  // scroll position of the last render: storing the position after each scroll to the bottom
+  // would render every frame twice (the rows of the old position, then the new ones), which is
+  // what a fast log's time went to on a busy machine.
   useLayoutEffect(() => {
     const el = ref.current;
     if (el === null || !follow) return;
     keepNewestInView(el);
-    setScrollTop(el.scrollTop);
   }, [follow, count, version, height]);
+  // Following ends where the log then is (the button, a search hit, the build's end).
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el !== null && !follow) setScrollTop(el.scrollTop);
+  }, [follow]);
 
   const reached = useRef<number | null>(null);
   const targetRow = target?.row ?? -1;
@@ -111,13 +119,15 @@ export function LogLines({
 
   const onScroll = (event: UIEvent<HTMLDivElement>) => {
     const el = event.currentTarget;
-    setScrollTop(el.scrollTop);
     const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - LINE_HEIGHT * 1.5;
+    // The scroll that following itself made changes nothing that is drawn.
+    if (!(follow && atBottom)) setScrollTop(el.scrollTop);
     if (atBottom !== follow) onFollowChange(atBottom);
   };
 
-  const first = Math.max(0, Math.floor(scrollTop / LINE_HEIGHT) - OVERSCAN);
-  const last = Math.min(count, Math.ceil((scrollTop + height) / LINE_HEIGHT) + OVERSCAN);
+  const top = follow ? Math.max(0, count * LINE_HEIGHT - height) : scrollTop;
+  const first = Math.max(0, Math.floor(top / LINE_HEIGHT) - OVERSCAN);
+  const last = Math.min(count, Math.ceil((top + height) / LINE_HEIGHT) + OVERSCAN);
   const lastNumber = count > 0 ? view.numberOf(view.line(count - 1)) : 1;
   const gutterCh = String(lastNumber).length + 2;
   const rows = [];

@@ -27,9 +27,20 @@ export function splitStepKey(key: string): { stage: string; step: string } {
 }
 
 /**
+ * Of the main thread's time while lines pour in, at most this share goes to drawing them (the
+ * render, then the browser's style, layout and paint). The rest reads the stream.
+ */
+const DRAW_SHARE = 0.25;
+/** However slow drawing is, the newest lines show at least this often. */
+const MAX_DRAW_GAP_MS = 1000;
+
+/**
  * All lines of a build's log in `seq` order, indexed by step. Adding is cheap (lines arrive
  * one SSE event at a time); listeners hear about changes at most once per animation frame,
- * so a fast stream costs one render per frame, not one per line.
+ * so a fast stream costs one render per frame, not one per line. When a frame costs more than
+ * the lines do (a slow or busy machine), frames are spaced out so that drawing takes at most
+ * {@link DRAW_SHARE} of the time: otherwise a flood of lines is drawn more than it is read, and
+ * the view falls further and further behind the live log.
  */
 export class LogBuffer {
   readonly lines: Line[] = [];
@@ -40,6 +51,8 @@ export class LogBuffer {
   private readonly stepIds = new Map<string, number>();
   private readonly listeners = new Set<() => void>();
   private frame: number | null = null;
+  /** `performance.now()` before which the next frame waits (see {@link DRAW_SHARE}). */
+  private nextDraw = 0;
   /** Bumped on every change; what React compares. */
   version = 0;
   lastSeq = 0;
@@ -91,10 +104,29 @@ export class LogBuffer {
       for (const listener of this.listeners) listener();
     };
     // A hidden tab gets no frames; a timer keeps the version moving for when it comes back.
+    const hidden = () => typeof document !== 'undefined' && document.visibilityState === 'hidden';
+    if (hidden()) {
+      this.frame = window.setTimeout(flush, 250);
+      return;
+    }
+    const draw = () => {
+      const start = performance.now();
+      flush();
+      // The render runs in this frame's callbacks, style, layout and paint after them: the
+      // next task starts once all of that is done.
+      window.setTimeout(() => {
+        const cost = performance.now() - start;
+        this.nextDraw = performance.now() + Math.min(MAX_DRAW_GAP_MS, cost * (1 / DRAW_SHARE - 1));
+      }, 0);
+    };
+    const wait = this.nextDraw - performance.now();
     this.frame =
-      typeof document !== 'undefined' && document.visibilityState === 'hidden'
-        ? window.setTimeout(flush, 250)
-        : requestAnimationFrame(flush);
+      wait > 0
+        ? window.setTimeout(() => {
+            if (hidden()) flush();
+            else this.frame = requestAnimationFrame(draw);
+          }, wait)
+        : requestAnimationFrame(draw);
   }
 }
 
