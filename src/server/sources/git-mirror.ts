@@ -34,7 +34,8 @@ import {
 /** What {@link checkoutFromMirror} made: the commit and what git says of it. */
 export interface MirrorCheckout {
   commit: string;
-  info: CommitInfo;
+  /** Undefined when git's answer was too long to read (a message of megabytes). */
+  info?: CommitInfo;
 }
 
 /** A file in the mirror's git directory written once it is set up: without it, it is half made. */
@@ -202,7 +203,19 @@ async function commitIn(
     );
   } catch (error) {
     if (signal?.aborted) throw error;
-    return undefined;
+    // A hostile commit's message can be larger than what is read of git's answer: the commit
+    // is there all the same, and what it says is left unknown.
+    if (!(error instanceof CheckoutError && /maxBuffer/i.test(error.gitLine))) return undefined;
+    const sha = await runGit(
+      ['--git-dir', mirror, 'rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`],
+      undefined,
+      signal,
+      60_000,
+    ).then(
+      (line) => line.trim(),
+      () => '',
+    );
+    return COMMIT.test(sha) ? { commit: sha } : undefined;
   }
   const end = out.indexOf('\0');
   const sha = out.slice(0, end);
