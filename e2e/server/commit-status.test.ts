@@ -65,9 +65,15 @@ describe('slipway server: commit statuses to a GitHub stand-in', () => {
     const build = await api.ok<Build>('POST', '/projects/acme/web/builds', { branch: 'main', commit: sha });
     expect((await buildFinished(api, build.id)).status).toBe('success');
     const statuses = await waitFor('the final status posted', () =>
-      Promise.resolve(forge.requests.some((r) => r.body.state === 'success') ? forge.requests : undefined),
+      Promise.resolve(
+        forge.requests.some((r) => r.body.state === 'success')
+          ? forge.requests.filter((r) => r.path.includes('/statuses/'))
+          : undefined,
+      ),
     );
     expect(forge.violations).toEqual([]);
+    // `checks: auto`, a token GitHub refuses check runs (the stand-in's default): statuses instead.
+    expect(forge.requests[0]).toMatchObject({ method: 'POST', path: '/api/v3/repos/acme/web/check-runs' });
     const descriptions = statuses.map((r) => String(r.body.description));
     // Queued is posted unless the server started the build before the notice went out.
     expect(descriptions.slice(-2)).toEqual([
