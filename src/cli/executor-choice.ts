@@ -1,4 +1,3 @@
-import { LocalExecutor } from '../executors/local/local-executor.js';
 import type { ExecutorSelection } from '../executors/host-guard.js';
 import type { Executor } from '../executors/types.js';
 import { UsageError } from './errors.js';
@@ -50,6 +49,8 @@ export async function chooseExecutor(
     throw new UsageError(`--executor "${choice}": expected one of ${EXECUTOR_CHOICES.join(', ')}`);
   }
   const pull = parsePull(options.pull);
+  // Imported here, not at the top: main.ts takes EXECUTOR_CHOICES from this module for every command.
+  const { LocalExecutor } = await import('../executors/local/local-executor.js');
   const local = (localChosen: boolean, noContainer?: string): ChosenExecutor => ({
     executor: new LocalExecutor(options.workdir !== undefined ? { workdir: options.workdir } : {}),
     selection: { executor: 'local', localChosen, ...(noContainer !== undefined ? { noContainer } : {}) },

@@ -17,7 +17,7 @@ import { registerBadgeCommand } from './remote/badge-commands.js';
 import { registerEmailCommands } from './remote/email-commands.js';
 import { withKubernetesOptions } from './kubernetes-options.js';
 import { registerServerCommand } from './server-command.js';
-import { runCommand, type RunCommandOptions } from './run.js';
+import type { RunCommandOptions } from './run.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -87,7 +87,8 @@ export function buildProgram(exit: (code: number) => void): Command {
     )
     .option('--color', 'force colour')
     .option('--no-color', 'no colour')
-    .action(async (options: RunCommandOptions) => exit(await runCommand(options)));
+    // Imported when run: the orchestrator and the local executor are not on the path of other commands.
+    .action(async (options: RunCommandOptions) => exit(await (await import('./run.js')).runCommand(options)));
 
   program
     .command('validate')

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { LocalExecutor } from '../executors/local/local-executor.js';
 import type { Executor, ExecutorResource } from '../executors/types.js';
 import { engineTimeoutFrom, engineTimeoutOption } from './engine-timeout.js';
 import { EXIT } from './errors.js';
@@ -56,7 +55,10 @@ export function registerMaintenanceCommands(program: Command, exit: (code: numbe
       ) => {
         const timeout = engineTimeoutFrom(options.engineTimeout);
         const executors: Executor[] = [];
-        if (options.executor === 'local' || options.executor === 'all') executors.push(new LocalExecutor());
+        if (options.executor === 'local' || options.executor === 'all') {
+          const { LocalExecutor } = await import('../executors/local/local-executor.js');
+          executors.push(new LocalExecutor());
+        }
         if (options.executor === 'docker' || options.executor === 'all') {
           const { createDockerExecutor, EngineUnavailableError } =
             await import('../executors/docker/index.js');

@@ -8,7 +8,7 @@
  * `..` segments are refused: an artifact never comes from outside the workspace.
  */
 import { posix } from 'node:path';
-import { RE2JS } from 're2js';
+import { re2js } from '../pipeline/re2.js';
 
 export interface PatternProblem {
   pattern: string;
@@ -231,7 +231,7 @@ function globRegex(pattern: string): PathMatcher {
     if (segment === '**') source += last ? '.+' : '(?:[^/]+/)*';
     else source += segmentSource(segment) + (last ? '' : '/');
   });
-  const compiled = RE2JS.compile(source);
+  const compiled = re2js().RE2JS.compile(source);
   return { test: (path) => compiled.matches(path) };
 }
 

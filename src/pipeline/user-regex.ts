@@ -15,7 +15,8 @@
  * input: the pattern's length, its size with counted repetitions expanded (estimated before
  * compiling, checked again after), and the length of the subject.
  */
-import { RE2JS, RE2JSException, RE2JSSyntaxException } from 're2js';
+import type { RE2JS } from 're2js';
+import { re2js } from './re2.js';
 
 /** Longest pattern accepted, in characters. */
 export const MAX_PATTERN_LENGTH = 1_000;
@@ -106,6 +107,7 @@ function compile(pattern: string): UserRegexResult {
   let re: RE2JS;
   try {
     // On its own first: `a)|(b` must not close the anchoring group and match unanchored.
+    const { RE2JS } = re2js();
     RE2JS.compile(pattern);
     re = RE2JS.compile(`^(?:${pattern})$`);
   } catch (error) {
@@ -125,6 +127,7 @@ function compile(pattern: string): UserRegexResult {
 
 /** The RE2 error in plain words, naming the JavaScript construct RE2 does not have. */
 function explain(error: unknown): string {
+  const { RE2JSException, RE2JSSyntaxException } = re2js();
   if (!(error instanceof RE2JSException)) return error instanceof Error ? error.message : String(error);
   if (error instanceof RE2JSSyntaxException) {
     const at = error.input ?? '';
