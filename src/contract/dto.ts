@@ -23,7 +23,8 @@
  *   POST   /api/v1/builds/{id}/rerun                         → 201 Build             member
  *   GET    /api/v1/builds/{id}/logs?after&limit              → LogPage (JSON)        viewer
  *   GET    /api/v1/builds/{id}/logs?follow=1  (SSE; Last-Event-ID or ?after resumes)   viewer
- *          events: `line` (data: LogLine, id: seq), `status` (data: Build), `end`
+ *          events: `lines` (data: LogBatch, id: last seq), `status` (data: Build), `lag`, `end`;
+ *          with `&format=line` one `line` event per line (data: LogLine, id: seq) instead
  *   GET    /api/v1/builds/{id}/steps/{stage}/{step}/log      → text/plain            viewer
  *   GET    /api/v1/builds/{id}/artifacts                     → Artifact[]            viewer
  *   GET    /api/v1/executors                                 → ExecutorInfo[]        viewer
@@ -344,6 +345,26 @@ export const LogLineSchema = Type.Object({
 });
 export type LogLine = Static<typeof LogLineSchema>;
 
+/**
+ * Consecutive lines of one step and stream, their columns given once (see `log-stream.ts`):
+ * line `i` has seq `seq + i`, line number `n + i`, and the time of line `i - 1` plus `dt[i]`.
+ */
+export const LogRunSchema = Type.Object({
+  seq: Type.Integer({ description: "Seq of the run's first line" }),
+  stage: Type.String(),
+  step: Type.String(),
+  stream: literals(['stdout', 'stderr', 'system'] as const),
+  n: Type.Integer({ description: "Line number of the run's first line within its step" }),
+  time: Type.Integer({ description: "Time of the run's first line, milliseconds since the epoch" }),
+  dt: Type.Array(Type.Integer(), { description: 'Per line, milliseconds after the line before (0 first)' }),
+  text: Type.Array(Type.String(), { description: 'Per line, its text' }),
+});
+export type LogRun = Static<typeof LogRunSchema>;
+
+/** Data of the live log's `lines` event: a batch of lines, in seq order. */
+export const LogBatchSchema = Type.Object({ runs: Type.Array(LogRunSchema) }, { title: 'LogBatch' });
+export type LogBatch = Static<typeof LogBatchSchema>;
+
 export const LogPageSchema = Type.Object(
   {
     lines: Type.Array(LogLineSchema),
@@ -538,6 +559,12 @@ export const LogsQuery = Type.Object(
     follow: Type.Optional(
       Type.Boolean({
         description: 'Stream as Server-Sent Events (also chosen by `Accept: text/event-stream`)',
+      }),
+    ),
+    format: Type.Optional(
+      literals(['batch', 'line'] as const, {
+        description:
+          'Event stream only: `batch` (default) sends `lines` events of many lines each; `line` one `line` event per line',
       }),
     ),
     access_token: Type.Optional(

@@ -15,5 +15,6 @@ export * from './project.js';
 export * from './api-errors.js';
 export * from './duration.js';
 export * from './sse.js';
+export * from './log-stream.js';
 export * from './dto.js';
 export * from './api.js';

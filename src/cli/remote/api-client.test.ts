@@ -211,6 +211,26 @@ describe('SlipwayClient', () => {
     expect(urls).toEqual(['/api/v1/builds/7/logs?follow=1']);
   });
 
+  it('reads `lines` events (the default format) as one line event per line', async () => {
+    const batch = {
+      runs: [
+        { seq: 4, stage: 'b', step: 'c', stream: 'stdout', n: 2, time: 1000, dt: [0, 5], text: ['x', 'y'] },
+        { seq: 6, stage: 'b', step: 'c', stream: 'stderr', n: 4, time: 1010, dt: [0], text: ['z'] },
+      ],
+    };
+    const client = await clientFor((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      res.end(`id: 6\nevent: lines\ndata: ${JSON.stringify(batch)}\n\nevent: end\ndata:\n\n`);
+    });
+    const lines = [];
+    for await (const event of client.followLogs(7)) if (event.type === 'line') lines.push(event.line);
+    expect(lines.map((l) => [l.seq, l.n, l.stream, l.time, l.text])).toEqual([
+      [4, 2, 'stdout', '1970-01-01T00:00:01.000Z', 'x'],
+      [5, 3, 'stdout', '1970-01-01T00:00:01.005Z', 'y'],
+      [6, 4, 'stderr', '1970-01-01T00:00:01.010Z', 'z'],
+    ]);
+  });
+
   it('ends the live log with the API error when the build does not exist', async () => {
     const client = await clientFor((_req, res) =>
       sendJson(res, 404, { error: { code: 'not_found', message: 'no build 9' } }),

@@ -36,6 +36,7 @@ import {
   type EmailSettingsView,
 } from '../../contract/email.js';
 import { badgeEndpoints, type BadgeSettings } from '../../contract/badge-api.js';
+import { fromLogBatch } from '../../contract/log-stream.js';
 import { followSse, type FollowSseOptions } from './sse.js';
 
 /** The trigger's answer header for a build queued although its ref could not be checked. */
@@ -246,7 +247,22 @@ export class SlipwayClient {
       unreachable: (cause) => this.unreachable(cause),
     });
     for await (const event of events) {
-      if (event.event === 'line') yield { type: 'line', line: parseData<LogLine>(event.event, event.data) };
+      if (event.event === 'lines') {
+        let lines: LogLine[];
+        try {
+          lines = fromLogBatch(parseData<unknown>(event.event, event.data));
+        } catch (cause) {
+          throw new ApiClientError(
+            0,
+            'bad_response',
+            'the server sent a "lines" event that is not a batch',
+            undefined,
+            { cause },
+          );
+        }
+        for (const line of lines) yield { type: 'line', line };
+      } else if (event.event === 'line')
+        yield { type: 'line', line: parseData<LogLine>(event.event, event.data) };
       else if (event.event === 'status')
         yield { type: 'status', build: parseData<Build>(event.event, event.data) };
       else if (event.event === 'end') {

@@ -21,6 +21,8 @@ class MinimalSseTestServer {
       partial?: boolean;
       stall?: boolean;
       status?: number;
+      /** End the stream with a `lag` event after `send` events, as the server does to a slow reader. */
+      lag?: boolean;
     },
   ) {}
 
@@ -59,6 +61,10 @@ class MinimalSseTestServer {
     for (let id = from; id <= to; id += 1) text += `id: ${id}\nevent: line\ndata: line ${id}\n\n`;
     if (to === this.total && step.send === undefined) {
       res.end(`${text}event: end\ndata:\n\n`);
+      return;
+    }
+    if (step.lag) {
+      res.end(`${text}event: lag\ndata: {"after":${to},"message":"behind"}\n\n`);
       return;
     }
     // A half-sent event: the reader must not count it, or the resume would skip it.
@@ -103,6 +109,22 @@ describe('followSse against a minimal SSE test server', () => {
     expect(server.lastEventIds).toEqual([undefined, '3', '7']);
     // Each connection delivered data, so each retry starts again from the shortest delay.
     expect(delays).toEqual([250, 250]);
+  });
+
+  it('resumes at once after a `lag` event, without a disconnect notice or a pause', async () => {
+    server = new MinimalSseTestServer(9, (c) => (c < 2 ? { send: 3, lag: true } : {}));
+    await server.start();
+    const notes: string[] = [];
+    const events = await collect(
+      followSse(server.url, {
+        onDisconnect: () => notes.push('lost'),
+        sleep: () => Promise.reject(new Error('a lag must not wait')),
+      }),
+    );
+    expect(lines(events)).toEqual(expectedLines(9));
+    expect(events.map((e) => e.event)).not.toContain('lag');
+    expect(server.lastEventIds).toEqual([undefined, '3', '6']);
+    expect(notes).toEqual([]);
   });
 
   it('resumes from a given id on the first request', async () => {

@@ -43,7 +43,8 @@ const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
  * Follows an SSE endpoint until its `end` event, yielding every event once and in order.
  * A dropped connection — a server restart included — is reopened with `Last-Event-ID`, so
  * the server resumes after the last event this reader received: nothing is missed, nothing
- * repeated. Reconnects back off exponentially (capped) and give up after `giveUpAfterMs`
+ * repeated. A `lag` event (the server ended the stream because this reader fell behind) is
+ * not yielded: the stream is reopened at once, without a disconnect notice. Reconnects back off exponentially (capped) and give up after `giveUpAfterMs`
  * without a connection. HTTP errors other than the retryable ones end it at once.
  */
 export async function* followSse(url: string, options: FollowSseOptions = {}): AsyncGenerator<SseEvent> {
@@ -60,6 +61,8 @@ export async function* followSse(url: string, options: FollowSseOptions = {}): A
 
   let lastEventId = options.lastEventId ?? '';
   let retryAdvice: number | undefined;
+  /** The server ended the stream with `lag` (this reader fell behind): resume at once. */
+  let lagged = false;
   let delay = initialDelay;
   let lostAt: number | undefined;
 
@@ -123,6 +126,10 @@ export async function* followSse(url: string, options: FollowSseOptions = {}): A
             delay = Math.min(retryAdvice ?? initialDelay, maxDelay);
             for (const event of events) {
               lastEventId = event.id;
+              if (event.event === 'lag') {
+                lagged = true;
+                continue;
+              }
               yield event;
               if (event.event === 'end') return;
             }
@@ -139,6 +146,11 @@ export async function* followSse(url: string, options: FollowSseOptions = {}): A
       controller.abort();
     }
 
+    if (lagged) {
+      // Not a lost connection: the server asked for a resume, which is exact and immediate.
+      lagged = false;
+      continue;
+    }
     if (lostAt === undefined) {
       lostAt = now();
       options.onDisconnect?.(cause);

@@ -6,6 +6,8 @@ export type { SseEvent };
 const SLICE_MS = 8;
 /** Events handed over at once before checking the time. */
 const BATCH = 256;
+/** Characters of event data handed over at once: one `lines` event may hold thousands of lines. */
+const BATCH_CHARS = 256 * 1024;
 
 const yieldToBrowser = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
@@ -32,8 +34,13 @@ export async function readEventStream(
     const events = parser.push(value);
     // A big chunk (a burst of stored lines) is handed over in slices, yielding in between:
     // chunks already received resolve `read()` without a task boundary.
-    for (let start = 0; start < events.length; start += BATCH) {
-      onEvents(events.slice(start, start + BATCH));
+    for (let start = 0; start < events.length;) {
+      let end = start;
+      let chars = 0;
+      while (end < events.length && end - start < BATCH && chars < BATCH_CHARS)
+        chars += events[end++]!.data.length;
+      onEvents(events.slice(start, end));
+      start = end;
       if (performance.now() - sliceStart > SLICE_MS) {
         await yieldToBrowser();
         sliceStart = performance.now();

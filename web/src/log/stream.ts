@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState, useSyncExternalStore } fr
 import type { ApiClient } from '../api/client';
 import type { Build, LogLine } from '../api/types';
 import { LogBuffer } from './buffer';
+import { fromLogBatch } from '../../../src/contract/log-stream.js';
 import { readEventStream } from './sse';
 
 /** Lines per JSON page when catching up (the API's maximum). */
@@ -41,29 +42,42 @@ export function streamLog(
     }
   };
 
-  /** Follows the live log; true when it saw `end` (every line is in). */
-  const follow = async (): Promise<boolean> => {
+  /**
+   * Follows the live log: `end` when it saw the end (every line is in), `lag` when the server
+   * ended the stream because this page fell behind (resume at once), else `closed`.
+   */
+  const follow = async (): Promise<'end' | 'lag' | 'closed'> => {
     const body = await api.logStream(buildId, buffer.lastSeq, signal);
     callbacks.onState('live');
-    let ended = false;
+    let outcome: 'end' | 'lag' | 'closed' = 'closed';
     await readEventStream(body, (events) => {
-      const lines: LogLine[] = [];
+      let lines: LogLine[] = [];
       for (const event of events) {
-        if (event.event === 'line') lines.push(JSON.parse(event.data) as LogLine);
+        if (event.event === 'lines') {
+          const batch = fromLogBatch(JSON.parse(event.data));
+          lines = lines.length === 0 ? batch : lines.concat(batch);
+        } else if (event.event === 'line') lines.push(JSON.parse(event.data) as LogLine);
         else if (event.event === 'status') callbacks.onStatus(JSON.parse(event.data) as Build);
-        else if (event.event === 'end') ended = true;
+        else if (event.event === 'end') outcome = 'end';
+        else if (event.event === 'lag') outcome = 'lag';
       }
       buffer.add(lines);
     });
-    return ended;
+    return outcome;
   };
 
   const start = async () => {
     callbacks.onState(buffer.lines.length === 0 ? 'loading' : 'reconnecting');
     try {
-      if ((await catchUp()) || (await follow())) {
+      const outcome = (await catchUp()) ? 'end' : await follow();
+      if (outcome === 'end') {
         buffer.finish();
         callbacks.onState('complete');
+        return;
+      }
+      // Behind, not broken: catch up from the last line held without a pause.
+      if (outcome === 'lag' && !signal.aborted) {
+        void start();
         return;
       }
       callbacks.onState('reconnecting');
