@@ -23,7 +23,7 @@ function follow(
       });
       if (response.status !== 200 || response.body === null) return { how: 'refused' };
       for await (const event of sseEvents(response.body)) {
-        if (event.event === 'line') onLine();
+        if (event.event === 'lines' || event.event === 'line') onLine();
         if (event.event === 'end') return { how: 'end' };
       }
       return { how: 'closed' };

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { fromLogBatch } from '../../src/contract/log-stream.js';
 import type { Build, BuildDetail, LogLine, LogPage, Page, Queue } from '../../src/server/api/dto.js';
 import { ROOT, SLIPWAY_BIN } from '../cli-helpers.js';
 
@@ -335,7 +336,7 @@ export interface LogFollower {
 }
 
 /**
- * Follows `GET /builds/{id}/logs?follow=1` and records every `line` event as it arrives. A
+ * Follows `GET /builds/{id}/logs?follow=1` and records every line (of `lines` or `line` events) as it arrives. A
  * killed server ends the stream with `closed` or `error`, never a rejection.
  */
 export function followLog(
@@ -358,6 +359,7 @@ export function followLog(
       if (response.status !== 200 || response.body === null) return 'error';
       for await (const event of sseEvents(response.body)) {
         options.onEvent?.(event);
+        if (event.event === 'lines') lines.push(...fromLogBatch(JSON.parse(event.data)));
         if (event.event === 'line') lines.push(JSON.parse(event.data) as LogLine);
         if (event.event === 'end') return 'end';
       }

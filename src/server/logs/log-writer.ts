@@ -32,7 +32,10 @@ export interface BuildLogLimits {
 export class BuildLogWriter {
   private pending: StoredLogLine[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  /** Lines flushed while the store was busy with earlier ones: stored together next. */
+  private queued: StoredLogLine[][] = [];
+  /** The loop storing `queued`, while it runs. */
+  private storing: Promise<void> | undefined;
   private readonly lineNumbers = new Map<string, number>();
   private failure: unknown;
   private pendingBytes = 0;
@@ -176,26 +179,43 @@ export class BuildLogWriter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    if (batch.length > 0) {
-      this.chain = this.chain.then(async () => {
+    if (this.pending.length > 0) {
+      this.queued.push(this.pending);
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    this.storing ??= this.storeQueued();
+    return this.storing;
+  }
+
+  /**
+   * Stores what was flushed, one `append` at a time; whatever is flushed while one runs goes
+   * into the next (group commit). A burst of output thus costs few store writes and waits for
+   * one of them, not for a queue of them one after another.
+   */
+  private async storeQueued(): Promise<void> {
+    try {
+      while (this.queued.length > 0) {
+        const parts = this.queued;
+        this.queued = [];
+        const batch = parts.length === 1 ? parts[0]! : parts.flat();
         try {
           await this.store.append(this.buildId, batch);
         } catch (error) {
           // Keep going: a later flush may succeed; the failure is reported at close.
           this.onLinesDropped?.(error, batch.length, this.failure === undefined);
           this.failure = error;
-          return;
+          continue;
         }
-        this.hub.publish(this.buildId, batch);
+        // Published in the writer's batch sizes: one live event stays small.
+        for (const part of parts) this.hub.publish(this.buildId, part);
         const counts = new Map<string, number>();
         for (const line of batch) counts.set(`${line.stage}/${line.step}`, line.n);
         this.onStored?.(counts);
-      });
+      }
+    } finally {
+      this.storing = undefined;
     }
-    return this.chain;
   }
 
   /** Stores the rest and tells live readers the log is complete. */

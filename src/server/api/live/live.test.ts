@@ -1,4 +1,7 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromLogBatch } from '../../../contract/log-stream.js';
+import { SseParser } from '../../../contract/sse.js';
 import { claimNextBuilds, setBuildStatus } from '../../../store/index.js';
 import type { Build } from '../../../store/index.js';
 import { openTestDatabase } from '../../../store/testing/dialects.js';
@@ -53,18 +56,34 @@ class GatedLogStore implements LogStore {
 /** A connection whose buffer fills after `capacity` writes until the test drains it. */
 class FakeSink implements SseSink {
   readonly chunks: string[] = [];
-  backedUp = false;
+  /** The byte chunks as written: shared batches are the same Buffer for every reader. */
+  readonly raw: (string | Uint8Array)[] = [];
+  private full = false;
   closed = false;
+  queued = 0;
+  /** Most bytes ever queued, the final `lag` event aside. */
+  peak = 0;
   private sinceDrain = 0;
   private waiting: (() => void)[] = [];
 
-  constructor(private readonly capacity = Infinity) {}
+  constructor(
+    private readonly capacity = Infinity,
+    /** Bytes queued beyond which it is behind, as a socket's buffer is. */
+    private readonly highWater = Infinity,
+  ) {}
 
-  write(chunk: string): boolean {
-    this.chunks.push(chunk);
+  get backedUp(): boolean {
+    return this.full || this.queued > this.highWater;
+  }
+
+  write(chunk: string | Uint8Array): void {
+    this.raw.push(chunk);
+    this.chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    this.queued += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (!(typeof chunk === 'string' && chunk.startsWith('event: lag')))
+      this.peak = Math.max(this.peak, this.queued);
     this.sinceDrain += 1;
-    if (this.sinceDrain >= this.capacity) this.backedUp = true;
-    return !this.backedUp;
+    if (this.sinceDrain >= this.capacity) this.full = true;
   }
 
   drained(): Promise<void> {
@@ -73,7 +92,8 @@ class FakeSink implements SseSink {
   }
 
   drain(): void {
-    this.backedUp = false;
+    this.full = false;
+    this.queued = 0;
     this.sinceDrain = 0;
     for (const resolve of this.waiting.splice(0)) resolve();
   }
@@ -86,8 +106,17 @@ class FakeSink implements SseSink {
     return this.chunks.join('');
   }
 
+  /** Seqs of the lines sent, in order, of either format; a batch's id must be its last seq. */
   seqs(): number[] {
-    return [...this.text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    const seqs: number[] = [];
+    for (const event of new SseParser().push(this.text)) {
+      if (event.event === 'line') seqs.push(Number(event.id));
+      if (event.event !== 'lines') continue;
+      const batch = fromLogBatch(JSON.parse(event.data));
+      if (String(batch.at(-1)?.seq) !== event.id) throw new Error(`batch ${event.id} ends elsewhere`);
+      seqs.push(...batch.map((line) => line.seq));
+    }
+    return seqs;
   }
 
   events(): string[] {
@@ -220,7 +249,7 @@ describe('SseReader', () => {
     const store = new GatedLogStore();
     await store.append(BUILD_ID, lines(1, 3));
     const sink = new FakeSink();
-    const reader = new SseReader(sink, BUILD_ID, store, 0);
+    const reader = new SseReader(sink, BUILD_ID, store, 0, { format: 'line' });
     store.hold();
     reader.start();
     await tick();
@@ -230,6 +259,117 @@ describe('SseReader', () => {
     await until(() => sink.closed, 'the end');
     expect(sink.seqs()).toEqual([1, 2, 3]);
     expect(sink.events()).toEqual(['line', 'line', 'line', 'status', 'end']);
+  });
+
+  it('writes a live batch as one `lines` event, the same bytes for every reader', async () => {
+    const store = new GatedLogStore();
+    const sinks = [new FakeSink(), new FakeSink()];
+    const readers = sinks.map((sink) => new SseReader(sink, BUILD_ID, store, 0));
+    for (const reader of readers) reader.start();
+    await until(() => store.reads === 2, 'the empty backlogs');
+    await tick();
+    const batch = new LineBatch(lines(1, 50));
+    await store.append(BUILD_ID, batch.lines);
+    for (const reader of readers) reader.lines(batch);
+    expect(sinks[0]!.raw.at(-1)).toBeInstanceOf(Buffer);
+    expect(sinks[0]!.raw.at(-1)).toBe(sinks[1]!.raw.at(-1));
+    expect(sinks[0]!.events()).toEqual(['lines']);
+    expect(sinks[0]!.seqs()).toEqual(range(1, 50));
+  });
+
+  it('ends a reader that falls behind with `lag`, bounded; its resume is exact and a fast reader misses nothing', async () => {
+    const store = new GatedLogStore();
+    const fast = new FakeSink();
+    const slow = new FakeSink();
+    const options = { maxLagBytes: 2000 };
+    const fastReader = new SseReader(fast, BUILD_ID, store, 0, options);
+    const slowReader = new SseReader(slow, BUILD_ID, store, 0, options);
+    fastReader.start();
+    slowReader.start();
+    await until(() => store.reads === 2, 'the empty backlogs');
+    await tick();
+    for (let from = 1; from <= 200; from += 10) {
+      const batch = new LineBatch(lines(from, from + 9));
+      await store.append(BUILD_ID, batch.lines);
+      fastReader.lines(batch);
+      slowReader.lines(batch);
+      fast.drain(); // the slow client never reads
+    }
+    expect(fast.seqs()).toEqual(range(1, 200));
+    expect(fast.closed).toBe(false);
+    expect(slow.closed).toBe(true);
+    expect(slow.events().at(-1)).toBe('lag');
+    expect(slow.peak).toBeLessThanOrEqual(2000);
+    const parser = new SseParser();
+    const lag = parser.push(slow.text).at(-1)!;
+    expect(JSON.parse(lag.data)).toMatchObject({ after: slowReader.position });
+    expect(parser.lastEventId).toBe(String(slowReader.position));
+    expect(slowReader.position).toBeLessThan(200);
+
+    const resumed = new FakeSink();
+    const again = new SseReader(resumed, BUILD_ID, store, Number(parser.lastEventId), options);
+    again.start();
+    await until(() => again.position === 200, 'the resume');
+    expect([...slow.seqs(), ...resumed.seqs()]).toEqual(range(1, 200));
+  });
+
+  it('property: whatever the batches and however often a slow client is dropped, its resumes add up to every line once', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({ count: fc.integer({ min: 1, max: 30 }), width: fc.nat(120), drain: fc.boolean() }),
+          {
+            minLength: 1,
+            maxLength: 25,
+          },
+        ),
+        fc.integer({ min: 100, max: 6000 }),
+        async (batches, maxLagBytes) => {
+          const store = new GatedLogStore();
+          const sessions: FakeSink[] = [];
+          let reader: SseReader | undefined;
+          let sink: FakeSink | undefined;
+          let after = 0;
+          const connect = async () => {
+            // What a client does: resume after the last id it received.
+            if (sink !== undefined) {
+              const parser = new SseParser(String(after));
+              parser.push(sink.text);
+              after = Number(parser.lastEventId);
+            }
+            sink = new FakeSink(Infinity, 1000);
+            sessions.push(sink);
+            reader = new SseReader(sink, BUILD_ID, store, after, { maxLagBytes, pageSize: 7 });
+            reader.start();
+            const last = await store.lastSeq(BUILD_ID);
+            while (reader.position < last) {
+              sink.drain();
+              await tick();
+            }
+          };
+          await connect();
+          let seq = 0;
+          for (const { count, width, drain } of batches) {
+            const batch = lines(seq + 1, seq + count).map((line) => ({ ...line, text: 'x'.repeat(width) }));
+            seq += count;
+            await store.append(BUILD_ID, batch);
+            reader!.lines(new LineBatch(batch));
+            if (drain) sink!.drain();
+            if (sink!.closed) await connect();
+          }
+          while (reader!.position < seq) {
+            sink!.drain();
+            await tick();
+            if (sink!.closed) await connect();
+          }
+          const all = sessions.flatMap((s) => s.seqs());
+          expect(all).toEqual(range(1, seq));
+          // Bounded: never more queued than the bound, or one frame to a client that had taken all.
+          for (const s of sessions) expect(s.peak).toBeLessThanOrEqual(Math.max(maxLagBytes, 6000));
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it('writes nothing more once its client is gone', async () => {

@@ -1,16 +1,19 @@
 import type { Build, Status } from '../../../store/index.js';
 import type { LogStore } from '../../logs/types.js';
 import type { FeedListener } from './build-feed.js';
-import { HEARTBEAT_FRAME, LineBatch, endFrame, statusFrame } from './sse-format.js';
+import type { LogStreamFormat } from '../../../contract/log-stream.js';
+import { HEARTBEAT_FRAME, LineBatch, endFrame, lagFrame, statusFrame } from './sse-format.js';
 
-/** A batch up to this size is written in one go (the usual case: a few short lines). */
-const SMALL_BATCH = 64 * 1024;
+/** Default of {@link SseReaderOptions.maxLagBytes}. */
+export const MAX_LAG_BYTES = 4 * 1024 * 1024;
 
 /** Where a reader writes: an HTTP response in the server, an array in unit tests. */
 export interface SseSink {
-  /** Writes a chunk; false when the client is behind (`backedUp`). */
-  write(chunk: string): boolean;
-  /** The client is behind: the reader stops writing live lines and waits for `drained`. */
+  /** Writes a chunk (a live batch's bytes are shared by every reader: never changed). */
+  write(chunk: string | Uint8Array): void;
+  /** Bytes written that the client has not taken yet. */
+  readonly queued: number;
+  /** The client is behind: reading the backlog pauses until `drained`. */
   readonly backedUp: boolean;
   readonly closed: boolean;
   /** Resolves when the buffer has drained or the connection is gone. */
@@ -29,12 +32,26 @@ export interface SseReaderOptions {
   maxBuffered?: number;
   /** The same bound in characters of line text. Default 8 Mi. */
   maxBufferedChars?: number;
+  /** `lines` events (default) or one `line` event per line. */
+  format?: LogStreamFormat;
+  /**
+   * Bytes a following reader's client may leave untaken before its stream is ended with a
+   * `lag` event (it reconnects and resumes from the store). Default {@link MAX_LAG_BYTES}.
+   */
+  maxLagBytes?: number;
   onError?: (error: unknown) => void;
+  /** The stream was ended with `lag` (for diagnostics). */
+  onLag?: (after: number, queuedBytes: number) => void;
 }
 
 /**
  * One SSE connection following a build's log, exactly once: it sends the stored lines after
  * `after`, then live lines from its feed, and never a seq at or below the last one sent.
+ *
+ * Live lines are written as their batch's shared bytes. A client more than `maxLagBytes`
+ * behind is not buffered for: its stream ends with a `lag` event, and its reconnect (with
+ * `Last-Event-ID`) reads what it missed from the store, so a slow reader costs bounded memory
+ * and the others never wait for it.
  *
  * While it reads from the store ("pumping": at the start, and whenever its client cannot
  * keep up) live lines wait in a buffer. When the store has nothing more, the buffer is
@@ -54,6 +71,8 @@ export class SseReader implements FeedListener {
   private readonly pageSize: number;
   private readonly maxBuffered: number;
   private readonly maxBufferedChars: number;
+  private readonly format: LogStreamFormat;
+  private readonly maxLagBytes: number;
 
   constructor(
     private readonly sink: SseSink,
@@ -66,6 +85,8 @@ export class SseReader implements FeedListener {
     this.pageSize = options.pageSize ?? 2000;
     this.maxBuffered = options.maxBuffered ?? 20_000;
     this.maxBufferedChars = options.maxBufferedChars ?? 8 * 1024 * 1024;
+    this.format = options.format ?? 'batch';
+    this.maxLagBytes = options.maxLagBytes ?? MAX_LAG_BYTES;
   }
 
   /** Seq of the last line sent. */
@@ -94,11 +115,20 @@ export class SseReader implements FeedListener {
       }
       return;
     }
-    this.send(batch);
-    if (this.sink.backedUp) {
-      this.pumping = true;
-      void this.pump();
+    if (batch.lastSeq <= this.lastSent) return;
+    // Hub and store overlap: the rest of a batch partly sent is encoded for this reader alone.
+    const fresh =
+      batch.firstSeq > this.lastSent
+        ? batch
+        : new LineBatch(batch.lines.filter((line) => line.seq > this.lastSent));
+    const frame = fresh.frame(this.format);
+    // One frame always goes to a client that has taken everything, however big it is.
+    if (this.sink.queued > 0 && this.sink.queued + frame.length > this.maxLagBytes) {
+      this.lag();
+      return;
     }
+    this.sink.write(frame);
+    this.lastSent = fresh.lastSeq;
   }
 
   status(build: Build): void {
@@ -151,7 +181,13 @@ export class SseReader implements FeedListener {
         this.buffer = [];
         this.buffered = 0;
         this.bufferedChars = 0;
-        for (const batch of waiting) this.send(batch);
+        for (const batch of waiting) {
+          // A live batch (at most a writer's flush) goes whole, as the bytes shared with the others.
+          if (batch.firstSeq > this.lastSent && !this.sink.backedUp) {
+            this.sink.write(batch.frame(this.format));
+            this.lastSent = batch.lastSeq;
+          } else this.send(batch);
+        }
         // Nothing can have arrived since the store said "no more" without an await in
         // between, so the reader is level with its feed unless the client is slow.
         if (!this.sink.backedUp) break;
@@ -162,6 +198,16 @@ export class SseReader implements FeedListener {
       this.options.onError?.(error);
       this.disconnect();
     }
+  }
+
+  /** Ends the stream of a client too far behind; it resumes after `lastSent`. */
+  private lag(): void {
+    const queued = this.sink.queued;
+    this.done = true;
+    this.buffer = [];
+    this.sink.write(lagFrame(this.lastSent, queued));
+    this.sink.end();
+    this.options.onLag?.(this.lastSent, queued);
   }
 
   /** Whether to give up: told to, or the connection is gone (even if nobody said so yet). */
@@ -178,14 +224,9 @@ export class SseReader implements FeedListener {
   private send(batch: LineBatch): boolean {
     if (batch.lastSeq <= this.lastSent) return true;
     if (this.sink.backedUp) return false;
-    if (batch.firstSeq > this.lastSent && batch.size <= SMALL_BATCH / 2) {
-      this.sink.write(batch.frames);
-      this.lastSent = batch.lastSeq;
-      return true;
-    }
     let from = 0;
     while (from < batch.lines.length && batch.lines[from]!.seq <= this.lastSent) from += 1;
-    for (const group of batch.groups(from)) {
+    for (const group of batch.groups(from, this.format)) {
       this.sink.write(group.text);
       this.lastSent = group.lastSeq;
       if (this.sink.backedUp) return this.lastSent >= batch.lastSeq;

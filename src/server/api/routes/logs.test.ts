@@ -8,7 +8,8 @@ import { BuildLogWriter } from '../../logs/log-writer.js';
 import type { ApiError, Build as BuildDto, LogLine, LogPage } from '../dto.js';
 import { startTestApi } from '../testing/harness.js';
 import type { TestApi } from '../testing/harness.js';
-import { openSse } from '../testing/sse-client.js';
+import type { SseEvent } from '../../../contract/sse.js';
+import { linesOf, openSse } from '../testing/sse-client.js';
 import type { SseSession } from '../testing/sse-client.js';
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -66,8 +67,7 @@ describe.each(DIALECTS)('build logs (%s)', (dialect) => {
       ...headers,
     });
 
-  const lineCount = (n: number) => (events: { event: string }[]) =>
-    events.filter((e) => e.event === 'line').length >= n;
+  const lineCount = (n: number) => (events: SseEvent[]) => linesOf(events).length >= n;
   const ended = (events: { event: string }[]) => events.some((e) => e.event === 'end');
 
   describe('JSON pages and text', () => {
@@ -183,8 +183,8 @@ describe.each(DIALECTS)('build logs (%s)', (dialect) => {
       await sse.closed;
 
       expect(sse.seqs()).toEqual(range(1, 20));
-      const line = sse.events.find((e) => e.event === 'line' && e.id === '11')!;
-      expect(JSON.parse(line.data)).toMatchObject({
+      const line = linesOf(sse.events).find((l) => l.seq === 11)!;
+      expect(line).toMatchObject({
         seq: 11,
         stage: 'test',
         step: 'unit',
@@ -210,7 +210,7 @@ describe.each(DIALECTS)('build logs (%s)', (dialect) => {
       await write(writer, 31, 50);
 
       const resumed = await follow(build, {
-        'last-event-id': first.events.filter((e) => e.event === 'line').at(-1)!.id,
+        'last-event-id': first.events.filter((e) => e.event === 'lines').at(-1)!.id,
       });
       await resumed.waitFor(lineCount(20), 'the missed lines');
       await write(writer, 51, 55);
@@ -239,7 +239,17 @@ describe.each(DIALECTS)('build logs (%s)', (dialect) => {
       await sse.waitFor(ended, 'end');
       await sse.closed;
       expect(sse.seqs()).toEqual(range(1, 5));
-      expect(sse.events.map((e) => e.event)).toEqual([
+      // One `lines` event whose id is its last line's seq.
+      expect(sse.events.map((e) => [e.event, e.id])).toEqual([
+        ['status', ''],
+        ['lines', '5'],
+        ['end', '5'],
+      ]);
+      // The per-line format, for simple clients, on request.
+      const perLine = await follow(build, {}, '&format=line');
+      await perLine.waitFor(ended, 'end');
+      expect(perLine.seqs()).toEqual(range(1, 5));
+      expect(perLine.events.map((e) => e.event)).toEqual([
         'status',
         'line',
         'line',
@@ -248,6 +258,7 @@ describe.each(DIALECTS)('build logs (%s)', (dialect) => {
         'line',
         'end',
       ]);
+      expect(JSON.parse(perLine.events[3]!.data)).toMatchObject({ seq: 3, text: 'line 3', n: 3 });
     });
 
     it('delivers every line exactly once to 50 concurrent readers, whenever they join', async () => {

@@ -34,10 +34,12 @@ export function logRoutes(api: App, { db, logs, live }: RouteContext): void {
         summary: 'Stored log lines (JSON page), or with `follow=1` the live log as Server-Sent Events',
         description: [
           'Lines of all steps in one sequence, numbered by `seq`. As an event stream: first the stored',
-          'lines after `Last-Event-ID` (or `after`), then live ones, as `line` events with `id: <seq>`;',
-          '`status` events carry the build when its status changes; `end` comes once the build is over',
-          'and every line was sent, then the stream closes. A reconnect with `Last-Event-ID` gets',
-          'exactly the lines it missed.',
+          'lines after `Last-Event-ID` (or `after`), then live ones, as `lines` events (data: LogBatch,',
+          'many lines in runs of one step and stream) with `id:` the seq of their last line, or with',
+          '`format=line` as one `line` event per line (data: LogLine, `id: <seq>`); `status` events',
+          'carry the build when its status changes; `end` comes once the build is over and every line',
+          'was sent, then the stream closes. A reader that falls more than 4 MiB behind gets `lag` and',
+          'the stream closes. A reconnect with `Last-Event-ID` gets exactly the lines it missed.',
         ].join(' '),
         params: IdParams,
         querystring: LogsQuery,
@@ -55,7 +57,7 @@ export function logRoutes(api: App, { db, logs, live }: RouteContext): void {
     },
     async (request, reply) => {
       const build = await buildOr404(db, request.params.id);
-      const { after, limit = 1000, follow } = request.query;
+      const { after, limit = 1000, follow, format = 'batch' } = request.query;
       const stream = follow ?? acceptsEventStream(request.headers.accept);
       if (!stream) {
         // Status before lines: a build that was finished then had all its lines stored then.
@@ -83,6 +85,12 @@ export function logRoutes(api: App, { db, logs, live }: RouteContext): void {
         'x-accel-buffering': 'no',
       });
       const reader = new SseReader(responseSink(res), build.id, logs, from, {
+        format,
+        onLag: (at, queued) =>
+          request.log.info(
+            { buildId: build.id, after: at, queued },
+            'live log reader fell behind: ended with lag',
+          ),
         onError: (error) => request.log.error({ err: error, buildId: build.id }, 'live log reader failed'),
       });
       reader.status(build);
@@ -212,20 +220,25 @@ function lineLabel(stage: string, step: string): string {
 }
 
 /**
- * Output a reader may have queued on its connection before it counts as slow. `write()`
- * says "full" past 16 KiB, which one batch of a busy build exceeds: switching to catching
- * up from the store at that point would make every reader of a busy build read the store
- * itself. Past this much, though, a reader is really behind, and catching up from the store
- * bounds its memory.
+ * Output a reader may have queued on its connection while it reads its backlog, before it
+ * waits for the client. `write()` says "full" past 16 KiB, which one page exceeds.
  */
 const SLOW_READER_BYTES = 1024 * 1024;
+
+/**
+ * How long an ended stream may take to hand its last bytes to the client before its socket is
+ * destroyed: a client that stopped reading would otherwise hold them for as long as it lives.
+ */
+const LINGER_MS = 30_000;
 
 function responseSink(res: ServerResponse): SseSink {
   return {
     write: (chunk) => {
-      if (res.destroyed || res.writableEnded) return false;
+      if (res.destroyed || res.writableEnded) return;
       res.write(chunk);
-      return res.writableLength <= SLOW_READER_BYTES;
+    },
+    get queued() {
+      return res.writableLength;
     },
     get backedUp() {
       return res.writableLength > SLOW_READER_BYTES;
@@ -248,7 +261,12 @@ function responseSink(res: ServerResponse): SseSink {
         res.on('close', done);
       }),
     end: () => {
-      if (!res.writableEnded) res.end();
+      if (res.writableEnded) return;
+      res.end();
+      if (res.writableFinished || res.destroyed) return;
+      const linger = setTimeout(() => res.destroy(), LINGER_MS);
+      linger.unref();
+      res.once('close', () => clearTimeout(linger));
     },
   };
 }

@@ -1,5 +1,18 @@
+import type { LogLine } from '../../../contract/dto.js';
+import { fromLogBatch } from '../../../contract/log-stream.js';
 import { SseParser } from '../../../contract/sse.js';
 import type { SseEvent } from '../../../contract/sse.js';
+
+/** The log lines of the events, of either format (`lines` batches or `line` events). */
+export function linesOf(events: readonly SseEvent[]): LogLine[] {
+  return events.flatMap((e) =>
+    e.event === 'lines'
+      ? fromLogBatch(JSON.parse(e.data))
+      : e.event === 'line'
+        ? [JSON.parse(e.data) as LogLine]
+        : [],
+  );
+}
 
 /** One real SSE connection, recording every event, for tests. */
 export interface SseSession {
@@ -14,7 +27,7 @@ export interface SseSession {
   waitFor(predicate: (events: SseEvent[]) => boolean, what: string, timeoutMs?: number): Promise<void>;
   /** Drops the connection as a client that goes away would. */
   abort(): void;
-  /** Seqs of the `line` events, in arrival order. */
+  /** Seqs of the lines (either format), in arrival order. */
   seqs(): number[];
 }
 
@@ -63,7 +76,7 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     },
     closed,
     abort: () => controller.abort(),
-    seqs: () => events.filter((e) => e.event === 'line').map((e) => Number(e.id)),
+    seqs: () => linesOf(events).map((line) => line.seq),
     waitFor: (predicate, what, timeoutMs = 15_000) =>
       new Promise<void>((resolve, reject) => {
         const check = () => {
