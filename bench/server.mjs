@@ -16,18 +16,19 @@
 // Ratios and distributions only mean something within one run: the machines are shared.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request as httpRequest, Agent } from 'node:http';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { ROOT, SLIPWAY, median, percentile, fmt, table } from './lib.mjs';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 50);
 const THROUGHPUT_BUILDS = Number(process.env.BENCH_THROUGHPUT_BUILDS ?? 500);
 const FANOUT_LINES = Number(process.env.BENCH_FANOUT_LINES ?? 100_000);
 const FANOUT_READERS = Number(process.env.BENCH_FANOUT_READERS ?? 200);
+const FANOUT_THREADS = Number(process.env.BENCH_FANOUT_THREADS ?? Math.min(4, availableParallelism()));
 const LIST_BUILDS = Number(process.env.BENCH_LIST_BUILDS ?? 100_000);
 const LIST_REQUESTS = Number(process.env.BENCH_LIST_REQUESTS ?? 200);
 
@@ -204,7 +205,10 @@ async function benchThroughput(work, start) {
 // (c) ------------------------------------------------------------------------------------
 
 async function benchFanout(work, start) {
-  const flag = join(work, 'fanout-go');
+  // Outside the private work dir: the step runs as the unprivileged build user.
+  const flagDir = await mkdtemp(join(tmpdir(), 'slipway-bench-flag-'));
+  await chmod(flagDir, 0o755);
+  const flag = join(flagDir, 'go');
   const repo = gitRepo(
     join(work, 'repo-c'),
     `steps:\n  - name: out\n    commands: ['while [ ! -f ${flag} ]; do sleep 0.05; done', 'seq 1 ${FANOUT_LINES}']\n`,
@@ -220,71 +224,46 @@ async function benchFanout(work, start) {
     await sleep(50);
   }
 
-  // Receive-side work is kept small: one Date.now() per chunk, and per event only indexOf and
-  // a Date.parse that is cached across lines of the same millisecond.
+  // The readers run in worker threads (bench/fanout-reader.mjs), each with its share.
+  const threads = Math.max(1, Math.min(FANOUT_THREADS, FANOUT_READERS));
   const histogram = new Uint32Array(600_001);
-  const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
-  const readers = Array.from({ length: FANOUT_READERS }, () => ({
-    lines: 0,
-    lastSeq: 0,
-    gaps: 0,
-    ended: false,
-    connected: false,
-  }));
-  let lastTimeText = '';
-  let lastTime = 0;
-  const done = readers.map(
-    (reader) =>
-      new Promise((resolve, reject) => {
-        const req = httpRequest(
-          `${server.url}/api/v1/builds/${build.id}/logs?follow=1`,
-          { agent, headers: { authorization: `Bearer ${server.token}`, accept: 'text/event-stream' } },
-          (res) => {
-            if (res.statusCode !== 200) return reject(new Error(`SSE answered ${res.statusCode}`));
-            reader.connected = true;
-            res.setEncoding('utf8');
-            let buffer = '';
-            res.on('data', (chunk) => {
-              const now = Date.now();
-              buffer += chunk;
-              let cut;
-              while ((cut = buffer.indexOf('\n\n')) >= 0) {
-                const event = buffer.slice(0, cut);
-                buffer = buffer.slice(cut + 2);
-                // Frames: `id: <seq>\nevent: line\ndata: …`, `event: status|end\ndata: …`, `: keep-alive`.
-                if (event.startsWith('event: end')) reader.ended = true;
-                if (!event.startsWith('id: ')) continue;
-                const seq = Number(event.slice(4, event.indexOf('\n')));
-                if (seq !== reader.lastSeq + 1) reader.gaps += 1;
-                reader.lastSeq = seq;
-                if (!event.includes('"step":"out"')) continue;
-                reader.lines += 1;
-                const at = event.indexOf('"time":"') + 8;
-                const timeText = event.slice(at, at + 24);
-                if (timeText !== lastTimeText) {
-                  lastTimeText = timeText;
-                  lastTime = Date.parse(timeText);
-                }
-                histogram[Math.min(histogram.length - 1, Math.max(0, now - lastTime))] += 1;
-              }
-            });
-            res.on('end', resolve);
-            res.on('error', reject);
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      }),
-  );
-  while (readers.some((r) => !r.connected)) await sleep(50);
+  let connected = 0;
+  let allConnected;
+  const connectedAll = new Promise((resolve) => (allConnected = resolve));
+  const done = Array.from({ length: threads }, (_, t) => {
+    const count = Math.floor(FANOUT_READERS / threads) + (t < FANOUT_READERS % threads ? 1 : 0);
+    const worker = new Worker(new URL('./fanout-reader.mjs', import.meta.url), {
+      workerData: {
+        url: `${server.url}/api/v1/builds/${build.id}/logs?follow=1`,
+        token: server.token,
+        count,
+        step: 'out',
+        histogramSize: histogram.length,
+      },
+    });
+    return new Promise((resolve, reject) => {
+      worker.on('message', (message) => {
+        if (message.type === 'connected' && ++connected === threads) allConnected();
+        if (message.type !== 'done') return;
+        if (message.error) reject(new Error(`fan-out reader: ${message.error}`));
+        for (let ms = 0; ms < histogram.length; ms++) histogram[ms] += message.histogram[ms];
+        resolve(message.readers);
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => reject(new Error(`fan-out reader thread exited with ${code}`)));
+    });
+  });
+  await Promise.race([connectedAll, Promise.all(done)]);
   await sleep(1000); // every reader has joined the live feed
   const t0 = Date.now();
   const cpu0 = process.cpuUsage();
+  const serverCpu0 = server.cpu?.().self;
   await writeFile(flag, '');
-  await Promise.all(done);
+  const readers = (await Promise.all(done)).flat();
   const wallMs = Date.now() - t0;
+  await rm(flagDir, { recursive: true, force: true });
   const cpu = process.cpuUsage(cpu0);
-  agent.destroy();
+  const serverCpuMs = (server.cpu?.().self ?? Number.NaN) - (serverCpu0 ?? Number.NaN);
   const detail = await server.api('GET', `/builds/${build.id}`);
   if (detail.status !== 'success') throw new Error(`fan-out build ended ${detail.status}`);
   const counts = readers.map((r) => r.lines);
@@ -307,16 +286,22 @@ async function benchFanout(work, start) {
   return {
     lines: FANOUT_LINES,
     readers: FANOUT_READERS,
+    threads,
     deliveredPerReader: { min: Math.min(...counts), max: Math.max(...counts) },
     allDelivered: counts.every((c) => c === FANOUT_LINES),
     readersWithSeqGaps: readers.filter((r) => r.gaps > 0).length,
+    readersWithDuplicates: readers.filter((r) => r.duplicates > 0).length,
     readersEnded: readers.filter((r) => r.ended).length,
+    // Streams ended by the server because their reader fell behind (each resumed at once).
+    lags: readers.reduce((sum, r) => sum + r.lags, 0),
+    reconnects: readers.reduce((sum, r) => sum + r.reconnects, 0),
     delayMs: { p50: pick(50), p99: pick(99), max: maxDelay },
     wallMs,
     // From the go to the step's end as recorded: how long printing and storing took.
     stepMs: Date.parse(detail.stages[0].steps[0].finishedAt) - t0,
-    // The readers' side (this process): when it is near wallMs, the readers are the bottleneck.
+    // The readers' side (this process, all threads): when it is near wallMs, the readers are the bottleneck.
     readersCpuMs: (cpu.user + cpu.system) / 1000,
+    serverCpuMs,
     linesPerSecondDelivered: (total / wallMs) * 1000,
   };
 }
@@ -470,9 +455,10 @@ function printFanout(fanout) {
         `${fanout.deliveredPerReader.min} / ${fanout.deliveredPerReader.max}`,
       ],
       [
-        'all delivered, in order, ended',
-        `${fanout.allDelivered}, ${fanout.readersWithSeqGaps === 0}, ${fanout.readersEnded}/${fanout.readers}`,
+        'all delivered, in order, no duplicate, ended',
+        `${fanout.allDelivered}, ${fanout.readersWithSeqGaps === 0}, ${fanout.readersWithDuplicates === 0}, ${fanout.readersEnded}/${fanout.readers}`,
       ],
+      ['streams ended by lag, reconnects', `${fanout.lags}, ${fanout.reconnects}`],
       [
         'delay write → delivery p50 / p99 / max',
         `${fanout.delayMs.p50} / ${fanout.delayMs.p99} / ${fanout.delayMs.max} ms`,
@@ -482,8 +468,8 @@ function printFanout(fanout) {
         `${fmt(fanout.wallMs)}, ${Math.round(fanout.linesPerSecondDelivered).toLocaleString('en')}`,
       ],
       [
-        "go → step finished (record); readers' CPU (this process)",
-        `${fmt(fanout.stepMs)}, ${fmt(fanout.readersCpuMs)}`,
+        `go → step finished (record); readers' CPU (${fanout.threads} threads); server CPU`,
+        `${fmt(fanout.stepMs)}, ${fmt(fanout.readersCpuMs)}, ${Number.isNaN(fanout.serverCpuMs) ? 'n/a' : fmt(fanout.serverCpuMs)}`,
       ],
     ]),
   );
@@ -622,7 +608,8 @@ async function allBuilds(server, project) {
 /** Follows a build's SSE log; `onEvent(event, data)` returns false to stop. */
 async function followSse(server, buildId, onEvent) {
   const controller = new AbortController();
-  const response = await fetch(`${server.url}/api/v1/builds/${buildId}/logs?follow=1`, {
+  // One `line` event per line: the simple format, enough for one reader.
+  const response = await fetch(`${server.url}/api/v1/builds/${buildId}/logs?follow=1&format=line`, {
     headers: { authorization: `Bearer ${server.token}`, accept: 'text/event-stream' },
     signal: controller.signal,
   });
