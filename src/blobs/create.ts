@@ -1,9 +1,9 @@
 import { isAbsolute, resolve } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import { BlobError } from './errors.js';
 import { FsBlobStore } from './fs-blob-store.js';
 import { S3BlobStore, s3ClientConfig } from './s3-blob-store.js';
 import type { S3ConnectionOptions } from './s3-blob-store.js';
+import { s3Sdk } from './s3-sdk.js';
 import type { BlobStore } from './types.js';
 
 /**
@@ -40,7 +40,7 @@ export function createBlobStore(
         `blob store ${spec}: the prefix "${prefix}" has an empty, "." or ".." segment`,
       );
     }
-    return new S3BlobStore({ bucket, prefix, client: new S3Client(s3ClientConfig(options.s3)) });
+    return new S3BlobStore({ bucket, prefix, client: new (s3Sdk().S3Client)(s3ClientConfig(options.s3)) });
   }
   if (/^file:\/\//i.test(trimmed)) {
     const path = decodeURIComponent(new URL(trimmed).pathname);

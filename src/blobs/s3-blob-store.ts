@@ -1,15 +1,8 @@
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  paginateListObjectsV2,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { BlobError } from './errors.js';
 import { checkKey, checkPrefix } from './keys.js';
+import { s3Sdk, s3Storage } from './s3-sdk.js';
 import { SizeCheck, toStream } from './size-check.js';
 import type { BlobInfo, BlobStore, PutOptions } from './types.js';
 
@@ -87,7 +80,7 @@ export class S3BlobStore implements BlobStore {
   constructor(options: S3BlobStoreOptions) {
     this.bucket = options.bucket;
     this.prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
-    this.client = options.client ?? new S3Client(s3ClientConfig());
+    this.client = options.client ?? new (s3Sdk().S3Client)(s3ClientConfig());
     this.description = `s3://${this.bucket}${this.prefix ? `/${this.prefix}` : ''}`;
   }
 
@@ -98,7 +91,7 @@ export class S3BlobStore implements BlobStore {
     const onSourceError = (error: Error) => check.destroy(error);
     source.once('error', onSourceError);
     source.pipe(check);
-    const upload = new Upload({
+    const upload = new (s3Storage().Upload)({
       client: this.client,
       params: {
         Bucket: this.bucket,
@@ -135,7 +128,7 @@ export class S3BlobStore implements BlobStore {
     checkKey(key);
     try {
       const answer = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }),
+        new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: this.keyOf(key) }),
       );
       const body = answer.Body;
       if (body === undefined) return Readable.from([]);
@@ -150,7 +143,7 @@ export class S3BlobStore implements BlobStore {
     checkKey(key);
     try {
       const answer = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key) }),
+        new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: this.keyOf(key) }),
       );
       return {
         key,
@@ -167,7 +160,7 @@ export class S3BlobStore implements BlobStore {
     checkPrefix(prefix);
     const strip = this.prefix === '' ? 0 : this.prefix.length + 1;
     try {
-      const pages = paginateListObjectsV2(
+      const pages = s3Sdk().paginateListObjectsV2(
         { client: this.client },
         { Bucket: this.bucket, Prefix: this.keyOf(prefix) },
       );
@@ -196,7 +189,7 @@ export class S3BlobStore implements BlobStore {
       batch = [];
       try {
         const answer = await this.client.send(
-          new DeleteObjectsCommand({
+          new (s3Sdk().DeleteObjectsCommand)({
             Bucket: this.bucket,
             Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
           }),

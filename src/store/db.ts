@@ -1,8 +1,9 @@
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import type PgModule from 'pg';
 import { StoreError } from './errors.js';
 import type { Database } from './schema.js';
 
@@ -25,6 +26,12 @@ export interface DatabaseOptions {
 }
 
 const dialects = new WeakMap<Kysely<Database>, DialectName>();
+
+/**
+ * The drivers are loaded by the dialect that uses them (a PostgreSQL server never loads the
+ * SQLite addon, a SQLite one never `pg`); both are CommonJS, so opening stays synchronous.
+ */
+const loadDriver = createRequire(import.meta.url);
 
 /**
  * Parses `sqlite:<path>`, `sqlite://<path>`, `:memory:`, a plain file path, or
@@ -96,7 +103,8 @@ function openSqlite(path: string, options: DatabaseOptions): Kysely<Database> {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       makePrivateFile(path, true);
     }
-    sqlite = new BetterSqlite3(path, { timeout: options.busyTimeoutMs ?? 5000 });
+    const Sqlite = loadDriver('better-sqlite3') as typeof BetterSqlite3;
+    sqlite = new Sqlite(path, { timeout: options.busyTimeoutMs ?? 5000 });
     if (!memory) {
       sqlite.pragma('journal_mode = WAL');
       // SQLite gives these the database file's mode when it creates them; ones left by an
@@ -143,6 +151,7 @@ function parseInt8(value: string): number {
 }
 
 function openPostgres(url: string, options: DatabaseOptions): Kysely<Database> {
+  const pg = loadDriver('pg') as typeof PgModule;
   // A per-pool parser, not pg.types.setTypeParser: that one is global to the process and
   // would change results for any other pg user in it.
   const getTypeParser: typeof pg.types.getTypeParser = (oid: number, format?: 'text' | 'binary') => {

@@ -1,4 +1,5 @@
-import nodemailer from 'nodemailer';
+import { createRequire } from 'node:module';
+import type Nodemailer from 'nodemailer';
 import type { SmtpConfig } from '../../contract/email.js';
 
 export { SMTP_TLS } from '../../contract/email.js';
@@ -19,8 +20,15 @@ export interface MailTransport {
   close(): void;
 }
 
+/**
+ * nodemailer, loaded when a transport is made: servers without `--smtp-host` never need it.
+ * CommonJS through `require`, so that making a transport stays synchronous.
+ */
+const load = createRequire(import.meta.url);
+
 /** A nodemailer SMTP transport for the config; connects only when a message is sent. */
 export function createSmtpTransport(config: SmtpConfig): MailTransport {
+  const nodemailer = load('nodemailer') as typeof Nodemailer;
   const timeout = config.timeoutMs ?? 20_000;
   const transporter = nodemailer.createTransport({
     host: config.host,

@@ -1,5 +1,18 @@
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
 import type { OidcSettings } from './settings.js';
+
+let library: typeof client | undefined;
+
+/** openid-client, imported at the first sign-in: a server without `--oidc-issuer` never loads it. */
+export async function openidClient(): Promise<typeof client> {
+  library ??= await import('openid-client');
+  return library;
+}
+
+/** openid-client if a sign-in has imported it; before that no error can be one of its classes. */
+export function importedOpenidClient(): typeof client | undefined {
+  return library;
+}
 
 /**
  * The OpenID Provider as Slipway talks to it: its metadata read (discovery) at the first
@@ -22,6 +35,7 @@ export class OidcProvider {
 
   private async discover(): Promise<client.Configuration> {
     const { issuer, clientId, clientSecret } = this.settings;
+    const client = await openidClient();
     const auth = clientSecret === undefined ? client.None() : client.ClientSecretBasic(clientSecret);
     const config = await client.discovery(
       issuer,

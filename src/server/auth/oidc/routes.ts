@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
 import {
   USER_SESSION_PREFIX,
   createUserSession,
@@ -15,7 +15,7 @@ import type { Database } from '../../../store/index.js';
 import { PUBLIC } from '../../api/context.js';
 import type { App } from '../../api/context.js';
 import { cameOverHttps, readCookie, sessionCookie, sessionIdOf } from '../cookie.js';
-import type { OidcProvider } from './client.js';
+import { importedOpenidClient, openidClient, type OidcProvider } from './client.js';
 import { errorPage } from './page.js';
 import {
   CALLBACK_PATH,
@@ -67,17 +67,18 @@ export function oidcRoutes(root: App, deps: OidcRouteDeps): void {
           `Slipway could not read the identity provider at ${settings.issuer.origin}: ${describe(error)}. Try again later, or ask an administrator.`,
         );
       }
+      const oidc = await openidClient();
       const key = randomBytes(32).toString('base64url');
-      const state = client.randomState();
-      const nonce = client.randomNonce();
-      const codeVerifier = client.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const nonce = oidc.randomNonce();
+      const codeVerifier = oidc.randomPKCECodeVerifier();
       await saveOidcLogin(db, key, { state, nonce, codeVerifier, returnTo });
-      const url = client.buildAuthorizationUrl(config, {
+      const url = oidc.buildAuthorizationUrl(config, {
         redirect_uri: settings.redirectUrl.href,
         scope: settings.scopes.join(' '),
         state,
         nonce,
-        code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+        code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
         code_challenge_method: 'S256',
       });
       return reply
@@ -126,21 +127,22 @@ export function oidcRoutes(root: App, deps: OidcRouteDeps): void {
     let claims: Record<string, unknown>;
     try {
       const config = await provider.config();
+      const oidc = await openidClient();
       const current = new URL(settings.redirectUrl.href);
       current.search = query.toString();
-      const tokens = await client.authorizationCodeGrant(config, current, {
+      const tokens = await oidc.authorizationCodeGrant(config, current, {
         pkceCodeVerifier: login.codeVerifier,
         expectedState: login.state,
         expectedNonce: login.nonce,
         idTokenExpected: true,
       });
       const idClaims = tokens.claims();
-      if (idClaims === undefined) throw new client.ClientError('the answer has no id_token');
+      if (idClaims === undefined) throw new oidc.ClientError('the answer has no id_token');
       claims = { ...idClaims };
       // Some IdPs (Okta, oidc-provider) put groups and e-mail only in userinfo.
       const missing = claims[settings.groupsClaim] === undefined || claims.email === undefined;
       if (missing && config.serverMetadata().userinfo_endpoint !== undefined) {
-        const info = await client.fetchUserInfo(config, tokens.access_token, idClaims.sub);
+        const info = await oidc.fetchUserInfo(config, tokens.access_token, idClaims.sub);
         claims = { ...info, ...claims, ...pick(info, [settings.groupsClaim, 'email', 'email_verified']) };
       }
     } catch (error) {
@@ -221,12 +223,13 @@ function fail(reply: FastifyReply, status: number, title: string, message: strin
 
 /** What the person is told: the check that failed, in openid-client's words; never a token. */
 function reasonOf(error: unknown): string {
-  if (error instanceof client.ResponseBodyError) {
+  const oidc = importedOpenidClient();
+  if (oidc !== undefined && error instanceof oidc.ResponseBodyError) {
     return error.error === 'invalid_grant'
       ? 'The identity provider refused the sign-in code (invalid_grant): it was used already, has expired, or was not issued to Slipway. Start again.'
       : `The identity provider refused to finish the sign-in (${error.error}).`;
   }
-  if (error instanceof client.ClientError || isOauthError(error)) {
+  if ((oidc !== undefined && error instanceof oidc.ClientError) || isOauthError(error)) {
     return `The identity provider's answer failed Slipway's checks: ${describe(error)}. No session was opened.`;
   }
   return `Slipway could not finish the sign-in with the identity provider: ${describe(error)}.`;
