@@ -129,8 +129,13 @@ export async function launchBrowser(viewport = { width: 1280, height: 900 }): Pr
   };
 }
 
-/** Saves `e2e/screenshots/<name>-light.png` and `-dark.png` (for a person to look at). */
+/**
+ * Saves `e2e/screenshots/<name>-light.png` and `-dark.png`, for a person to look at (no test
+ * checks them), when `SLIPWAY_SCREENSHOTS=1`: two full-page screenshots cost seconds each on a
+ * loaded machine.
+ */
 export async function screenshots(page: Page, name: string, { fullPage = true } = {}): Promise<void> {
+  if (process.env.SLIPWAY_SCREENSHOTS !== '1') return;
   await mkdir(SCREENSHOTS, { recursive: true });
   for (const colorScheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme });
