@@ -10,6 +10,7 @@ const SUITES = {
   web: async () => (await import('./web.mjs')).benchWeb(),
   seed: async () => (await import('./seed.mjs')).benchSeed(),
   kubernetes: async () => (await import('./kubernetes.mjs')).benchKubernetes(),
+  startup: async () => (await import('./startup.mjs')).benchStartup(),
   peer: async () => (await import('./peer.mjs')).benchPeer(),
 };
 

@@ -114,7 +114,7 @@ async function benchLatency(work, start) {
 
 // (b) ------------------------------------------------------------------------------------
 
-async function benchThroughput(work, start) {
+export async function benchThroughput(work, start) {
   const branches = ['main', 'b1', 'b2', 'b3'];
   const repo = gitRepo(
     join(work, 'repo-b'),
@@ -204,7 +204,7 @@ async function benchThroughput(work, start) {
 
 // (c) ------------------------------------------------------------------------------------
 
-async function benchFanout(work, start) {
+export async function benchFanout(work, start) {
   // Outside the private work dir: the step runs as the unprivileged build user.
   const flagDir = await mkdtemp(join(tmpdir(), 'slipway-bench-flag-'));
   await chmod(flagDir, 0o755);
@@ -525,7 +525,7 @@ function gitRepo(dir, pipeline, branches) {
   return `file://${dir}`;
 }
 
-async function startServer(dataDir, { globalLimit }) {
+export async function startServer(dataDir, { globalLimit }) {
   const port = await freePort();
   // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);

@@ -1,0 +1,136 @@
+// Issue 14 benchmark: start-up and memory, each figure against a baseline of the same run.
+//
+//   npm run build && npm run bench -- startup
+//
+// (a) `slipway validate` of a small file and `slipway --help` against `node -e 0`: runs
+//     alternate (A B A B ...) and the ratio is the median of the pairs' ratios;
+// (b) a `slipway server`'s resident memory (VmRSS): idle, after 500 one-step builds and after
+//     the 200-reader fan-out of bench/server.mjs (run against this one server), each against idle.
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { SLIPWAY, median, table, timeCommand } from './lib.mjs';
+
+const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 20);
+/** Seconds a server is left alone before its memory is read. */
+const SETTLE_MS = Number(process.env.BENCH_STARTUP_SETTLE_MS ?? 5000);
+
+export async function benchStartup() {
+  const only = (process.env.BENCH_STARTUP_CASES ?? 'cli,memory').split(',');
+  const summary = {};
+  if (only.includes('cli')) summary.cli = await benchCli();
+  if (only.includes('memory')) summary.memory = await benchMemory();
+  return summary;
+}
+
+async function benchCli() {
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-bench-startup-'));
+  try {
+    const file = join(dir, 'small.yml');
+    await writeFile(file, 'steps:\n  - name: test\n    image: busybox\n    commands: [echo hi]\n');
+    const node = ['-e', '0'];
+    const cases = { validate: [SLIPWAY, 'validate', '-f', file], help: [SLIPWAY, '--help'] };
+    const result = {};
+    for (const [name, args] of Object.entries(cases)) {
+      await timeCommand(process.execPath, args); // warm the page cache
+      const a = [];
+      const b = [];
+      for (let i = 0; i < RUNS; i++) {
+        a.push((await timeCommand(process.execPath, args)).ms);
+        b.push((await timeCommand(process.execPath, node)).ms);
+      }
+      const ratios = a.map((ms, i) => ms / b[i]);
+      result[name] = {
+        medianMs: median(a),
+        nodeMedianMs: median(b),
+        ratio: { min: Math.min(...ratios), median: median(ratios), max: Math.max(...ratios) },
+      };
+    }
+    const r = (x) => x.toFixed(2);
+    console.log(`(a) start-up against \`node -e 0\`, ${RUNS} alternating runs`);
+    console.log(
+      table([
+        ['command', 'median', 'node -e 0', 'ratio min / median / max'],
+        ...Object.entries(result).map(([name, x]) => [
+          name === 'help' ? 'slipway --help' : 'slipway validate (small file)',
+          `${x.medianMs.toFixed(0)} ms`,
+          `${x.nodeMedianMs.toFixed(0)} ms`,
+          `${r(x.ratio.min)} / ${r(x.ratio.median)} / ${r(x.ratio.max)}`,
+        ]),
+      ]),
+    );
+    return result;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchMemory() {
+  const server = await import('./server.mjs');
+  if (typeof server.startServer !== 'function' || typeof server.benchThroughput !== 'function') {
+    console.log('(b) skipped: bench/server.mjs does not export startServer, benchThroughput and benchFanout');
+    return { skipped: true };
+  }
+  const work = await mkdtemp(join(tmpdir(), 'slipway-bench-memory-'));
+  const dataDir = join(work, 'server');
+  const one = await server.startServer(dataDir, { globalLimit: 2 });
+  // Every case of bench/server.mjs asks for a server; here they all get this one.
+  const start = async () => one;
+  const rss = async () => {
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    return rssOf(pidOf(dataDir));
+  };
+  try {
+    const idle = await rss();
+    const result = { idleMb: idle };
+    if (process.env.BENCH_STARTUP_MEMORY !== 'idle') {
+      await server.benchThroughput(work, start);
+      result.afterBuildsMb = await rss();
+      await server.benchFanout(work, start);
+      result.afterFanoutMb = await rss();
+    }
+    const r = (mb) => `${mb.toFixed(1)} MB (${(mb / idle).toFixed(2)}× idle)`;
+    console.log('\n(b) server resident memory (VmRSS), local executor, SQLite');
+    console.log(
+      table([
+        ['moment', 'RSS'],
+        ['idle, after start-up', `${idle.toFixed(1)} MB`],
+        ...(result.afterBuildsMb !== undefined
+          ? [['after 500 one-step builds', r(result.afterBuildsMb)]]
+          : []),
+        ...(result.afterFanoutMb !== undefined
+          ? [['after the 200-reader fan-out', r(result.afterFanoutMb)]]
+          : []),
+      ]),
+    );
+    return result;
+  } finally {
+    await one.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** The `slipway server` process started with this data dir (the bench's server keeps no pid). */
+function pidOf(dataDir) {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args.includes('server') && args.includes(dataDir)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error(`no server process for ${dataDir}`);
+}
+
+function rssOf(pid) {
+  const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await benchStartup();
+}
