@@ -80,7 +80,7 @@ async function benchMemory() {
   const start = async () => one;
   const rss = async () => {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    return rssOf(pidOf(dataDir));
+    return rssOf(pidOf());
   };
   try {
     const idle = await rss();
@@ -112,18 +112,23 @@ async function benchMemory() {
   }
 }
 
-/** The `slipway server` process started with this data dir (the bench's server keeps no pid). */
-function pidOf(dataDir) {
+/**
+ * The `slipway server` process: this process's one child while the memory is read (the bench's
+ * server keeps no pid, and the server sets its own title over its command line).
+ */
+function pidOf() {
+  const children = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args.includes('server') && args.includes(dataDir)) return Number(entry);
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+      if (ppid === process.pid) children.push(Number(entry));
     } catch {
       // gone meanwhile
     }
   }
-  throw new Error(`no server process for ${dataDir}`);
+  if (children.length !== 1) throw new Error(`expected one server process, found ${children.length}`);
+  return children[0];
 }
 
 function rssOf(pid) {
