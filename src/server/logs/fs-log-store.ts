@@ -11,11 +11,17 @@ const CHUNK_LINES = 10_000;
 const CHUNK_BYTES = 4 * 1024 * 1024;
 /** Parsed chunks kept in memory: many readers of one busy build read the same few chunks. */
 const CACHED_CHUNKS = 16;
+/**
+ * A parsed chunk nobody read for this long is dropped: after a burst of readers (a fan-out)
+ * the server's memory goes back to what it was, instead of keeping 16 chunks for ever.
+ */
+const CACHE_IDLE_MS = 30_000;
 
 interface ParsedChunk {
   /** Bytes of the file parsed so far (up to its last complete line). */
   size: number;
   lines: StoredLogLine[];
+  usedAt?: number;
 }
 
 /**
@@ -26,6 +32,7 @@ interface ParsedChunk {
 export class FsLogStore implements LogStore {
   private readonly openChunks = new Map<number, { first: number; count: number; bytes: number }>();
   private readonly parsed = new Map<string, ParsedChunk>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly root: string) {}
 
@@ -166,9 +173,22 @@ export class FsLogStore implements LogStore {
   }
 
   private touch(file: string, entry: ParsedChunk): void {
+    entry.usedAt = Date.now();
     this.parsed.delete(file);
     this.parsed.set(file, entry);
     if (this.parsed.size > CACHED_CHUNKS) this.parsed.delete(this.parsed.keys().next().value!);
+    this.sweeper ??= setTimeout(() => this.sweep(), CACHE_IDLE_MS).unref();
+  }
+
+  /** Drops the chunks not read for {@link CACHE_IDLE_MS} (least recently used come first). */
+  private sweep(): void {
+    this.sweeper = undefined;
+    const before = Date.now() - CACHE_IDLE_MS;
+    for (const [file, entry] of this.parsed) {
+      if ((entry.usedAt ?? 0) > before) break;
+      this.parsed.delete(file);
+    }
+    if (this.parsed.size > 0) this.sweeper = setTimeout(() => this.sweep(), CACHE_IDLE_MS).unref();
   }
 
   private async chunkFirsts(buildId: number): Promise<number[]> {
