@@ -3,7 +3,7 @@ import type { Kysely, UpdateObject } from 'kysely';
 import { StoreError } from './errors.js';
 import { clampLimit, reasonColumns, selectBuilds, toBuild } from './rows.js';
 import type { Database } from './schema.js';
-import { writeTransaction } from './transaction.js';
+import { relaxedTransaction, writeTransaction, type WriteOptions } from './transaction.js';
 import { isActiveStatus, isTerminalStatus } from './types.js';
 import type { Build, BuildEvent, BuildTrigger, Reason, Status } from './types.js';
 
@@ -155,6 +155,8 @@ export interface BuildStatusFields {
   /** Apply only while this process holds the build's lease (a guard, not a value to write). */
   ifLeaseOwner?: string;
   now?: number;
+  /** Default `full`; `relaxed` for a build's progress (see `WriteOptions`). */
+  durability?: WriteOptions['durability'];
 }
 
 /**
@@ -210,7 +212,8 @@ export async function setBuildStatus(
   }
   if (to === 'queued') set.queued_at = now;
 
-  return writeTransaction(db, async (trx) => {
+  const transaction = fields.durability === 'relaxed' ? relaxedTransaction : writeTransaction;
+  return transaction(db, async (trx) => {
     let update = trx.updateTable('builds').set(set).where('id', '=', id).where('status', 'in', from);
     if (fields.ifLeaseOwner !== undefined) update = update.where('lease_owner', '=', fields.ifLeaseOwner);
     const changed = await update.returning('id').executeTakeFirst();

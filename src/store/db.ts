@@ -2,7 +2,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kysely';
 import type PgModule from 'pg';
 import { StoreError } from './errors.js';
 import type { Database } from './schema.js';
@@ -118,7 +118,38 @@ function openSqlite(path: string, options: DatabaseOptions): Kysely<Database> {
       cause,
     });
   }
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
+}
+
+/** Prepared statements kept per SQLite connection (least recently used dropped first). */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Kysely's SQLite driver prepares every query it runs; preparing (parsing and planning the SQL)
+ * costs more than running most of ours. The store's queries are few shapes run again and again
+ * (a lease renewal, a step's record), so a statement is kept by its text and reused. A kept
+ * statement still iterating is not handed out again (better-sqlite3 refuses any query on the
+ * connection meanwhile, so this is a guard, not a path). SQLite re-prepares a kept statement by
+ * itself after a schema change.
+ */
+export function cachingStatements(sqlite: BetterSqlite3.Database): SqliteDatabase {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare: (text) => {
+      const cached = cache.get(text);
+      if (cached !== undefined) {
+        if (cached.busy) return sqlite.prepare(text);
+        cache.delete(text);
+        cache.set(text, cached);
+        return cached;
+      }
+      const statement = sqlite.prepare(text);
+      cache.set(text, statement);
+      if (cache.size > STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      return statement;
+    },
+  };
 }
 
 /**

@@ -9,7 +9,7 @@
 export { openDatabase, parseDatabaseUrl, dialectOf } from './db.js';
 export type { DatabaseOptions, DatabaseTarget, DialectName } from './db.js';
 export { migrateToLatest } from './migrate.js';
-export { writeTransaction } from './transaction.js';
+export { relaxedTransaction, writeTransaction, type WriteOptions } from './transaction.js';
 export { StoreError, isStoreError } from './errors.js';
 export type { StoreErrorCode, StoreErrorOptions } from './errors.js';
 export type { Database } from './schema.js';

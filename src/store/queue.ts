@@ -4,7 +4,7 @@ import { StoreError } from './errors.js';
 import { serialize } from './serialize.js';
 import { selectBuilds, toBuild } from './rows.js';
 import type { Database } from './schema.js';
-import { writeTransaction } from './transaction.js';
+import { relaxedTransaction, writeTransaction } from './transaction.js';
 import { ACTIVE_STATUSES } from './types.js';
 import type { Build, Status } from './types.js';
 
@@ -72,6 +72,10 @@ export async function claimNextBuilds(
  *
  * Locks left behind by builds that are no longer active are dropped first, so a stray lock
  * can delay a branch by at most one claim, never block it for good.
+ *
+ * The claim is a `relaxed` write (see `WriteOptions`): one a power cut takes leaves the build
+ * queued, to be claimed again; a process still running it then fails to renew its lease and
+ * lets go.
  */
 export async function claimSlots(
   db: Kysely<Database>,
@@ -82,7 +86,7 @@ export async function claimSlots(
 ): Promise<ClaimResult> {
   if (owner === '') throw new StoreError('invalid', 'lease owner is empty');
   const pg = dialectOf(db) === 'postgres';
-  return writeTransaction(db, async (trx) => {
+  return relaxedTransaction(db, async (trx) => {
     await serialize(trx, 'queue');
     await trx
       .deleteFrom('locks')

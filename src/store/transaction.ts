@@ -22,28 +22,57 @@ const insideTransaction = new WeakSet<Kysely<Database>>();
 export async function writeTransaction<T>(
   db: Kysely<Database>,
   fn: (trx: Kysely<Database>) => Promise<T>,
+  options: WriteOptions = {},
 ): Promise<T> {
   if (insideTransaction.has(db)) return fn(db);
+  const relaxed = options.durability === 'relaxed';
   if (dialectOf(db) === 'postgres') {
-    return db.transaction().execute((trx) => {
+    return db.transaction().execute(async (trx) => {
       adopt(trx, db);
+      if (relaxed) await sql`set local synchronous_commit = off`.execute(trx);
       return fn(trx);
     });
   }
   return db.connection().execute(async (conn) => {
     adopt(conn, db);
-    await sql`begin immediate`.execute(conn);
+    // A connection setting, set back at once: nothing else runs on the connection meanwhile.
+    if (relaxed) await sql`pragma synchronous = normal`.execute(conn);
     try {
-      const result = await fn(conn);
-      await sql`commit`.execute(conn);
-      return result;
-    } catch (err) {
-      // SQLite may already have rolled back by itself (e.g. disk full); the first error is
-      // the one worth reporting.
-      await sql`rollback`.execute(conn).catch(() => undefined);
-      throw err;
+      await sql`begin immediate`.execute(conn);
+      try {
+        const result = await fn(conn);
+        await sql`commit`.execute(conn);
+        return result;
+      } catch (err) {
+        // SQLite may already have rolled back by itself (e.g. disk full); the first error is
+        // the one worth reporting.
+        await sql`rollback`.execute(conn).catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      if (relaxed) await sql`pragma synchronous = full`.execute(conn);
     }
   });
+}
+
+/** `writeTransaction` with `durability: 'relaxed'`. */
+export function relaxedTransaction<T>(
+  db: Kysely<Database>,
+  fn: (trx: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  return writeTransaction(db, fn, { durability: 'relaxed' });
+}
+
+export interface WriteOptions {
+  /**
+   * `full` (default): the transaction is on disk when it returns; a power cut cannot take it.
+   * `relaxed`: it is written (a crash of the process loses nothing) but not synced: a power cut
+   * or kernel crash may take it with the other relaxed commits since the last full one (which
+   * syncs them all). For records a successor can do without: a build's progress, which
+   * reconciliation ends `lost` or re-queues when it is gone (SQLite `synchronous=NORMAL` for
+   * the transaction, PostgreSQL `synchronous_commit = off`). Ignored when joining a transaction.
+   */
+  durability?: 'full' | 'relaxed';
 }
 
 function adopt(trx: Kysely<Database>, parent: Kysely<Database>): void {
