@@ -24,6 +24,7 @@ import type { BuildContext, FinalStatus, PipelinePlan } from '../../pipeline/typ
 import {
   createBuildRecords,
   openApproval,
+  relaxedTransaction,
   setBuildStatus,
   updateStage,
   updateStep,
@@ -44,6 +45,7 @@ import { checkout, CheckoutError } from '../sources/git-checkout.js';
 import { readCommitInfo, type CommitInfo } from '../sources/commit-info.js';
 import { checkoutFromMirror, mirrorPath } from '../sources/git-mirror.js';
 import type { ExecutorIds, ExecutorPick } from './executor-pool.js';
+import { RecordBatch } from './record-batch.js';
 import { lostStep, resumeNotes, resumeStateOf } from './resume.js';
 
 const ACTIVE: Status[] = ['pending', 'running', 'waiting'];
@@ -86,6 +88,11 @@ export interface BuildRunDeps {
   onBuildStarted?: (build: Build) => void;
   /** The build reached its final status (metrics, notifications). */
   onBuildFinished?: (build: Build) => void;
+  /**
+   * The build gave up its running slot (final status, or waiting for a person): the scheduler
+   * claims the next build now instead of at its next poll.
+   */
+  onSlotFreed?: () => void;
   /** A stage's record changed (started, waiting, ended): per-stage commit statuses. */
   onStageChanged?: (build: Build) => void;
   /**
@@ -112,6 +119,10 @@ export class BuildRun {
   private readonly refs = new Map<string, StepRef>();
   /** Aborted by `detach`: the run lets go of the build and its steps without ending anything. */
   private readonly detaching = new AbortController();
+  /** The run's record writes (stage/step progress), a transaction per moment. */
+  private readonly records: RecordBatch;
+  /** Records this run has written a final status to (`stage:<id>`, `step:<id>`). */
+  private readonly finalized = new Set<string>();
 
   /**
    * `resume`: an earlier process ran this build and stopped (a restart, `kill -9`, a replica
@@ -126,7 +137,9 @@ export class BuildRun {
     private readonly mode: 'start' | 'resume' = 'start',
     /** Resume: the replica that ran the build before (for the log's note). */
     private readonly previousOwner?: string,
-  ) {}
+  ) {
+    this.records = new RecordBatch(deps.db);
+  }
 
   /**
    * The server is stopping: leave the build to a successor. Running steps go on, nothing is
@@ -184,6 +197,7 @@ export class BuildRun {
       if (this.mode === 'resume') return await this.resume();
       const started = await setBuildStatus(db, this.build.id, ['pending'], 'running', {
         ifLeaseOwner: owner,
+        durability: 'relaxed',
         ...('executor' in this.executorChoice ? { executor: this.executorChoice.executor.name } : {}),
       });
       if (!started) return; // cancelled (or taken over) between claim and start
@@ -200,9 +214,11 @@ export class BuildRun {
       const plan = await this.compile(sourceDir, commit, executor);
       if (plan === undefined) return;
       if (await this.refusedByExecutor(plan, this.executorChoice.selection)) return;
-      // The plan first: a successor finding records finds the plan too (see `resume`).
-      await saveBuildPlan(db, this.build.id, plan);
-      const records = await createBuildRecords(db, this.build.id, recordsOf(plan));
+      // With the plan: a successor finding records finds the plan too (see `resume`).
+      const records = await relaxedTransaction(db, async (trx) => {
+        await saveBuildPlan(trx, this.build.id, plan);
+        return createBuildRecords(trx, this.build.id, recordsOf(plan));
+      });
       const result = await this.runPlan(plan, this.contextOf(commit, executor), records, executor, {
         sourceDir,
       });
@@ -339,6 +355,7 @@ export class BuildRun {
           commitSha: commit,
           ...(info && { commitMessage: info.message, ...(info.author && { commitAuthor: info.author }) }),
           ifLeaseOwner: this.deps.owner,
+          durability: 'relaxed',
         });
       }
       return commit;
@@ -441,23 +458,24 @@ export class BuildRun {
     executor: Executor,
     start: { sourceDir: string } | { resume: ResumeState },
   ): Promise<BuildResult> {
-    const { db } = this.deps;
     const stageIds = new Map(records.map((s) => [s.name, s.id]));
     const stepIds = new Map(
       records.flatMap((s) => s.steps.map((st) => [`${s.name}/${st.name}`, st.id] as const)),
     );
-    // Record updates are applied in event order, off the hot path of log output.
-    let updates: Promise<unknown> = Promise.resolve();
-    const enqueue = (fn: () => Promise<unknown>) => {
-      updates = updates.then(fn).catch(() => undefined);
+    // Record updates are applied in event order, off the hot path of log output, those of one
+    // moment in one transaction (record-batch.ts). A failed one is lost: the final records are
+    // written again from the result (`finalizeRecords`).
+    const batch = this.records;
+    const enqueue = (write: (trx: Kysely<Database>) => Promise<unknown>, then?: () => void) => {
+      batch.add(write).then(then, () => undefined);
     };
     const writer = this.writer!;
     const observer: BuildObserver = {
       stageStarted: (stage) =>
-        enqueue(async () => {
-          await updateStage(db, stageIds.get(stage)!, { status: 'running', startedAt: Date.now() });
-          this.deps.onStageChanged?.(this.build);
-        }),
+        enqueue(
+          (trx) => updateStage(trx, stageIds.get(stage)!, { status: 'running', startedAt: Date.now() }),
+          () => this.deps.onStageChanged?.(this.build),
+        ),
       stageWaiting: (stage) => {
         writer.write(
           stage,
@@ -465,27 +483,39 @@ export class BuildRun {
           'system',
           `approval: waiting for a person (slipway approve ${this.project.slug} ${this.build.number} [--reject])`,
         );
-        enqueue(async () => {
-          await openApproval(db, stageIds.get(stage)!);
-          // Gives up the running slot; the lock stays (see `claimSlots` for the way back).
-          await setBuildStatus(db, this.build.id, ['running'], 'waiting', { ifLeaseOwner: this.deps.owner });
-          this.deps.onStageChanged?.(this.build);
-        });
+        enqueue(
+          async (trx) => {
+            await openApproval(trx, stageIds.get(stage)!);
+            // Gives up the running slot; the lock stays (see `claimSlots` for the way back).
+            await setBuildStatus(trx, this.build.id, ['running'], 'waiting', {
+              ifLeaseOwner: this.deps.owner,
+            });
+          },
+          () => {
+            this.deps.onStageChanged?.(this.build);
+            // The slot is free: another build may take it now.
+            this.deps.onSlotFreed?.();
+          },
+        );
       },
       stageFinished: (stage, result) =>
-        enqueue(async () => {
-          await updateStage(db, stageIds.get(stage)!, {
-            status: result.status,
-            reason: result.reason ?? null,
-            finishedAt: Date.now(),
-            durationMs: result.durationMs,
-          });
-          this.deps.onStageChanged?.(this.build);
-        }),
+        enqueue(
+          (trx) =>
+            updateStage(trx, stageIds.get(stage)!, {
+              status: result.status,
+              reason: result.reason ?? null,
+              finishedAt: Date.now(),
+              durationMs: result.durationMs,
+            }),
+          () => {
+            this.finalized.add(`stage:${stageIds.get(stage)!}`);
+            this.deps.onStageChanged?.(this.build);
+          },
+        ),
       stepStarted: (stage, step, attempt, info) => {
         if (attempt > 1) writer.write(stage, step, 'system', describeAttempt(attempt, info));
-        enqueue(() =>
-          updateStep(db, stepIds.get(`${stage}/${step}`)!, {
+        enqueue((trx) =>
+          updateStep(trx, stepIds.get(`${stage}/${step}`)!, {
             status: 'running',
             attempts: attempt,
             ...(attempt === 1 ? { startedAt: Date.now() } : {}),
@@ -506,15 +536,18 @@ export class BuildRun {
         if (result.reason && result.status !== 'skipped')
           writer.write(stage, step, 'system', result.reason.message);
         if (result.status !== 'skipped') this.deps.onStepFinished?.(result.status);
-        enqueue(() =>
-          updateStep(db, stepIds.get(`${stage}/${step}`)!, {
-            status: result.status,
-            exitCode: result.exitCode,
-            attempts: result.attempts,
-            reason: result.reason ?? null,
-            ...(result.attempts > 0 ? { finishedAt: Date.now(), durationMs: result.durationMs } : {}),
-            logLines: writer.linesOf(stage, step),
-          }),
+        const id = stepIds.get(`${stage}/${step}`)!;
+        enqueue(
+          (trx) =>
+            updateStep(trx, id, {
+              status: result.status,
+              exitCode: result.exitCode,
+              attempts: result.attempts,
+              reason: result.reason ?? null,
+              ...(result.attempts > 0 ? { finishedAt: Date.now(), durationMs: result.durationMs } : {}),
+              logLines: writer.linesOf(stage, step),
+            }),
+          () => this.finalized.add(`step:${id}`),
         );
       },
       serviceLog: (service, line) =>
@@ -539,19 +572,14 @@ export class BuildRun {
       // Stored with the step's record before its output is read: a successor follows it from there.
       onStepRunning: async (stage, step, _attempt, ref) => {
         this.refs.set(`${stage}/${step}`, ref);
-        const saved = updates.then(() =>
-          saveStepRef(db, stepIds.get(`${stage}/${step}`)!, ref, ref.startedAt),
-        );
-        updates = saved.catch(() => undefined);
-        await saved; // a throw stops the step: one nobody could re-attach to must not run on
+        // A throw stops the step: one nobody could re-attach to must not run on.
+        await batch.add((trx) => saveStepRef(trx, stepIds.get(`${stage}/${step}`)!, ref, ref.startedAt));
       },
       // Before the executor releases an ended attempt (its exit code goes with it): its output
       // stored, then its exit, so that a successor of a process that dies now knows the end.
       onStepExited: async (stage, step, attempt, exit) => {
         await writer.flush();
-        const saved = updates.then(() => saveStepExit(db, stepIds.get(`${stage}/${step}`)!, attempt, exit));
-        updates = saved.catch(() => undefined);
-        await saved;
+        await batch.add((trx) => saveStepExit(trx, stepIds.get(`${stage}/${step}`)!, attempt, exit));
       },
       ...(this.deps.secretsFor
         ? { secrets: this.deps.secretsFor(this.project, this.build, (text) => this.note(text)) }
@@ -565,34 +593,47 @@ export class BuildRun {
       },
     });
     this.approvalWaiter = undefined;
-    await updates;
+    await batch.settled();
     await writer.flush();
     return result;
   }
 
-  /** Writes the result tree over the records: stages and steps that never got an event too. */
+  /**
+   * Writes the result tree over the records: stages and steps that never got an event too. What
+   * this run already wrote final is left alone (the guards would refuse it anyway).
+   */
   private async finalizeRecords(records: StageRecord[], result: BuildResult): Promise<void> {
-    const { db } = this.deps;
+    const writes: ((trx: Kysely<Database>) => Promise<boolean>)[] = [];
     for (const [i, stage] of result.stages.entries()) {
       const record = records[i];
       if (!record) continue;
-      await updateStage(db, record.id, {
-        from: ['queued', 'running', 'waiting'],
-        status: stage.status,
-        reason: stage.reason ?? null,
-      });
+      if (!this.finalized.has(`stage:${record.id}`)) {
+        writes.push((trx) =>
+          updateStage(trx, record.id, {
+            from: ['queued', 'running', 'waiting'],
+            status: stage.status,
+            reason: stage.reason ?? null,
+          }),
+        );
+      }
       for (const [j, step] of stage.steps.entries()) {
         const stepRecord = record.steps[j];
-        if (!stepRecord) continue;
-        await updateStep(db, stepRecord.id, {
-          from: ['queued', 'running'],
-          status: step.status,
-          reason: step.reason ?? null,
-          exitCode: step.exitCode,
-          attempts: step.attempts,
-        });
+        if (!stepRecord || this.finalized.has(`step:${stepRecord.id}`)) continue;
+        writes.push((trx) =>
+          updateStep(trx, stepRecord.id, {
+            from: ['queued', 'running'],
+            status: step.status,
+            reason: step.reason ?? null,
+            exitCode: step.exitCode,
+            attempts: step.attempts,
+          }),
+        );
       }
     }
+    if (writes.length === 0) return;
+    await relaxedTransaction(this.deps.db, async (trx) => {
+      for (const write of writes) await write(trx);
+    });
   }
 
   private async finish(status: FinalStatus | 'lost', reason: Reason | undefined): Promise<void> {
@@ -603,8 +644,12 @@ export class BuildRun {
     const done = await setBuildStatus(this.deps.db, this.build.id, ACTIVE, status, {
       reason: reason ?? null,
       ifLeaseOwner: this.deps.owner,
+      durability: 'relaxed',
     });
-    if (done) this.deps.onBuildFinished?.(done);
+    if (done) {
+      this.deps.onSlotFreed?.();
+      this.deps.onBuildFinished?.(done);
+    }
   }
 }
 

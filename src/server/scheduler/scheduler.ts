@@ -42,9 +42,19 @@ export class Scheduler {
   /** Set by stop/detach: no build is taken or resumed any more. */
   private closing = false;
 
+  /** What each run gets: the options, and a kick when the run gives up its slot. */
+  private readonly runDeps: BuildRunDeps;
+
   constructor(private readonly options: SchedulerOptions) {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollMs = options.pollMs ?? 1000;
+    this.runDeps = {
+      ...options,
+      onSlotFreed: () => {
+        options.onSlotFreed?.();
+        this.kick();
+      },
+    };
   }
 
   start(): void {
@@ -167,7 +177,7 @@ export class Scheduler {
       this.options.executors.pick(
         mode === 'resume' ? (build.executor ?? project.defaultExecutor) : project.defaultExecutor,
       ),
-      this.options,
+      this.runDeps,
       mode,
       previousOwner,
     );
