@@ -37,6 +37,17 @@ describe('BuildLogWriter + FsLogStore', () => {
     expect((await logs.read(1, 2)).map((l) => l.seq)).toEqual([3]);
   });
 
+  it('stores lines written after a flush that had nothing to store', async () => {
+    const logs = await store();
+    const writer = await BuildLogWriter.open(2, logs, new LogHub());
+    await writer.flush();
+    writer.write('s', 'x', 'stdout', 'first');
+    await writer.flush();
+    writer.write('s', 'x', 'stdout', 'second');
+    await writer.flush();
+    expect((await logs.read(2, 0)).map((l) => l.text)).toEqual(['first', 'second']);
+  });
+
   it('spans chunk files and resumes reading from any seq without gaps or duplicates', async () => {
     const logs = await store();
     const writer = await BuildLogWriter.open(7, logs, new LogHub());

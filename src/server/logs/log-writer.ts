@@ -184,8 +184,8 @@ export class BuildLogWriter {
       this.pending = [];
       this.pendingBytes = 0;
     }
-    this.storing ??= this.storeQueued();
-    return this.storing;
+    if (this.storing === undefined && this.queued.length > 0) this.storing = this.storeQueued();
+    return this.storing ?? Promise.resolve();
   }
 
   /**
@@ -194,6 +194,10 @@ export class BuildLogWriter {
    * one of them, not for a queue of them one after another.
    */
   private async storeQueued(): Promise<void> {
+    // Yield first: were the loop to end before this call returns (a store that throws at
+    // once), its `finally` would clear `storing` before the caller set it, leaving a settled
+    // promise there that no later flush would replace: every later line would stay unstored.
+    await Promise.resolve();
     try {
       while (this.queued.length > 0) {
         const parts = this.queued;

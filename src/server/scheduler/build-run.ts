@@ -509,7 +509,11 @@ export class BuildRun {
             }),
           () => {
             this.finalized.add(`stage:${stageIds.get(stage)!}`);
-            this.deps.onStageChanged?.(this.build);
+            // Notifiers quote the stage's last lines (check runs): store them first.
+            void writer
+              .flush()
+              .catch(() => undefined)
+              .then(() => this.deps.onStageChanged?.(this.build));
           },
         ),
       stepStarted: (stage, step, attempt, info) => {
