@@ -15,6 +15,7 @@ import { registerSecretCommands } from './remote/secret-commands.js';
 import { registerWebhookCommands } from './remote/webhook-commands.js';
 import { registerBadgeCommand } from './remote/badge-commands.js';
 import { registerEmailCommands } from './remote/email-commands.js';
+import { registerCommitStatusCommands } from './remote/commit-status-commands.js';
 import { withKubernetesOptions } from './kubernetes-options.js';
 import { registerServerCommand } from './server-command.js';
 import type { RunCommandOptions } from './run.js';
@@ -118,6 +119,7 @@ export function buildProgram(exit: (code: number) => void): Command {
   registerSecretCommands(program, exit);
   registerWebhookCommands(program, exit);
   registerEmailCommands(program, exit);
+  registerCommitStatusCommands(program, exit);
   registerArtifactCommands(program, exit);
   registerBadgeCommand(program, exit);
   registerScheduleCommands(program, exit);

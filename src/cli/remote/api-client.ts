@@ -36,6 +36,12 @@ import {
   type EmailSettingsView,
 } from '../../contract/email.js';
 import { badgeEndpoints, type BadgeSettings } from '../../contract/badge-api.js';
+import {
+  commitStatusEndpoints,
+  type CommitStatusSettingsUpdate,
+  type CommitStatusView,
+} from '../../contract/commit-status-api.js';
+import { notificationEndpoints, type CommitStatusDeliveryDto } from '../../contract/notifications-api.js';
 import { fromLogBatch } from '../../contract/log-stream.js';
 import { followSse, type FollowSseOptions } from './sse.js';
 
@@ -357,6 +363,24 @@ export class SlipwayClient {
 
   emailDeliveries(slug: string): Promise<EmailDeliveryDto[]> {
     return this.call(emailEndpoints.deliveries(slug));
+  }
+
+  // Commit statuses on the forge
+
+  getCommitStatusSettings(slug: string): Promise<CommitStatusView> {
+    return this.call(commitStatusEndpoints.get(slug));
+  }
+
+  setCommitStatusSettings(slug: string, body: CommitStatusSettingsUpdate): Promise<CommitStatusView> {
+    return this.call(commitStatusEndpoints.set(slug, body));
+  }
+
+  deleteCommitStatusSettings(slug: string): Promise<void> {
+    return this.call(commitStatusEndpoints.remove(slug));
+  }
+
+  commitStatuses(slug: string, number: number): Promise<CommitStatusDeliveryDto[]> {
+    return this.call(notificationEndpoints.commitStatuses(slug, number));
   }
 
   // Status badge
