@@ -250,10 +250,14 @@ export async function allBuilds(server, project) {
   return builds;
 }
 
-/** Follows a build's SSE log until the stream ends; `onEvent(event, data)` returns false to stop. */
-export async function followSse(server, buildId, onEvent) {
+/**
+ * Follows a build's SSE log until the stream ends; `onEvent(event, data)` returns false to stop.
+ * `format: 'line'` asks for one `line` event per line (simple to match on) instead of batches.
+ */
+export async function followSse(server, buildId, onEvent, { format } = {}) {
   const controller = new AbortController();
-  const response = await fetch(`${server.url}/api/v1/builds/${buildId}/logs?follow=1`, {
+  const query = format === undefined ? '' : `&format=${format}`;
+  const response = await fetch(`${server.url}/api/v1/builds/${buildId}/logs?follow=1${query}`, {
     headers: { authorization: `Bearer ${server.token}`, accept: 'text/event-stream' },
     signal: controller.signal,
   });

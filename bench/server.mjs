@@ -14,15 +14,29 @@
 // (d) `GET /api/v1/builds` with 100k builds in the SQLite database (inserted through Kysely
 //     before the server starts): p50/p99 of the first page, deep pages and a status filter.
 // Ratios and distributions only mean something within one run: the machines are shared.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ROOT, SLIPWAY, median, percentile, fmt, table } from './lib.mjs';
+import {
+  ROOT,
+  SLIPWAY,
+  allBuilds,
+  fmt,
+  followSse,
+  gitRepo,
+  median,
+  percentile,
+  sleep,
+  startServer,
+  table,
+} from './lib.mjs';
+
+// bench/startup.mjs starts its one server through this module.
+export { startServer };
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 50);
 const THROUGHPUT_BUILDS = Number(process.env.BENCH_THROUGHPUT_BUILDS ?? 500);
@@ -72,13 +86,18 @@ async function benchLatency(work, start) {
     const build = await server.api('POST', '/projects/bench/latency/builds', { branch: 'main' });
     let firstLine;
     let checkedOut;
-    await followSse(server, build.id, (event, data) => {
-      if (event === 'line' && checkedOut === undefined && data.includes('"text":"checked out '))
-        checkedOut = JSON.parse(data);
-      if (event === 'line' && firstLine === undefined && data.includes('"step":"go"'))
-        firstLine = JSON.parse(data);
-      return event !== 'end';
-    });
+    await followSse(
+      server,
+      build.id,
+      (event, data) => {
+        if (event === 'line' && checkedOut === undefined && data.includes('"text":"checked out '))
+          checkedOut = JSON.parse(data);
+        if (event === 'line' && firstLine === undefined && data.includes('"step":"go"'))
+          firstLine = JSON.parse(data);
+        return event !== 'end';
+      },
+      { format: 'line' },
+    );
     const detail = await server.api('GET', `/builds/${build.id}`);
     if (detail.status !== 'success') throw new Error(`latency build ${build.number} ended ${detail.status}`);
     if (i < 3) continue; // warm-up
@@ -495,146 +514,6 @@ function printListing(listing) {
 }
 
 // Helpers ---------------------------------------------------------------------------------
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A git repository with `.slipway.yml` on main and the given extra branches; its file:// URL. */
-function gitRepo(dir, pipeline, branches) {
-  const git = (...args) =>
-    execFileSync('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@slipway.invalid', ...args], {
-      cwd: dir,
-      stdio: 'pipe',
-    });
-  execFileSync('mkdir', ['-p', dir]);
-  git('init', '-q', '-b', 'main');
-  execFileSync('sh', ['-c', 'cat > .slipway.yml'], { cwd: dir, input: pipeline });
-  git('add', '-A');
-  git('commit', '-q', '-m', 'pipeline');
-  for (const branch of branches) git('branch', branch);
-  return `file://${dir}`;
-}
-
-export async function startServer(dataDir, { globalLimit }) {
-  const port = await freePort();
-  // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server.
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      SLIPWAY,
-      'server',
-      '--data-dir',
-      dataDir,
-      '--port',
-      String(port),
-      '--executor',
-      'local',
-      '--global-limit',
-      String(globalLimit),
-      '--quiet',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-  );
-  let output = '';
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const { url, token } = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
-    const onData = (chunk) => {
-      output += chunk;
-      const token = /Created the first admin token[^\n]*\n\s*(\S+)/.exec(output)?.[1];
-      const url = /Slipway listening on (http:\/\/\S+)/.exec(output)?.[1];
-      if (token && url) {
-        clearTimeout(timer);
-        resolve({ url, token });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exited.then((code) => reject(new Error(`server exited with ${code}:\n${output}`)));
-  });
-  const api = async (method, path, body) => {
-    const response = await fetch(`${url}/api/v1${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-      },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return text === '' ? undefined : JSON.parse(text);
-  };
-  return {
-    url,
-    token,
-    api,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
-async function allBuilds(server, project) {
-  const builds = [];
-  let cursor = null;
-  do {
-    const page = await server.api(
-      'GET',
-      `/projects/${project}/builds?limit=500${cursor ? `&before=${cursor}` : ''}`,
-    );
-    builds.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return builds;
-}
-
-/** Follows a build's SSE log; `onEvent(event, data)` returns false to stop. */
-async function followSse(server, buildId, onEvent) {
-  const controller = new AbortController();
-  // One `line` event per line: the simple format, enough for one reader.
-  const response = await fetch(`${server.url}/api/v1/builds/${buildId}/logs?follow=1&format=line`, {
-    headers: { authorization: `Bearer ${server.token}`, accept: 'text/event-stream' },
-    signal: controller.signal,
-  });
-  const decoder = new TextDecoder();
-  let buffer = '';
-  try {
-    for await (const chunk of response.body) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let cut;
-      while ((cut = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        let event = 'message';
-        const data = [];
-        for (const line of block.split('\n')) {
-          if (line.startsWith('event: ')) event = line.slice(7);
-          else if (line.startsWith('data: ')) data.push(line.slice(6));
-        }
-        if (!onEvent(event, data.join('\n'))) return;
-      }
-    }
-  } finally {
-    controller.abort();
-  }
-}
 
 /** Spawns a command; resolves [ms to first stdout byte, ms to exit]. */
 function spawnTimed(cmd, args) {
