@@ -167,6 +167,7 @@ describe('no RegExp built from user input', () => {
     ['src/server/api/app.ts', 'a constant query parameter name'],
     ['src/server/scheduler/executor-pool.ts', 'a number from configuration'],
     ['src/server/secrets/store.ts', 'SECRET_NAME_PATTERN, a constant'],
+    ['src/cli/remote/commit-status-commands.ts', 'SECRET_NAME_PATTERN, a constant (--token-secret)'],
     ['src/pipeline/validate.ts', 'schema patterns, all constants of schema.ts'],
     ['src/pipeline/duration.ts', 'DURATION_PATTERN, a constant'],
     ['src/store/projects.ts', 'SLUG_PATTERN, a constant'],
