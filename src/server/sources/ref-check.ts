@@ -2,7 +2,8 @@ import { findRef, redactUrl, type RefKind } from './git-checkout.js';
 
 /**
  * What a trigger learns about the ref it is asked to build:
- * - `exists`: the repository has it;
+ * - `exists`: the repository has it, at `commit` (the trigger builds that commit when the
+ *   caller named none, so a push after the trigger does not change what is built);
  * - `missing`: the repository answered without it (refuse the trigger: the build could never
  *   check it out);
  * - `unknown`: the repository could not be asked (not reachable in time, not readable with
@@ -11,7 +12,9 @@ import { findRef, redactUrl, type RefKind } from './git-checkout.js';
  *   the build ends `error` with the same reason.
  */
 export type RefCheck =
-  { outcome: 'exists' } | { outcome: 'missing'; message: string } | { outcome: 'unknown'; warning: string };
+  | { outcome: 'exists'; commit: string }
+  | { outcome: 'missing'; message: string }
+  | { outcome: 'unknown'; warning: string };
 
 /** At most this many `git ls-remote` at once: triggers must not fork without bound. */
 const MAX_CONCURRENT = 4;
@@ -38,7 +41,7 @@ export async function checkRefExists(
   timeoutMs = 30_000,
 ): Promise<RefCheck> {
   const found = await limited(() => findRef({ repoUrl, ref, kind, timeoutMs }));
-  if (found.found) return { outcome: 'exists' };
+  if (found.found) return { outcome: 'exists', commit: found.commit };
   if (found.why === 'ref')
     return { outcome: 'missing', message: `${kind} "${ref}" does not exist in ${redactUrl(repoUrl)}` };
   return {

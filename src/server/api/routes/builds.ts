@@ -7,7 +7,7 @@ import {
 } from '../../../store/index.js';
 import type { Build, Status } from '../../../store/index.js';
 import { callerOf } from '../../auth/index.js';
-import { isSafeRefName } from '../../sources/git-checkout.js';
+import { isCommitSha, isSafeRefName } from '../../sources/git-checkout.js';
 import { checkRefExists } from '../../sources/ref-check.js';
 import { MEMBER, VIEWER, buildOr404, projectOr404 } from '../context.js';
 import { gitRepoUrl } from '../../secrets/repo-credentials.js';
@@ -101,7 +101,8 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
         description:
           'The branch (or the tag, if given) must exist in the repository (`git ls-remote`, at most 30 s): ' +
           'a missing one is 400 with the field path. When the repository cannot be asked, the build is ' +
-          'queued all the same and the answer carries an `X-Slipway-Warning` header saying why.',
+          'queued all the same and the answer carries an `X-Slipway-Warning` header saying why. Without ' +
+          '`commit`, the build is of the commit the ref pointed at when asked (a later push does not change it).',
         params: ProjectParams,
         body: TriggerRequestSchema,
         response: { 201: BuildSchema },
@@ -112,8 +113,13 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
       const { branch, commit, tag } = request.body;
       // The checkout builds the tag if one is given, else the branch: that ref must exist.
       const [kind, ref] = tag !== undefined ? (['tag', tag] as const) : (['branch', branch] as const);
+      // The commit the repository named: built when the caller named none (as GitHub's
+      // workflow_dispatch pins it), so a push after this answer does not change what is built,
+      // and the build need not ask the repository again.
+      let found: string | undefined;
       if (isSafeRefName(ref)) {
         const check = await checkRefExists(await gitRepoUrl(ctx.db, ctx.cipher, project), ref, kind);
+        if (check.outcome === 'exists' && isCommitSha(check.commit)) found = check.commit;
         if (check.outcome === 'missing') {
           throw new HttpError(400, 'invalid_request', check.message, {
             fields: [{ path: `body.${kind}`, message: check.message }],
@@ -125,7 +131,7 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
       }
       const build = await control.trigger(project, {
         branch,
-        ...(commit !== undefined && { commit }),
+        ...(commit !== undefined ? { commit } : found !== undefined && { commit: found }),
         ...(tag !== undefined && { tag }),
         event: 'manual',
         trigger: 'manual',
