@@ -6,6 +6,7 @@ import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase } from 'kys
 import type PgModule from 'pg';
 import { StoreError } from './errors.js';
 import type { Database } from './schema.js';
+import { WalSync } from './wal-sync.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -26,6 +27,18 @@ export interface DatabaseOptions {
 }
 
 const dialects = new WeakMap<Kysely<Database>, DialectName>();
+
+/** The WAL fsync of each SQLite instance in WAL mode (see `WalSync`). */
+const walSyncs = new WeakMap<Kysely<Database>, WalSync>();
+
+/**
+ * The WAL fsync of an instance from `openDatabase`: undefined for PostgreSQL, an in-memory
+ * SQLite database, one not in WAL mode, and for transactions (`writeTransaction` asks the
+ * instance it was given).
+ */
+export function walSyncOf(db: Kysely<Database>): WalSync | undefined {
+  return walSyncs.get(db);
+}
 
 /**
  * The drivers are loaded by the dialect that uses them (a PostgreSQL server never loads the
@@ -98,6 +111,7 @@ export function inheritDialect(child: Kysely<Database>, parent: Kysely<Database>
 function openSqlite(path: string, options: DatabaseOptions): Kysely<Database> {
   const memory = path === ':memory:';
   let sqlite: BetterSqlite3.Database;
+  let wal: WalSync | undefined;
   try {
     if (!memory) {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -106,7 +120,9 @@ function openSqlite(path: string, options: DatabaseOptions): Kysely<Database> {
     const Sqlite = loadDriver('better-sqlite3') as typeof BetterSqlite3;
     sqlite = new Sqlite(path, { timeout: options.busyTimeoutMs ?? 5000 });
     if (!memory) {
-      sqlite.pragma('journal_mode = WAL');
+      // A file system without shared memory (some network mounts) stays in rollback-journal mode.
+      if (String(sqlite.pragma('journal_mode = WAL', { simple: true })).toLowerCase() === 'wal')
+        wal = new WalSync(`${path}-wal`);
       // SQLite gives these the database file's mode when it creates them; ones left by an
       // older version may still be looser.
       for (const suffix of ['-wal', '-shm']) makePrivateFile(path + suffix, false);
@@ -118,7 +134,20 @@ function openSqlite(path: string, options: DatabaseOptions): Kysely<Database> {
       cause,
     });
   }
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
+  const database = cachingStatements(sqlite);
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({
+      database: {
+        ...database,
+        close: () => {
+          wal?.close();
+          database.close();
+        },
+      },
+    }),
+  });
+  if (wal !== undefined) walSyncs.set(db, wal);
+  return db;
 }
 
 /** Prepared statements kept per SQLite connection (least recently used dropped first). */

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import { dialectOf, inheritDialect } from './db.js';
+import { dialectOf, inheritDialect, walSyncOf } from './db.js';
+import { StoreError } from './errors.js';
 import type { Database } from './schema.js';
 
 const insideTransaction = new WeakSet<Kysely<Database>>();
@@ -33,10 +34,13 @@ export async function writeTransaction<T>(
       return fn(trx);
     });
   }
-  return db.connection().execute(async (conn) => {
+  // In WAL mode a full commit is a relaxed one and then the WAL's fsync, made off the event loop.
+  const wal = walSyncOf(db);
+  const unsynced = relaxed || wal !== undefined;
+  const committed = await db.connection().execute(async (conn) => {
     adopt(conn, db);
     // A connection setting, set back at once: nothing else runs on the connection meanwhile.
-    if (relaxed) await sql`pragma synchronous = normal`.execute(conn);
+    if (unsynced) await sql`pragma synchronous = normal`.execute(conn);
     try {
       await sql`begin immediate`.execute(conn);
       try {
@@ -50,9 +54,17 @@ export async function writeTransaction<T>(
         throw err;
       }
     } finally {
-      if (relaxed) await sql`pragma synchronous = full`.execute(conn);
+      if (unsynced) await sql`pragma synchronous = full`.execute(conn);
     }
   });
+  if (!relaxed && wal !== undefined) {
+    await wal.sync().catch((cause: unknown) => {
+      throw new StoreError('unavailable', `cannot sync the database's write-ahead log: ${String(cause)}`, {
+        cause,
+      });
+    });
+  }
+  return committed;
 }
 
 /** `writeTransaction` with `durability: 'relaxed'`. */
@@ -66,6 +78,8 @@ export function relaxedTransaction<T>(
 export interface WriteOptions {
   /**
    * `full` (default): the transaction is on disk when it returns; a power cut cannot take it.
+   * (SQLite in WAL mode: committed unsynced, then the WAL file's fsync is awaited off the event
+   * loop, shared with the full commits waiting at the same time; see `WalSync`.)
    * `relaxed`: it is written (a crash of the process loses nothing) but not synced: a power cut
    * or kernel crash may take it with the other relaxed commits since the last full one (which
    * syncs them all). For records a successor can do without: a build's progress, which
