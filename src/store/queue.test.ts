@@ -210,6 +210,24 @@ for (const dialect of DIALECTS) {
       expect(await listLocks(t.db, p.id)).toEqual([]);
     });
 
+    it('a claim with no slot free (or nothing queued) changes nothing, not even stale locks', async () => {
+      const p = await makeProject(t.db);
+      const a = await makeBuild(t.db, p.id, { branch: 'a' });
+      const stale = await makeBuild(t.db, p.id, { branch: 'stale' });
+      expect(ids(await claim(2))).toEqual([a.id, stale.id]);
+      await t.db.updateTable('builds').set({ status: 'error' }).where('id', '=', stale.id).execute();
+      // Nothing queued: no transaction, so the stale lock stays...
+      expect(ids(await claim(2))).toEqual([]);
+      expect(await listLocks(t.db, p.id)).toHaveLength(2);
+      const b = await makeBuild(t.db, p.id, { branch: 'b' });
+      // ...as it does while every slot is taken...
+      expect(ids(await claim(1))).toEqual([]);
+      expect(await listLocks(t.db, p.id)).toHaveLength(2);
+      // ...until a claim can hand out a slot: it clears the lock first.
+      expect(ids(await claim(2))).toEqual([b.id]);
+      expect((await listLocks(t.db, p.id)).map((l) => l.branch).sort()).toEqual(['a', 'b']);
+    });
+
     it('counts queue depth and running builds', async () => {
       expect(await queueDepth(t.db)).toBe(0);
       expect(await runningCounts(t.db)).toEqual({ total: 0, byProject: new Map() });

@@ -86,6 +86,7 @@ export async function claimSlots(
 ): Promise<ClaimResult> {
   if (owner === '') throw new StoreError('invalid', 'lease owner is empty');
   const pg = dialectOf(db) === 'postgres';
+  if (!(await mayHandOut(db, limits))) return { claimed: [], resumed: [] };
   return relaxedTransaction(db, async (trx) => {
     await serialize(trx, 'queue');
     await trx
@@ -221,6 +222,30 @@ export async function claimSlots(
         : (await selectBuilds(trx).where('b.id', 'in', ids).orderBy('b.id').execute()).map(toBuild);
     return { claimed: await read(claimed), resumed: await read(resumed) };
   });
+}
+
+/**
+ * Whether a claim could hand out anything: a slot is free, and a build is queued or waiting (a
+ * waiting one may have been decided). Most wake-ups of a busy scheduler find every slot taken
+ * (a trigger, a run's end after its successor was claimed), and this one read spares them the
+ * write transaction and the claim's queries. A change after it wakes the scheduler again (or
+ * its poll finds it), as with a claim that found nothing.
+ */
+async function mayHandOut(db: Kysely<Database>, limits: QueueLimits): Promise<boolean> {
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb
+        .selectFrom('builds')
+        .select((s) => s.fn.countAll<number>().as('n'))
+        .where('status', 'in', SLOT_STATUSES)
+        .$asScalar()
+        .as('active'),
+      eb
+        .exists(eb.selectFrom('builds').select('id').where('status', 'in', ['queued', 'waiting']))
+        .as('candidates'),
+    ])
+    .executeTakeFirstOrThrow();
+  return Number(row.active) < limits.global && Boolean(row.candidates);
 }
 
 /**
