@@ -1,10 +1,13 @@
-import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { mkdir, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { STEPS_DIR, readRecord } from './step-files.js';
 
 /**
- * Process groups a build started are recorded as files under `<root>/pids/`, so that after
- * the Slipway process died (steps run detached and outlive it) a new one can still find and
- * stop them. Linux only: ownership is checked through /proc.
+ * Process groups a build started are recorded, so that after the Slipway process died (steps
+ * run detached and outlive it) a new one can still find and stop them: a step's in its
+ * `record.json` (step-files.ts), a service's as a file under `<root>/pids/`. Linux only:
+ * ownership is checked through /proc.
  */
 export const PIDS_DIR = 'pids';
 
@@ -20,31 +23,44 @@ export async function forgetGroup(root: string, pgid: number | undefined): Promi
 }
 
 /**
- * Process groups of a build root that still run: the recorded ones, plus any group whose
- * shell runs one of the build's scripts (a crash can come between spawn and record).
+ * Process groups of a build root that still run: the recorded ones (a pid file of a service or
+ * of a step an older watcher started, a step's `record.json`), plus any group with a process
+ * that runs one of the build's scripts (a crash can come between spawn and record; a step's
+ * `setsid` child leaves its group but may still run its script).
+ *
+ * Kept cheap, as every build's teardown runs it: a recorded group is looked for only when
+ * `kill(-pgid, 0)` finds one; the one pass over /proc reads each process's cmdline (its stat
+ * only when it matters) with plain synchronous open/read/close (procfs answers from memory),
+ * not an async readFile's four thread-pool round trips, which cost the server's main thread
+ * ~7x the CPU; in slices, yielding between them, so that a build that forks thousands of
+ * processes cannot stall the event loop with it.
  */
 export async function liveGroups(root: string): Promise<number[]> {
-  let names: string[] = [];
+  const recorded = [...(await recordedGroups(root))].filter(groupExists);
+  let entries: string[];
   try {
-    names = await readdir(join(root, 'pids'));
+    entries = await readdir('/proc');
   } catch {
-    // None recorded.
+    return [];
   }
-  const recorded = new Set(names.map(Number).filter((n) => Number.isInteger(n) && n > 1));
-  const members = await processesByGroup();
-  const live: number[] = [];
-  for (const [pgid, pids] of members) {
-    if (pgid <= 1 || pgid === process.pid) continue;
-    for (const pid of pids) {
-      // A pid can be reused: only a group with a member that still runs our script or works
-      // in the build's directories is one we started.
-      if ((recorded.has(pgid) && (await belongsTo(pid, root))) || (await runsScriptOf(pid, root))) {
-        live.push(pgid);
-        break;
-      }
-    }
+  const script = Buffer.from(`${root}/scripts/`);
+  const live = new Set<number>();
+  let seen = 0;
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    if (++seen % SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+    const pid = Number(entry);
+    const cmdline = readProc(pid, 'cmdline');
+    if (cmdline === undefined) continue;
+    const runsScript = cmdline.includes(script);
+    if (!runsScript && recorded.length === 0) continue;
+    const pgid = groupOf(pid);
+    if (pgid === undefined || pgid <= 1 || pgid === process.pid || live.has(pgid)) continue;
+    // A pid can be reused: only a group with a member that still runs our script or works in
+    // the build's directories is one we started.
+    if (runsScript || (recorded.includes(pgid) && (await belongsTo(pid, root, cmdline)))) live.add(pgid);
   }
-  return live;
+  return [...live];
 }
 
 /** SIGKILLs the recorded groups of a build root that still run. */
@@ -60,44 +76,68 @@ export async function killLeftoverGroups(root: string): Promise<number[]> {
   return groups;
 }
 
-async function processesByGroup(): Promise<Map<number, number[]>> {
-  const out = new Map<number, number[]>();
-  let entries: string[];
-  try {
-    entries = await readdir('/proc');
-  } catch {
-    return out;
-  }
-  await Promise.all(
-    entries
-      .filter((e) => /^\d+$/.test(e))
-      .map(async (e) => {
-        try {
-          const stat = await readFile(`/proc/${e}/stat`, 'utf8');
-          // Fields after the command name (which may contain spaces) start after the last ')'.
-          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-          const pgrp = Number(fields[2]);
-          out.set(pgrp, [...(out.get(pgrp) ?? []), Number(e)]);
-        } catch {
-          // Exited while we looked.
-        }
-      }),
-  );
-  return out;
+/** Processes read from /proc between two turns of the event loop. */
+const SLICE = 256;
+
+/** Groups recorded under a build root: pid files (services, older steps) and step records. */
+async function recordedGroups(root: string): Promise<Set<number>> {
+  const groups = new Set<number>();
+  const [pidFiles, steps] = await Promise.all([
+    readdir(join(root, PIDS_DIR)).catch(() => [] as string[]),
+    readdir(join(root, STEPS_DIR)).catch(() => [] as string[]),
+  ]);
+  for (const name of pidFiles) groups.add(Number(name));
+  const records = await Promise.all(steps.map((name) => readRecord(join(root, STEPS_DIR, name))));
+  for (const record of records) if (record) groups.add(record.pgid);
+  return new Set([...groups].filter((g) => Number.isInteger(g) && g > 1));
 }
 
-async function runsScriptOf(pid: number, root: string): Promise<boolean> {
+/** Whether a process group exists (EPERM: it does, someone else's). */
+function groupExists(pgid: number): boolean {
   try {
-    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).includes(`${root}/scripts/`);
-  } catch {
-    return false;
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: unknown }).code === 'EPERM';
   }
 }
 
-async function belongsTo(pid: number, root: string): Promise<boolean> {
+const chunk = Buffer.allocUnsafe(16 * 1024);
+
+/** `/proc/<pid>/<file>`, read synchronously (procfs answers from memory); undefined if gone. */
+function readProc(pid: number, file: string): Buffer | undefined {
+  let fd: number;
   try {
-    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
-    if (cmdline.includes(root)) return true;
+    fd = openSync(`/proc/${pid}/${file}`, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const parts: Buffer[] = [];
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      parts.push(Buffer.from(chunk.subarray(0, n)));
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function groupOf(pid: number): number | undefined {
+  const stat = readProc(pid, 'stat')?.toString('latin1');
+  if (stat === undefined) return undefined;
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  return Number.isInteger(pgrp) ? pgrp : undefined;
+}
+
+async function belongsTo(pid: number, root: string, cmdline: Buffer): Promise<boolean> {
+  if (cmdline.includes(root)) return true;
+  try {
     const cwd = await readlink(`/proc/${pid}/cwd`);
     return cwd === root || cwd.startsWith(`${root}/`);
   } catch {

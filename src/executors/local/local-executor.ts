@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { chmod, chown, lchown, mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, lchown, mkdir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,10 +29,12 @@ import {
 import type { BuildUser } from './build-user.js';
 import { collectLocalFiles } from './collect-files.js';
 import { DEFAULT_INHERITED_ENV, stepEnvironment, type InheritEnv } from './host-env.js';
-import { PIDS_DIR, forgetGroup, killLeftoverGroups, liveGroups, recordGroup } from './leftovers.js';
+import { forgetGroup, killLeftoverGroups, liveGroups, recordGroup } from './leftovers.js';
 import { killGroup, spawnGroup, type ProcessGroup } from './process-group.js';
 import { checkServices, waitForPort } from './services.js';
 import {
+  EXIT_FILE,
+  LAUNCH_FILE,
   RECORD_FILE,
   STEPS_DIR,
   isSameProcess,
@@ -44,7 +46,7 @@ import {
   type StepRecord,
 } from './step-files.js';
 import { tailFiles } from './step-output.js';
-import { StepWatcher } from './watcher.js';
+import { StepWatcher, type StepEnd } from './watcher.js';
 import { copySeed, listSeed, WHOLE_DIRECTORY, type SourceSeed } from '../workspace-seed.js';
 
 export interface LocalExecutorOptions {
@@ -92,6 +94,18 @@ interface LocalBuild {
   processes: Set<RunningProcess>;
 }
 
+/**
+ * A step this process started: its record as the watcher answered it, and its end as the
+ * watcher tells it (`{done, exit}`), so that waiting, tailing and releasing it read no file and
+ * poll nothing. A step adopted from an earlier process has none: its files tell, polled.
+ */
+interface OwnStep {
+  record: StepRecord;
+  ended: Promise<StepEnd>;
+  /** Set once `ended` resolved; `exit` undefined: the watcher ended without telling one. */
+  end?: { exit: StepExit | undefined };
+}
+
 const DISCARD: OutputSink = { line() {} };
 
 /**
@@ -120,8 +134,8 @@ export class LocalExecutor implements Executor {
   private readonly builds = new Map<string, LocalBuild>();
   /** Starts in progress, by step directory: a second startStep of the same attempt joins it. */
   private readonly launches = new Map<string, Promise<StepStart>>();
-  /** Ends of the steps this process started, by step directory: wakes waiters at once. */
-  private readonly watchers = new Map<string, Promise<void>>();
+  /** The steps this process started, by step directory, until released or torn down. */
+  private readonly own = new Map<string, OwnStep>();
   private readonly watcher: StepWatcher;
   private scriptSeq = 0;
 
@@ -303,9 +317,8 @@ export class LocalExecutor implements Executor {
       const found = await this.adopt(handle, ref);
       if (!found) return;
       const { dir, record } = found;
-      const ended = async (): Promise<boolean> =>
-        (await readExit(dir)) !== undefined || !(await isRunning(record));
-      await tailFiles(dir, from, sink, signal, ended, this.watchers.get(dir));
+      const own = this.own.get(dir);
+      await tailFiles(dir, from, sink, signal, () => this.hasEnded(dir, record), own?.ended);
     } catch {
       // Never rejects: an unreadable file ends the tail; waitStep tells what happened.
     }
@@ -317,7 +330,18 @@ export class LocalExecutor implements Executor {
       return { kind: 'error', code: 'gone', message: `step ${ref.key} (${ref.id}) is gone: no record of it` };
     }
     const { dir, record } = found;
-    const wake = this.watchers.get(dir);
+    const own = this.own.get(dir);
+    if (own) {
+      // The watcher tells the end: nothing to read or poll until then.
+      if (own.end === undefined) {
+        if (signal.aborted) return undefined;
+        await untilSettledOrAborted(own.ended, signal);
+      }
+      if (own.end?.exit) return own.end.exit;
+      if (own.end === undefined) return undefined;
+      // The watcher ended without telling: what is on disk tells, as for an adopted step.
+    }
+    const wake = own?.ended;
     let idle = FIRST_POLL_MS;
     for (;;) {
       const exit = await readExit(dir);
@@ -355,28 +379,26 @@ export class LocalExecutor implements Executor {
     const dir = this.stepDir(handle.buildId, ref.key, ref.attempt);
     if (ref.id !== join(dir, RECORD_FILE)) return;
     const found = await this.adopt(handle, ref);
-    if (found) {
+    const told = this.own.get(dir)?.end?.exit !== undefined;
+    if (found && !told) {
       // Releasing a step that still runs would leave it writing to removed files.
       await this.stopRecorded(found.dir, found.record);
+      // A step an older watcher started has a pid file of its group.
       await forgetGroup(this.rootOf(handle.buildId), found.record.pgid).catch(() => undefined);
     }
-    this.watchers.delete(dir);
-    await removeTree(dir);
-    await rm(this.stepScript(this.rootOf(handle.buildId), dir), { force: true });
+    this.own.delete(dir);
+    await removeStepDir(dir);
+    // The watcher that told the end removed the script before it wrote the exit.
+    if (!told) await rm(this.stepScript(this.rootOf(handle.buildId), dir), { force: true });
   }
 
   private async launch(state: LocalBuild, buildId: string, step: StepSpec, dir: string): Promise<StepStart> {
     const failed = (code: 'workspace' | 'internal', text: string, err?: unknown): StepStart => ({
       exit: { kind: 'error', code, message: err === undefined ? text : `${text}: ${message(err)}` },
     });
-    try {
-      await mkdir(join(state.root, STEPS_DIR), { recursive: true, mode: 0o700 });
-    } catch (err) {
-      return failed('workspace', `could not create the step directory ${dir}`, err);
-    }
     for (;;) {
       try {
-        await mkdir(dir, { mode: 0o700 });
+        await mkdirStepDir(state.root, dir);
         break;
       } catch (err) {
         if (!isCode(err, 'EEXIST'))
@@ -406,17 +428,16 @@ export class LocalExecutor implements Executor {
       cwd: state.workspace,
       env: this.env(state, { ...step.env, ...step.secrets }),
       ...this.identity(),
-      pidsDir: join(state.root, PIDS_DIR),
       record: { buildId, key: step.key, attempt: step.attempt },
     });
     if (answer.kind === 'started') {
-      this.watchers.set(dir, ended);
+      this.remember(dir, answer.record, ended);
       return { ref: refOf(dir, answer.record) };
     }
     // Not started, or no answer (the watcher ended first): what is on disk tells.
     const found = await settleLaunch(dir);
     if (found.kind === 'record') {
-      this.watchers.set(dir, ended);
+      this.remember(dir, found.record, ended);
       return { ref: refOf(dir, found.record) };
     }
     const exit: StepExit =
@@ -438,7 +459,7 @@ export class LocalExecutor implements Executor {
     const dir = this.stepDir(handle.buildId, ref.key, ref.attempt);
     // A ref is input (it comes back from the database): it may only ever name this path.
     if (ref.id !== join(dir, RECORD_FILE)) return undefined;
-    const record = await readRecord(dir);
+    const record = this.own.get(dir)?.record ?? (await readRecord(dir));
     if (record?.buildId !== ref.buildId || record.key !== ref.key || record.attempt !== ref.attempt) {
       return undefined;
     }
@@ -446,11 +467,10 @@ export class LocalExecutor implements Executor {
   }
 
   private async stopRecorded(dir: string, record: StepRecord): Promise<void> {
-    if ((await readExit(dir)) !== undefined) return;
-    const ended = async (): Promise<boolean> =>
-      (await readExit(dir)) !== undefined || !(await isRunning(record));
+    if (this.own.get(dir)?.end?.exit !== undefined || (await readExit(dir)) !== undefined) return;
+    const ended = (): Promise<boolean> => this.hasEnded(dir, record);
     await signalStep(record, 'SIGTERM');
-    const wake = this.watchers.get(dir);
+    const wake = this.own.get(dir)?.ended;
     const deadline = Date.now() + this.killGraceMs;
     let idle = FIRST_POLL_MS;
     while (!(await ended())) {
@@ -478,6 +498,8 @@ export class LocalExecutor implements Executor {
     await Promise.all(
       names.map(async (name) => {
         const dir = join(root, STEPS_DIR, name);
+        // Its watcher told its end: nothing of its group runs (the watcher killed it).
+        if (this.own.get(dir)?.end?.exit !== undefined) return;
         const record = await readRecord(dir);
         if (record?.buildId === buildId) await this.stopRecorded(dir, record);
       }),
@@ -509,6 +531,24 @@ export class LocalExecutor implements Executor {
       }),
     );
     return found.filter((r) => r !== undefined);
+  }
+
+  private remember(dir: string, record: StepRecord, ended: Promise<StepEnd>): void {
+    const own: OwnStep = { record, ended };
+    this.own.set(dir, own);
+    void ended.then((exit) => (own.end = { exit }));
+  }
+
+  /**
+   * Whether no more output can come: the watcher told the end, or (a step adopted from an
+   * earlier process, or one whose watcher ended without telling) its exit is recorded or
+   * nothing of it runs.
+   */
+  private async hasEnded(dir: string, record: StepRecord): Promise<boolean> {
+    const own = this.own.get(dir);
+    if (own?.end?.exit !== undefined) return true;
+    if (own !== undefined && own.end === undefined) return false;
+    return (await readExit(dir)) !== undefined || !(await isRunning(record));
   }
 
   private stepDir(buildId: string, key: string, attempt: number): string {
@@ -598,7 +638,7 @@ export class LocalExecutor implements Executor {
     ]);
     this.builds.delete(buildId);
     if (this.builds.size === 0) this.watcher.idle();
-    for (const dir of this.watchers.keys()) if (dir.startsWith(`${root}/`)) this.watchers.delete(dir);
+    for (const dir of this.own.keys()) if (dir.startsWith(`${root}/`)) this.own.delete(dir);
     // What no record names: a step whose record was never written, a leftover of a process
     // that died with services running.
     await killLeftoverGroups(root);
@@ -739,6 +779,45 @@ async function chownTree(path: string, uid: number, gid: number): Promise<void> 
 const FIRST_POLL_MS = 10;
 const MAX_POLL_MS = 200;
 
+/** Creates a step directory exclusively (EEXIST: taken); the steps directory too if it is missing. */
+async function mkdirStepDir(root: string, dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw err;
+    await mkdir(join(root, STEPS_DIR), { recursive: true, mode: 0o700 });
+    await mkdir(dir, { mode: 0o700 });
+  }
+}
+
+/** The files a step directory holds once its step ended (step-files.ts). */
+const STEP_FILES = [LAUNCH_FILE, RECORD_FILE, 'stdout', 'stderr', EXIT_FILE];
+
+/**
+ * Removes a step directory: its known files side by side, then the directory; anything else in
+ * it (a temp file of a watcher killed mid-write) falls back to a recursive removal.
+ */
+async function removeStepDir(dir: string): Promise<void> {
+  await Promise.all(STEP_FILES.map((name) => unlink(join(dir, name)).catch(() => undefined)));
+  try {
+    await rmdir(dir);
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) await removeTree(dir);
+  }
+}
+
+/** Waits for `promise` (which never rejects) or for `signal` to abort, whichever comes first. */
+async function untilSettledOrAborted(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  let onAbort = (): void => undefined;
+  const abort = new Promise<void>((resolve) => (onAbort = resolve));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.race([promise, abort]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 function refOf(dir: string, record: StepRecord): StepRef {
   return {
     executor: 'local',
@@ -787,7 +866,7 @@ async function signalStep(record: StepRecord, signal: NodeJS.Signals): Promise<v
 }
 
 /** Waits `ms`, less if `signal` aborts or `wake` settles first. */
-async function pause(ms: number, signal?: AbortSignal, wake?: Promise<void>): Promise<void> {
+async function pause(ms: number, signal?: AbortSignal, wake?: Promise<unknown>): Promise<void> {
   const waits: Promise<unknown>[] = [sleep(ms, undefined, signal ? { signal } : {}).catch(() => undefined)];
   if (wake) waits.push(wake);
   await Promise.race(waits);

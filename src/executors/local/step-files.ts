@@ -62,15 +62,27 @@ export async function readExit(dir: string): Promise<StepExit | undefined> {
   } catch {
     return undefined;
   }
+  let value: unknown;
   try {
-    const v = JSON.parse(text) as Record<string, unknown>;
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  return parseExit(value, text);
+}
+
+/**
+ * A recorded exit (the `exit` file's JSON, or the watcher's `{done, exit}` message); anything
+ * else is an `internal` error that quotes it.
+ */
+export function parseExit(value: unknown, text: string = JSON.stringify(value) ?? ''): StepExit {
+  if (typeof value === 'object' && value !== null) {
+    const v = value as Record<string, unknown>;
     if (v.kind === 'exited' && Number.isInteger(v.exitCode))
       return { kind: 'exited', exitCode: v.exitCode as number };
     if (v.kind === 'error' && typeof v.message === 'string' && isStepErrorCode(v.code)) {
       return { kind: 'error', code: v.code, message: v.message };
     }
-  } catch {
-    // Reported below.
   }
   return {
     kind: 'error',

@@ -34,7 +34,7 @@ export async function tailFiles(
   sink: OutputSink,
   signal: AbortSignal,
   ended: () => Promise<boolean>,
-  wake?: Promise<void>,
+  wake?: Promise<unknown>,
 ): Promise<void> {
   const streams = [new FileStream(dir, 'stdout', from, sink), new FileStream(dir, 'stderr', from, sink)];
   let woken = false;

@@ -15,8 +15,7 @@
  *
  * The server talks to it over its stdin and stdout, one JSON object a line, so that no secret
  * is ever on disk or in a command line, and the step's env (NODE_OPTIONS…) never reaches the
- * watcher itself. For each request `{id, dir, script, commands, cwd, env, uid, gid, pidsDir,
- * record}` it:
+ * watcher itself. For each request `{id, dir, script, commands, cwd, env, uid, gid, record}` it:
  *
  *   1. creates `<dir>/launch` exclusively (holding its own pid and start time): one launch per
  *      step attempt, whoever asks; a later process that finds `launch` but no record knows
@@ -25,18 +24,21 @@
  *      detached (its own session and process group, as the build user when one is set) with
  *      stdout and stderr on files of the step directory, never pipes: a pipe breaks when the
  *      server dies, and the step would get SIGPIPE;
- *   3. writes `record.json` (pids and their start times, field 22 of /proc/<pid>/stat) and the
- *      group's pid file, then answers `{id, record}` (or `{id, exit}` when the step could not
- *      start, `{id, taken: true}` when another launch holds the directory);
+ *   3. writes `record.json` (pids and their start times, field 22 of /proc/<pid>/stat), then
+ *      answers `{id, record}` (or `{id, exit}` when the step could not start, `{id, taken: true}`
+ *      when another launch holds the directory). The record names the step's process group for
+ *      a later process too (leftovers.ts): no pid file of its own;
  *   4. when the shell exits: SIGKILLs the rest of its group (background children die with the
- *      shell, as in a container), removes the script and the pid file, writes `exit` (JSON,
- *      through a rename, so a reader sees all of it or nothing) and says `{done: dir}`.
+ *      shell, as in a container), removes the script, writes `exit` (JSON, through a rename, so
+ *      a reader sees all of it or nothing) and says `{done: dir, exit}`: the server that
+ *      started the step wakes at once and needs no read of the file (a later one reads it).
  *
  * It ends once the server closed its stdin (it died, or has no build left) and no step of it
  * runs: a server that dies leaves its steps watched until they end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { isStepRecord, type StepRecord } from './step-files.js';
+import type { StepExit } from '../types.js';
+import { isStepRecord, parseExit, type StepRecord } from './step-files.js';
 
 /** Runs in the watcher (`node -e`, CommonJS). */
 const WATCHER_SOURCE = String.raw`'use strict';
@@ -60,16 +62,17 @@ function atomic(dir, name, text) {
 }
 function launch(req) {
   const dir = req.dir;
-  const step = { recorded: false, finished: false, pidFile: undefined };
+  const step = { recorded: false, finished: false };
   function finish(exit, cleanup) {
     if (step.finished) return;
     step.finished = true;
     if (cleanup) {
       try { fs.rmSync(req.script, { force: true }); } catch {}
-      if (step.pidFile) try { fs.rmSync(step.pidFile, { force: true }); } catch {}
     }
-    try { atomic(dir, 'exit', JSON.stringify(exit)); } catch {}
-    say(step.recorded ? { done: dir } : { id: req.id, exit: true });
+    let written = false;
+    try { atomic(dir, 'exit', JSON.stringify(exit)); written = true; } catch {}
+    // Only an exit that is on disk is told: the server trusts the message as it would the file.
+    say(step.recorded ? (written ? { done: dir, exit } : { done: dir }) : { id: req.id, exit: true });
   }
   try {
     const lock = fs.openSync(dir + '/launch', 'wx', 0o600);
@@ -118,11 +121,6 @@ function launch(req) {
     return;
   }
   step.recorded = true;
-  try {
-    fs.mkdirSync(req.pidsDir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(req.pidsDir + '/' + child.pid, '');
-    step.pidFile = req.pidsDir + '/' + child.pid;
-  } catch {}
   say({ id: req.id, record });
 }
 let input = '';
@@ -152,8 +150,6 @@ export interface LaunchRequest {
   env: Record<string, string>;
   uid?: number;
   gid?: number;
-  /** Where the group's pid file goes (leftovers.ts): written once the step runs, removed when it ended. */
-  pidsDir: string;
   /** Copied into `record.json`, with the pids and start times the watcher adds. */
   record: { buildId: string; key: string; attempt: number };
 }
@@ -171,11 +167,17 @@ export type LaunchAnswer =
 
 type Reply = { id?: unknown; done?: unknown; record?: unknown; exit?: unknown; taken?: unknown };
 
+/**
+ * How a step this process started ended, as its watcher told: the exit it wrote to the step's
+ * `exit` file, or undefined when the watcher ended without telling one (then the files tell).
+ */
+export type StepEnd = StepExit | undefined;
+
 /** One watcher process and what this process waits for from it. */
 class WatcherProcess {
   private readonly child: ChildProcess;
   private readonly answers = new Map<number, (answer: LaunchAnswer) => void>();
-  private readonly ends = new Map<string, () => void>();
+  private readonly ends = new Map<string, (end: StepEnd) => void>();
   private seq = 0;
   closed = false;
   /** True once this process stopped sending to it (it ends when its steps did). */
@@ -221,14 +223,14 @@ class WatcherProcess {
     return answer;
   }
 
-  /** Resolves when the step in `dir` ended (its exit is written) or the watcher did. */
-  ended(dir: string): Promise<void> {
-    if (this.closed) return Promise.resolve();
+  /** Resolves when the step in `dir` ended (with the exit it wrote) or the watcher did (undefined). */
+  ended(dir: string): Promise<StepEnd> {
+    if (this.closed) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const before = this.ends.get(dir);
-      this.ends.set(dir, () => {
-        before?.();
-        resolve();
+      this.ends.set(dir, (end) => {
+        before?.(end);
+        resolve(end);
       });
     });
   }
@@ -247,7 +249,7 @@ class WatcherProcess {
       return;
     }
     if (typeof reply.done === 'string') {
-      this.ends.get(reply.done)?.();
+      this.ends.get(reply.done)?.(reply.exit === undefined ? undefined : parseExit(reply.exit));
       this.ends.delete(reply.done);
       return;
     }
@@ -268,7 +270,7 @@ class WatcherProcess {
     this.closed = true;
     for (const resolve of this.answers.values()) resolve({ kind: 'unknown' });
     this.answers.clear();
-    for (const wake of this.ends.values()) wake();
+    for (const wake of this.ends.values()) wake(undefined);
     this.ends.clear();
     unref(this.child.stdout);
   }
@@ -293,10 +295,10 @@ export class StepWatcher {
   }
 
   /**
-   * Starts a step; `ended` resolves when it ended or the watcher did (then what is on disk
-   * tells how it ended).
+   * Starts a step; `ended` resolves with its exit when it ended, or undefined when the watcher
+   * ended first (then what is on disk tells how it ended).
    */
-  async launch(request: LaunchRequest): Promise<{ answer: LaunchAnswer; ended: Promise<void> }> {
+  async launch(request: LaunchRequest): Promise<{ answer: LaunchAnswer; ended: Promise<StepEnd> }> {
     this.busy();
     const watcher = this.process();
     const ended = watcher.ended(request.dir);
