@@ -10,6 +10,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const { url, token, count, step, histogramSize } = workerData;
+const NEWLINES = Buffer.from('\n\n');
 const histogram = new Uint32Array(histogramSize);
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
 const readers = Array.from({ length: count }, () => ({
@@ -35,33 +36,67 @@ function seen(reader, seq) {
   reader.lastSeq = Math.max(reader.lastSeq, seq);
 }
 
-/** One event (the text between blank lines). Receive-side work is kept small. */
+const DATA = Buffer.from('data: ');
+const RUN = Buffer.from('{"seq":');
+const STEP = Buffer.from(`"step":${JSON.stringify(step)},`);
+const TIME = Buffer.from('"time":');
+const DT = Buffer.from('"dt":[');
+
+/** The decimal integer at `at` in `bytes` (ASCII digits), and where it ends. */
+function intAt(bytes, at) {
+  let value = 0;
+  let i = at;
+  for (let c = bytes[i]; c >= 0x30 && c <= 0x39; c = bytes[++i]) value = value * 10 + (c - 0x30);
+  intEnd = i;
+  return value;
+}
+let intEnd = 0;
+
+/**
+ * One event (the bytes between blank lines). A `lines` event is scanned, not parsed: JSON
+ * escapes every quote inside a string, so `{"seq":`, `"time":` and `"dt":[` occur only as
+ * the keys of a run, and a run's line count is the length of its `dt` list. Every line's seq
+ * is still checked and every line of `step` timed, without decoding a single text.
+ */
 function onEvent(reader, frame, now) {
-  if (frame.startsWith(':')) return;
-  const dataAt = frame.indexOf('\ndata: ');
-  const head = dataAt < 0 ? frame : frame.slice(0, dataAt);
+  if (frame[0] === 0x3a) return; // ':' comment (heartbeat)
+  const dataAt = frame.indexOf(DATA);
+  const head = frame.toString('latin1', 0, dataAt < 0 ? frame.length : dataAt);
   const event = /(?:^|\n)event: (\w+)/.exec(head)?.[1] ?? 'message';
   if (event === 'end') reader.ended = true;
   else if (event === 'lag') reader.lags += 1;
-  else if (event === 'lines') {
-    const batch = JSON.parse(frame.slice(dataAt + 7));
-    for (const run of batch.runs) {
-      let time = run.time;
-      for (let i = 0; i < run.text.length; i++) {
-        seen(reader, run.seq + i);
-        time += run.dt[i];
-        if (run.step !== step) continue;
-        reader.lines += 1;
-        record(now, time);
+  else if (event === 'lines' && dataAt >= 0) {
+    for (let at = frame.indexOf(RUN, dataAt); at >= 0; at = frame.indexOf(RUN, intEnd)) {
+      const seq = intAt(frame, at + RUN.length);
+      const stepAt = frame.indexOf(STEP, intEnd);
+      const timeAt = frame.indexOf(TIME, intEnd);
+      const ours = stepAt >= 0 && stepAt < timeAt;
+      let time = intAt(frame, timeAt + TIME.length);
+      let i = frame.indexOf(DT, intEnd) + DT.length;
+      let count = 0;
+      for (;;) {
+        const negative = frame[i] === 0x2d;
+        const dt = intAt(frame, negative ? i + 1 : i);
+        time += negative ? -dt : dt;
+        seen(reader, seq + count);
+        count += 1;
+        if (ours) {
+          reader.lines += 1;
+          record(now, time);
+        }
+        i = intEnd + 1;
+        if (frame[intEnd] !== 0x2c) break; // ',' another dt; else ']'
       }
     }
   } else if (event === 'line') {
+    const text = frame.toString('utf8');
+    const data = text.indexOf('data: ');
     const seq = Number(/(?:^|\n)id: (\d+)/.exec(head)[1]);
     seen(reader, seq);
-    if (!frame.includes(`"step":"${step}"`, dataAt)) return;
+    if (!text.includes(`"step":"${step}"`, data)) return;
     reader.lines += 1;
-    const at = frame.indexOf('"time":"', dataAt) + 8;
-    const timeText = frame.slice(at, at + 24);
+    const at = text.indexOf('"time":"', data) + 8;
+    const timeText = text.slice(at, at + 24);
     if (timeText !== lastTimeText) {
       lastTimeText = timeText;
       lastTime = Date.parse(timeText);
@@ -77,18 +112,28 @@ function follow(reader, first) {
     const req = httpRequest(url, { agent, headers }, (res) => {
       if (res.statusCode !== 200) return reject(new Error(`SSE answered ${res.statusCode}`));
       if (first && ++connected === count) parentPort.postMessage({ type: 'connected' });
-      res.setEncoding('utf8');
-      let buffer = '';
+      // Bytes, never decoded: the parts of an event not yet complete wait in `parts`.
+      let parts = [];
+      let lastByte = 0;
       res.on('data', (chunk) => {
         const now = Date.now();
-        buffer += chunk;
         let start = 0;
+        // The blank line after an event may straddle two chunks.
+        if (parts.length > 0 && lastByte === 0x0a && chunk[0] === 0x0a) {
+          const frame = Buffer.concat(parts);
+          onEvent(reader, frame.subarray(0, frame.length - 1), now);
+          parts = [];
+          start = 1;
+        }
         let cut;
-        while ((cut = buffer.indexOf('\n\n', start)) >= 0) {
-          onEvent(reader, buffer.slice(start, cut), now);
+        while ((cut = chunk.indexOf(NEWLINES, start)) >= 0) {
+          parts.push(chunk.subarray(start, cut));
+          onEvent(reader, parts.length === 1 ? parts[0] : Buffer.concat(parts), now);
+          parts = [];
           start = cut + 2;
         }
-        buffer = buffer.slice(start);
+        if (start < chunk.length) parts.push(chunk.subarray(start));
+        lastByte = chunk[chunk.length - 1];
       });
       res.on('end', () => resolve(reader.ended));
       res.on('error', reject);
