@@ -1,4 +1,5 @@
-import { appendFile, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LogStore, StoredLogLine } from './types.js';
 
@@ -17,6 +18,21 @@ const CACHED_CHUNKS = 16;
  */
 const CACHE_IDLE_MS = 30_000;
 
+/** An open chunk's file stays open for appends until it is full or unused for this long. */
+const HANDLE_IDLE_MS = 10_000;
+
+/** The chunk a build's appends go to. */
+interface OpenChunk {
+  first: number;
+  count: number;
+  bytes: number;
+  /** Opened for appending at the first append; closed when the chunk is full or idle. */
+  handle?: FileHandle;
+  usedAt: number;
+  /** An append is writing to `handle`: the idle sweep leaves it alone. */
+  busy: boolean;
+}
+
 interface ParsedChunk {
   /** Bytes of the file parsed so far (up to its last complete line). */
   size: number;
@@ -25,42 +41,89 @@ interface ParsedChunk {
 }
 
 /**
- * Logs as newline-delimited JSON chunk files: `<root>/<buildId>/<firstSeq>.ndjson`. Appends go
- * through `appendFile`, so once `append` resolves the lines are in the kernel and survive a
- * `kill -9` of the server; `fsyncEvery` bounds what a power loss can take.
+ * Logs as newline-delimited JSON chunk files: `<root>/<buildId>/<firstSeq>.ndjson`. An append is
+ * one `write` to the chunk's file, kept open while the build writes: once `append` resolves the
+ * lines are in the kernel and survive a `kill -9` of the server; `fsyncEvery` bounds what a
+ * power loss can take. (One write rather than open, write and close: each is a round trip to
+ * the thread pool, and a build flooding its output would make every batch wait for three.)
  */
 export class FsLogStore implements LogStore {
-  private readonly openChunks = new Map<number, { first: number; count: number; bytes: number }>();
+  private readonly openChunks = new Map<number, OpenChunk>();
   private readonly parsed = new Map<string, ParsedChunk>();
   private sweeper: NodeJS.Timeout | undefined;
+  private handleSweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly root: string) {}
 
   async append(buildId: number, lines: readonly StoredLogLine[]): Promise<void> {
     if (lines.length === 0) return;
-    const dir = this.dirOf(buildId);
-    await mkdir(dir, { recursive: true });
     let index = 0;
     while (index < lines.length) {
       let chunk = this.openChunks.get(buildId) ?? (await this.recoverChunk(buildId));
       if (!chunk || chunk.count >= CHUNK_LINES || chunk.bytes >= CHUNK_BYTES) {
-        chunk = { first: lines[index]!.seq, count: 0, bytes: 0 };
+        await this.closeChunk(buildId);
+        chunk = { first: lines[index]!.seq, count: 0, bytes: 0, usedAt: Date.now(), busy: false };
       }
       const encoded: string[] = [];
       let bytes = 0;
       for (let i = index; i < lines.length && encoded.length < CHUNK_LINES - chunk.count; i++) {
-        const text = encode(lines[i]!);
-        encoded.push(text);
-        bytes += Buffer.byteLength(text);
+        const line = JSON.stringify(lines[i]!);
+        encoded.push(line);
+        bytes += Buffer.byteLength(line) + 1;
         if (chunk.bytes + bytes >= CHUNK_BYTES) break;
       }
-      const take = encoded;
-      await appendFile(this.chunkFile(buildId, chunk.first), take.join(''));
-      chunk.count += take.length;
-      chunk.bytes += bytes;
+      const count = encoded.length;
+      encoded.push('');
+      const data = Buffer.from(encoded.join('\n'), 'utf8');
+      chunk.busy = true;
+      try {
+        chunk.handle ??= await this.openForAppend(buildId, chunk.first);
+        let written = 0;
+        while (written < data.length) written += (await chunk.handle.write(data, written)).bytesWritten;
+      } finally {
+        chunk.busy = false;
+        chunk.usedAt = Date.now();
+      }
+      chunk.count += count;
+      chunk.bytes += data.length;
       this.openChunks.set(buildId, chunk);
-      index += take.length;
+      this.sweepHandlesSoon();
+      index += count;
     }
+  }
+
+  private async openForAppend(buildId: number, first: number): Promise<FileHandle> {
+    const file = this.chunkFile(buildId, first);
+    try {
+      return await open(file, 'a');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      await mkdir(this.dirOf(buildId), { recursive: true });
+      return await open(file, 'a');
+    }
+  }
+
+  /** Closes the file of a build's open chunk (it is opened again by the next append). */
+  private async closeChunk(buildId: number): Promise<void> {
+    const chunk = this.openChunks.get(buildId);
+    const handle = chunk?.handle;
+    if (chunk === undefined || handle === undefined) return;
+    chunk.handle = undefined;
+    await handle.close().catch(() => undefined);
+  }
+
+  private sweepHandlesSoon(): void {
+    this.handleSweeper ??= setTimeout(() => {
+      this.handleSweeper = undefined;
+      const before = Date.now() - HANDLE_IDLE_MS;
+      let open = false;
+      for (const [buildId, chunk] of this.openChunks) {
+        if (chunk.handle === undefined) continue;
+        if (!chunk.busy && chunk.usedAt <= before) void this.closeChunk(buildId);
+        else open = true;
+      }
+      if (open) this.sweepHandlesSoon();
+    }, HANDLE_IDLE_MS).unref();
   }
 
   async read(buildId: number, afterSeq: number, limit = Infinity): Promise<StoredLogLine[]> {
@@ -90,6 +153,7 @@ export class FsLogStore implements LogStore {
   }
 
   async remove(buildId: number): Promise<void> {
+    await this.closeChunk(buildId);
     this.openChunks.delete(buildId);
     for (const file of this.parsed.keys())
       if (file.startsWith(this.dirOf(buildId) + '/')) this.parsed.delete(file);
@@ -98,6 +162,7 @@ export class FsLogStore implements LogStore {
 
   /** Forgets the in-memory state of a build whose log is complete. */
   close(buildId: number): void {
+    void this.closeChunk(buildId);
     this.openChunks.delete(buildId);
   }
 
@@ -113,15 +178,13 @@ export class FsLogStore implements LogStore {
     }
   }
 
-  private async recoverChunk(
-    buildId: number,
-  ): Promise<{ first: number; count: number; bytes: number } | undefined> {
+  private async recoverChunk(buildId: number): Promise<OpenChunk | undefined> {
     const firsts = await this.chunkFirsts(buildId);
     const first = firsts.at(-1);
     if (first === undefined) return undefined;
     const file = this.chunkFile(buildId, first);
     const count = (await this.chunkLines(file)).length;
-    return { first, count, bytes: this.parsed.get(file)?.size ?? 0 };
+    return { first, count, bytes: this.parsed.get(file)?.size ?? 0, usedAt: Date.now(), busy: false };
   }
 
   /**
@@ -212,8 +275,4 @@ export class FsLogStore implements LogStore {
   private chunkFile(buildId: number, first: number): string {
     return join(this.dirOf(buildId), `${String(first).padStart(10, '0')}.ndjson`);
   }
-}
-
-function encode(line: StoredLogLine): string {
-  return JSON.stringify(line) + '\n';
 }

@@ -9,6 +9,8 @@ export type LogListener = (lines: readonly StoredLogLine[]) => void;
 export class LogHub {
   private readonly listeners = new Map<number, Set<LogListener>>();
   private readonly endListeners = new Map<number, Set<() => void>>();
+  /** Builds whose log a writer in this process is writing (until `end`). */
+  private readonly writers = new Set<number>();
 
   subscribe(buildId: number, onLines: LogListener, onEnd: () => void): () => void {
     const lines = this.listeners.get(buildId) ?? new Set();
@@ -27,8 +29,22 @@ export class LogHub {
     for (const listener of this.listeners.get(buildId) ?? []) listener(lines);
   }
 
+  /**
+   * A writer in this process writes the build's log: every new line of it comes through here,
+   * so a live reader need not poll the store for lines written elsewhere.
+   */
+  writing(buildId: number): void {
+    this.writers.add(buildId);
+  }
+
+  /** Whether a writer in this process writes the build's log (see {@link writing}). */
+  isWritten(buildId: number): boolean {
+    return this.writers.has(buildId);
+  }
+
   /** The build's log is complete: readers finish. */
   end(buildId: number): void {
+    this.writers.delete(buildId);
     for (const listener of this.endListeners.get(buildId) ?? []) listener();
     this.listeners.delete(buildId);
     this.endListeners.delete(buildId);

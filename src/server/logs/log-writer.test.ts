@@ -37,6 +37,43 @@ describe('BuildLogWriter + FsLogStore', () => {
     expect((await logs.read(1, 2)).map((l) => l.seq)).toEqual([3]);
   });
 
+  it('stores and publishes lines on its own, at once after a quiet spell and soon after a flush', async () => {
+    const logs = await store();
+    const hub = new LogHub();
+    const published: string[] = [];
+    let wake: (() => void) | undefined;
+    hub.subscribe(
+      9,
+      (lines) => {
+        published.push(...lines.map((l) => l.text));
+        wake?.();
+      },
+      () => undefined,
+    );
+    const next = () => new Promise<void>((resolve) => (wake = resolve));
+    const writer = await BuildLogWriter.open(9, logs, hub);
+    let got = next();
+    writer.write('s', 'x', 'stdout', 'a');
+    writer.write('s', 'x', 'stdout', 'b');
+    await got;
+    expect(published).toEqual(['a', 'b']);
+    got = next();
+    writer.write('s', 'x', 'stdout', 'c');
+    await got;
+    expect(published).toEqual(['a', 'b', 'c']);
+    expect((await logs.read(9, 0)).map((l) => l.text)).toEqual(['a', 'b', 'c']);
+    await writer.close();
+  });
+
+  it("tells the hub that this process writes the build's log until the writer closes", async () => {
+    const hub = new LogHub();
+    const writer = await BuildLogWriter.open(10, await store(), hub);
+    expect(hub.isWritten(10)).toBe(true);
+    expect(hub.isWritten(11)).toBe(false);
+    await writer.close();
+    expect(hub.isWritten(10)).toBe(false);
+  });
+
   it('stores lines written after a flush that had nothing to store', async () => {
     const logs = await store();
     const writer = await BuildLogWriter.open(2, logs, new LogHub());

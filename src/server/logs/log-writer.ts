@@ -2,8 +2,14 @@ import type { OutputPosition, OutputStream } from '../../executors/types.js';
 import type { LogHub } from './log-hub.js';
 import type { LogStore, StoredLogLine } from './types.js';
 
-/** Longest a line waits in memory before it is stored and sent out. */
-const FLUSH_DELAY_MS = 20;
+/**
+ * Least time between two flushes of few lines. A line is flushed once the current turn of the
+ * event loop is over (lines read together go together), unless such a flush was less than
+ * this ago: then it waits for the rest of the interval, so a chatty build costs at most one
+ * store write and one live event per interval, while a lone line is not held back at all.
+ * A full batch (FLUSH_LINES or FLUSH_BYTES) is flushed at once.
+ */
+const FLUSH_INTERVAL_MS = 10;
 const FLUSH_LINES = 2000;
 /** A batch is stored at once when its text reaches this, so a batch of long lines stays small. */
 const FLUSH_BYTES = 1024 * 1024;
@@ -32,6 +38,8 @@ export interface BuildLogLimits {
 export class BuildLogWriter {
   private pending: StoredLogLine[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private lastFlushAt = 0;
   /** Lines flushed while the store was busy with earlier ones: stored together next. */
   private queued: StoredLogLine[][] = [];
   /** The loop storing `queued`, while it runs. */
@@ -61,6 +69,7 @@ export class BuildLogWriter {
     limits: BuildLogLimits = {},
   ) {
     this.maxBytes = limits.maxBytes ?? DEFAULT_MAX_LOG_BYTES;
+    hub.writing(buildId);
   }
 
   /** Starts where a previous writer of the same build stopped. */
@@ -164,8 +173,8 @@ export class BuildLogWriter {
     this.seq += 1;
     this.pending.push({ seq: this.seq, stage, step, stream, n, time, text, ...(src ? { src } : {}) });
     this.pendingBytes += bytes;
-    if (this.pending.length >= FLUSH_LINES || this.pendingBytes >= FLUSH_BYTES) this.flushSoon(0);
-    else this.flushSoon(FLUSH_DELAY_MS);
+    if (this.pending.length >= FLUSH_LINES || this.pendingBytes >= FLUSH_BYTES) void this.flush();
+    else this.flushSoon();
   }
 
   /** Lines so far of a step. */
@@ -178,6 +187,10 @@ export class BuildLogWriter {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
+    }
+    if (this.immediate) {
+      clearImmediate(this.immediate);
+      this.immediate = undefined;
     }
     if (this.pending.length > 0) {
       this.queued.push(this.pending);
@@ -233,14 +246,21 @@ export class BuildLogWriter {
     }
   }
 
-  private flushSoon(delay: number): void {
-    if (delay === 0) {
-      void this.flush();
-      return;
+  private flushSoon(): void {
+    if (this.timer !== undefined || this.immediate !== undefined) return;
+    const wait = this.lastFlushAt + FLUSH_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.lastFlushAt = Date.now();
+        void this.flush();
+      }, wait);
+    } else {
+      this.immediate = setImmediate(() => {
+        this.immediate = undefined;
+        this.lastFlushAt = Date.now();
+        void this.flush();
+      });
     }
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, delay);
   }
 }

@@ -93,6 +93,9 @@ export class LiveLogs {
   }
 }
 
+/** How long a feed relies on a writer in this process without hearing from it (see `pollStore`). */
+const LOCAL_WRITER_TRUST_MS = 30_000;
+
 class BuildFeed {
   private readonly listeners = new Set<FeedListener>();
   private readonly timing: Required<LiveLogTiming>;
@@ -102,6 +105,7 @@ class BuildFeed {
   /** Hub batches that arrived before `head` was known. */
   private early: (readonly StoredLogLine[])[] = [];
   private lastHubAt = 0;
+  private readonly createdAt = Date.now();
   private latest: Build | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly unsubscribe: () => void;
@@ -192,6 +196,11 @@ class BuildFeed {
     if (this.state !== 'ready' || this.polling) return;
     // While the hub delivers, the store has nothing the hub will not bring.
     if (Date.now() - this.lastHubAt < this.timing.storePollMs) return;
+    // Nor while a writer in this process writes the log, however long a burst takes to store:
+    // reading the store then would parse (and cache) what the hub brings anyway. A writer that
+    // stays silent that long may have been left unclosed: the store is read again.
+    const silent = Date.now() - Math.max(this.lastHubAt, this.createdAt);
+    if (this.deps.hub.isWritten(this.buildId) && silent < LOCAL_WRITER_TRUST_MS) return;
     this.polling = true;
     try {
       await this.readStore();

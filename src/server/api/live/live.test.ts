@@ -447,6 +447,33 @@ describe('LiveLogs (shared feeds)', () => {
     expect(hub.subscriberCount(build.id)).toBe(0);
   });
 
+  it('polls the store for lines written elsewhere, never while a writer in this process writes the log', async () => {
+    /** Store reads by the feed while its reader waits for three heartbeats (ten polls each). */
+    const pollsWhile = async (writtenHere: boolean): Promise<number> => {
+      const followed = await makeBuild(t.db, build.projectId, { branch: writtenHere ? 'here' : 'elsewhere' });
+      const store = new GatedLogStore();
+      const hub = new LogHub();
+      if (writtenHere) hub.writing(followed.id);
+      const live = new LiveLogs({
+        db: t.db,
+        logs: store,
+        hub,
+        timing: { storePollMs: 5, statusPollMs: 60_000, heartbeatMs: 50 },
+      });
+      const sink = new FakeSink();
+      const reader = new SseReader(sink, followed.id, store, 0);
+      const membership = live.join(followed.id, reader);
+      await membership.ready;
+      reader.start(); // reads its (empty) backlog at once
+      const before = store.reads;
+      await until(() => sink.text.split(': keep-alive').length > 3, 'three heartbeats');
+      membership.leave();
+      return store.reads - before;
+    };
+    expect(await pollsWhile(false)).toBeGreaterThan(0);
+    expect(await pollsWhile(true)).toBe(0);
+  });
+
   it('disconnects its readers on shutdown without claiming the build ended', async () => {
     const other = await makeBuild(t.db, build.projectId, { branch: 'other' });
     const live = new LiveLogs({ db: t.db, logs: new GatedLogStore(), hub: new LogHub() });
