@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Kysely, UpdateObject } from 'kysely';
 import { StoreError } from './errors.js';
+import { runKept } from './kept-query.js';
 import { clampLimit, reasonColumns, selectBuilds, toBuild } from './rows.js';
 import type { Database } from './schema.js';
 import { relaxedTransaction, writeTransaction, type WriteOptions } from './transaction.js';
@@ -83,8 +84,10 @@ export async function createBuild(
 }
 
 export async function getBuild(db: Kysely<Database>, id: number): Promise<Build | undefined> {
-  const row = await selectBuilds(db).where('b.id', '=', id).executeTakeFirst();
-  return row && toBuild(row);
+  const { rows } = await runKept(db, 'getBuild', [id], ([buildId]) =>
+    selectBuilds(db).where('b.id', '=', buildId),
+  );
+  return rows[0] && toBuild(rows[0]);
 }
 
 export async function getBuildByNumber(
@@ -219,7 +222,8 @@ export async function setBuildStatus(
     const changed = await update.returning('id').executeTakeFirst();
     if (changed === undefined) return undefined;
     if (releases) await trx.deleteFrom('locks').where('build_id', '=', id).execute();
-    const row = await selectBuilds(trx).where('b.id', '=', id).executeTakeFirstOrThrow();
-    return toBuild(row);
+    const build = await getBuild(trx, id);
+    if (build === undefined) throw new StoreError('not_found', `build ${id} does not exist`);
+    return build;
   });
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { runKept } from './kept-query.js';
 import type { Database } from './schema.js';
 import type { CommitStatusDeliveryRow } from './schema-commit-status.js';
 
@@ -31,11 +32,10 @@ export async function getCommitStatusSettings(
   db: Kysely<Database>,
   projectId: number,
 ): Promise<CommitStatusSettings | undefined> {
-  const row = await db
-    .selectFrom('project_commit_status')
-    .selectAll()
-    .where('project_id', '=', projectId)
-    .executeTakeFirst();
+  const { rows } = await runKept(db, 'getCommitStatusSettings', [projectId], ([id]) =>
+    db.selectFrom('project_commit_status').selectAll().where('project_id', '=', id),
+  );
+  const row = rows[0];
   if (row === undefined) return undefined;
   return {
     enabled: Number(row.enabled) === 1,

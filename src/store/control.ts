@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { parseReason } from '../contract/index.js';
+import { runKept } from './kept-query.js';
 import type { Database } from './schema.js';
 import { selectBuilds, toBuild } from './rows.js';
 import { writeTransaction } from './transaction.js';
@@ -89,23 +90,25 @@ export async function approvalsOf(
 ): Promise<Map<number, ApprovalRecord[]>> {
   const out = new Map<number, ApprovalRecord[]>();
   if (buildIds.length === 0) return out;
-  const rows = await db
-    .selectFrom('stages')
-    .select([
-      'build_id',
-      'name',
-      'approval',
-      'approval_by',
-      'approval_message',
-      'approval_at',
-      'approval_requested_at',
-      'approval_resumed_at',
-    ])
-    .where('build_id', 'in', [...new Set(buildIds)])
-    .where('approval', 'is not', null)
-    .orderBy('build_id')
-    .orderBy('idx')
-    .execute();
+  const unique = [...new Set(buildIds)];
+  const { rows } = await runKept(db, `approvalsOf/${unique.length}`, unique, (ids) =>
+    db
+      .selectFrom('stages')
+      .select([
+        'build_id',
+        'name',
+        'approval',
+        'approval_by',
+        'approval_message',
+        'approval_at',
+        'approval_requested_at',
+        'approval_resumed_at',
+      ])
+      .where('build_id', 'in', ids)
+      .where('approval', 'is not', null)
+      .orderBy('build_id')
+      .orderBy('idx'),
+  );
   for (const row of rows) {
     if (row.approval === null) continue;
     const list = out.get(row.build_id) ?? [];
@@ -168,20 +171,27 @@ export async function pendingControl(
   buildIds: readonly number[],
 ): Promise<ControlRequest[]> {
   if (buildIds.length === 0) return [];
-  const cancels = await db
-    .selectFrom('builds')
-    .select(['id', 'cancel_reason_code', 'cancel_reason_message'])
-    .where('id', 'in', buildIds)
-    .where('cancel_requested_at', 'is not', null)
-    .execute();
-  const approvals = await db
-    .selectFrom('stages')
-    .select(['id', 'build_id', 'name', 'approval', 'approval_by', 'approval_message'])
-    .where('build_id', 'in', buildIds)
-    .where('status', '=', 'waiting')
-    .where('approval', 'in', ['approved', 'rejected'])
-    .where('approval_resumed_at', 'is not', null)
-    .execute();
+  const n = buildIds.length;
+  const { rows: cancels } = await runKept(db, `pendingControl.cancels/${n}`, buildIds, (ids) =>
+    db
+      .selectFrom('builds')
+      .select(['id', 'cancel_reason_code', 'cancel_reason_message'])
+      .where('id', 'in', ids)
+      .where('cancel_requested_at', 'is not', null),
+  );
+  const { rows: approvals } = await runKept(
+    db,
+    `pendingControl.approvals/${n}`,
+    ['waiting', 'approved', 'rejected', ...buildIds],
+    ([waiting, approved, rejected, ...ids]) =>
+      db
+        .selectFrom('stages')
+        .select(['id', 'build_id', 'name', 'approval', 'approval_by', 'approval_message'])
+        .where('build_id', 'in', ids)
+        .where('status', '=', waiting)
+        .where('approval', 'in', [approved, rejected])
+        .where('approval_resumed_at', 'is not', null),
+  );
   const out = new Map<number, ControlRequest>();
   for (const row of cancels) {
     out.set(row.id, {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { StoreError } from './errors.js';
+import { runKept } from './kept-query.js';
 import type { Database } from './schema.js';
 import type { NotifyTargetRow } from './schema-hooks.js';
 
@@ -69,12 +70,13 @@ export async function addNotifyTarget(
 
 /** The targets of a project's builds: its own and the global ones. */
 export async function listNotifyTargets(db: Kysely<Database>, projectId: number): Promise<NotifyTarget[]> {
-  const rows = await db
-    .selectFrom('notify_targets')
-    .selectAll()
-    .where((eb) => eb.or([eb('project_id', '=', projectId), eb('project_id', 'is', null)]))
-    .orderBy('id')
-    .execute();
+  const { rows } = await runKept(db, 'listNotifyTargets', [projectId], ([id]) =>
+    db
+      .selectFrom('notify_targets')
+      .selectAll()
+      .where((eb) => eb.or([eb('project_id', '=', id), eb('project_id', 'is', null)]))
+      .orderBy('id'),
+  );
   return rows.map(toTarget);
 }
 

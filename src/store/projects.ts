@@ -2,6 +2,7 @@ import type { Kysely, Updateable } from 'kysely';
 import { MAX_SLUG_PART_LENGTH, SLUG_PATTERN } from '../contract/project.js';
 import { userRegexProblem } from '../pipeline/user-regex.js';
 import { StoreError } from './errors.js';
+import { runKept } from './kept-query.js';
 import { serialize } from './serialize.js';
 import { clampLimit, toProject } from './rows.js';
 import type { Database, ProjectsTable } from './schema.js';
@@ -68,8 +69,10 @@ export async function createProject(
 }
 
 export async function getProject(db: Kysely<Database>, id: number): Promise<Project | undefined> {
-  const row = await db.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst();
-  return row && toProject(row);
+  const { rows } = await runKept(db, 'getProject', [id], ([projectId]) =>
+    db.selectFrom('projects').selectAll().where('id', '=', projectId),
+  );
+  return rows[0] && toProject(rows[0]);
 }
 
 export async function getProjectBySlug(db: Kysely<Database>, slug: string): Promise<Project | undefined> {

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { dialectOf } from './db.js';
 import { StoreError } from './errors.js';
+import { runKept } from './kept-query.js';
 import { serialize } from './serialize.js';
 import { selectBuilds, toBuild } from './rows.js';
 import type { Database } from './schema.js';
@@ -232,19 +233,24 @@ export async function claimSlots(
  * its poll finds it), as with a claim that found nothing.
  */
 async function mayHandOut(db: Kysely<Database>, limits: QueueLimits): Promise<boolean> {
-  const row = await db
-    .selectNoFrom((eb) => [
-      eb
-        .selectFrom('builds')
-        .select((s) => s.fn.countAll<number>().as('n'))
-        .where('status', 'in', SLOT_STATUSES)
-        .$asScalar()
-        .as('active'),
-      eb
-        .exists(eb.selectFrom('builds').select('id').where('status', 'in', ['queued', 'waiting']))
-        .as('candidates'),
-    ])
-    .executeTakeFirstOrThrow();
+  const { rows } = await runKept(
+    db,
+    'mayHandOut',
+    [...SLOT_STATUSES, 'queued', 'waiting'],
+    ([pending, running, queued, waiting]) =>
+      db.selectNoFrom((eb) => [
+        eb
+          .selectFrom('builds')
+          .select((s) => s.fn.countAll<number>().as('n'))
+          .where('status', 'in', [pending, running])
+          .$asScalar()
+          .as('active'),
+        eb
+          .exists(eb.selectFrom('builds').select('id').where('status', 'in', [queued, waiting]))
+          .as('candidates'),
+      ]),
+  );
+  const row = rows[0]!;
   return Number(row.active) < limits.global && Boolean(row.candidates);
 }
 
@@ -401,11 +407,12 @@ export async function queueDepth(db: Kysely<Database>): Promise<number> {
 }
 
 async function slotsByProject(db: Kysely<Database>): Promise<Map<number, number>> {
-  const rows = await db
-    .selectFrom('builds')
-    .select((eb) => ['project_id', eb.fn.countAll<number>().as('n')])
-    .where('status', 'in', SLOT_STATUSES)
-    .groupBy('project_id')
-    .execute();
+  const { rows } = await runKept(db, 'slotsByProject', SLOT_STATUSES, ([pending, running]) =>
+    db
+      .selectFrom('builds')
+      .select((eb) => ['project_id', eb.fn.countAll<number>().as('n')])
+      .where('status', 'in', [pending, running])
+      .groupBy('project_id'),
+  );
   return new Map(rows.map((r) => [r.project_id, Number(r.n)]));
 }

@@ -1,5 +1,6 @@
 import type { Kysely, UpdateObject } from 'kysely';
 import { StoreError } from './errors.js';
+import { runKept } from './kept-query.js';
 import { reasonColumns, toStage, toStep } from './rows.js';
 import type { Database } from './schema.js';
 import { writeTransaction } from './transaction.js';
@@ -142,10 +143,7 @@ export async function updateStage(
   if (update.from?.length === 0) return false;
   const set: UpdateObject<Database, 'stages'> = commonColumns(update);
   if (Object.keys(set).length === 0) return exists(db, 'stages', stageId, update.from);
-  let query = db.updateTable('stages').set(set).where('id', '=', stageId);
-  if (update.from !== undefined) query = query.where('status', 'in', update.from);
-  const result = await query.executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return updateRecord(db, 'stages', stageId, set, update.from);
 }
 
 /** Updates a step record. Returns whether it applied (false: no such step, or guard failed). */
@@ -156,10 +154,35 @@ export async function updateStep(db: Kysely<Database>, stepId: number, update: S
   if (update.attempts !== undefined) set.attempts = update.attempts;
   if (update.logLines !== undefined) set.log_lines = update.logLines;
   if (Object.keys(set).length === 0) return exists(db, 'steps', stepId, update.from);
-  let query = db.updateTable('steps').set(set).where('id', '=', stepId);
-  if (update.from !== undefined) query = query.where('status', 'in', update.from);
-  const result = await query.executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return updateRecord(db, 'steps', stepId, set, update.from);
+}
+
+/**
+ * `update … set <columns> where id = ? [and status in (…)]`, kept per table, columns and guard
+ * (a build's stage and step records change a few times each, always in a few such shapes).
+ */
+async function updateRecord(
+  db: Kysely<Database>,
+  table: 'stages' | 'steps',
+  id: number,
+  set: Record<string, unknown>,
+  from: readonly Status[] | undefined,
+): Promise<boolean> {
+  const columns = Object.keys(set).sort();
+  const guard = from ?? [];
+  const key = `updateRecord/${table}/${columns.join(',')}/${from === undefined ? '-' : guard.length}`;
+  const values = [...columns.map((c) => set[c]), id, ...guard];
+  const result = await runKept(db, key, values, (slots) => {
+    const columnSlots = Object.fromEntries(columns.map((c, i) => [c, slots[i]]));
+    // One shape for both tables: the columns set are those of `commonColumns` and the step's own.
+    let query = db
+      .updateTable(table as 'steps')
+      .set(columnSlots)
+      .where('id', '=', slots[columns.length]!);
+    if (from !== undefined) query = query.where('status', 'in', slots.slice(columns.length + 1));
+    return query;
+  });
+  return (result.numAffectedRows ?? 0n) > 0n;
 }
 
 function commonColumns(update: RecordUpdate) {

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { STEP_ERROR_CODES, type StepErrorCode } from '../contract/reasons.js';
 import type { ExecutorName, StepExit, StepRef } from '../executors/types.js';
 import type { PipelinePlan } from '../pipeline/types.js';
+import { runKept } from './kept-query.js';
 import { getBuildRecords } from './records.js';
 import type { Database } from './schema.js';
 import type { StageRecord, StepRecord } from './types.js';
@@ -55,13 +56,18 @@ export async function saveStepRef(
   ref: StepRef,
   attemptStartedAt: number,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('steps')
-    .set({ ref: JSON.stringify(ref), attempt_started_at: attemptStartedAt })
-    .where('id', '=', stepId)
-    .where('status', 'in', ['queued', 'running'])
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  const result = await runKept(
+    db,
+    'saveStepRef',
+    [JSON.stringify(ref), attemptStartedAt, stepId, 'queued', 'running'],
+    ([json, startedAt, id, queued, running]) =>
+      db
+        .updateTable('steps')
+        .set({ ref: json, attempt_started_at: startedAt })
+        .where('id', '=', id)
+        .where('status', 'in', [queued, running]),
+  );
+  return (result.numAffectedRows ?? 0n) > 0n;
 }
 
 /**
@@ -75,13 +81,18 @@ export async function saveStepExit(
   attempt: number,
   exit: StepExit,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('steps')
-    .set({ attempt_exit: JSON.stringify({ attempt, exit }) })
-    .where('id', '=', stepId)
-    .where('status', 'in', ['queued', 'running'])
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  const result = await runKept(
+    db,
+    'saveStepExit',
+    [JSON.stringify({ attempt, exit }), stepId, 'queued', 'running'],
+    ([json, id, queued, running]) =>
+      db
+        .updateTable('steps')
+        .set({ attempt_exit: json })
+        .where('id', '=', id)
+        .where('status', 'in', [queued, running]),
+  );
+  return (result.numAffectedRows ?? 0n) > 0n;
 }
 
 /** The plan and the stage/step records (with refs) of a build, in plan order. */
