@@ -1,17 +1,5 @@
-import { realpathSync } from 'node:fs';
-import {
-  chmod,
-  chown,
-  lchown,
-  mkdir,
-  readdir,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { lchownSync, readdirSync, realpathSync } from 'node:fs';
+import { chmod, chown, mkdir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -198,19 +186,21 @@ export class LocalExecutor implements Executor {
       await mkdir(root, { mode: 0o700 });
       // The build user passes through to its workspace, home and scripts, but cannot list
       // or change the root (the marker and process records are the server's).
-      if (this.runAs) await chmod(root, 0o711);
-      await writeMarker(root, {
-        buildId: build.buildId,
-        project: build.project,
-        branch: build.branch,
-        workspace,
-        pid: process.pid,
-        createdAt: new Date().toISOString(),
-      });
-      await mkdir(join(root, 'scripts'), { mode: 0o711 });
-      if (this.runAs) await chmod(join(root, 'scripts'), 0o711);
-      await mkdir(join(root, STEPS_DIR), { mode: 0o700 });
-      await mkdir(workspace, { recursive: true });
+      const scripts = join(root, 'scripts');
+      await Promise.all([
+        this.runAs ? chmod(root, 0o711) : undefined,
+        writeMarker(root, {
+          buildId: build.buildId,
+          project: build.project,
+          branch: build.branch,
+          workspace,
+          pid: process.pid,
+          createdAt: new Date().toISOString(),
+        }),
+        mkdir(scripts, { mode: 0o711 }).then(() => (this.runAs ? chmod(scripts, 0o711) : undefined)),
+        mkdir(join(root, STEPS_DIR), { mode: 0o700 }),
+        mkdir(workspace, { recursive: true }),
+      ]);
     } catch (err) {
       throw new ExecutorError('workspace', `could not create the workspace ${workspace}: ${message(err)}`, {
         cause: err,
@@ -775,18 +765,27 @@ async function seedWorkspace(
   await copySeed(from, workspace, list.entries, signal);
 }
 
-/** `chown -hR`: symlinks themselves, never what they point to. */
+/**
+ * `chown -hR`: symlinks themselves, never what they point to. The checkout is the server's
+ * until then (no build ran in it yet), so plain synchronous calls (a syscall each, where the
+ * async ones cost a thread-pool round trip each on the main thread), yielding every
+ * {@link CHOWN_SLICE} entries so that a large checkout does not stall the event loop.
+ */
 async function chownTree(path: string, uid: number, gid: number): Promise<void> {
-  await lchown(path, uid, gid);
-  const entries = await readdir(path, { withFileTypes: true });
-  await Promise.all(
-    entries.map((entry) =>
-      entry.isDirectory()
-        ? chownTree(join(path, entry.name), uid, gid)
-        : lchown(join(path, entry.name), uid, gid),
-    ),
-  );
+  lchownSync(path, uid, gid);
+  const dirs = [path];
+  let done = 0;
+  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      lchownSync(full, uid, gid);
+      if (entry.isDirectory()) dirs.push(full);
+      if (++done % CHOWN_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
 }
+
+const CHOWN_SLICE = 512;
 
 const FIRST_POLL_MS = 10;
 const MAX_POLL_MS = 200;
