@@ -31,26 +31,29 @@ export async function benchLocal() {
     );
     await writeFile(join(dir, 'c.sh'), `sh -e -c "seq 1 ${LINES}"\n`);
 
-    const slipway = (file) => () =>
-      timeCommand(
-        'node',
-        [
-          SLIPWAY,
-          'run',
-          '--executor',
-          'local',
-          '-f',
-          file,
-          '--branch',
-          'main',
-          '--commit',
-          'abc',
-          '--project',
-          'bench/local',
-          '--no-color',
-        ],
-        { cwd: dir },
-      );
+    const slipway =
+      (file, extra = []) =>
+      () =>
+        timeCommand(
+          'node',
+          [
+            SLIPWAY,
+            'run',
+            '--executor',
+            'local',
+            '-f',
+            file,
+            '--branch',
+            'main',
+            '--commit',
+            'abc',
+            '--project',
+            'bench/local',
+            '--no-color',
+            ...extra,
+          ],
+          { cwd: dir },
+        );
     const shell = (file) => () => timeCommand('sh', [file], { cwd: dir });
     const nodeStart = () => timeCommand('node', ['-e', '0']);
 
@@ -61,6 +64,9 @@ export async function benchLocal() {
       aShell: shell('a.sh'),
       bSlipway: slipway('b.yml'),
       bShell: shell('b.sh'),
+      // The shell runs a stage's 10 steps at once; slipway runs as many as there are CPUs
+      // unless told: this row compares the same parallelism.
+      bSlipwayPar10: slipway('b.yml', ['--parallelism', '10']),
       cSlipway: slipway('c.yml'),
       cShell: shell('c.sh'),
     })) {
@@ -71,6 +77,7 @@ export async function benchLocal() {
     // left is the cost of 99 more steps.
     const perStepSlipway = (results.bSlipway - results.aSlipway) / 99;
     const perStepShell = (results.bShell - results.aShell) / 99;
+    const perStepSlipwayPar10 = (results.bSlipwayPar10 - results.aSlipway) / 99;
     const linesPerSecond = LINES / ((results.cSlipway - results.aSlipway + results.aShell) / 1000);
     const summary = {
       runs: RUNS,
@@ -80,7 +87,13 @@ export async function benchLocal() {
         b_10x10: results.bSlipway / results.bShell,
         c_200k_lines: results.cSlipway / results.cShell,
       },
-      perStepMs: { slipway: perStepSlipway, shell: perStepShell, overhead: perStepSlipway - perStepShell },
+      perStepMs: {
+        slipway: perStepSlipway,
+        shell: perStepShell,
+        overhead: perStepSlipway - perStepShell,
+        slipwayParallelism10: perStepSlipwayPar10,
+        overheadParallelism10: perStepSlipwayPar10 - perStepShell,
+      },
       linesPerSecond,
     };
     console.log(
@@ -94,6 +107,12 @@ export async function benchLocal() {
           summary.ratios.b_10x10.toFixed(2),
         ],
         [
+          '(b) with --parallelism 10',
+          fmt(results.bSlipwayPar10),
+          fmt(results.bShell),
+          (results.bSlipwayPar10 / results.bShell).toFixed(2),
+        ],
+        [
           '(c) 1 step, 200k lines',
           fmt(results.cSlipway),
           fmt(results.cShell),
@@ -104,6 +123,9 @@ export async function benchLocal() {
     console.log(`node start-up alone: ${fmt(results.nodeStartup)} (inside every slipway run)`);
     console.log(
       `per step: slipway ${fmt(perStepSlipway)}, plain sh ${fmt(perStepShell)}, orchestration overhead ${fmt(summary.perStepMs.overhead)} per step`,
+    );
+    console.log(
+      `per step at the shell's parallelism (10): slipway ${fmt(perStepSlipwayPar10)}, overhead ${fmt(summary.perStepMs.overheadParallelism10)} per step`,
     );
     console.log(
       `log throughput (200k lines to stdout, fixed start-up excluded): ${Math.round(linesPerSecond).toLocaleString('en')} lines/s`,
