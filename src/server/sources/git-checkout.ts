@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import { gitSpawner, runDirect, type GitJob } from './git-spawner.js';
 
 /** A checkout that could not be made; `message` is safe to show in the build's log. */
 export class CheckoutError extends Error {
@@ -204,9 +204,11 @@ export function gitAuth(url: string): { url: string; auth: Record<string, string
 /**
  * Runs git without a shell and never prompting; rejects with a {@link CheckoutError} holding
  * git's reason in one line. `env` is added to git's environment (credentials, an index file);
- * `input`, if any, is written to its standard input.
+ * `input`, if any, is written to its standard input. git is killed after `timeout`, when
+ * `signal` aborts, or when its output passes {@link GIT_MAX_BUFFER}. It is started by the
+ * helper of git-spawner.ts (this process is not forked), or from here when there is none.
  */
-export function runGit(
+export async function runGit(
   args: string[],
   cwd: string | undefined,
   signal?: AbortSignal,
@@ -214,40 +216,37 @@ export function runGit(
   env: Record<string, string> = {},
   input?: string,
 ): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      'git',
-      ['-c', 'protocol.ext.allow=never', '-c', 'advice.detachedHead=false', ...args],
-      {
-        ...(cwd !== undefined && { cwd }),
-        signal,
-        timeout,
-        killSignal: 'SIGKILL',
-        maxBuffer: 16 * 1024 * 1024,
-        env: {
-          ...process.env,
-          GIT_TERMINAL_PROMPT: '0',
-          GIT_ASKPASS: 'true',
-          // ssh must not wait for a host-key or password answer nobody can give.
-          GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
-          ...env,
-        },
-      },
-      (error, stdout, stderr) => {
-        if (error) {
-          const timedOut = error.killed === true && !signal?.aborted;
-          const line = timedOut
-            ? `no answer within ${Math.round(timeout / 1000)}s`
-            : gitReason(stderr, error.message);
-          reject(new CheckoutError(`git ${args[0]} failed: ${line}`, line));
-        } else resolve(stdout);
-      },
-    );
-    // A git that exits before reading all of it is reported by the callback, not by a pipe error.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input);
-  });
+  const job: GitJob = {
+    args: ['-c', 'protocol.ext.allow=never', '-c', 'advice.detachedHead=false', ...args],
+    ...(cwd !== undefined && { cwd }),
+    ...(signal !== undefined && { signal }),
+    timeout,
+    maxBuffer: GIT_MAX_BUFFER,
+    ...(input !== undefined && { input }),
+    env: {
+      ...(process.env as Record<string, string>),
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_ASKPASS: 'true',
+      // ssh must not wait for a host-key or password answer nobody can give.
+      GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
+      ...env,
+    },
+  };
+  // From the helper process when there is one: no fork of this (large) process.
+  const spawner = gitSpawner();
+  const { stdout, stderr, error } = spawner ? await spawner.run(job) : await runDirect(job);
+  if (!error) return stdout;
+  const line =
+    error.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER'
+      ? `its output is larger than ${GIT_MAX_BUFFER} bytes (maxBuffer)`
+      : error.killed && !signal?.aborted
+        ? `no answer within ${Math.round(timeout / 1000)}s`
+        : gitReason(stderr, error.message);
+  throw new CheckoutError(`git ${args[0]} failed: ${line}`, line);
 }
+
+/** What is read of a git's output at most. */
+export const GIT_MAX_BUFFER = 16 * 1024 * 1024;
 
 /** git's own reason in one line: its first `fatal:`/`error:` line, without the prefix, credentials hidden. */
 function gitReason(stderr: string, fallback: string): string {
