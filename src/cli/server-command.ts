@@ -202,6 +202,7 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...(webRoot() !== undefined ? { webRoot: webRoot()! } : {}),
         quiet: options.quiet,
         ...(oidc !== undefined ? { oidc } : {}),
+        collectWhenIdle: true,
       }).catch((error: unknown) => {
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE')

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CompilePool } from './compile-pool.js';
 import { compilePipeline, type CompileInput } from './compile.js';
 import { TEST_CONTEXT } from './testing/context.js';
@@ -84,4 +84,13 @@ describe('CompilePool', () => {
     const next = await pool.compile(input('ok.yml', 'steps: [{ name: a, commands: [x] }]'));
     expect(next.ok).toBe(true);
   }, 180_000);
+
+  it('ends a worker left idle for its idle time, and starts another for the next compile', async () => {
+    pool = new CompilePool({ workerUrl, idleMs: 50 });
+    const ok = input('ok.yml', 'steps: [{ name: a, commands: [x] }]');
+    expect((await pool.compile(ok)).ok).toBe(true);
+    // An idle server holds no worker (each is a V8 heap of its own).
+    await vi.waitFor(() => expect(pool?.workers).toBe(0), { timeout: 60_000, interval: 20 });
+    expect((await pool.compile(ok)).ok).toBe(true);
+  }, 120_000);
 });

@@ -25,6 +25,8 @@ export interface CompilePoolOptions {
   maxHeapMb?: number;
   /** The worker script; default `compile-worker.js` beside this module. */
   workerUrl?: URL;
+  /** How long a worker may wait for a compile before it is terminated. Default `COMPILE_IDLE_MS`. */
+  idleMs?: number;
 }
 
 /** Default time bound of one compile (a valid 1 MiB file compiles in a few seconds on a busy machine). */
@@ -32,6 +34,13 @@ export const COMPILE_TIMEOUT_MS = 20_000;
 
 /** Default heap of one compile worker: the compiler's own limits keep a plan under a few MB. */
 export const COMPILE_HEAP_MB = 256;
+
+/**
+ * Default idle time of a worker before it is terminated. A worker is a V8 heap of its own
+ * (~10-20 MB resident each, more after large files): an idle server should not hold two. A
+ * new one loads in tens of ms, once per quiet spell; builds in a row keep theirs.
+ */
+export const COMPILE_IDLE_MS = 15_000;
 
 interface Pending {
   resolve: (result: CompileResult) => void;
@@ -44,7 +53,10 @@ export class CompilePool {
   private readonly timeoutMs: number;
   private readonly maxHeapMb: number;
   private readonly workerUrl: URL;
+  private readonly idleMs: number;
   private readonly idle: Worker[] = [];
+  /** The timer that ends each idle worker. */
+  private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
   /** Workers that have loaded the compiler. */
   private readonly ready = new WeakSet<Worker>();
   private readonly waiting: Pending[] = [];
@@ -57,6 +69,12 @@ export class CompilePool {
     this.timeoutMs = options.timeoutMs ?? COMPILE_TIMEOUT_MS;
     this.maxHeapMb = options.maxHeapMb ?? COMPILE_HEAP_MB;
     this.workerUrl = options.workerUrl ?? new URL('./compile-worker.js', import.meta.url);
+    this.idleMs = options.idleMs ?? COMPILE_IDLE_MS;
+  }
+
+  /** Worker threads alive now, busy or idle. */
+  get workers(): number {
+    return this.running + this.idle.length;
   }
 
   /** The result of `compilePipeline(input)`, computed in a worker; a crossed bound is an error in it. */
@@ -71,6 +89,8 @@ export class CompilePool {
   async close(): Promise<void> {
     this.closed = true;
     for (const p of this.waiting.splice(0)) p.resolve(failure(p.input, 'the server is shutting down'));
+    for (const timer of this.idleTimers.values()) clearTimeout(timer);
+    this.idleTimers.clear();
     await Promise.all(this.idle.splice(0).map((w) => w.terminate()));
   }
 
@@ -82,8 +102,30 @@ export class CompilePool {
         continue;
       }
       this.running++;
-      this.run(this.idle.pop() ?? this.spawn(), next);
+      this.run(this.takeIdle() ?? this.spawn(), next);
     }
+  }
+
+  /** The most recently used idle worker (the others may then reach their idle time). */
+  private takeIdle(): Worker | undefined {
+    const worker = this.idle.pop();
+    if (worker !== undefined) {
+      clearTimeout(this.idleTimers.get(worker));
+      this.idleTimers.delete(worker);
+    }
+    return worker;
+  }
+
+  private keepIdle(worker: Worker): void {
+    this.idle.push(worker);
+    const timer = setTimeout(() => {
+      this.idleTimers.delete(worker);
+      const at = this.idle.indexOf(worker);
+      if (at >= 0) this.idle.splice(at, 1);
+      void worker.terminate();
+    }, this.idleMs);
+    timer.unref();
+    this.idleTimers.set(worker, timer);
   }
 
   private spawn(): Worker {
@@ -107,7 +149,7 @@ export class CompilePool {
       worker.off('error', onError);
       worker.off('exit', onExit);
       this.running--;
-      if (keep && !this.closed) this.idle.push(worker);
+      if (keep && !this.closed) this.keepIdle(worker);
       else void worker.terminate();
       resolve(result);
       this.drain();

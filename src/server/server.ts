@@ -40,6 +40,7 @@ import { reconcile } from './scheduler/reconciler.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { prettyLogStream } from './console-log.js';
 import { makePrivateDir } from './data-dir.js';
+import { collectWhenIdle } from './idle-memory.js';
 import type { ErrorLog } from './internal-error.js';
 
 export interface ServerConfig {
@@ -114,6 +115,11 @@ export interface ServerConfig {
    * stdout is a terminal (JSON stays for log collectors).
    */
   prettyLog?: boolean;
+  /**
+   * The server owns its process (`slipway server`): once quiet after work, it collects garbage
+   * and gives the memory back (idle-memory.ts). Not for a server started inside another program.
+   */
+  collectWhenIdle?: boolean;
 }
 
 export interface RunningServer {
@@ -379,6 +385,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', 'localhost');
   schedules.start(config.scheduleMs ?? DEFAULT_SCHEDULE_INTERVAL_MS);
+  const stopIdleCollector = config.collectWhenIdle ? collectWhenIdle() : () => undefined;
   announce(
     `Slipway listening on ${url} (database ${redactDb(config.database ?? 'sqlite')}, executor ${executors.defaultName}, replica ${owner})`,
   );
@@ -392,6 +399,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     close: (options = {}) =>
       (closing ??= (async () => {
         clearInterval(reconcileTimer);
+        stopIdleCollector();
         await schedules.stop();
         await stopRetention();
         await stopMirrorPruning();
