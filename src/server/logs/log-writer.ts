@@ -45,6 +45,7 @@ export class BuildLogWriter {
   /** The loop storing `queued`, while it runs. */
   private storing: Promise<void> | undefined;
   private readonly lineNumbers = new Map<string, number>();
+  private keyOf = { stage: '', step: '', key: '/' };
   private failure: unknown;
   private pendingBytes = 0;
   private outputBytes = 0;
@@ -167,11 +168,16 @@ export class BuildLogWriter {
     bytes: number,
     src?: StoredLogLine['src'],
   ): void {
-    const key = `${stage}/${step}`;
+    // A step prints its lines one after another: its key is made once, not once per line.
+    if (stage !== this.keyOf.stage || step !== this.keyOf.step)
+      this.keyOf = { stage, step, key: `${stage}/${step}` };
+    const key = this.keyOf.key;
     const n = (this.lineNumbers.get(key) ?? 0) + 1;
     this.lineNumbers.set(key, n);
     this.seq += 1;
-    this.pending.push({ seq: this.seq, stage, step, stream, n, time, text, ...(src ? { src } : {}) });
+    const line: StoredLogLine = { seq: this.seq, stage, step, stream, n, time, text };
+    if (src) line.src = src;
+    this.pending.push(line);
     this.pendingBytes += bytes;
     if (this.pending.length >= FLUSH_LINES || this.pendingBytes >= FLUSH_BYTES) void this.flush();
     else this.flushSoon();
@@ -227,7 +233,13 @@ export class BuildLogWriter {
         // Published in the writer's batch sizes: one live event stays small.
         for (const part of parts) this.hub.publish(this.buildId, part);
         const counts = new Map<string, number>();
-        for (const line of batch) counts.set(`${line.stage}/${line.step}`, line.n);
+        for (let i = 0; i < batch.length; i++) {
+          const line = batch[i]!;
+          const next = batch[i + 1];
+          // The last line of each run of one step has the highest number so far.
+          if (next === undefined || next.step !== line.step || next.stage !== line.stage)
+            counts.set(`${line.stage}/${line.step}`, line.n);
+        }
         this.onStored?.(counts);
       }
     } finally {
