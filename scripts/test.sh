@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The test command (`npm test`): typecheck, lint and build side by side, then the whole suite.
+# The test command (`npm test`): typecheck, lint and build side by side, and the whole suite
+# once the build is done.
 # Each of them is one process on one core, so on a machine of two cores side by side they take
 # about half the time they take one after the other. Their output is printed whole, one job
 # after the other, so that it reads as if they had run in order.
 #
 # --setup: also installs and starts what the suite needs (scripts/test-setup.sh: Podman,
 # PostgreSQL, Chromium) alongside them; `npm run test:all` passes it.
+# --rebuild: also runs the dependencies' install scripts alongside them (`npm rebuild`), for a
+# tree installed with `npm ci --ignore-scripts` (.ci/run): better-sqlite3 compiles SQLite from
+# source on a machine that cannot download its prebuilt binary (minutes, on one core), and
+# type-check, lint and build need none of it, so the other core does them meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,20 +26,52 @@ start() {
   pids+=("$!")
 }
 
-[[ "${1:-}" == --setup ]] && start setup bash scripts/test-setup.sh
+for arg in "$@"; do
+  case "$arg" in
+    --setup) start setup bash scripts/test-setup.sh ;;
+    # JOBS: node-gyp compiles SQLite and better-sqlite3's C++ side by side, not one after the
+    # other. -O1 (after the package's -O3, so it wins): the same SQLite, compiled in a third of
+    # the CPU time (sqlite3.c: 36 s instead of 115 s); the tests do not measure its speed.
+    # --no-bin-links: npm ci linked them, and the jobs beside this one run tsc and eslint.
+    --rebuild) start rebuild env JOBS=max CFLAGS=-O1 CXXFLAGS=-O1 npm rebuild --no-bin-links --no-audit --no-fund ;;
+    *) echo "test.sh: unknown option $arg (--setup, --rebuild)" >&2 && exit 2 ;;
+  esac
+done
 start typecheck npm run typecheck
 start lint npm run lint
-start build npm run build
+# `npm run build` (package.json) with --noCheck: tsc's output is the same, in half its CPU time,
+# and the typecheck job beside it checks these files and the tests with the same options.
+start build sh -c 'npx tsc -p tsconfig.build.json --noCheck && node scripts/build-cli.mjs && npm run build:web'
 
 failed=()
+finish() {
+  local status=ok
+  wait "${pids[$1]}" || { status=failed; failed+=("${names[$1]}"); }
+  echo "=== ${names[$1]}: $status"
+  cat "$logs/${names[$1]}"
+}
+
+# The suite needs what setup, rebuild and build make; type-check and lint only read the code. So
+# the suite starts as soon as those are done, beside type-check and lint (on a loaded machine
+# every process gets its share of the cores: five get more than three), and their verdict is
+# printed after the suite's.
+checks=()
 for i in "${!names[@]}"; do
-  status=ok
-  wait "${pids[$i]}" || { status=failed; failed+=("${names[$i]}"); }
-  echo "=== ${names[$i]}: $status"
-  cat "$logs/${names[$i]}"
+  case "${names[$i]}" in
+    typecheck | lint) checks+=("$i") ;;
+    *) finish "$i" ;;
+  esac
 done
 if ((${#failed[@]} > 0)); then
+  for i in "${checks[@]}"; do finish "$i"; done
   echo "=== not testing: ${failed[*]} failed" >&2
   exit 1
 fi
-exec npx vitest run
+tests=0
+npx vitest run || tests=$?
+for i in "${checks[@]}"; do finish "$i"; done
+if ((${#failed[@]} > 0)); then
+  echo "=== failed: ${failed[*]}" >&2
+  exit 1
+fi
+exit "$tests"
