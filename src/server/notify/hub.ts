@@ -1,5 +1,12 @@
 import type { Kysely } from 'kysely';
-import { approvalsOf, getBuild, getProject, type Database, type Project } from '../../store/index.js';
+import {
+  approvalsOf,
+  getBuild,
+  getProject,
+  type ApprovalRecord,
+  type Database,
+  type Project,
+} from '../../store/index.js';
 import { listNotifyTargets } from './targets.js';
 import type { BuildNotice, NoticeEvent, Notifier } from './types.js';
 import { WebhookNotifier } from './webhook-notifier.js';
@@ -42,69 +49,93 @@ export interface NotifierHub {
  */
 export function createNotifierHub(db: Kysely<Database>, options: NotifierHubOptions = {}): NotifierHub {
   const controller = new AbortController();
-  const chains = new Map<number, Promise<void>>();
+  /** Per build: the events not yet taken, and the delivery under way. */
+  const builds = new Map<number, { events: NoticeEvent[]; done: Promise<void> }>();
   const report = options.onError ?? (() => undefined);
 
   const enqueue = (buildId: number, event: NoticeEvent) => {
     if (controller.signal.aborted) return;
-    const previous = chains.get(buildId) ?? Promise.resolve();
-    const next = previous
-      .then(() => deliver(buildId, event))
-      .catch((error: unknown) => report(error, { buildId }));
-    chains.set(buildId, next);
-    void next.finally(() => {
-      if (chains.get(buildId) === next) chains.delete(buildId);
-    });
+    if ((event === 'queued' || event === 'stage') && options.extra === undefined) return;
+    const pending = builds.get(buildId);
+    if (pending !== undefined) {
+      pending.events.push(event);
+      return;
+    }
+    const entry = { events: [event], done: Promise.resolve() };
+    builds.set(buildId, entry);
+    entry.done = (async () => {
+      // The other moments of this turn of the event loop join the first batch; those that
+      // arrive while a batch is delivered make the next one.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      while (entry.events.length > 0) {
+        const batch = entry.events.splice(0);
+        await deliver(buildId, batch).catch((error: unknown) => report(error, { buildId }));
+      }
+      builds.delete(buildId);
+    })();
   };
 
-  async function deliver(buildId: number, event: NoticeEvent): Promise<void> {
-    if ((event === 'queued' || event === 'stage') && options.extra === undefined) return;
+  /**
+   * Announces `events` (in order, each settled before the next) from one read of the build, its
+   * project and approvals: made after all of them happened, it is as current for each as a read
+   * of its own would be. A build's moments come in bursts (a short build starts, runs its stage
+   * and ends within milliseconds), and each read was a few queries.
+   */
+  async function deliver(buildId: number, events: NoticeEvent[]): Promise<void> {
     const build = await getBuild(db, buildId);
     if (!build) return;
     const project = await getProject(db, build.projectId);
     if (!project) return;
     // Webhook targets are told of starts and ends only; `queued` and `stage` go to the
     // notifiers that have a method for them.
-    const early = event === 'queued' || event === 'stage';
-    const notifiers: Notifier[] = (early ? [] : await listNotifyTargets(db, project.id)).map(
-      (target) =>
-        new WebhookNotifier({
-          url: target.url,
-          slack: target.slack,
-          events: target.events,
-          signal: controller.signal,
-          ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
-          ...(options.retries !== undefined && { retries: options.retries }),
-          ...(options.retryDelayMs !== undefined && { retryDelayMs: options.retryDelayMs }),
-          ...(options.fetch !== undefined && { fetch: options.fetch }),
-        }),
-    );
-    notifiers.push(
-      ...(options.extra?.(project) ?? []).filter(
-        (n) =>
-          (event !== 'queued' || n.buildQueued !== undefined) &&
-          (event !== 'stage' || n.stageChanged !== undefined),
-      ),
-    );
-    if (notifiers.length === 0) return;
-    const notice: BuildNotice = {
-      event,
-      build,
-      project,
-      approvals: (await approvalsOf(db, [build.id])).get(build.id) ?? [],
-      url: buildUrl(options.baseUrl, project.slug, build.number),
-    };
-    await Promise.all(
-      notifiers.map((notifier) =>
-        announce(notifier, notice).catch((error: unknown) =>
-          report(error, { buildId, notifier: notifier.name }),
+    const targets = events.some((e) => e === 'started' || e === 'finished')
+      ? await listNotifyTargets(db, project.id)
+      : [];
+    const extra = options.extra?.(project) ?? [];
+    let approvals: ApprovalRecord[] | undefined;
+    for (const event of events) {
+      const early = event === 'queued' || event === 'stage';
+      const notifiers: Notifier[] = (early ? [] : targets).map(
+        (target) =>
+          new WebhookNotifier({
+            url: target.url,
+            slack: target.slack,
+            events: target.events,
+            signal: controller.signal,
+            ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
+            ...(options.retries !== undefined && { retries: options.retries }),
+            ...(options.retryDelayMs !== undefined && { retryDelayMs: options.retryDelayMs }),
+            ...(options.fetch !== undefined && { fetch: options.fetch }),
+          }),
+      );
+      notifiers.push(
+        ...extra.filter(
+          (n) =>
+            (event !== 'queued' || n.buildQueued !== undefined) &&
+            (event !== 'stage' || n.stageChanged !== undefined),
         ),
-      ),
-    );
+      );
+      if (notifiers.length === 0) continue;
+      approvals ??= (await approvalsOf(db, [build.id])).get(build.id) ?? [];
+      const notice: BuildNotice = {
+        event,
+        build,
+        project,
+        approvals,
+        url: buildUrl(options.baseUrl, project.slug, build.number),
+      };
+      await Promise.all(
+        notifiers.map((notifier) =>
+          announce(notifier, notice).catch((error: unknown) =>
+            report(error, { buildId, notifier: notifier.name }),
+          ),
+        ),
+      );
+    }
   }
 
   const idle = async () => {
-    while (chains.size > 0) await Promise.all([...chains.values()]);
+    while (builds.size > 0) await Promise.all([...builds.values()].map((b) => b.done));
   };
 
   return {
