@@ -2,7 +2,7 @@
 // time of a bare `node` (bench/startup.mjs measures it); the way that is lost is a static import
 // that drags the server, a database driver or a cloud SDK onto their path. So this asserts on
 // the set of modules a real `slipway` process loaded, never on its time.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -105,5 +105,21 @@ describe.each(ENTRIES)('quick commands through %s', (_name, entry) => {
     expect(result.stdout).toBe('ok\n');
     expect(result.files.some((f) => f.includes('/node_modules/re2js/'))).toBe(true);
     expect(result.heavy).toEqual([]);
+  });
+});
+
+describe('the bundle of `npm run build`', () => {
+  // V8 keeps each module's source while it lives, at two bytes a character if one character is
+  // not Latin-1: the server's 1 MB chunk would take 2 MB of its memory (scripts/build-cli.mjs).
+  it('is ASCII, so V8 keeps its sources at one byte a character', async () => {
+    const bundle = join(ROOT, 'dist', 'bundle');
+    const files = (await readdir(bundle)).filter((f) => f.endsWith('.js'));
+    expect(files.length).toBeGreaterThan(1);
+    const wide = [];
+    for (const file of files) {
+      const at = (await readFile(join(bundle, file), 'utf8')).search(/[\u0080-\uffff]/);
+      if (at >= 0) wide.push(`${file} at ${at}`);
+    }
+    expect(wide).toEqual([]);
   });
 });

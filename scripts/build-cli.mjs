@@ -12,7 +12,7 @@
 // node_modules (native addons, the AWS SDK, pg...), so a new dependency is external unless it
 // is added to BUNDLED. bin/slipway.js runs dist/cli/bin.js (tsc's output)
 // instead when this bundle is older than the last tsc build.
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -27,8 +27,9 @@ const external = Object.keys(manifest.dependencies)
   .flatMap((name) => [name, `${name}/*`]);
 
 rmSync(OUT, { recursive: true, force: true });
-await build({
+const { outputFiles } = await build({
   absWorkingDir: ROOT,
+  write: false,
   // The compile worker is started by URL next to the module that starts it (compile-pool.ts:
   // `./compile-worker.js`), so it is an entry point of its own in the same directory. The
   // bundle sits two levels below the root like dist/cli/, so `../../package.json` and
@@ -52,3 +53,15 @@ await build({
   },
   logLevel: 'warning',
 });
+// V8 keeps a module's source for as long as the module lives, one byte a character only if
+// every character is Latin-1: one `…` in a comment (esbuild escapes non-ASCII in code, not in
+// the comments it keeps) stores the whole 1 MB server chunk as 2 MB. Comments are all that
+// can hold such characters, so they are escaped there (only the source map's columns after
+// one on its own line move).
+for (const file of outputFiles) {
+  mkdirSync(dirname(file.path), { recursive: true });
+  const text = file.path.endsWith('.js')
+    ? file.text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    : file.contents;
+  writeFileSync(file.path, text);
+}
