@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import type { Kysely } from 'kysely';
 import { listProjects, type Database } from '../../store/index.js';
 import { COMMIT_INFO_FORMAT, parseCommitInfo, type CommitInfo } from './commit-info.js';
+import { closeCommitReader, commitReaderOf, CommitReaderError } from './commit-reader.js';
 import {
   CheckoutError,
   findRef,
@@ -60,6 +61,7 @@ const MIRROR_CONFIG = [
 ].join('\n');
 
 const COMMIT = /^[0-9a-f]{4,64}$/i;
+const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
 /** A mirror with this many packs (one per fetch) is gc'ed into one. */
 const GC_PACKS = 24;
 
@@ -184,6 +186,16 @@ async function commitIn(
   rev: string,
   signal: AbortSignal | undefined,
 ): Promise<MirrorCheckout | undefined> {
+  // A full sha (what webhooks and triggers give) is asked of the mirror's cat-file: no fork.
+  if (FULL_SHA.test(rev)) {
+    const found = await commitReaderOf(mirror)
+      .lookup(rev.toLowerCase())
+      .catch((error: unknown) => {
+        if (error instanceof CommitReaderError) return 'ask git log' as const;
+        throw error;
+      });
+    if (found !== 'ask git log') return found;
+  }
   let out: string;
   try {
     out = await runGit(
@@ -297,6 +309,8 @@ async function packsIn(mirror: string): Promise<number> {
  * period (two weeks): a commit force-pushed away stays buildable that long.
  */
 async function gc(mirror: string): Promise<void> {
+  // Its cat-file would hold the packs gc replaces.
+  closeCommitReader(mirror);
   if (await isMirror(mirror)) await runGit(['--git-dir', mirror, 'gc', '--quiet'], undefined);
 }
 
@@ -309,6 +323,7 @@ async function isMirror(mirror: string): Promise<boolean> {
  * so that one killed half way is never taken for a mirror (it lacks the marker).
  */
 async function remake(mirror: string): Promise<void> {
+  closeCommitReader(mirror);
   const aside = `${mirror}.tmp-${randomBytes(6).toString('hex')}`;
   await mkdir(aside, { recursive: true, mode: 0o700 });
   try {
@@ -338,6 +353,7 @@ export async function pruneMirrors(root: string, projects: Array<{ id: number; r
     // A mirror being made again has its new and old copies beside it.
     const of = path.replace(/\.(tmp|old)-[0-9a-f]+$/, '');
     if (keep.has(path) || mirrors.get(of)?.lock.busy) continue;
+    closeCommitReader(path);
     await rm(path, { recursive: true, force: true });
     mirrors.delete(path);
     removed.push(name);
