@@ -35,7 +35,7 @@ export async function forgetGroup(root: string, pgid: number | undefined): Promi
  * ~7x the CPU; in slices, yielding between them, so that a build that forks thousands of
  * processes cannot stall the event loop with it.
  */
-export async function liveGroups(root: string): Promise<number[]> {
+export async function liveGroups(root: string, since?: PidMark): Promise<number[]> {
   const recorded = [...(await recordedGroups(root))].filter(groupExists);
   let entries: string[];
   try {
@@ -43,13 +43,16 @@ export async function liveGroups(root: string): Promise<number[]> {
   } catch {
     return [];
   }
+  // Read after the listing: every process it holds got its pid before this mark.
+  const born = recorded.length === 0 && since !== undefined ? bornSince(since, pidMark()) : undefined;
   const script = Buffer.from(`${root}/scripts/`);
   const live = new Set<number>();
   let seen = 0;
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
-    if (++seen % SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
     const pid = Number(entry);
+    if (born !== undefined && !born(pid)) continue;
+    if (++seen % SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
     const cmdline = readProc(pid, 'cmdline');
     if (cmdline === undefined) continue;
     const runsScript = cmdline.includes(script);
@@ -63,9 +66,60 @@ export async function liveGroups(root: string): Promise<number[]> {
   return [...live];
 }
 
-/** SIGKILLs the recorded groups of a build root that still run. */
-export async function killLeftoverGroups(root: string): Promise<number[]> {
-  const groups = await liveGroups(root);
+/**
+ * Where the kernel's pid counter stood: the last pid it gave out (in this pid namespace), the
+ * processes and threads forked since boot (all namespaces: never fewer than this one's), and the
+ * largest pid. Taken when a build is prepared, it bounds which processes can be the build's.
+ */
+export interface PidMark {
+  last: number;
+  forks: number;
+  max: number;
+}
+
+/** The pid counter now; undefined where /proc does not tell (then every process is looked at). */
+export function pidMark(): PidMark | undefined {
+  const number = (file: string, pattern: RegExp): number => {
+    const text = readProc(0, file)?.toString('latin1') ?? '';
+    return Number(pattern.exec(text)?.[1]);
+  };
+  const mark = {
+    last: number('sys/kernel/ns_last_pid', /(\d+)/),
+    forks: number('stat', /^processes (\d+)$/m),
+    max: number('sys/kernel/pid_max', /(\d+)/),
+  };
+  return Number.isSafeInteger(mark.last) && Number.isSafeInteger(mark.forks) && Number.isSafeInteger(mark.max)
+    ? mark
+    : undefined;
+}
+
+/**
+ * Whether a pid was given out between two marks. Pids are handed out in a cycle (the next free
+ * one above the last, wrapping at the largest), so while fewer processes were forked than the
+ * cycle holds, everything born since `from` has a pid in (from.last, to.last], wrapped. Else
+ * (or without marks) undefined: any pid may be new.
+ */
+function bornSince(from: PidMark, to: PidMark | undefined): ((pid: number) => boolean) | undefined {
+  if (to === undefined || to.max !== from.max || to.forks - from.forks >= from.max - WRAP_MARGIN)
+    return undefined;
+  // Too few forks to go round the whole cycle: a counter at or above where it was did not wrap.
+  return to.last >= from.last
+    ? (pid) => pid > from.last && pid <= to.last
+    : (pid) => pid > from.last || pid <= to.last;
+}
+
+/** More than the pids the kernel never hands out on wrapping (300), with room to spare. */
+const WRAP_MARGIN = 1024;
+
+/**
+ * SIGKILLs the groups of a build root that still run (see {@link liveGroups}). `since`, the pid
+ * counter when this process prepared the build, spares it reading the processes that were there
+ * before: what the build started, or what started its scripts, was born after that. (A process
+ * older than the build that later execs one of the build's script paths is the one thing this
+ * does not look at; a build that only resumed passes none, and every process is read.)
+ */
+export async function killLeftoverGroups(root: string, since?: PidMark): Promise<number[]> {
+  const groups = await liveGroups(root, since);
   for (const pgid of groups) {
     try {
       process.kill(-pgid, 'SIGKILL');
@@ -104,11 +158,14 @@ function groupExists(pgid: number): boolean {
 
 const chunk = Buffer.allocUnsafe(16 * 1024);
 
-/** `/proc/<pid>/<file>`, read synchronously (procfs answers from memory); undefined if gone. */
+/**
+ * `/proc/<pid>/<file>` (pid 0: `/proc/<file>`), read synchronously (procfs answers from
+ * memory); undefined if gone.
+ */
 function readProc(pid: number, file: string): Buffer | undefined {
   let fd: number;
   try {
-    fd = openSync(`/proc/${pid}/${file}`, 'r');
+    fd = openSync(pid === 0 ? `/proc/${file}` : `/proc/${pid}/${file}`, 'r');
   } catch {
     return undefined;
   }

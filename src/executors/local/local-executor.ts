@@ -29,7 +29,14 @@ import {
 import type { BuildUser } from './build-user.js';
 import { collectLocalFiles } from './collect-files.js';
 import { DEFAULT_INHERITED_ENV, stepEnvironment, type InheritEnv } from './host-env.js';
-import { forgetGroup, killLeftoverGroups, liveGroups, recordGroup } from './leftovers.js';
+import {
+  forgetGroup,
+  killLeftoverGroups,
+  liveGroups,
+  pidMark,
+  recordGroup,
+  type PidMark,
+} from './leftovers.js';
 import { killGroup, spawnGroup, type ProcessGroup } from './process-group.js';
 import { checkServices, waitForPort } from './services.js';
 import {
@@ -92,6 +99,8 @@ interface LocalBuild {
   project: string;
   /** Services started by this process. */
   processes: Set<RunningProcess>;
+  /** The pid counter when this process prepared the build (none when it resumed it). */
+  pidMark?: PidMark | undefined;
 }
 
 /**
@@ -174,6 +183,8 @@ export class LocalExecutor implements Executor {
       project: build.project,
       processes: new Set(),
       ...(this.runAs ? { home: join(root, 'home') } : {}),
+      // Before anything of the build can start: what it starts gets a later pid.
+      pidMark: pidMark(),
     };
     // Registered before the first await: a concurrent prepare of the same id is refused.
     this.builds.set(build.buildId, state);
@@ -439,7 +450,8 @@ export class LocalExecutor implements Executor {
     // Not started, or no answer (the watcher ended first): what is on disk tells.
     const found = await settleLaunch(dir);
     if (found.kind === 'record') {
-      this.remember(dir, found.record, ended);
+      // Another launch's step (`taken`: its watcher, not ours, will tell the end): followed
+      // from its files, as an adopted one.
       return { ref: refOf(dir, found.record) };
     }
     const exit: StepExit =
@@ -643,7 +655,7 @@ export class LocalExecutor implements Executor {
     for (const dir of this.own.keys()) if (dir.startsWith(`${root}/`)) this.own.delete(dir);
     // What no record names: a step whose record was never written, a leftover of a process
     // that died with services running.
-    await killLeftoverGroups(root);
+    await killLeftoverGroups(root, state?.pidMark);
     try {
       await removeTree(this.rootOf(buildId));
     } catch (err) {
