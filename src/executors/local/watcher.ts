@@ -37,6 +37,7 @@
  * runs: a server that dies leaves its steps watched until they end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { requestLoopSource } from '../helper-requests.js';
 import type { StepExit } from '../types.js';
 import { isStepRecord, parseExit, type StepRecord } from './step-files.js';
 
@@ -123,20 +124,7 @@ function launch(req) {
   step.recorded = true;
   say({ id: req.id, record });
 }
-let input = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('error', () => {});
-process.stdin.on('data', (d) => {
-  input += d;
-  let end;
-  while ((end = input.indexOf('\n')) >= 0) {
-    const line = input.slice(0, end);
-    input = input.slice(end + 1);
-    let req;
-    try { req = JSON.parse(line); } catch { continue; }
-    try { launch(req); } catch (e) { say({ id: req.id, gone: true }); }
-  }
-});
+${requestLoopSource('try { launch(req); } catch (e) { say({ id: req.id, gone: true }); }')}
 `;
 
 /** What the watcher needs to start a step; sent on its stdin, never written to disk by the server. */

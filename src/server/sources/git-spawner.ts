@@ -13,6 +13,7 @@
  * helper. When no helper can be started, git is run from this process, as before.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { requestLoopSource } from '../../executors/helper-requests.js';
 
 /** What git is asked to do; the same as `execFile`'s arguments of {@link runGit}. */
 export interface GitJob {
@@ -73,23 +74,10 @@ function run(req) {
     child.stdin.end(req.input);
   }
 }
-let input = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('error', () => {});
-process.stdin.on('data', (d) => {
-  input += d;
-  let end;
-  while ((end = input.indexOf('\n')) >= 0) {
-    const line = input.slice(0, end);
-    input = input.slice(end + 1);
-    let req;
-    try { req = JSON.parse(line); } catch { continue; }
-    if (req.kill !== undefined) {
+${requestLoopSource(`if (req.kill !== undefined) {
       const child = running.get(req.kill);
       if (child) child.kill('SIGKILL');
-    } else run(req);
-  }
-});
+    } else run(req);`)}
 // The server is gone (or done with it): no git of it goes on.
 process.stdin.on('end', () => {
   for (const child of running.values()) child.kill('SIGKILL');
