@@ -58,4 +58,25 @@ describe('a manual trigger pins the commit the repository named (real git, real 
     expect(log).toContain('first');
     expect(log).not.toContain('second');
   });
+
+  it('does not take an annotated tag object for the commit of a tag build', async () => {
+    const repo = await TestRepo.create({ '.slipway.yml': 'steps:\n  - name: ok\n    commands: ["true"]\n' });
+    repo.git('tag', '-a', 'v1', '-m', 'release');
+    const commit = repo.git('rev-parse', 'HEAD');
+    const tagObject = repo.git('rev-parse', 'v1');
+    expect(tagObject).not.toBe(commit);
+    const project = await createProject(api.t.db, { slug: 'pin/tagged', repoUrl: repo.url });
+    const res = await api.call('member', {
+      method: 'POST',
+      url: `/api/v1/projects/${project.slug}/builds`,
+      payload: { branch: 'main', tag: 'v1' },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json<Build>().commit).not.toBe(tagObject);
+    scheduler.start();
+    const done = await finishedBuild(api.t.db, res.json<Build>().id);
+    const log = (await logs.read(done.id, 0)).map((l) => l.text);
+    expect(done.status, log.join('\n')).toBe('success');
+    expect(done.commitSha).toBe(commit);
+  });
 });

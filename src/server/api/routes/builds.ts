@@ -102,7 +102,7 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
           'The branch (or the tag, if given) must exist in the repository (`git ls-remote`, at most 30 s): ' +
           'a missing one is 400 with the field path. When the repository cannot be asked, the build is ' +
           'queued all the same and the answer carries an `X-Slipway-Warning` header saying why. Without ' +
-          '`commit`, the build is of the commit the ref pointed at when asked (a later push does not change it).',
+          '`commit`, a branch build is of the commit the branch pointed at when asked (a later push does not change it).',
         params: ProjectParams,
         body: TriggerRequestSchema,
         response: { 201: BuildSchema },
@@ -119,7 +119,9 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
       let found: string | undefined;
       if (isSafeRefName(ref)) {
         const check = await checkRefExists(await gitRepoUrl(ctx.db, ctx.cipher, project), ref, kind);
-        if (check.outcome === 'exists' && isCommitSha(check.commit)) found = check.commit;
+        // A branch only: for an annotated tag ls-remote names the tag object, not a commit.
+        if (kind === 'branch' && check.outcome === 'exists' && isCommitSha(check.commit))
+          found = check.commit;
         if (check.outcome === 'missing') {
           throw new HttpError(400, 'invalid_request', check.message, {
             fields: [{ path: `body.${kind}`, message: check.message }],
