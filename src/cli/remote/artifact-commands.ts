@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import type { Artifact as ArtifactDto } from '../../contract/index.js';
 import { EXIT, UsageError } from '../errors.js';
 import { ApiClientError } from './api-client.js';
-import { apiAction, client, plainTable, remote } from './command-kit.js';
+import { apiAction, client, plainTable, remote, type CommandIo } from './command-kit.js';
 import { parseBuildNumber, parseSlug } from './commands.js';
 
 interface Flags {
@@ -18,9 +18,7 @@ interface Flags {
   output?: string;
 }
 
-export interface ArtifactCommandIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
+export interface ArtifactCommandIo extends CommandIo {
   cwd: () => string;
 }
 

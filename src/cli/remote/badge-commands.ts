@@ -1,19 +1,13 @@
 import type { Command } from 'commander';
 import { badgeMarkdown } from '../../contract/badge-api.js';
 import { EXIT, UsageError } from '../errors.js';
-import { apiAction, client, remote, type ConnectionFlags } from './command-kit.js';
+import { apiAction, client, remote, type ConnectionFlags, type CommandIo } from './command-kit.js';
 import { parseSlug } from './commands.js';
 
 interface Flags extends ConnectionFlags {
   public?: boolean;
   private?: boolean;
   branch?: string;
-}
-
-/** Where the command writes; replaceable in tests. */
-export interface BadgeCommandIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
 }
 
 /**
@@ -24,7 +18,7 @@ export interface BadgeCommandIo {
 export function registerBadgeCommand(
   program: Command,
   exit: (code: number) => void,
-  io: BadgeCommandIo = process,
+  io: CommandIo = process,
 ): void {
   const action = apiAction(exit, io.stderr);
   remote(

@@ -15,6 +15,12 @@ export interface ConnectionFlags {
  * environment — server unreachable, token refused (401) or lacking the role (403), rate
  * limits, server errors — is exit 1.
  */
+/** Where a remote command writes; replaceable in tests. */
+export interface CommandIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
 export function apiExitCode(error: ApiClientError): number {
   if (error.status >= 400 && error.status < 500 && ![401, 403, 408, 429].includes(error.status))
     return EXIT.usage;

@@ -17,6 +17,7 @@ import {
   projectCommand,
   remote,
   type ConnectionFlags,
+  type CommandIo,
 } from './command-kit.js';
 import { parseBuildNumber, parseSlug } from './commands.js';
 
@@ -34,12 +35,6 @@ interface Flags extends ConnectionFlags {
   output?: 'text' | 'json';
 }
 
-/** Where the command writes; replaceable in tests. */
-export interface CommitStatusCommandIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
-
 /**
  * `slipway project commit-status <owner/name> [--forge F] [--token-secret S] [--contexts C]
  * [--checks K] [--api-url U] [--repository R] [--enable|--disable] [--off] [--build N]`: shows
@@ -51,7 +46,7 @@ export interface CommitStatusCommandIo {
 export function registerCommitStatusCommands(
   program: Command,
   exit: (code: number) => void,
-  io: CommitStatusCommandIo = process,
+  io: CommandIo = process,
 ): void {
   const action = apiAction(exit, io.stderr);
   const project = projectCommand(program);

@@ -8,6 +8,7 @@ import {
   projectCommand,
   remote,
   type ConnectionFlags,
+  type CommandIo,
 } from './command-kit.js';
 import { parseSlug } from './commands.js';
 
@@ -16,12 +17,6 @@ interface Flags extends ConnectionFlags {
   to?: string;
   author?: boolean;
   output?: 'text' | 'json';
-}
-
-/** Where the command writes; replaceable in tests. */
-export interface EmailCommandIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
 }
 
 /**
@@ -33,7 +28,7 @@ export interface EmailCommandIo {
 export function registerEmailCommands(
   program: Command,
   exit: (code: number) => void,
-  io: EmailCommandIo = process,
+  io: CommandIo = process,
 ): void {
   const action = apiAction(exit, io.stderr);
   const project = projectCommand(program);

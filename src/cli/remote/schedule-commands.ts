@@ -1,7 +1,14 @@
 import { Option, type Command } from 'commander';
 import type { Schedule } from '../../contract/schedules.js';
 import { EXIT, UsageError } from '../errors.js';
-import { apiAction, client, plainTable, remote, type ConnectionFlags } from './command-kit.js';
+import {
+  apiAction,
+  client,
+  plainTable,
+  remote,
+  type ConnectionFlags,
+  type CommandIo,
+} from './command-kit.js';
 import { parseSlug } from './commands.js';
 
 interface Flags extends ConnectionFlags {
@@ -10,12 +17,6 @@ interface Flags extends ConnectionFlags {
   name?: string;
   disabled?: boolean;
   output?: 'table' | 'json';
-}
-
-/** Where the commands write; replaceable in tests. */
-export interface ScheduleCommandIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
 }
 
 /**
@@ -27,7 +28,7 @@ export interface ScheduleCommandIo {
 export function registerScheduleCommands(
   program: Command,
   exit: (code: number) => void,
-  io: ScheduleCommandIo = process,
+  io: CommandIo = process,
 ): void {
   const action = apiAction(exit, io.stderr);
   const schedules = program

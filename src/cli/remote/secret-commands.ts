@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { SecretInfo as SecretInfoDto } from '../../contract/index.js';
 import { EXIT, UsageError } from '../errors.js';
-import { apiAction, client, plainTable, remote } from './command-kit.js';
+import { apiAction, client, plainTable, remote, type CommandIo } from './command-kit.js';
 import { parseSlug } from './commands.js';
 
 interface Flags {
@@ -13,10 +13,8 @@ interface Flags {
 }
 
 /** Where the commands read values and write results; replaceable in tests. */
-export interface SecretCommandIo {
+export interface SecretCommandIo extends CommandIo {
   stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
 }
 
 /**
