@@ -37,7 +37,7 @@
  * runs: a server that dies leaves its steps watched until they end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { requestLoopSource } from '../helper-requests.js';
+import { listenToHelper, requestLoopSource, unrefStream } from '../helper-requests.js';
 import type { StepExit } from '../types.js';
 import { isStepRecord, parseExit, type StepRecord } from './step-files.js';
 
@@ -180,24 +180,7 @@ class WatcherProcess {
       env: {},
       cwd: '/',
     });
-    let text = '';
-    this.child.stdout?.setEncoding('utf8');
-    this.child.stdout?.on('data', (chunk: string) => {
-      text += chunk;
-      let end: number;
-      while ((end = text.indexOf('\n')) >= 0) {
-        const line = text.slice(0, end);
-        text = text.slice(end + 1);
-        this.hear(line);
-      }
-    });
-    // 'close', not 'exit': Node may emit 'exit' before the data still in the stdout pipe.
-    this.child.once('close', () => this.end());
-    this.child.once('error', () => this.end());
-    this.child.stdin?.on('error', () => undefined);
-    this.child.unref();
-    unref(this.child.stdin);
-    unref(this.child.stdout);
+    listenToHelper(this.child, { hear: (line) => this.hear(line), end: () => this.end() });
   }
 
   /** Sends one launch; resolves with the watcher's answer. Never rejects. */
@@ -245,7 +228,7 @@ class WatcherProcess {
     const resolve = this.answers.get(reply.id);
     if (!resolve) return;
     this.answers.delete(reply.id);
-    if (this.answers.size === 0) unref(this.child.stdout);
+    if (this.answers.size === 0) unrefStream(this.child.stdout);
     if (reply.record !== undefined) {
       resolve(isStepRecord(reply.record) ? { kind: 'started', record: reply.record } : { kind: 'unknown' });
     } else if (reply.exit !== undefined) resolve({ kind: 'failed' });
@@ -260,7 +243,7 @@ class WatcherProcess {
     this.answers.clear();
     for (const wake of this.ends.values()) wake(undefined);
     this.ends.clear();
-    unref(this.child.stdout);
+    unrefStream(this.child.stdout);
   }
 }
 
@@ -321,8 +304,4 @@ export class StepWatcher {
 
 function ref(stream: unknown): void {
   (stream as { ref?: () => void } | null)?.ref?.();
-}
-
-function unref(stream: unknown): void {
-  (stream as { unref?: () => void } | null)?.unref?.();
 }

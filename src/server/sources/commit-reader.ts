@@ -9,6 +9,7 @@
  * commit of megabytes costs a pass over its bytes). Any other object is skipped the same way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { unrefHelper, unrefStream } from '../../executors/helper-requests.js';
 import { authorLine, MAX_MESSAGE_CHARS, type CommitInfo } from './commit-info.js';
 
 /** Of a commit object, this much is read: headers and 16K characters of message fit many times. */
@@ -55,12 +56,9 @@ class CatFileProcess {
       env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
     });
     this.child.stdout?.on('data', (chunk: Buffer) => this.read(chunk));
-    this.child.once('close', () => this.end(new CommitReaderError('git cat-file ended')));
-    this.child.once('error', (error) => this.end(new CommitReaderError(`git cat-file: ${error.message}`)));
-    this.child.stdin?.on('error', () => undefined);
-    this.child.unref();
-    unref(this.child.stdin);
-    unref(this.child.stdout);
+    unrefHelper(this.child, (error) =>
+      this.end(new CommitReaderError(error ? `git cat-file: ${error.message}` : 'git cat-file ended')),
+    );
   }
 
   get pid(): number | undefined {
@@ -149,7 +147,7 @@ class CatFileProcess {
     const question = this.questions.shift();
     if (!question) return this.end(new CommitReaderError('an answer of git cat-file nobody asked for'));
     clearTimeout(question.timer);
-    if (this.questions.length === 0) unref(this.child.stdout);
+    if (this.questions.length === 0) unrefStream(this.child.stdout);
     question.resolve(found);
   }
 
@@ -161,7 +159,7 @@ class CatFileProcess {
       clearTimeout(question.timer);
       question.reject(error);
     }
-    unref(this.child.stdout);
+    unrefStream(this.child.stdout);
     this.onEnd();
   }
 }
@@ -292,8 +290,4 @@ export function closeCommitReader(gitDir: string): void {
 
 function ref(stream: unknown): void {
   (stream as { ref?: () => void } | null)?.ref?.();
-}
-
-function unref(stream: unknown): void {
-  (stream as { unref?: () => void } | null)?.unref?.();
 }

@@ -13,7 +13,7 @@
  * helper. When no helper can be started, git is run from this process, as before.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { requestLoopSource } from '../../executors/helper-requests.js';
+import { listenToHelper, requestLoopSource, unrefStream } from '../../executors/helper-requests.js';
 
 /** What git is asked to do; the same as `execFile`'s arguments of {@link runGit}. */
 export interface GitJob {
@@ -118,25 +118,12 @@ class HelperProcess {
       cwd: '/',
     });
     this.child.once('spawn', () => (this.started = true));
-    let text = '';
-    this.child.stdout?.setEncoding('utf8');
-    this.child.stdout?.on('data', (chunk: string) => {
-      text += chunk;
-      let end: number;
-      while ((end = text.indexOf('\n')) >= 0) {
-        const line = text.slice(0, end);
-        text = text.slice(end + 1);
-        this.hear(line);
-      }
-      if (text.length > MAX_LINE) this.kill();
+    listenToHelper(this.child, {
+      hear: (line) => this.hear(line),
+      end: () => this.end(),
+      maxLine: MAX_LINE,
+      overflow: () => this.kill(),
     });
-    // 'close', not 'exit': the answers still in the pipe are read first.
-    this.child.once('close', () => this.end());
-    this.child.once('error', () => this.end());
-    this.child.stdin?.on('error', () => undefined);
-    this.child.unref();
-    unref(this.child.stdin);
-    unref(this.child.stdout);
   }
 
   get pid(): number | undefined {
@@ -221,7 +208,7 @@ class HelperProcess {
     this.pending.delete(id);
     clearTimeout(pending.timer);
     pending.cleanup();
-    if (this.pending.size === 0) unref(this.child.stdout);
+    if (this.pending.size === 0) unrefStream(this.child.stdout);
     pending.resolve(outcome);
   }
 
@@ -335,10 +322,6 @@ function aborted(): GitOutcome {
 
 function ref(stream: unknown): void {
   (stream as { ref?: () => void } | null)?.ref?.();
-}
-
-function unref(stream: unknown): void {
-  (stream as { unref?: () => void } | null)?.unref?.();
 }
 
 /** The spawner of this process; `SLIPWAY_GIT_HELPER=0` runs git from this process instead. */
