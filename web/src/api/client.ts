@@ -296,13 +296,23 @@ export class ApiClient {
       ...extraHeaders,
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(`${API_PREFIX}${path}`, {
-      method,
-      headers,
-      credentials: 'same-origin',
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      ...(signal !== undefined ? { signal } : {}),
-    });
+    const request = () =>
+      fetch(`${API_PREFIX}${path}`, {
+        method,
+        headers,
+        credentials: 'same-origin',
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(signal !== undefined ? { signal } : {}),
+      });
+    let response: Response;
+    try {
+      response = await request();
+    } catch (error) {
+      // A read that the network dropped (Wi-Fi roaming, a VPN coming up: the browser's
+      // ERR_NETWORK_CHANGED) is asked once more; a change is never sent twice.
+      if (method !== 'GET' || signal?.aborted || !(error instanceof TypeError)) throw error;
+      response = await request();
+    }
     if (response.ok) return response;
     const decoded = decodeApiError(
       response.status,
