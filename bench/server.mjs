@@ -30,6 +30,7 @@ import {
   gitRepo,
   median,
   percentile,
+  processCpu,
   sleep,
   startServer,
   table,
@@ -43,6 +44,8 @@ const THROUGHPUT_BUILDS = Number(process.env.BENCH_THROUGHPUT_BUILDS ?? 500);
 const FANOUT_LINES = Number(process.env.BENCH_FANOUT_LINES ?? 100_000);
 const FANOUT_READERS = Number(process.env.BENCH_FANOUT_READERS ?? 200);
 const FANOUT_THREADS = Number(process.env.BENCH_FANOUT_THREADS ?? Math.min(4, availableParallelism()));
+/** Lines per batch of the floor server: the writer's FLUSH_LINES (src/server/logs/log-writer.ts). */
+const FANOUT_FLOOR_BATCH = Number(process.env.BENCH_FANOUT_FLOOR_BATCH ?? 2000);
 const LIST_BUILDS = Number(process.env.BENCH_LIST_BUILDS ?? 100_000);
 const LIST_REQUESTS = Number(process.env.BENCH_LIST_REQUESTS ?? 200);
 
@@ -243,7 +246,89 @@ export async function benchFanout(work, start) {
     await sleep(50);
   }
 
-  // The readers run in worker threads (bench/fanout-reader.mjs), each with its share.
+  const followers = followWithReaders(`${server.url}/api/v1/builds/${build.id}/logs?follow=1`, server.token);
+  await followers.connected;
+  await sleep(1000); // every reader has joined the live feed
+  const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  const serverCpu0 = server.cpu?.().self;
+  await writeFile(flag, '');
+  const readers = await followers.done;
+  const wallMs = Date.now() - t0;
+  await rm(flagDir, { recursive: true, force: true });
+  const cpu = process.cpuUsage(cpu0);
+  const serverCpuMs = (server.cpu?.().self ?? Number.NaN) - (serverCpu0 ?? Number.NaN);
+  const detail = await server.api('GET', `/builds/${build.id}`);
+  if (detail.status !== 'success') throw new Error(`fan-out build ended ${detail.status}`);
+  const delivered = summariseReaders(readers, followers.histogram);
+  return {
+    ...delivered,
+    wallMs,
+    // From the go to the step's end as recorded: how long printing and storing took.
+    stepMs: Date.parse(detail.stages[0].steps[0].finishedAt) - t0,
+    // The readers' side (this process, all threads): when it is near wallMs, the readers are the bottleneck.
+    readersCpuMs: (cpu.user + cpu.system) / 1000,
+    serverCpuMs,
+    linesPerSecondDelivered: (delivered.total / wallMs) * 1000,
+    floor: process.env.BENCH_FANOUT_FLOOR === '0' ? undefined : await benchFanoutFloor(),
+  };
+}
+
+/**
+ * The floor: bench/fanout-floor.mjs (its own process, nothing but an HTTP server) sends the
+ * same readers the same lines in the same frames and batches, encoded once per batch and
+ * stamped when its burst starts. Slipway's delay cannot go below it on this machine.
+ */
+async function benchFanoutFloor() {
+  const child = spawn(
+    process.execPath,
+    [
+      new URL('./fanout-floor.mjs', import.meta.url).pathname,
+      String(FANOUT_LINES),
+      String(FANOUT_FLOOR_BATCH),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const port = await new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        const found = /listening (\d+)/.exec(out);
+        if (found) resolve(Number(found[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`fan-out floor server exited with ${code}`)));
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const followers = followWithReaders(`${url}/logs?follow=1`, 'floor');
+    await followers.connected;
+    await sleep(1000);
+    const t0 = Date.now();
+    const cpu0 = process.cpuUsage();
+    const serverCpu0 = processCpu(child.pid).self;
+    await fetch(`${url}/go`, { method: 'POST' }).then((r) => r.text());
+    const readers = await followers.done;
+    const wallMs = Date.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const delivered = summariseReaders(readers, followers.histogram);
+    return {
+      ...delivered,
+      batchLines: FANOUT_FLOOR_BATCH,
+      wallMs,
+      readersCpuMs: (cpu.user + cpu.system) / 1000,
+      serverCpuMs: processCpu(child.pid).self - serverCpu0,
+    };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/**
+ * FANOUT_READERS SSE readers of `url` in worker threads (bench/fanout-reader.mjs), each thread
+ * with its share. `connected` resolves once all are connected; `done` with every reader's
+ * counts once all streams ended; `histogram` counts the delays (ms) of every line of step `out`.
+ */
+function followWithReaders(url, token) {
   const threads = Math.max(1, Math.min(FANOUT_THREADS, FANOUT_READERS));
   const histogram = new Uint32Array(600_001);
   let connected = 0;
@@ -252,13 +337,7 @@ export async function benchFanout(work, start) {
   const done = Array.from({ length: threads }, (_, t) => {
     const count = Math.floor(FANOUT_READERS / threads) + (t < FANOUT_READERS % threads ? 1 : 0);
     const worker = new Worker(new URL('./fanout-reader.mjs', import.meta.url), {
-      workerData: {
-        url: `${server.url}/api/v1/builds/${build.id}/logs?follow=1`,
-        token: server.token,
-        count,
-        step: 'out',
-        histogramSize: histogram.length,
-      },
+      workerData: { url, token, count, step: 'out', histogramSize: histogram.length },
     });
     return new Promise((resolve, reject) => {
       worker.on('message', (message) => {
@@ -272,19 +351,11 @@ export async function benchFanout(work, start) {
       worker.on('exit', (code) => reject(new Error(`fan-out reader thread exited with ${code}`)));
     });
   });
-  await Promise.race([connectedAll, Promise.all(done)]);
-  await sleep(1000); // every reader has joined the live feed
-  const t0 = Date.now();
-  const cpu0 = process.cpuUsage();
-  const serverCpu0 = server.cpu?.().self;
-  await writeFile(flag, '');
-  const readers = (await Promise.all(done)).flat();
-  const wallMs = Date.now() - t0;
-  await rm(flagDir, { recursive: true, force: true });
-  const cpu = process.cpuUsage(cpu0);
-  const serverCpuMs = (server.cpu?.().self ?? Number.NaN) - (serverCpu0 ?? Number.NaN);
-  const detail = await server.api('GET', `/builds/${build.id}`);
-  if (detail.status !== 'success') throw new Error(`fan-out build ended ${detail.status}`);
+  const all = Promise.all(done).then((lists) => lists.flat());
+  return { threads, histogram, connected: Promise.race([connectedAll, all]), done: all };
+}
+
+function summariseReaders(readers, histogram) {
   const counts = readers.map((r) => r.lines);
   const total = counts.reduce((a, b) => a + b, 0);
   const pick = (p) => {
@@ -305,7 +376,8 @@ export async function benchFanout(work, start) {
   return {
     lines: FANOUT_LINES,
     readers: FANOUT_READERS,
-    threads,
+    threads: Math.max(1, Math.min(FANOUT_THREADS, FANOUT_READERS)),
+    total,
     deliveredPerReader: { min: Math.min(...counts), max: Math.max(...counts) },
     allDelivered: counts.every((c) => c === FANOUT_LINES),
     readersWithSeqGaps: readers.filter((r) => r.gaps > 0).length,
@@ -315,13 +387,6 @@ export async function benchFanout(work, start) {
     lags: readers.reduce((sum, r) => sum + r.lags, 0),
     reconnects: readers.reduce((sum, r) => sum + r.reconnects, 0),
     delayMs: { p50: pick(50), p99: pick(99), max: maxDelay },
-    wallMs,
-    // From the go to the step's end as recorded: how long printing and storing took.
-    stepMs: Date.parse(detail.stages[0].steps[0].finishedAt) - t0,
-    // The readers' side (this process, all threads): when it is near wallMs, the readers are the bottleneck.
-    readersCpuMs: (cpu.user + cpu.system) / 1000,
-    serverCpuMs,
-    linesPerSecondDelivered: (total / wallMs) * 1000,
   };
 }
 
@@ -490,6 +555,28 @@ function printFanout(fanout) {
         `go → step finished (record); readers' CPU (${fanout.threads} threads); server CPU`,
         `${fmt(fanout.stepMs)}, ${fmt(fanout.readersCpuMs)}, ${Number.isNaN(fanout.serverCpuMs) ? 'n/a' : fmt(fanout.serverCpuMs)}`,
       ],
+      ...(fanout.floor
+        ? [
+            [
+              `floor (bench/fanout-floor.mjs, ${fanout.floor.batchLines}-line batches): all delivered; p50 / p99 / max`,
+              `${fanout.floor.allDelivered}; ${fanout.floor.delayMs.p50} / ${fanout.floor.delayMs.p99} / ${fanout.floor.delayMs.max} ms`,
+            ],
+            [
+              "floor: wall time; readers' CPU; server CPU",
+              `${fmt(fanout.floor.wallMs)}; ${fmt(fanout.floor.readersCpuMs)}; ${fmt(fanout.floor.serverCpuMs)}`,
+            ],
+            [
+              'ratio Slipway / floor: p50, p99, wall',
+              [
+                fanout.delayMs.p50 / fanout.floor.delayMs.p50,
+                fanout.delayMs.p99 / fanout.floor.delayMs.p99,
+                fanout.wallMs / fanout.floor.wallMs,
+              ]
+                .map((x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a'))
+                .join(', '),
+            ],
+          ]
+        : []),
     ]),
   );
 }
