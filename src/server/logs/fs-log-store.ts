@@ -1,6 +1,7 @@
-import { mkdir, open, readdir, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { decodeRecord, encodeRecord, isRecord } from './batch-record.js';
 import type { LogStore, StoredLogLine } from './types.js';
 
 /** Lines per chunk file: big enough for few files, small enough to skip quickly when resuming. */
@@ -18,6 +19,11 @@ const CACHED_CHUNKS = 16;
  */
 const CACHE_IDLE_MS = 30_000;
 
+/** Text (code units) of one record at most: bounds how far a record takes a chunk past CHUNK_BYTES. */
+const RECORD_CHARS = 1024 * 1024;
+/** What a line costs in a record besides its text, roughly (its `dt`, quotes, commas). */
+const LINE_OVERHEAD = 8;
+
 /** An open chunk's file stays open for appends until it is full or unused for this long. */
 const HANDLE_IDLE_MS = 10_000;
 
@@ -31,6 +37,11 @@ interface OpenChunk {
   usedAt: number;
   /** An append is writing to `handle`: the idle sweep leaves it alone. */
   busy: boolean;
+  /**
+   * The file ends in part of a record (a write cut short by a crash, never acknowledged): the
+   * next record starts on a line of its own, so only that part is skipped when read.
+   */
+  torn?: boolean;
 }
 
 interface ParsedChunk {
@@ -41,10 +52,11 @@ interface ParsedChunk {
 }
 
 /**
- * Logs as newline-delimited JSON chunk files: `<root>/<buildId>/<firstSeq>.ndjson`. An append is
- * one `write` to the chunk's file, kept open while the build writes: once `append` resolves the
- * lines are in the kernel and survive a `kill -9` of the server; `fsyncEvery` bounds what a
- * power loss can take. (One write rather than open, write and close: each is a round trip to
+ * Logs as newline-delimited JSON chunk files: `<root>/<buildId>/<firstSeq>.ndjson`, a record
+ * per appended batch (batch-record.ts; older chunks have one JSON line per log line, and are
+ * read as well). An append is one `write` to the chunk's file, kept open while the build
+ * writes: once `append` resolves the lines are in the kernel and survive a `kill -9` of the
+ * server; `fsyncEvery` bounds what a power loss can take. (One write rather than open, write and close: each is a round trip to
  * the thread pool, and a build flooding its output would make every batch wait for three.)
  */
 export class FsLogStore implements LogStore {
@@ -64,26 +76,33 @@ export class FsLogStore implements LogStore {
         await this.closeChunk(buildId);
         chunk = { first: lines[index]!.seq, count: 0, bytes: 0, usedAt: Date.now(), busy: false };
       }
-      const encoded: string[] = [];
-      let bytes = 0;
-      for (let i = index; i < lines.length && encoded.length < CHUNK_LINES - chunk.count; i++) {
-        const line = JSON.stringify(lines[i]!);
-        encoded.push(line);
-        bytes += Buffer.byteLength(line) + 1;
-        if (chunk.bytes + bytes >= CHUNK_BYTES) break;
+      // The lines that fit the chunk, as one record (batch-record.ts). Their size is reckoned
+      // from their text, not encoded line by line: a chunk may pass CHUNK_BYTES by about a
+      // record, which RECORD_CHARS keeps small.
+      let end = index;
+      let chars = 0;
+      const room = CHUNK_LINES - chunk.count;
+      while (end < lines.length && end - index < room) {
+        chars += lines[end]!.text.length + LINE_OVERHEAD;
+        end += 1;
+        if (chunk.bytes + chars >= CHUNK_BYTES || chars >= RECORD_CHARS) break;
       }
-      const count = encoded.length;
-      encoded.push('');
-      const data = Buffer.from(encoded.join('\n'), 'utf8');
+      const count = end - index;
+      const part = index === 0 && end === lines.length ? lines : lines.slice(index, end);
+      const data = Buffer.from(`${chunk.torn ? '\n' : ''}${encodeRecord(part)}\n`, 'utf8');
       chunk.busy = true;
       try {
         chunk.handle ??= await this.openForAppend(buildId, chunk.first);
         let written = 0;
         while (written < data.length) written += (await chunk.handle.write(data, written)).bytesWritten;
+      } catch (error) {
+        chunk.torn = true; // part of the record may be in the file
+        throw error;
       } finally {
         chunk.busy = false;
         chunk.usedAt = Date.now();
       }
+      chunk.torn = false;
       chunk.count += count;
       chunk.bytes += data.length;
       this.openChunks.set(buildId, chunk);
@@ -184,7 +203,11 @@ export class FsLogStore implements LogStore {
     if (first === undefined) return undefined;
     const file = this.chunkFile(buildId, first);
     const count = (await this.chunkLines(file)).length;
-    return { first, count, bytes: this.parsed.get(file)?.size ?? 0, usedAt: Date.now(), busy: false };
+    const bytes = this.parsed.get(file)?.size ?? 0;
+    const size = await stat(file)
+      .then((s) => s.size)
+      .catch(() => bytes);
+    return { first, count, bytes, usedAt: Date.now(), busy: false, torn: size > bytes };
   }
 
   /**
@@ -219,7 +242,11 @@ export class FsLogStore implements LogStore {
       for (const text of buffer.toString('utf8', 0, complete).split('\n')) {
         if (text.length === 0) continue;
         try {
-          fresh.push(JSON.parse(text) as StoredLogLine);
+          // A batch record (batch-record.ts), or one line as older servers stored them: a log
+          // written across an upgrade has both, in one chunk.
+          const parsed: unknown = JSON.parse(text);
+          if (isRecord(parsed)) decodeRecord(parsed, fresh);
+          else fresh.push(parsed as StoredLogLine);
         } catch {
           // A damaged line is skipped, not fatal to the whole log.
         }

@@ -1,4 +1,5 @@
 import type { Build } from '../../../store/index.js';
+import { batchJson } from '../../logs/batch-record.js';
 import type { StoredLogLine } from '../../logs/types.js';
 import { toLogBatch } from '../../../contract/log-stream.js';
 import type { LogLag, LogStreamFormat } from '../../../contract/log-stream.js';
@@ -79,7 +80,11 @@ export class LineBatch {
   frame(format: LogStreamFormat): Buffer {
     let bytes = this.encoded[format];
     if (bytes === undefined) {
-      const text = format === 'batch' ? batchFrame(this.lines) : this.lines.map(lineFrame).join('');
+      // The batch's JSON is the one its store record was made of, when the store made one.
+      const text =
+        format === 'batch'
+          ? `id: ${this.lastSeq}\nevent: lines\ndata: ${batchJson(this.lines)}\n\n`
+          : this.lines.map(lineFrame).join('');
       bytes = Buffer.from(text, 'utf8');
       this.encoded[format] = bytes;
     }
