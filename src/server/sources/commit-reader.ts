@@ -24,8 +24,27 @@ const FULL_SHA = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 /** What the reader found: the commit (peeled from a tag) with what it says, or nothing. */
 export type CommitLookup = { commit: string; info: CommitInfo } | undefined;
 
+/** An object as {@link CommitReader.read} gives it: its type and its whole body. */
+export interface RawObject {
+  type: string;
+  body: Buffer;
+}
+
+/**
+ * What the reads of one caller may buffer in all, in bytes: an object larger than what is
+ * left is skipped as it streams past (it is "too big"), never held.
+ */
+export interface ReadBudget {
+  left: number;
+}
+
+/** An object git has (with so much of its body kept), or undefined when it is missing. */
+type Found = { sha: string; type: string; size: number; kept: Buffer } | undefined;
+
 interface Question {
-  resolve: (found: CommitLookup) => void;
+  /** How many bytes of the object to keep, told its type and size (taken in answer order). */
+  keep: (type: string, size: number) => number;
+  done: (found: Found) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -44,8 +63,7 @@ class CatFileProcess {
   private header: Buffer[] = [];
   private headerLength = 0;
   private object:
-    | { sha: string; commit: boolean; due: number; size: number; kept: Buffer[]; keptLength: number }
-    | undefined;
+    { sha: string; type: string; due: number; size: number; kept: Buffer; keptLength: number } | undefined;
 
   constructor(
     gitDir: string,
@@ -70,6 +88,32 @@ class CatFileProcess {
   }
 
   ask(sha: string): Promise<CommitLookup> {
+    // Peeled to the commit: a tag's sha names its commit; a tree or blob is "missing".
+    return this.question(`${sha}^{commit}`, {
+      keep: (type) => (type === 'commit' ? KEPT_BYTES : 0),
+      done: (found) =>
+        found?.type === 'commit' ? { commit: found.sha, info: parseCommit(found.kept) } : undefined,
+    });
+  }
+
+  /** The object `sha` whole, if `budget` has room for it; 'too big' (and skipped) if not. */
+  readObject(sha: string, budget: ReadBudget): Promise<RawObject | 'too big' | undefined> {
+    return this.question(sha, {
+      keep: (_type, size) => {
+        if (size > budget.left) return 0;
+        budget.left -= size;
+        return size;
+      },
+      done: (found) =>
+        found === undefined
+          ? undefined
+          : found.kept.length < found.size
+            ? 'too big'
+            : { type: found.type, body: found.kept },
+    });
+  }
+
+  private question<T>(line: string, how: { keep: Question['keep']; done: (found: Found) => T }): Promise<T> {
     if (this.closed) return Promise.reject(new CommitReaderError('git cat-file ended'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
@@ -77,10 +121,9 @@ class CatFileProcess {
         ANSWER_MS,
       );
       timer.unref();
-      this.questions.push({ resolve, reject, timer });
+      this.questions.push({ keep: how.keep, done: (found) => resolve(how.done(found)), reject, timer });
       ref(this.child.stdout);
-      // Peeled to the commit: a tag's sha names its commit; a tree or blob is "missing".
-      this.child.stdin?.write(`${sha}^{commit}\n`);
+      this.child.stdin?.write(`${line}\n`);
     });
   }
 
@@ -108,18 +151,17 @@ class CatFileProcess {
       } else {
         const object = this.object;
         const take = Math.min(object.due, chunk.length - at);
-        const room = Math.min(take, Math.max(0, KEPT_BYTES - object.keptLength));
-        if (object.commit && room > 0) {
-          object.kept.push(Buffer.from(chunk.subarray(at, at + room)));
+        const room = Math.min(take, object.kept.length - object.keptLength);
+        if (room > 0) {
+          chunk.copy(object.kept, object.keptLength, at, at + room);
           object.keptLength += room;
         }
         object.due -= take;
         at += take;
         if (object.due === 0) {
           this.object = undefined;
-          // The object is followed by a newline, counted in `due`.
-          const kept = Buffer.concat(object.kept).subarray(0, Math.min(object.size, object.keptLength));
-          this.answer(object.commit ? { commit: object.sha, info: parseCommit(kept) } : undefined);
+          const { sha, type, size, kept } = object;
+          this.answer({ sha, type, size, kept });
         }
       }
     }
@@ -129,13 +171,18 @@ class CatFileProcess {
   private heard(line: string): void {
     const parts = line.split(' ');
     if (parts.length === 3 && FULL_SHA.test(parts[0]!) && /^\d+$/.test(parts[2]!)) {
+      const question = this.questions[0];
+      if (!question) return this.end(new CommitReaderError('an answer of git cat-file nobody asked for'));
       const size = Number(parts[2]);
+      const type = parts[1]!;
+      const keep = Math.max(0, Math.min(size, question.keep(type, size)));
+      // The object is followed by a newline, counted in `due`.
       this.object = {
         sha: parts[0]!,
-        commit: parts[1] === 'commit',
+        type,
         due: size + 1,
         size,
-        kept: [],
+        kept: Buffer.allocUnsafe(keep),
         keptLength: 0,
       };
     } else if (parts.length === 2 && (parts[1] === 'missing' || parts[1] === 'ambiguous')) {
@@ -143,12 +190,12 @@ class CatFileProcess {
     } else this.end(new CommitReaderError('unreadable answer of git cat-file'));
   }
 
-  private answer(found: CommitLookup): void {
+  private answer(found: Found): void {
     const question = this.questions.shift();
     if (!question) return this.end(new CommitReaderError('an answer of git cat-file nobody asked for'));
     clearTimeout(question.timer);
     if (this.questions.length === 0) unrefStream(this.child.stdout);
-    question.resolve(found);
+    question.done(found);
   }
 
   private end(error: Error): void {
@@ -189,6 +236,21 @@ export class CommitReader {
    */
   async lookup(sha: string): Promise<CommitLookup> {
     if (!FULL_SHA.test(sha)) throw new CommitReaderError(`not a full sha: ${sha}`);
+    return this.using((process) => process.ask(sha));
+  }
+
+  /**
+   * The object `sha` (a full sha, not peeled) as stored: its type and whole body, taken from
+   * `budget`; 'too big' when more than what is left of the budget (the object is not held);
+   * undefined when missing. Reads are answered in the order asked, so many may be asked at
+   * once. Rejects with a {@link CommitReaderError} as {@link lookup} does.
+   */
+  async read(sha: string, budget: ReadBudget): Promise<RawObject | 'too big' | undefined> {
+    if (!FULL_SHA.test(sha)) throw new CommitReaderError(`not a full sha: ${sha}`);
+    return this.using((process) => process.readObject(sha, budget));
+  }
+
+  private async using<T>(ask: (process: CatFileProcess) => Promise<T>): Promise<T> {
     clearTimeout(this.idleTimer);
     if (!this.current || this.current.closed) {
       const started = new CatFileProcess(this.gitDir, () => {
@@ -197,7 +259,7 @@ export class CommitReader {
       this.current = started;
     }
     try {
-      return await this.current.ask(sha);
+      return await ask(this.current);
     } finally {
       this.idleSoon();
     }

@@ -21,6 +21,7 @@ import type { Kysely } from 'kysely';
 import { listProjects, type Database } from '../../store/index.js';
 import { COMMIT_INFO_FORMAT, parseCommitInfo, type CommitInfo } from './commit-info.js';
 import { closeCommitReader, commitReaderOf, CommitReaderError } from './commit-reader.js';
+import { checkoutTree, configAllows, type ObjectSource } from './tree-checkout.js';
 import {
   CheckoutError,
   findRef,
@@ -237,28 +238,30 @@ async function commitIn(
 
 /**
  * A shallow repository of `commit` alone at `dir` (replacing whatever is there), from the
- * mirror's objects: the git directory is written here, its pack and the files by git.
+ * mirror's objects: the git directory is written here; a small tree's files, objects and
+ * index too, read through the mirror's cat-file (tree-checkout.ts: no git started), and any
+ * other tree's pack and files by git. Exported for tests, which pass `objects` to see the
+ * fast path fail half way.
  */
-async function makeCheckout(
+export async function makeCheckout(
   mirror: string,
   dir: string,
   commit: string,
   url: string,
   signal: AbortSignal | undefined,
-): Promise<void> {
+  objects: ObjectSource = commitReaderOf(mirror),
+): Promise<'tree' | 'git'> {
+  await prepareCheckout(dir, commit, url);
+  if (!signal?.aborted && (await treeCheckoutAllowed(mirror))) {
+    try {
+      await checkoutTree(objects, dir, commit);
+      return 'tree';
+    } catch {
+      // Not a tree for this path, or cat-file failed: git's path, from a directory as fresh.
+      await prepareCheckout(dir, commit, url);
+    }
+  }
   const git = join(dir, '.git');
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(join(git, 'objects', 'pack'), { recursive: true });
-  await mkdir(join(git, 'refs'));
-  await Promise.all([
-    mkdir(join(git, 'objects', 'info')),
-    mkdir(join(git, 'refs', 'heads')),
-    mkdir(join(git, 'refs', 'tags')),
-    writeFile(join(git, 'HEAD'), `${commit}\n`),
-    // Its parents are not there: git treats it as the root, as in a --depth=1 clone.
-    writeFile(join(git, 'shallow'), `${commit}\n`),
-    writeFile(join(git, 'config'), checkoutConfig(url)),
-  ]);
   const broken = (error: unknown) => {
     throw signal?.aborted ? error : new MirrorBroken(reasonOf(error));
   };
@@ -280,6 +283,45 @@ async function makeCheckout(
       // The index is the build's: the mirror is only read.
       { GIT_INDEX_FILE: join(git, 'index') },
     ).catch(broken),
+  ]);
+  return 'git';
+}
+
+/**
+ * Whether git's configuration leaves a checkout's files as stored (see {@link configAllows}):
+ * asked once per mirror; a mirror git cannot read takes git's path, where it is found broken.
+ */
+function treeCheckoutAllowed(mirror: string): Promise<boolean> {
+  let allowed = configChecked.get(mirror);
+  if (allowed === undefined) {
+    allowed = runGit(['--git-dir', mirror, 'config', '-z', '--list'], undefined).then(
+      (config) => configAllows(mirror, config),
+      () => {
+        configChecked.delete(mirror);
+        return false;
+      },
+    );
+    configChecked.set(mirror, allowed);
+  }
+  return allowed;
+}
+
+const configChecked = new Map<string, Promise<boolean>>();
+
+/** `dir` made anew with the git directory of a shallow clone of `commit`, without objects. */
+async function prepareCheckout(dir: string, commit: string, url: string): Promise<void> {
+  const git = join(dir, '.git');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(join(git, 'objects', 'pack'), { recursive: true });
+  await mkdir(join(git, 'refs'));
+  await Promise.all([
+    mkdir(join(git, 'objects', 'info')),
+    mkdir(join(git, 'refs', 'heads')),
+    mkdir(join(git, 'refs', 'tags')),
+    writeFile(join(git, 'HEAD'), `${commit}\n`),
+    // Its parents are not there: git treats it as the root, as in a --depth=1 clone.
+    writeFile(join(git, 'shallow'), `${commit}\n`),
+    writeFile(join(git, 'config'), checkoutConfig(url)),
   ]);
 }
 

@@ -1,0 +1,298 @@
+/**
+ * A checkout of a small tree without starting git: the commit, its trees and blobs are read
+ * through the mirror's long-lived `git cat-file --batch` ({@link CommitReader.read}), the
+ * files written into the build's fresh directory, each object written as a loose object into
+ * its `.git`, and `.git/index` written as git writes it (version 2, stat data of the files
+ * written). The result is what `pack-objects` + `read-tree --reset -u` make of the same
+ * commit: the same files and modes, the same `git ls-files -s`, a clean `git status`, and a
+ * repository `git fsck --full` finds whole.
+ *
+ * Only what it can do exactly is done: anything git would treat in a way this does not
+ * copy (attributes and their filters, submodules, a configuration that converts or writes
+ * links as files), any name git's own path checks would refuse, a mode other than git's
+ * four, more than {@link TreeLimits} of entries or bytes, an object not as asked: for all
+ * these it gives a reason and the caller takes git's path (which refuses what git refuses).
+ * A hostile repository's huge tree is never held: reads stop at the byte budget.
+ */
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { deflate as deflateCallback } from 'node:zlib';
+import type { RawObject, ReadBudget } from './commit-reader.js';
+
+const deflate = promisify(deflateCallback);
+
+/** Where objects are read: the mirror's cat-file ({@link CommitReader}) in the server. */
+export interface ObjectSource {
+  /** The object whole within `budget`, 'too big' past it, undefined when missing; may reject. */
+  read(sha: string, budget: ReadBudget): Promise<RawObject | 'too big' | undefined>;
+}
+
+/** What is checked out this way at most; a larger tree takes git's path. */
+export interface TreeLimits {
+  /** Tree entries, directories included. */
+  entries: number;
+  /** Bytes of all objects read: the commit, trees and blobs. */
+  bytes: number;
+}
+
+export const TREE_LIMITS: TreeLimits = { entries: 1000, bytes: 8 * 1024 * 1024 };
+
+/** A file of the checkout: its path under the directory, git mode and blob. */
+interface FileEntry {
+  path: string;
+  mode: '100644' | '100755' | '120000';
+  sha: string;
+}
+
+/** Why this path cannot check the commit out exactly; git's path is taken. */
+export class NotHere extends Error {
+  override name = 'NotHere';
+}
+
+const SHA1 = /^[0-9a-f]{40}$/;
+const MODES = new Set<string>(['40000', '100644', '100755', '120000']);
+type Mode = '40000' | FileEntry['mode'];
+/** Code points HFS+ ignores in names: git's `core.protectHFS` checks names without them. */
+const HFS_IGNORABLE = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/g;
+
+/**
+ * Writes `commit`'s files into `dir`, its objects and index into `dir/.git` (already made, as
+ * {@link makeCheckout} makes it: HEAD, shallow, config, an empty `objects/`). Throws a
+ * {@link NotHere} with the reason when the commit does not qualify, and whatever reading or
+ * writing threw (a {@link CommitReaderError} when cat-file died): in both cases `dir` may
+ * hold part of the work and is to be removed before git's path. Never writes outside `dir`
+ * and never through a link: every file is created new (`wx`) in directories it made.
+ */
+export async function checkoutTree(
+  source: ObjectSource,
+  dir: string,
+  commit: string,
+  limits: TreeLimits = TREE_LIMITS,
+): Promise<void> {
+  if (!SHA1.test(commit)) throw new NotHere('not a SHA-1 commit');
+  const budget: ReadBudget = { left: limits.bytes };
+  const objects = new Map<string, RawObject>();
+  const read = async (sha: string, type: string): Promise<RawObject> => {
+    const object = await source.read(sha, budget);
+    if (object === undefined) throw new NotHere(`${type} ${sha} is missing`);
+    if (object === 'too big') throw new NotHere(`more than ${limits.bytes} bytes`);
+    if (object.type !== type) throw new NotHere(`${sha} is a ${object.type}, not a ${type}`);
+    // cat-file answered for this sha: anything else is a wrong answer, never written.
+    if (hashOf(object) !== sha) throw new NotHere(`cat-file's ${type} ${sha} does not hash to it`);
+    objects.set(sha, object);
+    return object;
+  };
+
+  const commitObject = await read(commit, 'commit');
+  const tree = /^tree ([0-9a-f]{40})\n/.exec(commitObject.body.toString('latin1', 0, 46))?.[1];
+  if (tree === undefined) throw new NotHere('a commit without a tree line');
+
+  // The trees level by level, each level's trees asked of cat-file at once.
+  const files: FileEntry[] = [];
+  let entries = 0;
+  for (let level: Array<{ prefix: string; sha: string }> = [{ prefix: '', sha: tree }]; level.length > 0;) {
+    const next: typeof level = [];
+    const trees = await Promise.all(
+      level.map(async ({ prefix, sha }) => ({
+        prefix,
+        object: objects.get(sha) ?? (await read(sha, 'tree')),
+      })),
+    );
+    for (const { prefix, object } of trees) {
+      for (const entry of parseTree(object.body)) {
+        if (++entries > limits.entries) throw new NotHere(`more than ${limits.entries} entries`);
+        const path = prefix + entry.name;
+        if (entry.mode === '40000') next.push({ prefix: `${path}/`, sha: entry.sha });
+        else files.push({ path, mode: entry.mode, sha: entry.sha });
+      }
+    }
+    level = next;
+  }
+  const blobs = [...new Set(files.map((file) => file.sha))];
+  await Promise.all(blobs.map((sha) => read(sha, 'blob')));
+
+  // Only directories that hold a file: git makes no directory for a tree of empty trees.
+  const dirs = new Set<string>();
+  for (const { path } of files)
+    for (let slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1))
+      dirs.add(path.slice(0, slash));
+  const byDepth = [...dirs].sort((a, b) => depthOf(a) - depthOf(b));
+  for (let at = 0; at < byDepth.length;) {
+    const depth = depthOf(byDepth[at]!);
+    const same: string[] = [];
+    while (at < byDepth.length && depthOf(byDepth[at]!) === depth) same.push(byDepth[at++]!);
+    await settled(same.map((path) => mkdir(join(dir, path))));
+  }
+  const git = join(dir, '.git');
+  await settled([
+    ...files.map(async ({ path, mode, sha }) => {
+      const body = objects.get(sha)!.body;
+      if (mode === '120000') await symlink(body, join(dir, path));
+      else await writeFile(join(dir, path), body, { flag: 'wx', mode: mode === '100755' ? 0o777 : 0o666 });
+    }),
+    writeObjects(git, objects),
+  ]);
+  await writeFile(join(git, 'index'), await indexOf(dir, files), { flag: 'wx' });
+}
+
+/**
+ * The entries of a tree object, each checked as git's read-tree and fsck would check it:
+ * in git's order without duplicates, one of git's four modes (a gitlink is a submodule), a
+ * name git accepts for a path of a checkout and that this path writes as is.
+ */
+function parseTree(body: Buffer): Array<{ mode: Mode; name: string; sha: string }> {
+  const entries: Array<{ mode: Mode; name: string; sha: string }> = [];
+  const names = new Set<string>();
+  let previous: Buffer | undefined;
+  for (let at = 0; at < body.length;) {
+    const space = body.indexOf(0x20, at);
+    const nul = space < 0 ? -1 : body.indexOf(0, space);
+    if (space < 0 || nul < 0 || nul + 21 > body.length) throw new NotHere('an unreadable tree');
+    const mode = body.toString('latin1', at, space);
+    const rawName = body.subarray(space + 1, nul);
+    const sha = body.toString('hex', nul + 1, nul + 21);
+    at = nul + 21;
+    if (mode === '160000') throw new NotHere('a submodule');
+    if (!MODES.has(mode)) throw new NotHere(`an entry of mode ${mode}`);
+    const name = rawName.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(rawName)) throw new NotHere('a name that is not UTF-8');
+    const refused = refusedName(name, mode === '120000');
+    if (refused !== undefined) throw new NotHere(refused);
+    if (names.has(name)) throw new NotHere(`the name "${name}" twice in a tree`);
+    names.add(name);
+    // git's tree order: a tree's name compares as if it ended in '/'.
+    const key = mode === '40000' ? Buffer.concat([rawName, Buffer.from('/')]) : rawName;
+    if (previous !== undefined && Buffer.compare(previous, key) >= 0) throw new NotHere('an unsorted tree');
+    previous = key;
+    entries.push({ mode: mode as Mode, name, sha });
+  }
+  return entries;
+}
+
+/**
+ * Why git would not check out `name`, or handle it in a way this path does not copy;
+ * undefined for a name written as is. git's checks (verify_path with core.protectNTFS, on by
+ * default, and core.protectHFS, which a configuration may turn on) are followed broadly.
+ */
+function refusedName(name: string, link: boolean): string | undefined {
+  if (name === '' || name === '.' || name === '..') return `an entry named "${name}"`;
+  if (/[/\\\0]/.test(name)) return 'a name with a slash, a backslash or NUL';
+  const bare = name.replace(HFS_IGNORABLE, '').toLowerCase();
+  if (/^\.git[. ]*(?::|$)/.test(bare) || /^git~\d/.test(bare)) return 'an entry named .git';
+  if (bare.startsWith('.gitattributes')) return 'a .gitattributes file';
+  if (link && (bare.startsWith('.gitmodules') || /^(?:gitmod|gi7eba)~\d/.test(bare)))
+    return 'a .gitmodules link';
+  return undefined;
+}
+
+/** Every object as a loose object, `objects/xx/<38 hex>`, read-only as git writes them. */
+async function writeObjects(git: string, objects: Map<string, RawObject>): Promise<void> {
+  const fanout = new Set([...objects.keys()].map((sha) => sha.slice(0, 2)));
+  await settled([...fanout].map((xx) => mkdir(join(git, 'objects', xx))));
+  await settled(
+    [...objects].map(async ([sha, object]) => {
+      // Level 1 is git's own default for loose objects (core.looseCompression).
+      const bytes = await deflate(Buffer.concat([headerOf(object), object.body]), { level: 1 });
+      await writeFile(join(git, 'objects', sha.slice(0, 2), sha.slice(2)), bytes, {
+        flag: 'wx',
+        mode: 0o444,
+      });
+    }),
+  );
+}
+
+/**
+ * `.git/index` for `files`, as read-tree writes it (version 2, no extension): one entry per
+ * file in the order of its path's bytes, with the stat data of the file as written, so that
+ * git takes it as unchanged; a SHA-1 of it all at the end.
+ */
+async function indexOf(dir: string, files: FileEntry[]): Promise<Buffer> {
+  const named = files
+    .map((file) => ({ ...file, name: Buffer.from(file.path, 'utf8') }))
+    .sort((a, b) => Buffer.compare(a.name, b.name));
+  const stats = await Promise.all(named.map(({ path }) => lstat(join(dir, path), { bigint: true })));
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(12);
+  head.write('DIRC', 0, 'latin1');
+  head.writeUInt32BE(2, 4);
+  head.writeUInt32BE(named.length, 8);
+  parts.push(head);
+  named.forEach(({ name, mode, sha }, i) => {
+    const s = stats[i]!;
+    // 62 bytes of fixed fields, the name, then 1 to 8 NULs to a multiple of 8.
+    const entry = Buffer.alloc((62 + name.length + 8) & ~7);
+    const u32 = (value: bigint, at: number) => entry.writeUInt32BE(Number(value & 0xffffffffn), at);
+    u32(s.ctimeNs / 1_000_000_000n, 0);
+    u32(s.ctimeNs % 1_000_000_000n, 4);
+    u32(s.mtimeNs / 1_000_000_000n, 8);
+    u32(s.mtimeNs % 1_000_000_000n, 12);
+    u32(s.dev, 16);
+    u32(s.ino, 20);
+    entry.writeUInt32BE(parseInt(mode, 8), 24);
+    u32(s.uid, 28);
+    u32(s.gid, 32);
+    u32(s.size, 36);
+    entry.write(sha, 40, 'hex');
+    entry.writeUInt16BE(Math.min(name.length, 0xfff), 60);
+    name.copy(entry, 62);
+    parts.push(entry);
+  });
+  const body = Buffer.concat(parts);
+  return Buffer.concat([body, createHash('sha1').update(body).digest()]);
+}
+
+function headerOf(object: RawObject): Buffer {
+  return Buffer.from(`${object.type} ${object.body.length}\0`, 'latin1');
+}
+
+function hashOf(object: RawObject): string {
+  return createHash('sha1').update(headerOf(object)).update(object.body).digest('hex');
+}
+
+function depthOf(path: string): number {
+  let depth = 0;
+  for (let at = path.indexOf('/'); at >= 0; at = path.indexOf('/', at + 1)) depth++;
+  return depth;
+}
+
+/** All of `work` finished (none left writing), then the first failure thrown, if any. */
+async function settled(work: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed?.status === 'rejected') throw failed.reason;
+}
+
+/**
+ * Whether git's configuration and attribute files seen by a checkout from `gitDir` leave the
+ * files as stored: no line-ending conversion (core.autocrlf), links written as links
+ * (core.symlinks), no sparse checkout and no attributes from outside the tree (the tree's own
+ * `.gitattributes` are checked by {@link checkoutTree}). `config` is `git config -z --list`.
+ */
+export async function configAllows(gitDir: string, config: string): Promise<boolean> {
+  const values = new Map<string, string>();
+  for (const item of config.split('\0')) {
+    const nl = item.indexOf('\n');
+    values.set((nl < 0 ? item : item.slice(0, nl)).toLowerCase(), nl < 0 ? 'true' : item.slice(nl + 1));
+  }
+  const falsy = (value: string | undefined) => value === undefined || /^(?:false|no|off|0|)$/i.test(value);
+  const autocrlf = values.get('core.autocrlf');
+  if (!(falsy(autocrlf) || autocrlf?.toLowerCase() === 'input')) return false;
+  const symlinks = values.get('core.symlinks');
+  if (symlinks !== undefined && !/^(?:true|yes|on|1)$/i.test(symlinks)) return false;
+  if (!falsy(values.get('core.sparsecheckout')) || values.has('core.attributesfile')) return false;
+  const xdg = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  const attributeFiles = [join(xdg, 'git', 'attributes'), join(gitDir, 'info', 'attributes')];
+  if (!process.env.GIT_ATTR_NOSYSTEM) attributeFiles.push('/etc/gitattributes', '/usr/etc/gitattributes');
+  const found = await Promise.all(
+    attributeFiles.map((path) =>
+      stat(path).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return !found.includes(true);
+}
