@@ -110,6 +110,25 @@ describe('LineSplitter', () => {
     for (const sizes of [[1], [7], [64, 3], [4096]]) expect(split(pieces(bytes, sizes), 16)).toEqual(whole);
   });
 
+  it('gives the same pieces and flags for lines around the cap, with \\r\\n, whole or byte by byte', () => {
+    let text = '';
+    for (const length of [0, 1, 7, 8, 9, 16, 17])
+      for (const end of ['\n', '\r\n', '\r\r\n'])
+        text += 'é'.repeat(length >> 1) + 'x'.repeat(length & 1) + end;
+    const bytes = Buffer.from(text + '\n\r\n');
+    const run = (chunks: Buffer[]) => {
+      const got: [string, boolean][] = [];
+      const s = new LineSplitter((line, continues) => got.push([line, continues]), { maxLineLength: 8 });
+      for (const chunk of chunks) s.write(chunk);
+      s.flush();
+      return got;
+    };
+    const byByte = run(pieces(bytes, [1]));
+    expect(byByte.filter(([, continues]) => continues).length).toBeGreaterThan(0);
+    expect(run([bytes])).toEqual(byByte);
+    expect(run(pieces(bytes, [5, 13]))).toEqual(byByte);
+  });
+
   it('flags every piece of a cut line but the last as continuing', () => {
     const got: [string, boolean][] = [];
     const s = new LineSplitter((text, continues) => got.push([text, continues]), { maxLineLength: 4 });

@@ -78,8 +78,14 @@ export class LineSplitter {
     let start = 0;
     let nl = text.indexOf('\n');
     while (nl !== -1) {
-      this.append(text, start, nl);
-      this.endLine();
+      if (nl - start <= this.max && this.pending.length === 0 && this.emitted === 0 && !this.discarding) {
+        // A whole line within the chunk, no longer than a piece (nearly every line): what
+        // `append` and `endLine` do, without building it up in `pending`.
+        this.emit(text.slice(start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl), false);
+      } else {
+        this.append(text, start, nl);
+        this.endLine();
+      }
       start = nl + 1;
       nl = text.indexOf('\n', start);
     }

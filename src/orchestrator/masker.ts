@@ -143,6 +143,13 @@ export function maskingSink(
     line(stream, text, continues = false) {
       const line = held[stream];
       consumed[stream] += 1;
+      if (!continues && line.parts.length === 0) {
+        // A whole line in one piece (nearly every line): what `send` does, without its arrays.
+        const masked = mask(text);
+        if (masked.length <= MAX_LINE_LENGTH) emit(stream, masked, consumed[stream]);
+        else for (const piece of cutPieces(masked, MAX_LINE_LENGTH)) emit(stream, piece, consumed[stream]);
+        return;
+      }
       line.parts.push(text);
       line.length += text.length;
       if (!continues || line.length >= MAX_LOGICAL_LINE + MAX_LINE_LENGTH) send(stream);
