@@ -96,6 +96,8 @@ async function filesOf(dir: string, under = ''): Promise<string[]> {
 
 /** What a build's checkout must be: the commit, clean, whole. */
 function expectWhole(dir: string, commit: string) {
+  // First, before any git refreshes the index: its stat data is the files' (none stat-dirty).
+  expect(git(dir, ['diff-files', '--name-only'])).toBe('');
   expect(git(dir, ['rev-parse', 'HEAD'])).toBe(commit);
   expect(git(dir, ['log', '-1', '--format=%H'])).toBe(commit);
   expect(git(dir, ['status', '--porcelain'])).toBe('');
