@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { FsLogStore } from './fs-log-store.js';
 import { LogHub } from './log-hub.js';
 import { BuildLogWriter, LOG_LIMIT_MARKER } from './log-writer.js';
-import type { StoredLogLine } from './types.js';
+import type { LogStore, StoredLogLine } from './types.js';
 
 async function store() {
   return new FsLogStore(await mkdtemp(join(tmpdir(), 'slipway-logs-')));
@@ -35,6 +35,49 @@ describe('BuildLogWriter + FsLogStore', () => {
     ]);
     expect((await logs.read(1, 0)).map((l) => l.text)).toEqual(['a', 'b', 'c']);
     expect((await logs.read(1, 2)).map((l) => l.seq)).toEqual([3]);
+  });
+
+  it("publishes each batch as stored, joining the flushes made while the store was busy up to a flush's size", async () => {
+    const logs = await store();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const appended: (readonly StoredLogLine[])[] = [];
+    const gated: LogStore = {
+      append: async (buildId, lines) => {
+        appended.push(lines);
+        if (appended.length === 1) await gate;
+        await logs.append(buildId, lines);
+      },
+      read: (buildId, after, limit) => logs.read(buildId, after, limit),
+      lastSeq: (buildId) => logs.lastSeq(buildId),
+      remove: (buildId) => logs.remove(buildId),
+    };
+    const hub = new LogHub();
+    const published: (readonly StoredLogLine[])[] = [];
+    hub.subscribe(
+      1,
+      (lines) => void published.push(lines),
+      () => undefined,
+    );
+    const writer = await BuildLogWriter.open(1, gated, hub);
+    writer.write('s', 't', 'stdout', 'first');
+    const first = writer.flush();
+    while (appended.length === 0) await new Promise(setImmediate); // the store is busy with it
+    for (let i = 0; i < 5; i++) {
+      writer.write('s', 't', 'stdout', `small ${i}`);
+      void writer.flush();
+    }
+    for (let i = 0; i < 2500; i++) writer.write('s', 't', 'stdout', `bulk ${i}`);
+    void writer.flush();
+    release();
+    await first;
+    await writer.close();
+    expect(appended.map((b) => b.length)).toEqual([1, 5, 2000, 500]);
+    // The very arrays stored are the ones published: one encoding serves both.
+    expect(published).toHaveLength(appended.length);
+    published.forEach((batch, i) => expect(batch).toBe(appended[i]));
+    expect(published.flat().map((l) => l.seq)).toEqual(Array.from({ length: 2506 }, (_, i) => i + 1));
+    expect((await logs.read(1, 0)).length).toBe(2506);
   });
 
   it('stores and publishes lines on its own, at once after a quiet spell and soon after a flush', async () => {

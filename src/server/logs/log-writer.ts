@@ -42,6 +42,8 @@ export class BuildLogWriter {
   private lastFlushAt = 0;
   /** Lines flushed while the store was busy with earlier ones: stored together next. */
   private queued: StoredLogLine[][] = [];
+  /** The UTF-8 bytes of each of `queued`'s parts' text. */
+  private queuedBytes: number[] = [];
   /** The loop storing `queued`, while it runs. */
   private storing: Promise<void> | undefined;
   private readonly lineNumbers = new Map<string, number>();
@@ -200,6 +202,7 @@ export class BuildLogWriter {
     }
     if (this.pending.length > 0) {
       this.queued.push(this.pending);
+      this.queuedBytes.push(this.pendingBytes);
       this.pending = [];
       this.pendingBytes = 0;
     }
@@ -219,9 +222,7 @@ export class BuildLogWriter {
     await Promise.resolve();
     try {
       while (this.queued.length > 0) {
-        const parts = this.queued;
-        this.queued = [];
-        const batch = parts.length === 1 ? parts[0]! : parts.flat();
+        const batch = this.nextBatch();
         try {
           await this.store.append(this.buildId, batch);
         } catch (error) {
@@ -230,8 +231,9 @@ export class BuildLogWriter {
           this.failure = error;
           continue;
         }
-        // Published in the writer's batch sizes: one live event stays small.
-        for (const part of parts) this.hub.publish(this.buildId, part);
+        // Published as stored: the store's record and every reader's `lines` event are made
+        // of one encoding of the batch (batch-record.ts).
+        this.hub.publish(this.buildId, batch);
         const counts = new Map<string, number>();
         for (let i = 0; i < batch.length; i++) {
           const line = batch[i]!;
@@ -245,6 +247,26 @@ export class BuildLogWriter {
     } finally {
       this.storing = undefined;
     }
+  }
+
+  /**
+   * Takes the next batch to store from `queued`: the parts flushed while the store was busy,
+   * joined while they stay within one flush's size (FLUSH_LINES, FLUSH_BYTES), so that many
+   * small flushes cost one write, and one live event stays small.
+   */
+  private nextBatch(): StoredLogLine[] {
+    let take = 1;
+    let lines = this.queued[0]!.length;
+    let bytes = this.queuedBytes[0]!;
+    while (take < this.queued.length) {
+      lines += this.queued[take]!.length;
+      bytes += this.queuedBytes[take]!;
+      if (lines > FLUSH_LINES || bytes > FLUSH_BYTES) break;
+      take += 1;
+    }
+    const parts = this.queued.splice(0, take);
+    this.queuedBytes.splice(0, take);
+    return parts.length === 1 ? parts[0]! : parts.flat();
   }
 
   /** Stores the rest and tells live readers the log is complete. */
