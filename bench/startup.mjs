@@ -11,7 +11,7 @@
 //     5 s windows) and for idle compile workers to end (15 s). BENCH_STARTUP_MEMORY=idle or
 //     =builds stops after that moment.
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -82,34 +82,50 @@ async function benchMemory() {
   const one = await server.startServer(dataDir, { globalLimit: 2 });
   // Every case of bench/server.mjs asks for a server; here they all get this one.
   const start = async () => one;
-  const rss = async () => {
+  const breakdown = {};
+  const rss = async (moment) => {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    return rssOf(pidOf());
+    const pid = pidOf();
+    breakdown[moment] = smapsOf(pid);
+    // e.g. BENCH_STARTUP_SMAPS=/tmp/smaps: the server's whole /proc/<pid>/smaps at each moment.
+    if (process.env.BENCH_STARTUP_SMAPS) {
+      await mkdir(process.env.BENCH_STARTUP_SMAPS, { recursive: true });
+      await writeFile(
+        join(process.env.BENCH_STARTUP_SMAPS, `${moment}.smaps`),
+        readFileSync(`/proc/${pid}/smaps`),
+      );
+    }
+    return rssOf(pid);
   };
   try {
-    const idle = await rss();
+    const idle = await rss('idle');
     const result = { idleMb: idle };
     if (process.env.BENCH_STARTUP_MEMORY !== 'idle') {
       await server.benchThroughput(work, start);
-      result.afterBuildsMb = await rss();
+      result.afterBuildsMb = await rss('builds');
       if (process.env.BENCH_STARTUP_MEMORY !== 'builds') {
         await server.benchFanout(work, start);
-        result.afterFanoutMb = await rss();
+        result.afterFanoutMb = await rss('fanout');
       }
     }
+    result.breakdownMb = breakdown;
     const r = (mb) => `${mb.toFixed(1)} MB (${(mb / idle).toFixed(2)}× idle)`;
+    const split = (moment) => {
+      const b = breakdown[moment];
+      return b ? `${b.anonymous.toFixed(1)} / ${b.file.toFixed(1)} MB` : '';
+    };
     console.log(
       `\n(b) server resident memory (VmRSS) ${SETTLE_MS / 1000} s after each moment, local executor, SQLite`,
     );
     console.log(
       table([
-        ['moment', 'RSS'],
-        ['idle, after start-up', `${idle.toFixed(1)} MB`],
+        ['moment', 'RSS', 'of which anonymous / file-backed'],
+        ['idle, after start-up', `${idle.toFixed(1)} MB`, split('idle')],
         ...(result.afterBuildsMb !== undefined
-          ? [['after 500 one-step builds', r(result.afterBuildsMb)]]
+          ? [['after 500 one-step builds', r(result.afterBuildsMb), split('builds')]]
           : []),
         ...(result.afterFanoutMb !== undefined
-          ? [['after the 200-reader fan-out', r(result.afterFanoutMb)]]
+          ? [['after the 200-reader fan-out', r(result.afterFanoutMb), split('fanout')]]
           : []),
       ]),
     );
@@ -137,6 +153,17 @@ function pidOf() {
   }
   if (children.length !== 1) throw new Error(`expected one server process, found ${children.length}`);
   return children[0];
+}
+
+/**
+ * The resident memory's split (MB): anonymous (the V8 heap, malloc's arenas, buffers) and
+ * file-backed (node's binary and the shared libraries' pages read so far).
+ */
+function smapsOf(pid) {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+  const anonymous = kb('Anonymous') / 1024;
+  return { anonymous, file: kb('Rss') / 1024 - anonymous };
 }
 
 function rssOf(pid) {
