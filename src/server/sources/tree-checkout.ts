@@ -15,11 +15,13 @@
  * A hostile repository's huge tree is never held: reads stop at the byte budget.
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstatSync, mkdirSync, symlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { deflate as deflateCallback } from 'node:zlib';
+import { performance } from 'node:perf_hooks';
+import { deflate as deflateCallback, deflateSync } from 'node:zlib';
 import type { RawObject, ReadBudget } from './commit-reader.js';
 
 const deflate = promisify(deflateCallback);
@@ -52,6 +54,10 @@ export class NotHere extends Error {
   override name = 'NotHere';
 }
 
+/** A body larger than this is written, compressed and hashed off this thread or in parts. */
+const LARGE = 64 * 1024;
+/** Work on this thread between two turns of the event loop, at most about this long. */
+const SLICE_MS = 2;
 const SHA1 = /^[0-9a-f]{40}$/;
 const MODES = new Set<string>(['40000', '100644', '100755', '120000']);
 type Mode = '40000' | FileEntry['mode'];
@@ -81,7 +87,7 @@ export async function checkoutTree(
     if (object === 'too big') throw new NotHere(`more than ${limits.bytes} bytes`);
     if (object.type !== type) throw new NotHere(`${sha} is a ${object.type}, not a ${type}`);
     // cat-file answered for this sha: anything else is a wrong answer, never written.
-    if (hashOf(object) !== sha) throw new NotHere(`cat-file's ${type} ${sha} does not hash to it`);
+    if ((await hashOf(object)) !== sha) throw new NotHere(`cat-file's ${type} ${sha} does not hash to it`);
     objects.set(sha, object);
     return object;
   };
@@ -119,23 +125,21 @@ export async function checkoutTree(
   for (const { path } of files)
     for (let slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1))
       dirs.add(path.slice(0, slash));
-  const byDepth = [...dirs].sort((a, b) => depthOf(a) - depthOf(b));
-  for (let at = 0; at < byDepth.length;) {
-    const depth = depthOf(byDepth[at]!);
-    const same: string[] = [];
-    while (at < byDepth.length && depthOf(byDepth[at]!) === depth) same.push(byDepth[at++]!);
-    await settled(same.map((path) => mkdir(join(dir, path))));
+  const slices = new Slices();
+  for (const path of [...dirs].sort((a, b) => depthOf(a) - depthOf(b)))
+    await slices.step(() => mkdirSync(join(dir, path)));
+  for (const { path, mode, sha } of files) {
+    const body = objects.get(sha)!.body;
+    const to = join(dir, path);
+    const options = { flag: 'wx', mode: mode === '100755' ? 0o777 : 0o666 };
+    if (mode === '120000') await slices.step(() => symlinkSync(body, to));
+    else if (body.length > LARGE) await writeFile(to, body, options);
+    else await slices.step(() => writeFileSync(to, body, options));
   }
   const git = join(dir, '.git');
-  await settled([
-    ...files.map(async ({ path, mode, sha }) => {
-      const body = objects.get(sha)!.body;
-      if (mode === '120000') await symlink(body, join(dir, path));
-      else await writeFile(join(dir, path), body, { flag: 'wx', mode: mode === '100755' ? 0o777 : 0o666 });
-    }),
-    writeObjects(git, objects),
-  ]);
-  await writeFile(join(git, 'index'), await indexOf(dir, files), { flag: 'wx' });
+  await writeObjects(git, objects, slices);
+  const index = await indexOf(dir, files, slices);
+  await slices.step(() => writeFileSync(join(git, 'index'), index, { flag: 'wx' }));
 }
 
 /**
@@ -189,19 +193,18 @@ function refusedName(name: string, link: boolean): string | undefined {
 }
 
 /** Every object as a loose object, `objects/xx/<38 hex>`, read-only as git writes them. */
-async function writeObjects(git: string, objects: Map<string, RawObject>): Promise<void> {
-  const fanout = new Set([...objects.keys()].map((sha) => sha.slice(0, 2)));
-  await settled([...fanout].map((xx) => mkdir(join(git, 'objects', xx))));
-  await settled(
-    [...objects].map(async ([sha, object]) => {
-      // Level 1 is git's own default for loose objects (core.looseCompression).
-      const bytes = await deflate(Buffer.concat([headerOf(object), object.body]), { level: 1 });
-      await writeFile(join(git, 'objects', sha.slice(0, 2), sha.slice(2)), bytes, {
-        flag: 'wx',
-        mode: 0o444,
-      });
-    }),
-  );
+async function writeObjects(git: string, objects: Map<string, RawObject>, slices: Slices): Promise<void> {
+  for (const xx of new Set([...objects.keys()].map((sha) => sha.slice(0, 2))))
+    await slices.step(() => mkdirSync(join(git, 'objects', xx)));
+  // Level 1 is git's own default for loose objects (core.looseCompression).
+  const zlib = { level: 1 };
+  const options = { flag: 'wx', mode: 0o444 };
+  for (const [sha, object] of objects) {
+    const path = join(git, 'objects', sha.slice(0, 2), sha.slice(2));
+    const raw = Buffer.concat([headerOf(object), object.body]);
+    if (raw.length > LARGE) await writeFile(path, await deflate(raw, zlib), options);
+    else await slices.step(() => writeFileSync(path, deflateSync(raw, zlib), options));
+  }
 }
 
 /**
@@ -209,11 +212,13 @@ async function writeObjects(git: string, objects: Map<string, RawObject>): Promi
  * file in the order of its path's bytes, with the stat data of the file as written, so that
  * git takes it as unchanged; a SHA-1 of it all at the end.
  */
-async function indexOf(dir: string, files: FileEntry[]): Promise<Buffer> {
+async function indexOf(dir: string, files: FileEntry[], slices: Slices): Promise<Buffer> {
   const named = files
     .map((file) => ({ ...file, name: Buffer.from(file.path, 'utf8') }))
     .sort((a, b) => Buffer.compare(a.name, b.name));
-  const stats = await Promise.all(named.map(({ path }) => lstat(join(dir, path), { bigint: true })));
+  const stats: BigIntStats[] = [];
+  for (const { path } of named)
+    stats.push(await slices.step(() => lstatSync(join(dir, path), { bigint: true })));
   const parts: Buffer[] = [];
   const head = Buffer.alloc(12);
   head.write('DIRC', 0, 'latin1');
@@ -248,21 +253,42 @@ function headerOf(object: RawObject): Buffer {
   return Buffer.from(`${object.type} ${object.body.length}\0`, 'latin1');
 }
 
-function hashOf(object: RawObject): string {
-  return createHash('sha1').update(headerOf(object)).update(object.body).digest('hex');
+/** The object's sha-1, a large body hashed in parts with the event loop served between them. */
+async function hashOf(object: RawObject): Promise<string> {
+  const hash = createHash('sha1').update(headerOf(object));
+  for (let at = 0; at < object.body.length; at += LARGE) {
+    if (at > 0) await yieldNow();
+    hash.update(object.body.subarray(at, at + LARGE));
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Small file-system work done on this thread: a few microseconds each, cheaper than a trip
+ * through libuv's pool per call (which on a busy machine waits for a thread each time); the
+ * event loop is served every {@link SLICE_MS}. Large bodies go through the pool instead.
+ */
+class Slices {
+  private since = performance.now();
+
+  async step<T>(work: () => T): Promise<T> {
+    const result = work();
+    if (performance.now() - this.since >= SLICE_MS) {
+      await yieldNow();
+      this.since = performance.now();
+    }
+    return result;
+  }
+}
+
+function yieldNow(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function depthOf(path: string): number {
   let depth = 0;
   for (let at = path.indexOf('/'); at >= 0; at = path.indexOf('/', at + 1)) depth++;
   return depth;
-}
-
-/** All of `work` finished (none left writing), then the first failure thrown, if any. */
-async function settled(work: Array<Promise<unknown>>): Promise<void> {
-  const results = await Promise.allSettled(work);
-  const failed = results.find((result) => result.status === 'rejected');
-  if (failed?.status === 'rejected') throw failed.reason;
 }
 
 /**
