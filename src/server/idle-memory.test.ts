@@ -5,7 +5,7 @@
  */
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { collectWhenIdle, fullGc } from './idle-memory.js';
+import { collectWhenIdle, fullGc, memoryReleased } from './idle-memory.js';
 
 describe('fullGc', () => {
   it('collects what nothing references, and leaves no `gc` to later contexts', async () => {
@@ -28,7 +28,10 @@ describe('collectWhenIdle', () => {
   afterEach(() => stop?.());
 
   /** Resolves once the collector has looked at the heap `n` more times (one look per quiet window). */
-  function looks(): { heapBytes: () => number; after: (n: number) => Promise<void> } {
+  function looks(bytes = () => 100 * 1024 * 1024): {
+    heapBytes: () => number;
+    after: (n: number) => Promise<void>;
+  } {
     let count = 0;
     const waiting: { at: number; resolve: () => void }[] = [];
     return {
@@ -38,7 +41,7 @@ describe('collectWhenIdle', () => {
           waiting.splice(waiting.indexOf(w), 1);
           w.resolve();
         }
-        return 100 * 1024 * 1024;
+        return bytes();
       },
       after: (n) => new Promise((resolve) => waiting.push({ at: count + n, resolve })),
     };
@@ -75,5 +78,38 @@ describe('collectWhenIdle', () => {
     while (Date.now() < until);
     await heap.after(2);
     expect(collected).toBeGreaterThan(3);
+  });
+
+  it('collects again after a collection that gave memory back, until one gives none', async () => {
+    // The first collection gives back 8 MB, the next nothing.
+    let heap = 100 * 1024 * 1024;
+    let collected = 0;
+    const looked = looks(() => heap);
+    stop = collectWhenIdle({
+      windowMs: 10,
+      collect: () => {
+        if (++collected === 1) heap -= 8 * 1024 * 1024;
+      },
+      heapBytes: looked.heapBytes,
+      youngBytes: () => 1024 * 1024,
+    });
+    await looked.after(10);
+    expect(collected).toBe(2);
+  });
+
+  it('collects in the next quiet window once a cache says it dropped what it held', async () => {
+    const heap = looks();
+    let collected = 0;
+    stop = collectWhenIdle({
+      windowMs: 10,
+      collect: () => collected++,
+      heapBytes: heap.heapBytes,
+      youngBytes: () => 1024 * 1024,
+    });
+    await heap.after(6);
+    expect(collected).toBe(1);
+    memoryReleased();
+    await heap.after(6);
+    expect(collected).toBe(2);
   });
 });

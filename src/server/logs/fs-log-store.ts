@@ -2,6 +2,7 @@ import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeRecord, encodeRecord, isRecord } from './batch-record.js';
+import { memoryReleased } from '../idle-memory.js';
 import type { LogStore, StoredLogLine } from './types.js';
 
 /** Lines per chunk file: big enough for few files, small enough to skip quickly when resuming. */
@@ -15,9 +16,11 @@ const CHUNK_BYTES = 4 * 1024 * 1024;
 const CACHED_CHUNKS = 16;
 /**
  * A parsed chunk nobody read for this long is dropped: after a burst of readers (a fan-out)
- * the server's memory goes back to what it was, instead of keeping 16 chunks for ever.
+ * the server's memory goes back to what it was, instead of keeping 16 chunks for ever. The
+ * readers it serves read the same chunks within moments of each other; and dropped within the
+ * idle collector's few quiet windows (src/server/idle-memory.ts), the chunks are collected too.
  */
-const CACHE_IDLE_MS = 30_000;
+const CACHE_IDLE_MS = 10_000;
 
 /** Text (code units) of one record at most: bounds how far a record takes a chunk past CHUNK_BYTES. */
 const RECORD_CHARS = 1024 * 1024;
@@ -270,15 +273,29 @@ export class FsLogStore implements LogStore {
     this.sweeper ??= setTimeout(() => this.sweep(), CACHE_IDLE_MS).unref();
   }
 
-  /** Drops the chunks not read for {@link CACHE_IDLE_MS} (least recently used come first). */
+  /** Parsed chunks held now (for tests). */
+  get cachedChunks(): number {
+    return this.parsed.size;
+  }
+
+  /**
+   * Drops the chunks not read for {@link CACHE_IDLE_MS} (least recently used come first), and
+   * comes back when the oldest left is due, not a whole period later.
+   */
   private sweep(): void {
     this.sweeper = undefined;
-    const before = Date.now() - CACHE_IDLE_MS;
+    const now = Date.now();
+    let dropped = false;
     for (const [file, entry] of this.parsed) {
-      if ((entry.usedAt ?? 0) > before) break;
+      const idle = now - (entry.usedAt ?? 0);
+      if (idle < CACHE_IDLE_MS) {
+        this.sweeper = setTimeout(() => this.sweep(), CACHE_IDLE_MS - idle).unref();
+        break;
+      }
       this.parsed.delete(file);
+      dropped = true;
     }
-    if (this.parsed.size > 0) this.sweeper = setTimeout(() => this.sweep(), CACHE_IDLE_MS).unref();
+    if (dropped) memoryReleased();
   }
 
   private async chunkFirsts(buildId: number): Promise<number[]> {
