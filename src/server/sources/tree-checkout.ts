@@ -1,7 +1,7 @@
 /**
  * A checkout of a small tree without starting git: the commit, its trees and blobs are read
  * through the mirror's long-lived `git cat-file --batch` ({@link CommitReader.read}), the
- * files written into the build's fresh directory, each object written as a loose object into
+ * files written into the build's fresh directory, the objects written as one pack into
  * its `.git`, and `.git/index` written as git writes it (version 2, stat data of the files
  * written). The result is what `pack-objects` + `read-tree --reset -u` make of the same
  * commit: the same files and modes, the same `git ls-files -s`, a clean `git status`, and a
@@ -137,7 +137,7 @@ export async function checkoutTree(
     else await slices.step(() => writeFileSync(to, body, options));
   }
   const git = join(dir, '.git');
-  await writeObjects(git, objects, slices);
+  await writePack(git, objects, slices);
   const index = await indexOf(dir, files, slices);
   await slices.step(() => writeFileSync(join(git, 'index'), index, { flag: 'wx' }));
 }
@@ -192,19 +192,80 @@ function refusedName(name: string, link: boolean): string | undefined {
   return undefined;
 }
 
-/** Every object as a loose object, `objects/xx/<38 hex>`, read-only as git writes them. */
-async function writeObjects(git: string, objects: Map<string, RawObject>, slices: Slices): Promise<void> {
-  for (const xx of new Set([...objects.keys()].map((sha) => sha.slice(0, 2))))
-    await slices.step(() => mkdirSync(join(git, 'objects', xx)));
-  // Level 1 is git's own default for loose objects (core.looseCompression).
+/** Pack object types (git's `enum object_type`). */
+const PACK_TYPES: Record<string, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+
+/**
+ * Every object into one pack with its index (version 2), `objects/pack/pack-<sha>.{pack,idx}`,
+ * read-only as git writes them: two files, where loose objects cost a file and often a
+ * directory each (file creation is most of this path's cost on a busy disk). Whole objects,
+ * no deltas, compressed at level 1 (git's default for loose objects: speed over size).
+ */
+async function writePack(git: string, objects: Map<string, RawObject>, slices: Slices): Promise<void> {
+  const entries: Array<{ sha: Buffer; offset: number; crc: number }> = [];
+  const head = Buffer.alloc(12);
+  head.write('PACK', 0, 'latin1');
+  head.writeUInt32BE(2, 4);
+  head.writeUInt32BE(objects.size, 8);
+  const parts: Buffer[] = [head];
+  let offset = head.length;
   const zlib = { level: 1 };
-  const options = { flag: 'wx', mode: 0o444 };
   for (const [sha, object] of objects) {
-    const path = join(git, 'objects', sha.slice(0, 2), sha.slice(2));
-    const raw = Buffer.concat([headerOf(object), object.body]);
-    if (raw.length > LARGE) await writeFile(path, await deflate(raw, zlib), options);
-    else await slices.step(() => writeFileSync(path, deflateSync(raw, zlib), options));
+    // The type and the size, 4 bits then 7 bits a byte, low bits first.
+    const header: number[] = [];
+    let size = object.body.length;
+    let byte = (PACK_TYPES[object.type]! << 4) | (size & 0x0f);
+    for (size = Math.floor(size / 16); size > 0; size = Math.floor(size / 128)) {
+      header.push(byte | 0x80);
+      byte = size & 0x7f;
+    }
+    header.push(byte);
+    const zipped =
+      object.body.length > LARGE
+        ? await deflate(object.body, zlib)
+        : await slices.step(() => deflateSync(object.body, zlib));
+    const packed = Buffer.concat([Buffer.from(header), zipped]);
+    entries.push({ sha: Buffer.from(sha, 'hex'), offset, crc: crc32(packed) });
+    parts.push(packed);
+    offset += packed.length;
   }
+  const body = Buffer.concat(parts);
+  const checksum = createHash('sha1').update(body).digest();
+  const pack = Buffer.concat([body, checksum]);
+
+  entries.sort((a, b) => Buffer.compare(a.sha, b.sha));
+  const idx = Buffer.alloc(8 + 256 * 4 + entries.length * 28 + 40);
+  idx.writeUInt32BE(0xff744f63, 0);
+  idx.writeUInt32BE(2, 4);
+  const fanout = new Array<number>(256).fill(0);
+  for (const { sha } of entries) fanout[sha[0]!]! += 1;
+  for (let i = 0, total = 0; i < 256; i++) idx.writeUInt32BE((total += fanout[i]!), 8 + i * 4);
+  let at = 8 + 256 * 4;
+  for (const { sha } of entries) at += sha.copy(idx, at);
+  for (const { crc } of entries) at = idx.writeUInt32BE(crc, at);
+  for (const { offset } of entries) at = idx.writeUInt32BE(offset, at);
+  at += checksum.copy(idx, at);
+  createHash('sha1').update(idx.subarray(0, at)).digest().copy(idx, at);
+
+  const name = join(git, 'objects', 'pack', `pack-${checksum.toString('hex')}`);
+  const options = { flag: 'wx', mode: 0o444 };
+  if (pack.length > LARGE) await writeFile(`${name}.pack`, pack, options);
+  else await slices.step(() => writeFileSync(`${name}.pack`, pack, options));
+  // The index last: git takes a pack for one once its index is there.
+  await slices.step(() => writeFileSync(`${name}.idx`, idx, options));
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+/** CRC-32 as zlib computes it (`zlib.crc32` is not in every Node 20). */
+function crc32(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
 }
 
 /**
