@@ -40,10 +40,9 @@ import {
 import { killGroup, spawnGroup, type ProcessGroup } from './process-group.js';
 import { checkServices, waitForPort } from './services.js';
 import {
-  EXIT_FILE,
-  LAUNCH_FILE,
   RECORD_FILE,
   STEPS_DIR,
+  STEP_FILES,
   isSameProcess,
   launcherAlive,
   readExit,
@@ -101,6 +100,12 @@ interface LocalBuild {
   processes: Set<RunningProcess>;
   /** The pid counter when this process prepared the build (none when it resumed it). */
   pidMark?: PidMark | undefined;
+  /**
+   * Step directories by attempt and key, and the host part of the steps' environment: worked
+   * out once per build, not for every call about every step (a hash, a walk of the host env).
+   */
+  stepDirs: Map<string, string>;
+  baseEnv?: Record<string, string>;
 }
 
 /**
@@ -145,6 +150,11 @@ export class LocalExecutor implements Executor {
   private readonly launches = new Map<string, Promise<StepStart>>();
   /** The steps this process started, by step directory, until released or torn down. */
   private readonly own = new Map<string, OwnStep>();
+  /**
+   * Released step directories the watcher is still removing, by directory: a later call about
+   * the same directory, and the build's teardown, wait for it.
+   */
+  private readonly releasing = new Map<string, Promise<void>>();
   private readonly watcher: StepWatcher;
   private scriptSeq = 0;
 
@@ -182,6 +192,7 @@ export class LocalExecutor implements Executor {
       workspace,
       project: build.project,
       processes: new Set(),
+      stepDirs: new Map(),
       ...(this.runAs ? { home: join(root, 'home') } : {}),
       // Before anything of the build can start: what it starts gets a later pid.
       pidMark: pidMark(),
@@ -270,6 +281,7 @@ export class LocalExecutor implements Executor {
       workspace,
       project: marker.project,
       processes: new Set(),
+      stepDirs: new Map(),
       ...(this.runAs ? { home: join(root, 'home') } : {}),
     });
     return { buildId: build.buildId, workspace };
@@ -295,6 +307,7 @@ export class LocalExecutor implements Executor {
     const dir = this.stepDir(handle.buildId, step.key, step.attempt);
     const inFlight = this.launches.get(dir);
     if (inFlight) return inFlight;
+    await this.releasing.get(dir);
     const start = this.launch(state, handle.buildId, step, dir);
     this.launches.set(dir, start);
     try {
@@ -311,6 +324,7 @@ export class LocalExecutor implements Executor {
       const start = await inFlight;
       return 'ref' in start ? start.ref : undefined;
     }
+    await this.releasing.get(dir);
     const found = await settleLaunch(dir);
     if (found.kind !== 'record') return undefined;
     const { record } = found;
@@ -400,68 +414,80 @@ export class LocalExecutor implements Executor {
       await forgetGroup(this.rootOf(handle.buildId), found.record.pgid).catch(() => undefined);
     }
     this.own.delete(dir);
-    await removeStepDir(dir);
-    // The watcher that told the end removed the script before it wrote the exit.
-    if (!told) await rm(this.stepScript(this.rootOf(handle.buildId), dir), { force: true });
+    if (!told) {
+      await removeStepDir(dir);
+      await rm(this.stepScript(this.rootOf(handle.buildId), dir), { force: true });
+      return;
+    }
+    // The watcher that told the end removed the script before it wrote the exit, and removes the
+    // directory now; this process does not wait for it (a line to the watcher instead of six
+    // file calls, their thread-pool round trips on the path to the next step): what asks about
+    // the directory later waits for it, and so does the build's teardown.
+    if (this.releasing.has(dir)) return;
+    const removed = this.watcher
+      .release(dir)
+      .then((done) => (done ? undefined : removeStepDir(dir)))
+      .catch(() => undefined)
+      .finally(() => this.releasing.delete(dir));
+    this.releasing.set(dir, removed);
   }
 
   private async launch(state: LocalBuild, buildId: string, step: StepSpec, dir: string): Promise<StepStart> {
-    const failed = (code: 'workspace' | 'internal', text: string, err?: unknown): StepStart => ({
-      exit: { kind: 'error', code, message: err === undefined ? text : `${text}: ${message(err)}` },
-    });
-    for (;;) {
-      try {
-        await mkdirStepDir(state.root, dir);
-        break;
-      } catch (err) {
-        if (!isCode(err, 'EEXIST'))
-          return failed('workspace', `could not create the step directory ${dir}`, err);
+    const script = this.stepScript(state.root, dir);
+    for (let again = false; ; again = true) {
+      // The watcher makes the step directory and takes it (`launch`, exclusively): one start
+      // per attempt, whoever asks.
+      const { answer, ended } = await this.watcher.launch({
+        dir,
+        script,
+        commands: step.commands.join('\n') + '\n',
+        cwd: state.workspace,
+        env: this.env(state, { ...step.env, ...step.secrets }),
+        ...this.identity(),
+        record: { buildId, key: step.key, attempt: step.attempt },
+      });
+      if (answer.kind === 'started') {
+        this.remember(dir, answer.record, ended);
+        return { ref: refOf(dir, answer.record) };
       }
-      // Started before, by this process or an earlier one: that start stands.
+      // Not started here, or no answer (the watcher ended first): what is on disk tells.
       const found = await settleLaunch(dir);
       if (found.kind === 'record') {
-        if (
-          found.record.buildId === buildId &&
-          found.record.key === step.key &&
-          found.record.attempt === step.attempt
-        ) {
-          return { ref: refOf(dir, found.record) };
+        const { record } = found;
+        if (record.buildId !== buildId || record.key !== step.key || record.attempt !== step.attempt) {
+          return {
+            exit: {
+              kind: 'error',
+              code: 'internal',
+              message: `the step directory ${dir} records another step`,
+            },
+          };
         }
-        return failed('internal', `the step directory ${dir} records another step`);
+        // Started before (by this process or an earlier one) or by another launch at the same
+        // time (`taken`: its watcher, not ours, tells the end): that start stands, followed from
+        // its files as an adopted one.
+        return { ref: refOf(dir, record) };
       }
-      if (found.kind === 'exit') return { exit: found.exit };
-      // A process died between creating the directory and starting the watcher: nothing runs.
-      await removeTree(dir);
+      // An earlier launch of this attempt failed: its exit stands.
+      if (found.kind === 'exit' && answer.kind === 'taken') return { exit: found.exit };
+      if (found.kind === 'none' && answer.kind === 'taken' && !again) {
+        // Its launcher died before it recorded the step: nothing runs. Started again, once.
+        await removeTree(dir);
+        continue;
+      }
+      const exit: StepExit =
+        found.kind === 'exit'
+          ? found.exit
+          : {
+              kind: 'error',
+              code: 'internal',
+              message: `the step watcher did not start the step in ${dir} (its directory is gone, or the watcher ended)`,
+            };
+      // A start that failed leaves nothing: the attempt may be started again.
+      await removeTree(dir).catch(() => undefined);
+      await rm(script, { force: true });
+      return { exit };
     }
-    const script = this.stepScript(state.root, dir);
-    const { answer, ended } = await this.watcher.launch({
-      dir,
-      script,
-      commands: step.commands.join('\n') + '\n',
-      cwd: state.workspace,
-      env: this.env(state, { ...step.env, ...step.secrets }),
-      ...this.identity(),
-      record: { buildId, key: step.key, attempt: step.attempt },
-    });
-    if (answer.kind === 'started') {
-      this.remember(dir, answer.record, ended);
-      return { ref: refOf(dir, answer.record) };
-    }
-    // Not started, or no answer (the watcher ended first): what is on disk tells.
-    const found = await settleLaunch(dir);
-    if (found.kind === 'record') {
-      // Another launch's step (`taken`: its watcher, not ours, will tell the end): followed
-      // from its files, as an adopted one.
-      return { ref: refOf(dir, found.record) };
-    }
-    const exit: StepExit =
-      found.kind === 'exit'
-        ? found.exit
-        : { kind: 'error', code: 'internal', message: 'the step watcher ended without starting the step' };
-    // A start that failed leaves nothing: the attempt may be started again.
-    await removeTree(dir).catch(() => undefined);
-    await rm(script, { force: true });
-    return { exit };
   }
 
   /** The step directory a ref names, with its record, only if both are this build's step and attempt. */
@@ -473,6 +499,7 @@ export class LocalExecutor implements Executor {
     const dir = this.stepDir(handle.buildId, ref.key, ref.attempt);
     // A ref is input (it comes back from the database): it may only ever name this path.
     if (ref.id !== join(dir, RECORD_FILE)) return undefined;
+    await this.releasing.get(dir);
     const record = this.own.get(dir)?.record ?? (await readRecord(dir));
     if (record?.buildId !== ref.buildId || record.key !== ref.key || record.attempt !== ref.attempt) {
       return undefined;
@@ -566,7 +593,14 @@ export class LocalExecutor implements Executor {
   }
 
   private stepDir(buildId: string, key: string, attempt: number): string {
-    return join(this.rootOf(buildId), STEPS_DIR, stepDirName(key, attempt));
+    const known = this.builds.get(buildId)?.stepDirs;
+    const id = `${attempt}\0${key}`;
+    let dir = known?.get(id);
+    if (dir === undefined) {
+      dir = join(this.rootOf(buildId), STEPS_DIR, stepDirName(key, attempt));
+      known?.set(id, dir);
+    }
+    return dir;
   }
 
   private stepScript(root: string, dir: string): string {
@@ -646,6 +680,7 @@ export class LocalExecutor implements Executor {
   private async teardown(buildId: string): Promise<void> {
     const state = this.builds.get(buildId);
     const root = this.rootOf(buildId);
+    await Promise.all([...this.releasing].filter(([dir]) => dir.startsWith(`${root}/`)).map(([, p]) => p));
     await Promise.all([
       this.stopSteps(root, buildId),
       ...[...(state?.processes ?? [])].map(({ proc }) => proc.terminate(this.killGraceMs)),
@@ -716,12 +751,15 @@ export class LocalExecutor implements Executor {
   }
 
   private env(state: LocalBuild, own: Record<string, string>): Record<string, string> {
-    const user = this.runAs;
-    const extra: Record<string, string> =
-      user && state.home !== undefined
-        ? { PWD: state.workspace, HOME: state.home, USER: user.name, LOGNAME: user.name }
-        : { PWD: state.workspace };
-    return stepEnvironment(this.inheritEnv, extra, own);
+    if (state.baseEnv === undefined) {
+      const user = this.runAs;
+      const extra: Record<string, string> =
+        user && state.home !== undefined
+          ? { PWD: state.workspace, HOME: state.home, USER: user.name, LOGNAME: user.name }
+          : { PWD: state.workspace };
+      state.baseEnv = stepEnvironment(this.inheritEnv, extra, {});
+    }
+    return { ...state.baseEnv, ...own };
   }
 
   private identity(): { uid?: number; gid?: number } {
@@ -801,20 +839,6 @@ const CHOWN_SLICE = 512;
 
 const FIRST_POLL_MS = 10;
 const MAX_POLL_MS = 200;
-
-/** Creates a step directory exclusively (EEXIST: taken); the steps directory too if it is missing. */
-async function mkdirStepDir(root: string, dir: string): Promise<void> {
-  try {
-    await mkdir(dir, { mode: 0o700 });
-  } catch (err) {
-    if (!isCode(err, 'ENOENT')) throw err;
-    await mkdir(join(root, STEPS_DIR), { recursive: true, mode: 0o700 });
-    await mkdir(dir, { mode: 0o700 });
-  }
-}
-
-/** The files a step directory holds once its step ended (step-files.ts). */
-const STEP_FILES = [LAUNCH_FILE, RECORD_FILE, 'stdout', 'stderr', EXIT_FILE];
 
 /**
  * Removes a step directory: its known files side by side, then the directory; anything else in

@@ -22,6 +22,8 @@ export const STEPS_DIR = 'steps';
 export const RECORD_FILE = 'record.json';
 export const EXIT_FILE = 'exit';
 export const LAUNCH_FILE = 'launch';
+/** The files a step directory holds once its step ended. */
+export const STEP_FILES: readonly string[] = [LAUNCH_FILE, RECORD_FILE, 'stdout', 'stderr', EXIT_FILE];
 
 /** What the watcher records about a running step. */
 export interface StepRecord {

@@ -147,6 +147,46 @@ describe('local executor: the steps watcher', () => {
       other.kill('SIGKILL');
     }
   });
+
+  it('makes a missing steps directory, but never a build root that is gone', async () => {
+    const ex = make();
+    const h = await ex.prepare(spec());
+    await rm(join(rootOf(h), STEPS_DIR), { recursive: true });
+    const sink = new RecordingSink();
+    expect(
+      await within(60_000, 'the step', runStep(ex, h, step('test/made', ['echo made']), sink, never())),
+    ).toEqual({ kind: 'exited', exitCode: 0 });
+    expect(sink.out()).toEqual(['made']);
+    // Torn down under it (its files removed by another process): no root is made again.
+    await rm(rootOf(h), { recursive: true });
+    const start = await within(60_000, 'a start', ex.startStep(h, step('test/gone', ['true']), never()));
+    expect(start).toMatchObject({ exit: { kind: 'error' } });
+    await expect(readdir(rootOf(h))).rejects.toThrow(/ENOENT/);
+    await ex.destroy(h);
+  });
+
+  it('leaves nothing of a released step, stray files included, before anything asks about it again', async () => {
+    const ex = make();
+    const h = await ex.prepare(spec());
+    const steps = join(rootOf(h), STEPS_DIR);
+    for (const [key, stray] of [
+      ['test/plain', false],
+      ['test/stray', true],
+    ] as const) {
+      const start = await ex.startStep(h, step(key, ['true']), never());
+      if (!('ref' in start)) throw new Error(`no ref: ${JSON.stringify(start)}`);
+      expect(await within(60_000, key, ex.waitStep(h, start.ref, never()))).toEqual({
+        kind: 'exited',
+        exitCode: 0,
+      });
+      // A file the watcher does not know (a temp file of one killed mid-write).
+      if (stray) await writeFile(join(steps, stepDirName(key, 1), 'exit.tmp'), '');
+      await ex.releaseStep(h, start.ref);
+      expect(await ex.findStep(h, key, 1)).toBeUndefined();
+      expect(await readdir(steps)).toEqual([]);
+    }
+    await ex.destroy(h);
+  });
 });
 
 /** Every regular file under `dir`, the workspace excepted (the step's own files). */
