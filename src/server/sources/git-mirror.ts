@@ -5,7 +5,8 @@
  * `git rev-parse HEAD`, `git log`, `git status` work; no branch, detached HEAD, `origin` is the
  * repository's URL without credentials) made from the mirror by two git processes run side by
  * side: `pack-objects` (the commit, its tree and blobs into the build's `.git`) and `read-tree`
- * (the files and the index). Nothing of the build's directory points back into the mirror, so
+ * (the files and the index); or, for a small tree with nothing git would convert, the same
+ * written from what the mirror's cat-file reads (tree-checkout.ts: no git started). Nothing of the build's directory points back into the mirror, so
  * a build can neither read other commits' objects through it nor change it.
  *
  * Concurrency (one server process per data directory): builds of one project fetch one at a

@@ -108,8 +108,10 @@ export async function checkoutTree(
       })),
     );
     for (const { prefix, object } of trees) {
-      for (const entry of parseTree(object.body)) {
-        if (++entries > limits.entries) throw new NotHere(`more than ${limits.entries} entries`);
+      const parsed = parseTree(object.body, limits.entries - entries);
+      if (parsed === 'too many') throw new NotHere(`more than ${limits.entries} entries`);
+      entries += parsed.length;
+      for (const entry of parsed) {
         const path = prefix + entry.name;
         if (entry.mode === '40000') next.push({ prefix: `${path}/`, sha: entry.sha });
         else files.push({ path, mode: entry.mode, sha: entry.sha });
@@ -145,13 +147,18 @@ export async function checkoutTree(
 /**
  * The entries of a tree object, each checked as git's read-tree and fsck would check it:
  * in git's order without duplicates, one of git's four modes (a gitlink is a submodule), a
- * name git accepts for a path of a checkout and that this path writes as is.
+ * name git accepts for a path of a checkout and that this path writes as is. Stops at the
+ * entry after `most`: a hostile tree of millions of entries is not read through.
  */
-function parseTree(body: Buffer): Array<{ mode: Mode; name: string; sha: string }> {
+function parseTree(
+  body: Buffer,
+  most: number,
+): Array<{ mode: Mode; name: string; sha: string }> | 'too many' {
   const entries: Array<{ mode: Mode; name: string; sha: string }> = [];
   const names = new Set<string>();
   let previous: Buffer | undefined;
   for (let at = 0; at < body.length;) {
+    if (entries.length === most) return 'too many';
     const space = body.indexOf(0x20, at);
     const nul = space < 0 ? -1 : body.indexOf(0, space);
     if (space < 0 || nul < 0 || nul + 21 > body.length) throw new NotHere('an unreadable tree');
