@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LineSplitter, MAX_LINE_LENGTH, MAX_LOGICAL_LINE } from '../../executors/lines.js';
+import { FsBlobStore } from '../../blobs/fs-blob-store.js';
 import { encodeRecord } from './batch-record.js';
+import { BlobLogStore } from './blob-log-store.js';
 import { FsLogStore } from './fs-log-store.js';
 import { LogHub } from './log-hub.js';
 import { BuildLogWriter } from './log-writer.js';
@@ -131,5 +133,27 @@ describe('FsLogStore batch records', () => {
       expect((await stat(join(dir, String(build), file))).size).toBeLessThan(
         4 * 1024 * 1024 + 1024 * 1024 + 4096,
       );
+  });
+});
+
+describe('BlobLogStore batch records', () => {
+  it('reads objects an older server wrote line by line next to batch records', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'slipway-records-'));
+    try {
+      const blobs = new FsBlobStore(dir);
+      const old = mixed(1, 20);
+      const body = old.map((l) => JSON.stringify(l) + '\n').join('');
+      await blobs.put('logs/3/000000000001-000000000020.ndjson', body, { size: Buffer.byteLength(body) });
+      const store = new BlobLogStore(blobs);
+      const fresh = mixed(21, 30);
+      await store.append(3, fresh);
+      const all = [...old, ...fresh];
+      expect(await store.read(3, 0)).toEqual(all);
+      expect(await store.read(3, 18, 4)).toEqual(all.slice(18, 22));
+      expect(await store.read(3, 33)).toEqual(all.slice(33));
+      expect(await store.lastSeq(3)).toBe(50);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

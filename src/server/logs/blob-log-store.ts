@@ -1,4 +1,5 @@
 import type { BlobStore } from '../../blobs/types.js';
+import { decodeRecord, encodeRecord, isRecord } from './batch-record.js';
 import type { LogStore, StoredLogLine } from './types.js';
 
 /** Digits of the seq numbers in chunk names: names sort as numbers do. */
@@ -26,7 +27,8 @@ export class BlobLogStore implements LogStore {
     const last = lines.at(-1)!.seq;
     if (last < first)
       throw new RangeError(`log lines of build ${buildId} are not in seq order (${first} … ${last})`);
-    const body = lines.map((line) => JSON.stringify(line) + '\n').join('');
+    // One batch record (batch-record.ts): the same encoding the live readers get.
+    const body = encodeRecord(lines) + '\n';
     await this.blobs.put(this.chunkKey(buildId, first, last), body, {
       size: Buffer.byteLength(body),
       contentType: 'application/x-ndjson',
@@ -43,14 +45,19 @@ export class BlobLogStore implements LogStore {
       if (stream === undefined) continue; // removed since the listing
       let text = '';
       for await (const part of stream) text += Buffer.isBuffer(part) ? part.toString('utf8') : String(part);
+      // A batch record, or one line per JSON object as older servers stored them.
+      const lines: StoredLogLine[] = [];
       for (const raw of text.split('\n')) {
         if (raw === '') continue;
-        let line: StoredLogLine;
         try {
-          line = JSON.parse(raw) as StoredLogLine;
+          const parsed: unknown = JSON.parse(raw);
+          if (isRecord(parsed)) decodeRecord(parsed, lines);
+          else lines.push(parsed as StoredLogLine);
         } catch {
           continue;
         }
+      }
+      for (const line of lines) {
         // Chunks never overlap when one writer at a time appends; if they do, each seq counts once.
         if (line.seq <= lastSeen) continue;
         out.push(line);
