@@ -253,7 +253,8 @@ export async function makeCheckout(
   objects: ObjectSource = commitReaderOf(mirror),
 ): Promise<'tree' | 'git'> {
   await prepareCheckout(dir, commit, url);
-  if (!signal?.aborted && (await treeCheckoutAllowed(mirror))) {
+  // SLIPWAY_TREE_CHECKOUT=0: git's path for every checkout (to compare, or to rule this out).
+  if (!signal?.aborted && process.env.SLIPWAY_TREE_CHECKOUT !== '0' && (await treeCheckoutAllowed(mirror))) {
     try {
       await checkoutTree(objects, dir, commit);
       return 'tree';
