@@ -38,6 +38,7 @@ export async function tailFiles(
 ): Promise<void> {
   const streams = [new FileStream(dir, 'stdout', from, sink), new FileStream(dir, 'stderr', from, sink)];
   let woken = false;
+  let recheckedAfterWake = false;
   void wake?.then(() => (woken = true));
   try {
     let idle = FIRST_POLL_MS;
@@ -53,6 +54,12 @@ export async function tailFiles(
       for (const s of streams) got += await s.read(PASS_BYTES);
       if (got > 0) {
         idle = FIRST_POLL_MS;
+        continue;
+      }
+      // The wake came while this pass read: ask `ended` again now rather than sleep a full
+      // interval with nothing left to cut it short (every short step paid that 10 ms).
+      if (woken && !recheckedAfterWake) {
+        recheckedAfterWake = true;
         continue;
       }
       const waits: Promise<unknown>[] = [sleep(idle, undefined, { signal }).catch(() => undefined)];
