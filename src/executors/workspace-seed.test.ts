@@ -15,14 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { copySeed, listSeed, tarFileList, type SeedEntry } from './workspace-seed.js';
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'Test',
-  GIT_AUTHOR_EMAIL: 'test@example.com',
-  GIT_COMMITTER_NAME: 'Test',
-  GIT_COMMITTER_EMAIL: 'test@example.com',
-};
+import { GIT_ENV } from '../server/testing/git-repo.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -17,14 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeCommitReader, CommitReader, type ReadBudget } from './commit-reader.js';
 import { makeCheckout } from './git-mirror.js';
 import { checkoutTree, configAllows, NotHere, type ObjectSource } from './tree-checkout.js';
-
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'Test',
-  GIT_AUTHOR_EMAIL: 'test@example.com',
-  GIT_COMMITTER_NAME: 'Test',
-  GIT_COMMITTER_EMAIL: 'test@example.com',
-};
+import { GIT_ENV } from '../testing/git-repo.js';
 
 let root: string;
 let n = 0;
