@@ -8,6 +8,7 @@ import type { PipelineError } from './errors.js';
 import { MAX_STEPS, MAX_STEPS_PER_STAGE } from './limits.js';
 import type { SourceIndex } from './located.js';
 import type { Loose } from './loose.js';
+import { expandMatrix } from './matrix.js';
 import type { PipelineFile, StepFile } from './schema.js';
 import type { PipelineSource } from './source.js';
 import { suggest } from './suggest.js';
@@ -50,8 +51,40 @@ export function checkPipeline(
     checkUnique(src, index, steps, 'step', errors);
     checkNeeds(src, index, stage, stages, errors);
     for (const step of steps) checkTimeout(src, index, step, errors);
+    checkMatrixNames(src, index, steps, errors);
   }
   return errors;
+}
+
+/** A matrix's own errors, and a cell named like another step of the stage (or another cell). */
+function checkMatrixNames(
+  src: PipelineSource,
+  index: SourceIndex,
+  steps: Loose<StepFile>[],
+  errors: PipelineError[],
+): void {
+  const owners = new Map<string, string>();
+  for (const step of steps) if (step.name !== undefined && !step.matrix) owners.set(step.name, step.name);
+  for (const step of steps) {
+    const expansion = expandMatrix(src, index, step);
+    if (!expansion) continue;
+    errors.push(...expansion.errors);
+    const loc = index.self(step.matrix ?? step);
+    for (const cell of expansion.cells) {
+      const other = owners.get(cell.name);
+      if (other !== undefined && loc) {
+        const message = `cell "${cell.name}" of the matrix of step "${step.name ?? ''}" at ${loc.path} has the name of ${other === cell.name ? 'another step' : `a cell of step "${other}"`}; step names must be unique within their stage`;
+        errors.push(src.error('duplicate_name', loc.pos, loc.path, message));
+      }
+      owners.set(cell.name, step.name ?? '');
+    }
+  }
+}
+
+/** How many steps a step of the file stands for: its cells, for a matrix within its bound. */
+function weight(src: PipelineSource, index: SourceIndex, step: Loose<StepFile> | undefined): number {
+  const cells = step && expandMatrix(src, index, step)?.cells.length;
+  return cells === undefined || cells === 0 ? 1 : cells;
 }
 
 /**
@@ -67,16 +100,19 @@ function checkStepCounts(
   let total = 0;
   for (const stage of stages) {
     const steps = stage.steps ?? [];
-    const over = steps[MAX_STEPS_PER_STAGE];
+    // A matrix step counts as its cells; the step that crosses a bound is the one reported.
+    const weights = steps.map((s) => weight(src, index, s));
+    const count = weights.reduce((a, b) => a + b, 0);
+    const over = steps[firstOver(weights, 0, MAX_STEPS_PER_STAGE)];
     const loc = over && index.self(over);
     if (loc) {
-      const message = `stage "${stage.name}" has ${steps.length} steps, more than ${MAX_STEPS_PER_STAGE}, at ${loc.path}; a stage may have at most ${MAX_STEPS_PER_STAGE} steps`;
+      const message = `stage "${stage.name}" has ${count} steps, more than ${MAX_STEPS_PER_STAGE}, at ${loc.path}; a stage may have at most ${MAX_STEPS_PER_STAGE} steps`;
       errors.push(src.error('limit_exceeded', loc.pos, loc.path, message));
     }
     const first = total;
-    total += steps.length;
+    total += count;
     if (first <= MAX_STEPS && total > MAX_STEPS) {
-      const step = steps[MAX_STEPS - first];
+      const step = steps[firstOver(weights, first, MAX_STEPS)];
       const at = step && index.self(step);
       if (at) {
         const message = `the pipeline has more than ${MAX_STEPS} steps at ${at.path}; a pipeline may have at most ${MAX_STEPS} steps, all stages together`;
@@ -84,6 +120,12 @@ function checkStepCounts(
       }
     }
   }
+}
+
+/** The index of the first step that takes `start` plus the weights before it past `max`, or -1. */
+function firstOver(weights: number[], start: number, max: number): number {
+  let sum = start;
+  return weights.findIndex((w) => (sum += w) > max);
 }
 
 function checkUnique(

@@ -28,6 +28,15 @@ export const MAX_STEPS_PER_STAGE = 500;
 /** Most steps in one pipeline, all stages together. */
 export const MAX_STEPS = 2000;
 
+/**
+ * Most cells one `matrix` expands to (GitHub Actions has the same bound). Worked out from the
+ * axes' lengths before a cell is made: a matrix of 10,000 cells is refused at once.
+ */
+export const MAX_MATRIX_CELLS = 256;
+
+/** Longest name of a matrix cell, `test (node=20, db=pg)`: it shows in logs, the UI and URLs. */
+export const MAX_MATRIX_NAME_CHARS = 200;
+
 /** `1024` → `1 KiB`, `65536` → `64 KiB`: limits read better in the unit they are set in. */
 export function formatSize(n: number): string {
   if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;

@@ -13,6 +13,7 @@ import type { PipelineFile, ServiceFile, StageFile, StepFile } from './schema.js
 import type { PipelineSource } from './source.js';
 import type {
   BuildContext,
+  MatrixCellPlan,
   PipelinePlan,
   ServicePlan,
   SourcePos,
@@ -21,6 +22,7 @@ import type {
   WhenPlan,
 } from './types.js';
 import { Scope, envLayer, valueLayer, type EnvLayer } from './variables.js';
+import { expandMatrix, matrixLayer } from './matrix.js';
 
 /** What the plan is built from: the validated file, where its values came from, and the build. */
 export interface PlanInput {
@@ -119,13 +121,43 @@ class PlanBuilder {
     const name = stage.name ?? '';
     const stageLayer = this.userLayer(stage.env);
     const when = stage.when && whenPlan(stage.when);
+    const steps = (stage.steps ?? []).filter(isDefined);
+    // `needs: [test]` of a matrix step `test` waits for every cell of it.
+    const cellsOf = new Map<string, string[]>();
+    for (const s of steps) {
+      const cells = expandMatrix(this.input.src, this.input.index, s)?.cells ?? [];
+      const cellNames = cells.map((c) => c.name);
+      if (cellNames.length > 0 && s.name !== undefined) cellsOf.set(s.name, cellNames);
+    }
     return {
       name,
       ...(when ? { when } : {}),
       approval: stage.approval ?? false,
-      steps: (stage.steps ?? []).filter(isDefined).map((s) => this.step(s, name, stageLayer, image)),
+      steps: steps.flatMap((s) => this.cells(s, name, stageLayer, image, cellsOf)),
       pos,
     };
+  }
+
+  /** A step, or the cells of its matrix, each a step (none when the matrix has errors: they are reported). */
+  private cells(
+    step: Loose<StepFile>,
+    stageName: string,
+    stageLayer: EnvLayer,
+    defaultImage: string | undefined,
+    cellsOf: ReadonlyMap<string, string[]>,
+  ): StepPlan[] {
+    if (this.input.index.at(step, 'matrix') !== undefined && step.matrix === undefined) return [];
+    const expansion = expandMatrix(this.input.src, this.input.index, step);
+    if (!expansion) return [this.step(step, stageName, stageLayer, defaultImage, cellsOf)];
+    return expansion.cells.map((cell) =>
+      this.step(step, stageName, stageLayer, defaultImage, cellsOf, {
+        step: step.name ?? '',
+        values: Object.fromEntries(cell.values),
+        ...(expansion.maxParallel === undefined ? {} : { maxParallel: expansion.maxParallel }),
+        name: cell.name,
+        layer: matrixLayer(cell),
+      }),
+    );
   }
 
   private step(
@@ -133,14 +165,19 @@ class PlanBuilder {
     stageName: string,
     stageLayer: EnvLayer,
     defaultImage: string | undefined,
+    cellsOf: ReadonlyMap<string, string[]>,
+    cell?: MatrixCellPlan & { name: string; layer: EnvLayer },
   ): StepPlan {
     const { index } = this.input;
-    const name = step.name ?? '';
+    const name = cell?.name ?? step.name ?? '';
     if (this.overLimit) return this.skipped(name, step);
     const builtins = valueLayer(builtinVariables(this.input.context, stageName, name));
-    const scope = this.scope([builtins, this.topLayer, stageLayer, this.userLayer(step.env)]);
+    // A cell's values sit just above the built-ins: every env block may use `${matrix.KEY}`.
+    const matrix = cell ? [cell.layer] : [];
+    const scope = this.scope([builtins, ...matrix, this.topLayer, stageLayer, this.userLayer(step.env)]);
     scope.checkAll();
-    const { env, secrets } = scope.export(scope.names());
+    // `matrix.KEY` is for substitution only; its `MATRIX_KEY` twin is exported.
+    const { env, secrets } = scope.export(scope.names().filter((n) => !n.startsWith('matrix.')));
     const image = step.image === undefined ? defaultImage : scope.expand(step.image, index.at(step, 'image'));
     const timeoutMs = step.timeout === undefined ? undefined : parseDuration(step.timeout);
     const commands = this.expandAll(scope, step.commands);
@@ -155,8 +192,17 @@ class PlanBuilder {
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       retries: step.retries ?? 0,
       allowFailure: step.allow_failure ?? false,
-      needs: [...new Set((step.needs ?? []).filter(isDefined))],
+      needs: [...new Set((step.needs ?? []).filter(isDefined).flatMap((n) => cellsOf.get(n) ?? [n]))],
       artifacts,
+      ...(cell
+        ? {
+            matrix: {
+              step: cell.step,
+              values: cell.values,
+              ...(cell.maxParallel === undefined ? {} : { maxParallel: cell.maxParallel }),
+            },
+          }
+        : {}),
       pos: this.posOf(step),
     };
   }

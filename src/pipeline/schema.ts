@@ -128,6 +128,64 @@ const When = Type.Object(
   },
 );
 
+/** Matrix axis names, and the names of variables an `include` adds: `${matrix.NAME}`. */
+export const MATRIX_KEY_PATTERN = '^[A-Za-z_][A-Za-z0-9_-]*$';
+
+const MatrixValue = Type.Union([Type.String(), Type.Number(), Type.Boolean()], {
+  title: 'matrix value',
+  description: 'A string, number or boolean; numbers are used as written (`1.10` stays `1.10`).',
+});
+
+const MatrixCell = (what: string) =>
+  Type.Record(Type.String({ pattern: MATRIX_KEY_PATTERN }), MatrixValue, {
+    additionalProperties: false,
+    propertyNames: {
+      title: 'matrix key',
+      pattern: MATRIX_KEY_PATTERN,
+      patternErrorMessage: 'expected letters, digits, "_" and "-", not starting with a digit or "-"',
+    },
+    description: what,
+  });
+
+const Matrix = Type.Object(
+  {
+    include: Type.Optional(
+      Type.Array(
+        MatrixCell(
+          'Adds its keys to every cell whose axis values it matches (never changing an axis value); matches none: an extra cell of its own.',
+        ),
+        {
+          minItems: 1,
+          description: 'Extra cells, or extra variables for matching cells (GitHub Actions semantics).',
+        },
+      ),
+    ),
+    exclude: Type.Optional(
+      Type.Array(MatrixCell('Removes every cell with all of these axis values.'), {
+        minItems: 1,
+        description: 'Cells to leave out; applied before `include`.',
+      }),
+    ),
+    max_parallel: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Most cells running at once. Default: no limit of its own.' }),
+    ),
+  },
+  {
+    title: 'matrix',
+    additionalProperties: false,
+    // Every other key is an axis: its values, one cell per combination with the other axes.
+    patternProperties: {
+      [MATRIX_KEY_PATTERN]: Type.Array(MatrixValue, {
+        minItems: 1,
+        description: 'An axis: the values it takes, one cell per combination with the other axes.',
+      }),
+    },
+    examples: [{ node: [18, 20], db: ['pg', 'mysql'] }],
+    description:
+      'Runs the step once per combination of the axis values (at most 256 cells), each a step named `name (axis=value, …)` with `${matrix.AXIS}` substituted and `MATRIX_AXIS` exported.',
+  },
+);
+
 /** One step: commands run in one container (or shell, for the local executor). */
 export const StepSchema = Type.Object(
   {
@@ -156,6 +214,7 @@ export const StepSchema = Type.Object(
           'Files to keep after the build, as workspace-relative paths or globs (`reports/**/*.xml`).',
       }),
     ),
+    matrix: Type.Optional(Matrix),
   },
   {
     title: 'step',

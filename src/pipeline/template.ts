@@ -36,6 +36,9 @@ export interface TemplateProblem {
 /** What `${…}` may contain: a POSIX variable name. */
 export const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** `${matrix.node}`: a value of a matrix cell (its keys may have `-`, as in GitHub Actions). */
+export const MATRIX_REFERENCE = /^matrix\.[A-Za-z_][A-Za-z0-9_-]*$/;
+
 /**
  * Replaces the references in `text`; unresolved ones stay as written and are listed in `problems`.
  * Stops with a `too_long` problem before the result would pass `maxLength` characters: chained
@@ -76,7 +79,8 @@ export function substitute(
       const end = close < 0 ? text.length : close + 1;
       const ref = text.slice(i, end);
       const name = close < 0 ? text.slice(i + 2) : text.slice(i + 2, close);
-      const found = close >= 0 && VARIABLE_NAME.test(name) ? lookup(name) : undefined;
+      const wellFormed = VARIABLE_NAME.test(name) || MATRIX_REFERENCE.test(name);
+      const found = close >= 0 && wellFormed ? lookup(name) : undefined;
       const added = found?.kind === 'value' ? found.value.length : ref.length;
       if (out.length + added > maxLength) {
         problems.push({ kind: 'too_long', index: i, text: found?.kind === 'value' ? ref : '', name });

@@ -44,7 +44,19 @@ export interface StepPlan {
   /** Names of steps of the same stage that must succeed first. */
   needs: string[];
   artifacts: string[];
+  /** Set on each cell of a step with a `matrix`: the step is one of several made from one. */
+  matrix?: MatrixCellPlan;
   pos: SourcePos;
+}
+
+/** Which matrix a step is a cell of, and the cell's values. */
+export interface MatrixCellPlan {
+  /** The name of the step as written, which `needs` names: it stands for all its cells. */
+  step: string;
+  /** The cell's values by axis (and `include` key), in the order written, as written. */
+  values: Record<string, string>;
+  /** Most cells of this matrix running at once (`max_parallel`); unset: no limit of its own. */
+  maxParallel?: number;
 }
 
 export interface StagePlan {

@@ -125,7 +125,13 @@ class Walker {
     const guessed = new Set<string>();
     for (const { key, keyNode, value } of this.entries(node)) {
       const propSchema = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
-      if (propSchema === undefined && this.matchesPatternProperty(schema, key)) continue;
+      const patternSchema = propSchema === undefined ? this.patternProperty(schema, key) : undefined;
+      // A pattern's plain `{}` (the top level's `x-…`) is not checked; a TypeBox schema is.
+      if (patternSchema !== undefined && KindGuard.IsSchema(patternSchema)) {
+        this.child(out, key, keyNode, value, patternSchema, path);
+        continue;
+      }
+      if (patternSchema !== undefined) continue;
       if (propSchema === undefined) {
         const guess = suggest(key, allowed);
         if (guess !== undefined) guessed.add(guess);
@@ -150,14 +156,15 @@ class Walker {
     return out;
   }
 
-  /** Keys an object admits besides its properties (`x-…` at the top level); their values are not checked. */
-  private matchesPatternProperty(schema: TObject, key: string): boolean {
+  /**
+   * The schema of a key an object admits besides its properties (`x-…` at the top level, a
+   * matrix's axes), if it matches a pattern of `patternProperties`.
+   */
+  private patternProperty(schema: TObject, key: string): unknown {
     const patterns: unknown = schema.patternProperties;
-    return (
-      typeof patterns === 'object' &&
-      patterns !== null &&
-      Object.keys(patterns).some((p) => this.regex(p).test(key))
-    );
+    if (typeof patterns !== 'object' || patterns === null) return undefined;
+    const match = Object.keys(patterns).find((p) => this.regex(p).test(key));
+    return match === undefined ? undefined : (Reflect.get(patterns, match) as unknown);
   }
 
   /** `oneOf: [{required: [a]}, {required: [b]}]`: exactly one of the keys a, b. */

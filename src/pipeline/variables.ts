@@ -147,7 +147,10 @@ export class Scope {
         const shellHint = /\.commands\[\d+\]$/.test(path)
           ? `; write "$${p.text}" to leave it to the shell`
           : '';
-        const hint = guess ? `; did you mean "\${${guess}}"?` : shellHint;
+        const matrixHint = p.name.startsWith('matrix.')
+          ? `; \${matrix.KEY} names an axis or include key of the step's matrix`
+          : undefined;
+        const hint = guess ? `; did you mean "\${${guess}}"?` : (matrixHint ?? shellHint);
         this.report(
           this.src.error('unknown_variable', at, path, `unknown variable ${ref} at ${path}${hint}`),
         );
