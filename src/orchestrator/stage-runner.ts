@@ -35,6 +35,14 @@ export async function runStage(
   let detached = false;
   const failed = (step: StagePlan['steps'][number], result: StepResult) =>
     (result.status === 'failure' || result.status === 'error') && !step.allowFailure;
+  // `max_parallel` of a matrix: as many of its cells running as that, the next cell waits.
+  const matrixFull = (step: StepPlan): boolean => {
+    const m = step.matrix;
+    if (m?.maxParallel === undefined) return false;
+    let cells = 0;
+    for (const name of running.keys()) if (byName.get(name)?.matrix?.step === m.step) cells++;
+    return cells >= m.maxParallel;
+  };
 
   const launch = (step: StagePlan['steps'][number], followed?: RunningStep) => {
     waiting.delete(step.name);
@@ -135,6 +143,7 @@ export async function runStage(
       if (running.size >= deps.parallelism) break;
       const step = byName.get(name)!;
       if (!step.needs.every((n) => results.get(n)?.status === 'success')) continue;
+      if (matrixFull(step)) continue;
       launch(step);
     }
     if (running.size === 0) break;
