@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
-import { formatPipelineError, pipelineJsonSchema, validatePipeline } from '../pipeline/index.js';
+import {
+  compilePipeline,
+  describeMatrices,
+  formatPipelineError,
+  pipelineJsonSchema,
+  PLACEHOLDER_CONTEXT,
+} from '../pipeline/index.js';
 import { ExecutorError } from '../executors/types.js';
 import { engineTimeoutOption } from './engine-timeout.js';
 import { EXIT, UsageError } from './errors.js';
@@ -97,12 +103,14 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('-f, --file <path>', 'pipeline file', '.slipway.yml')
     .action(async (options: { file: string }) => {
       const source = await readSource(options.file);
-      const errors = validatePipeline(options.file, source);
-      if (errors.length === 0) {
-        process.stdout.write('ok\n');
+      const compiled = compilePipeline({ file: options.file, source, context: PLACEHOLDER_CONTEXT });
+      if (compiled.ok) {
+        // The cells each matrix expands to, after "ok": what will run, by name.
+        const cells = describeMatrices(compiled.plan);
+        process.stdout.write(['ok', ...cells].join('\n') + '\n');
         return exit(EXIT.ok);
       }
-      process.stderr.write(errors.map(formatPipelineError).join('\n') + '\n');
+      process.stderr.write(compiled.errors.map(formatPipelineError).join('\n') + '\n');
       exit(EXIT.usage);
     });
 

@@ -14,3 +14,4 @@ export { formatPipelineError, type PipelineError, type PipelineErrorCode } from 
 export { pipelineJsonSchema, PipelineSchema, type PipelineFile } from './schema.js';
 export { parseDuration, MAX_TIMEOUT_MS } from './duration.js';
 export { builtinVariables, BUILTIN_NAMES, type BuiltinName } from './builtins.js';
+export { describeMatrices, matrixEnvName } from './matrix.js';

@@ -12,7 +12,7 @@ import type { Loose } from './loose.js';
 import type { StepFile } from './schema.js';
 import type { PipelineSource } from './source.js';
 import { suggest } from './suggest.js';
-import type { SourcePos } from './types.js';
+import type { PipelinePlan, SourcePos, StepPlan } from './types.js';
 import { type EnvEntry } from './variables.js';
 
 /** The keys of `matrix` that are not axes. */
@@ -348,4 +348,26 @@ function oneLine(text: string): string {
     gap = control;
   }
   return out;
+}
+
+/**
+ * The cells of each matrix of a plan, for `slipway validate`: a line per matrix step
+ * (`test/test: 3 cells (max_parallel 2)`), then its cells indented.
+ */
+export function describeMatrices(plan: PipelinePlan): string[] {
+  const lines: string[] = [];
+  for (const stage of plan.stages) {
+    const groups = new Map<string, StepPlan[]>();
+    for (const step of stage.steps) {
+      if (!step.matrix) continue;
+      groups.set(step.matrix.step, [...(groups.get(step.matrix.step) ?? []), step]);
+    }
+    for (const [name, cells] of groups) {
+      const limit = cells[0]?.matrix?.maxParallel;
+      const most = limit === undefined ? '' : ` (max_parallel ${limit})`;
+      lines.push(`${stage.name}/${name}: ${cells.length} cell${cells.length === 1 ? '' : 's'}${most}`);
+      for (const cell of cells) lines.push(`  ${cell.name}`);
+    }
+  }
+  return lines;
 }
