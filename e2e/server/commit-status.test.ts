@@ -1,3 +1,6 @@
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Build } from '../../src/server/api/dto.js';
 import { StandInForge } from '../../src/server/commit-status/testing/stand-in-forges.js';
@@ -6,7 +9,13 @@ import { buildFinished, cleanup, ServerProcess, waitFor, type Api } from './serv
 
 const TOKEN = 'ghp_e2eStandInToken0123456789';
 const PUBLIC_URL = 'http://ci.example.test';
-const PIPELINE = 'steps:\n  - name: unit\n    commands: ["echo fine"]\n';
+/**
+ * The step waits for `flag`: the test lets the build end once its running status was posted.
+ * The hub announces a build's moments from one read of it, so a build that ended before its
+ * `started` moment went out would show no running status at all (and that is right).
+ */
+const pipeline = (flag: string) =>
+  `steps:\n  - name: unit\n    commands: ['while [ ! -f ${flag} ]; do sleep 0.05; done', "echo fine"]\n`;
 
 interface Delivery {
   context: string;
@@ -26,18 +35,27 @@ describe('slipway server: commit statuses to a GitHub stand-in', () => {
   let server: ServerProcess;
   let api: Api;
   let repo: TestRepo;
+  let flagDir: string;
+  let flag: string;
 
   beforeAll(async () => {
     await forge.start();
-    repo = await TestRepo.create({ '.slipway.yml': PIPELINE });
+    // Outside the server's private directories: the step may run as the build user.
+    flagDir = await mkdtemp(join(tmpdir(), 'slipway-e2e-flag-'));
+    await chmod(flagDir, 0o755);
+    flag = join(flagDir, 'go');
+    repo = await TestRepo.create({ '.slipway.yml': pipeline(flag) });
     server = await ServerProcess.start({ executor: 'local', args: ['--public-url', PUBLIC_URL] });
     api = server.api();
     await api.ok('POST', '/projects', { slug: 'acme/web', repoUrl: repo.url });
     await api.ok('PUT', '/projects/acme/web/secrets/gh_status', { value: TOKEN });
   });
   afterAll(async () => {
+    // A step still waiting (a failed test) ends rather than outlive the server.
+    await writeFile(flag, '').catch(() => undefined);
     await cleanup();
     await forge.stop();
+    await rm(flagDir, { recursive: true, force: true });
   });
 
   it('settings for a mirror: forge, API and repository named; without them the URL names no forge', async () => {
@@ -63,6 +81,13 @@ describe('slipway server: commit statuses to a GitHub stand-in', () => {
   it('a build posts pending, running, then success with its page; a 403 is shown on the build, which still succeeds', async () => {
     const sha = repo.git('rev-parse', 'HEAD');
     const build = await api.ok<Build>('POST', '/projects/acme/web/builds', { branch: 'main', commit: sha });
+    await waitFor('the running status posted', () =>
+      Promise.resolve(
+        forge.requests.some((r) => String(r.body.description) === `Build #${build.number} running`) ||
+          undefined,
+      ),
+    );
+    await writeFile(flag, '');
     expect((await buildFinished(api, build.id)).status).toBe('success');
     const statuses = await waitFor('the final status posted', () =>
       Promise.resolve(

@@ -586,6 +586,21 @@ describe.each(DIALECTS)(
       expect(gh.requests).toHaveLength(1);
     });
 
+    it('moments announced once the build is over (the hub reads it once for all) post its final state once', async () => {
+      gh.reset();
+      const started = await runningBuild();
+      const build = (await setBuildStatus(api.t.db, started.build.id, ['running'], 'success'))!;
+      const n = notifier();
+      for (const event of ['started', 'stage', 'finished'] as const) {
+        const notice = { ...started, event, build };
+        if (event === 'started') await n.buildStarted(notice);
+        else if (event === 'stage') await n.stageChanged(notice);
+        else await n.buildFinished(notice);
+      }
+      const posts = gh.requests.filter((r) => r.path.includes('/statuses/'));
+      expect(posts.map((r) => r.body.state)).toEqual(['success']);
+    });
+
     it('500 and network errors are retried with backoff, then recorded as failed', async () => {
       gh.reset();
       for (let i = 0; i < 3; i++) gh.script.push({ status: 500, body: { message: 'Server Error' } });

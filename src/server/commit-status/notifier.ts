@@ -174,7 +174,10 @@ export class CommitStatusNotifier implements Notifier {
       }
       if (failures.length > 0) throw new CommitStatusError(failures.join('; '));
     } finally {
-      if (final) {
+      // Forgotten at the `finished` moment only: the hub announces the moments that came
+      // together from one read of the build, so `started` and `stage` may already see it
+      // final, and forgetting then would post the final state once per moment.
+      if (final && notice.event === 'finished') {
         this.posted.delete(build.id);
         this.modes.delete(build.id);
       }
