@@ -46,6 +46,48 @@ steps:
     expect(most).toBe(2);
   });
 
+  it("holds a stage matrix's max_parallel in cells: the steps of a running cell still run side by side", async () => {
+    // In each cell `a` and `b` wait for each other: both must run at once, one cell at a time.
+    const plan = compile(`
+stages:
+  - name: s
+    matrix: { n: [1, 2, 3], max_parallel: 1 }
+    steps:
+      - name: a
+        commands: ['set a\${matrix.n}', 'await b\${matrix.n}']
+      - name: b
+        commands: ['set b\${matrix.n}', 'await a\${matrix.n}']
+`);
+    // Steps running per cell (`(n=2)`); a cell counts while it has one.
+    const running = new Map<string, number>();
+    const cellOf = (step: string) => step.replace(/^\w+ /, '');
+    let most = 0;
+    const result = await runPipeline(plan, ctx, new MemoryExecutor(), {
+      parallelism: 8,
+      observer: {
+        stepStarted: (_stage, step) => {
+          running.set(cellOf(step), (running.get(cellOf(step)) ?? 0) + 1);
+          most = Math.max(most, running.size);
+        },
+        stepFinished: (_stage, step) => {
+          const left = (running.get(cellOf(step)) ?? 0) - 1;
+          if (left > 0) running.set(cellOf(step), left);
+          else running.delete(cellOf(step));
+        },
+      },
+    });
+    expect(result.status).toBe('success');
+    expect(result.stages[0]!.steps.map((s) => s.name)).toEqual([
+      'a (n=1)',
+      'b (n=1)',
+      'a (n=2)',
+      'b (n=2)',
+      'a (n=3)',
+      'b (n=3)',
+    ]);
+    expect(most).toBe(1);
+  });
+
   it('starts a step that needs a matrix step after every cell succeeded', async () => {
     const executor = new MemoryExecutor();
     const plan = compile(`

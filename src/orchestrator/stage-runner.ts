@@ -36,12 +36,17 @@ export async function runStage(
   const failed = (step: StagePlan['steps'][number], result: StepResult) =>
     (result.status === 'failure' || result.status === 'error') && !step.allowFailure;
   // `max_parallel` of a matrix: as many of its cells running as that, the next cell waits.
+  // A stage's matrix counts cells with a step running: more steps of a running cell may start.
   const matrixFull = (step: StepPlan): boolean => {
     const m = step.matrix;
     if (m?.maxParallel === undefined) return false;
-    let cells = 0;
-    for (const name of running.keys()) if (byName.get(name)?.matrix?.step === m.step) cells++;
-    return cells >= m.maxParallel;
+    const cells = new Set<number | string>();
+    for (const name of running.keys()) {
+      const other = byName.get(name)?.matrix;
+      if (m.stageCell !== undefined && other?.stageCell !== undefined) cells.add(other.stageCell);
+      else if (m.stageCell === undefined && other?.step === m.step) cells.add(name);
+    }
+    return cells.size >= m.maxParallel && !(m.stageCell !== undefined && cells.has(m.stageCell));
   };
 
   const launch = (step: StagePlan['steps'][number], followed?: RunningStep) => {

@@ -9,7 +9,7 @@ import { MAX_STEPS, MAX_STEPS_PER_STAGE } from './limits.js';
 import type { SourceIndex } from './located.js';
 import type { Loose } from './loose.js';
 import { expandMatrix } from './matrix.js';
-import type { PipelineFile, StepFile } from './schema.js';
+import type { PipelineFile, StageFile, StepFile } from './schema.js';
 import type { PipelineSource } from './source.js';
 import { suggest } from './suggest.js';
 
@@ -19,12 +19,18 @@ type Named = { name?: string | undefined } | undefined;
 export interface StageView {
   name: string;
   steps: Loose<StepFile>[] | undefined;
+  /** A stage's own matrix: its steps run once per cell. */
+  matrix?: Loose<StageFile>['matrix'];
 }
 
 /** The stages of the file; the short form's steps are one stage named `default`. */
 export function stagesOf(file: Loose<PipelineFile>): StageView[] {
   if (file.stages) {
-    return file.stages.map((s) => ({ name: s?.name ?? '', steps: s?.steps?.filter(isDefined) }));
+    return file.stages.map((s) => ({
+      name: s?.name ?? '',
+      steps: s?.steps?.filter(isDefined),
+      ...(s?.matrix ? { matrix: s.matrix } : {}),
+    }));
   }
   if (file.steps) return [{ name: 'default', steps: file.steps.filter(isDefined) }];
   return [];
@@ -52,8 +58,27 @@ export function checkPipeline(
     checkNeeds(src, index, stage, stages, errors);
     for (const step of steps) checkTimeout(src, index, step, errors);
     checkMatrixNames(src, index, steps, errors);
+    checkStageMatrix(src, index, stage, errors);
   }
   return errors;
+}
+
+/** A stage's matrix: its own errors, and steps with a matrix of their own (one or the other). */
+function checkStageMatrix(
+  src: PipelineSource,
+  index: SourceIndex,
+  stage: StageView,
+  errors: PipelineError[],
+): void {
+  const expansion = expandMatrix(src, index, stage, 'stage');
+  if (!expansion) return;
+  errors.push(...expansion.errors);
+  for (const step of stage.steps ?? []) {
+    const loc = step.matrix && index.self(step.matrix);
+    if (!loc) continue;
+    const message = `step "${step.name ?? ''}" at ${loc.path} has a matrix, and so has its stage "${stage.name}"; put every axis in one of them`;
+    errors.push(src.error('invalid_value', loc.pos, loc.path, message));
+  }
 }
 
 /** A matrix's own errors, and a cell named like another step of the stage (or another cell). */
@@ -82,8 +107,13 @@ function checkMatrixNames(
 }
 
 /** How many steps a step of the file stands for: its cells, for a matrix within its bound. */
-function weight(src: PipelineSource, index: SourceIndex, step: Loose<StepFile> | undefined): number {
-  const cells = step && expandMatrix(src, index, step)?.cells.length;
+function weight(
+  src: PipelineSource,
+  index: SourceIndex,
+  owner: StageView | Loose<StepFile> | undefined,
+  noun: 'step' | 'stage' = 'step',
+): number {
+  const cells = owner && expandMatrix(src, index, owner, noun)?.cells.length;
   return cells === undefined || cells === 0 ? 1 : cells;
 }
 
@@ -101,7 +131,8 @@ function checkStepCounts(
   for (const stage of stages) {
     const steps = stage.steps ?? [];
     // A matrix step counts as its cells; the step that crosses a bound is the one reported.
-    const weights = steps.map((s) => weight(src, index, s));
+    const copies = weight(src, index, stage, 'stage');
+    const weights = steps.map((s) => weight(src, index, s) * copies);
     const count = weights.reduce((a, b) => a + b, 0);
     const over = steps[firstOver(weights, 0, MAX_STEPS_PER_STAGE)];
     const loc = over && index.self(over);

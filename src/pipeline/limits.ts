@@ -34,8 +34,11 @@ export const MAX_STEPS = 2000;
  */
 export const MAX_MATRIX_CELLS = 256;
 
-/** Longest name of a matrix cell, `test (node=20, db=pg)`: it shows in logs, the UI and URLs. */
-export const MAX_MATRIX_NAME_CHARS = 200;
+/**
+ * Longest values of a matrix cell as its steps' names show them (`node=20, db=pg` in
+ * `test (node=20, db=pg)`): names show in logs, the UI and URLs.
+ */
+export const MAX_MATRIX_LABEL_CHARS = 128;
 
 /** `1024` → `1 KiB`, `65536` → `64 KiB`: limits read better in the unit they are set in. */
 export function formatSize(n: number): string {

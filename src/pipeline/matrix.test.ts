@@ -108,6 +108,61 @@ steps:
   });
 });
 
+describe('matrix on a stage', () => {
+  it('runs every step of the stage once per cell, needs within the cell, ${matrix.KEY} in the stage env too', () => {
+    const plan = compile(`
+stages:
+  - name: test
+    matrix: { node: [18, 20], max_parallel: 1 }
+    env: { NODE: "node-\${matrix.node}" }
+    steps:
+      - name: build
+        commands: ['echo \${NODE}']
+      - name: unit
+        needs: [build]
+        commands: ['echo \${matrix.node}']
+  - name: after
+    steps: [{ name: done, commands: [echo] }]
+`);
+    expect(names(plan)).toEqual([
+      'build (node=18)',
+      'unit (node=18)',
+      'build (node=20)',
+      'unit (node=20)',
+      'done',
+    ]);
+    const unit = stepNamed(plan, 'unit (node=20)');
+    expect(unit.needs).toEqual(['build (node=20)']);
+    expect(unit.commands).toEqual(['echo 20']);
+    expect(unit.env).toMatchObject({ NODE: 'node-20', MATRIX_NODE: '20', SLIPWAY_STEP: 'unit (node=20)' });
+    expect(unit.matrix).toEqual({ step: 'unit', values: { node: '20' }, maxParallel: 1, stageCell: 1 });
+    expect(stepNamed(plan, 'build (node=18)').commands).toEqual(['echo node-18']);
+  });
+
+  it('refuses a step with a matrix in a stage with one, and counts cells times steps', () => {
+    const steps = Array.from({ length: 3 }, (_, i) => `      - { name: s${i}, commands: [echo] }`).join('\n');
+    const axis = `[${Array.from({ length: 200 }, (_, i) => i).join(', ')}]`;
+    expect(
+      errorsOf(`
+stages:
+  - name: a
+    matrix: { n: [1, 2] }
+    steps:
+      - name: t
+        matrix: { m: [1] }
+        commands: [echo]
+  - name: b
+    matrix: { n: ${axis} }
+    steps:
+${steps}
+`),
+    ).toEqual([
+      'p.yml:7:17: step "t" at stages[0].steps[0].matrix has a matrix, and so has its stage "a"; put every axis in one of them',
+      'p.yml:14:9: stage "b" has 600 steps, more than 500, at stages[1].steps[2]; a stage may have at most 500 steps',
+    ]);
+  });
+});
+
 describe('matrix errors', () => {
   it('reports an empty axis, a non-scalar value and an empty matrix at their positions', () => {
     expect(

@@ -6,7 +6,7 @@
  */
 import { isScalar } from 'yaml';
 import type { PipelineError } from './errors.js';
-import { MAX_MATRIX_CELLS, MAX_MATRIX_NAME_CHARS } from './limits.js';
+import { MAX_MATRIX_CELLS, MAX_MATRIX_LABEL_CHARS } from './limits.js';
 import type { SourceIndex } from './located.js';
 import type { Loose } from './loose.js';
 import type { StepFile } from './schema.js';
@@ -26,7 +26,10 @@ const MAX_COMBINATIONS = MAX_MATRIX_CELLS * 16;
 
 /** One cell: its values by key (axes in the order written, then `include` keys), as written. */
 export interface MatrixCell {
+  /** `test (node=20, db=pg)`: the step's name and `label`. */
   name: string;
+  /** `node=20, db=pg`: for a stage's matrix, each step of the cell is named `<step> (<label>)`. */
+  label: string;
   values: Map<string, string>;
 }
 
@@ -45,19 +48,20 @@ export function matrixEnvName(key: string): string {
 const expansions = new WeakMap<object, MatrixExpansion>();
 
 /**
- * The cells of `step`'s matrix, or undefined when it has none. Worked out once per step object
+ * The cells of the matrix of `owner` (a step or a stage), or undefined when it has none. Worked out once per step object
  * (the checks and the planner both ask); errors are reported by the checks.
  */
 export function expandMatrix(
   src: PipelineSource,
   index: SourceIndex,
-  step: Loose<StepFile>,
+  owner: { name?: string | undefined; matrix?: Matrix | undefined },
+  noun: 'step' | 'stage' = 'step',
 ): MatrixExpansion | undefined {
-  const matrix = step.matrix;
+  const matrix = owner.matrix;
   if (matrix === undefined) return undefined;
   let done = expansions.get(matrix);
   if (!done) {
-    done = new Expander(src, index, step.name ?? '', matrix).run();
+    done = new Expander(src, index, noun, owner.name ?? '', matrix).run();
     expansions.set(matrix, done);
   }
   return done;
@@ -84,7 +88,8 @@ class Expander {
   constructor(
     private readonly src: PipelineSource,
     private readonly index: SourceIndex,
-    private readonly step: string,
+    private readonly noun: 'step' | 'stage',
+    private readonly owner: string,
     private readonly matrix: Matrix,
   ) {
     const loc = index.self(matrix);
@@ -109,7 +114,7 @@ class Expander {
       this.error(
         'invalid_value',
         this.pos,
-        `the matrix of step "${this.step}" at ${this.path} has no axes; expected at least one, such as "node: [18, 20]"`,
+        `the matrix of ${this.noun} "${this.owner}" at ${this.path} has no axes; expected at least one, such as "node: [18, 20]"`,
       );
     }
     if (this.errors.length > 0) return result([]);
@@ -218,7 +223,7 @@ class Expander {
         this.error(
           'unknown_key',
           ex.pos,
-          `exclude at ${ex.path} names "${key}", which is not an axis of the matrix of step "${this.step}"; ${hint}`,
+          `exclude at ${ex.path} names "${key}", which is not an axis of the matrix of ${this.noun} "${this.owner}"; ${hint}`,
         );
       }
     }
@@ -284,14 +289,15 @@ class Expander {
     values.forEach((cell, n) => {
       const ordered = new Map(order.flatMap((k) => (cell.has(k) ? [[k, cell.get(k) ?? '']] : [])));
       const shown = [...ordered].map(([k, v]) => `${k}=${oneLine(v)}`);
-      const name = `${this.step} (${shown.join(', ')})`;
+      const label = shown.join(', ');
+      const name = `${this.owner} (${label})`;
       // Cells from the axes are reported at the matrix, an extra cell at its include entry.
       const pos = added[n - (values.length - added.length)]?.pos ?? this.pos;
-      if (name.length > MAX_MATRIX_NAME_CHARS) {
+      if (label.length > MAX_MATRIX_LABEL_CHARS) {
         this.error(
           'limit_exceeded',
           pos,
-          `the matrix of step "${this.step}" at ${this.path} names a cell with ${name.length} characters; a cell's name, "${this.step} (key=value, …)", may have at most ${MAX_MATRIX_NAME_CHARS} characters (use shorter values)`,
+          `the matrix of ${this.noun} "${this.owner}" at ${this.path} has a cell whose values "${label.slice(0, 40)}…" take ${label.length} characters; a cell's values (key=value, …), which its steps' names show, may take at most ${MAX_MATRIX_LABEL_CHARS} characters`,
         );
         return;
       }
@@ -300,12 +306,12 @@ class Expander {
         this.error(
           'duplicate_name',
           pos,
-          `the matrix of step "${this.step}" at ${this.path} has two cells named "${name}"; each combination of values may appear once`,
+          `the matrix of ${this.noun} "${this.owner}" at ${this.path} has two cells named "${name}"; each combination of values may appear once`,
         );
         return;
       }
       first.set(name, n);
-      cells.push({ name, values: ordered });
+      cells.push({ name, label, values: ordered });
     });
     return cells;
   }
@@ -314,7 +320,7 @@ class Expander {
     this.error(
       'limit_exceeded',
       this.pos,
-      `the matrix of step "${this.step}" at ${this.path} expands to ${what}; a matrix may expand to at most ${MAX_MATRIX_CELLS} cells`,
+      `the matrix of ${this.noun} "${this.owner}" at ${this.path} expands to ${what}; a matrix may expand to at most ${MAX_MATRIX_CELLS} cells`,
     );
   }
 

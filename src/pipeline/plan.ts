@@ -133,9 +133,43 @@ class PlanBuilder {
       name,
       ...(when ? { when } : {}),
       approval: stage.approval ?? false,
-      steps: steps.flatMap((s) => this.cells(s, name, stageLayer, image, cellsOf)),
+      steps: this.hasMatrix(stage)
+        ? this.stageCells(stage, stageLayer, image)
+        : steps.flatMap((s) => this.cells(s, name, stageLayer, image, cellsOf)),
       pos,
     };
+  }
+
+  /** Whether the stage has a `matrix`, valid or not. */
+  private hasMatrix(stage: Loose<StageFile>): boolean {
+    return this.input.index.at(stage, 'matrix') !== undefined;
+  }
+
+  /**
+   * The steps of a stage with a matrix: all of them once per cell, cell after cell, each
+   * named `<step> (<values>)`; `needs` names the step of the same cell. None while the matrix
+   * has errors (they are reported).
+   */
+  private stageCells(stage: Loose<StageFile>, stageLayer: EnvLayer, image: string | undefined): StepPlan[] {
+    const name = stage.name ?? '';
+    const expansion = expandMatrix(this.input.src, this.input.index, stage, 'stage');
+    const steps = (stage.steps ?? []).filter(isDefined);
+    return (expansion?.cells ?? []).flatMap((cell, n) => {
+      const named = (step: string) => `${step} (${cell.label})`;
+      const sameCell = new Map(
+        steps.flatMap((s) => (s.name === undefined ? [] : [[s.name, [named(s.name)]]])),
+      );
+      return steps.map((s) =>
+        this.step(s, name, stageLayer, image, sameCell, {
+          step: s.name ?? '',
+          values: Object.fromEntries(cell.values),
+          ...(expansion?.maxParallel === undefined ? {} : { maxParallel: expansion.maxParallel }),
+          stageCell: n,
+          name: named(s.name ?? ''),
+          layer: matrixLayer(cell),
+        }),
+      );
+    });
   }
 
   /** A step, or the cells of its matrix, each a step (none when the matrix has errors: they are reported). */
@@ -200,6 +234,7 @@ class PlanBuilder {
               step: cell.step,
               values: cell.values,
               ...(cell.maxParallel === undefined ? {} : { maxParallel: cell.maxParallel }),
+              ...(cell.stageCell === undefined ? {} : { stageCell: cell.stageCell }),
             },
           }
         : {}),

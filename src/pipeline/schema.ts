@@ -182,7 +182,7 @@ const Matrix = Type.Object(
     },
     examples: [{ node: [18, 20], db: ['pg', 'mysql'] }],
     description:
-      'Runs the step once per combination of the axis values (at most 256 cells), each a step named `name (axis=value, …)` with `${matrix.AXIS}` substituted and `MATRIX_AXIS` exported.',
+      'Runs the step (on a stage: each of its steps, `needs` within the cell) once per combination of the axis values (at most 256 cells), each a step named `name (axis=value, …)` with `${matrix.AXIS}` substituted and `MATRIX_AXIS` exported. A step of a stage with a matrix has none of its own.',
   },
 );
 
@@ -240,6 +240,7 @@ export const StageSchema = Type.Object(
       }),
     ),
     env: Type.Optional(Env('of this stage; they override top-level ones')),
+    matrix: Type.Optional(Matrix),
     steps: Steps,
   },
   { title: 'stage', additionalProperties: false, description: 'Stages run one after another.' },

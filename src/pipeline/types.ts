@@ -57,6 +57,11 @@ export interface MatrixCellPlan {
   values: Record<string, string>;
   /** Most cells of this matrix running at once (`max_parallel`); unset: no limit of its own. */
   maxParallel?: number;
+  /**
+   * Set for the steps of a stage with a matrix: which cell of it (0, 1, …) the step belongs to.
+   * `maxParallel` then counts cells with a step running, not steps.
+   */
+  stageCell?: number;
 }
 
 export interface StagePlan {
