@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { compilePipeline, formatPipelineError, type PipelinePlan, type StepPlan } from './index.js';
+import {
+  compilePipeline,
+  formatPipelineError,
+  pipelineJsonSchema,
+  type PipelinePlan,
+  type StepPlan,
+} from './index.js';
 import { TEST_CONTEXT } from './testing/context.js';
 
 function compile(source: string): PipelinePlan {
@@ -201,6 +207,16 @@ steps:
     ]);
   });
 
+  it("bounds a cell's values in its name, and shows control characters as a space", () => {
+    const long = 'x'.repeat(130);
+    expect(errorsOf(`steps:\n  - name: a\n    matrix: { v: [${long}] }\n    commands: [echo]\n`)).toEqual([
+      `p.yml:3:13: the matrix of step "a" at steps[0].matrix has a cell whose values "v=${'x'.repeat(38)}…" take 132 characters; a cell's values (key=value, …), which its steps' names show, may take at most 128 characters`,
+    ]);
+    const plan = compile('steps:\n  - name: a\n    matrix: { v: ["one\\n\\ttwo"] }\n    commands: [echo]\n');
+    expect(names(plan)).toEqual(['a (v=one two)']);
+    expect(plan.stages[0]!.steps[0]!.env.MATRIX_V).toBe('one\n\ttwo');
+  });
+
   it('reports cells with the same name', () => {
     expect(
       errorsOf(`
@@ -271,5 +287,17 @@ steps:
       'p.yml:5:22: unknown variable "${matrix.nod}" at steps[0].commands[0]; did you mean "${matrix.node}"?',
       `p.yml:7:22: unknown variable "\${matrix.node}" at steps[1].commands[0]; \${matrix.KEY} names an axis or include key of the step's matrix`,
     ]);
+  });
+});
+
+describe('the JSON Schema', () => {
+  it('knows matrix on steps and stages: axes by pattern, include, exclude and max_parallel', () => {
+    type Node = { properties: Record<string, Node>; items: Node; patternProperties?: Record<string, Node> };
+    const top = pipelineJsonSchema() as unknown as Node;
+    const step = top.properties.steps!.items.properties.matrix!;
+    const stage = top.properties.stages!.items.properties.matrix!;
+    expect(stage).toEqual(step);
+    expect(Object.keys(step.properties)).toEqual(['include', 'exclude', 'max_parallel']);
+    expect(Object.values(step.patternProperties ?? {})[0]).toMatchObject({ type: 'array', minItems: 1 });
   });
 });
