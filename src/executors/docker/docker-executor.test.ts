@@ -427,7 +427,21 @@ describe.skipIf(!live)('DockerExecutor', () => {
       const spec = build({ services: [{ name: 'idle', env: {}, secrets: [], commands: ['sleep 300'] }] });
       const h1 = await first.prepare(spec);
       try {
-        const s = step([counting(5, 0.3)], { key: 'test/resumed' });
+        // It ends only once told to (a file in the build's workspace), so the first follow is
+        // detached before the step ends however busy the machine: a timed step could end first.
+        const s = step(
+          [
+            'echo 1',
+            'echo 2',
+            'while [ ! -f /workspace/go ]; do sleep 0.1; done',
+            'echo 3',
+            'echo 4',
+            'echo 5',
+          ],
+          {
+            key: 'test/resumed',
+          },
+        );
         const ref = await startRef(first, h1, s);
         const before = new RecordingSink();
         const detach = new AbortController();
@@ -451,6 +465,12 @@ describe.skipIf(!live)('DockerExecutor', () => {
         // startStep is idempotent per key and attempt: no second container.
         const again = await second.startStep(h2, s, never());
         expect('ref' in again && again.ref.id).toBe(ref.id);
+        expect(
+          await runStep(second, h2, step(['touch /workspace/go']), new RecordingSink(), never()),
+        ).toEqual({
+          kind: 'exited',
+          exitCode: 0,
+        });
         const after = new RecordingSink();
         const exit = await within(
           60_000,
