@@ -1,0 +1,143 @@
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { Header } from 'tar';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArchiveError, packCache, placeStaged, unpackToStage } from './archive.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cache-archive-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const LIMITS = { maxBytes: 1024 * 1024, maxEntries: 1000 };
+
+/** A tar built entry by entry, so that it can say anything a hostile build could write. */
+function tarOf(
+  entries: { path: string; type?: string; linkpath?: string; body?: string; mode?: number }[],
+): Buffer {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const body = Buffer.from(e.body ?? '');
+    const header = new Header({
+      path: e.path,
+      type: (e.type ?? 'File') as 'File',
+      mode: e.mode ?? 0o644,
+      size: e.type === undefined || e.type === 'File' ? body.length : 0,
+      mtime: new Date(0),
+      ...(e.linkpath ? { linkpath: e.linkpath } : {}),
+    });
+    header.encode();
+    blocks.push(header.block!);
+    if (body.length > 0) blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+let n = 0;
+async function fresh(): Promise<{ stage: string; workspace: string; home: string; archive: string }> {
+  const base = join(dir, `case-${++n}`);
+  const paths = {
+    stage: join(base, 'stage'),
+    workspace: join(base, 'ws'),
+    home: join(base, 'home'),
+    archive: join(base, 'a.tgz'),
+  };
+  await Promise.all([
+    mkdir(paths.stage, { recursive: true }),
+    mkdir(paths.workspace, { recursive: true }),
+    mkdir(paths.home, { recursive: true }),
+  ]);
+  return paths;
+}
+
+async function refusal(archive: Buffer, limits = LIMITS): Promise<string> {
+  const { stage, archive: file, workspace } = await fresh();
+  await writeFile(file, archive);
+  const error = await unpackToStage(file, stage, limits).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ArchiveError);
+  // Nothing reached the workspace or the stage's parent.
+  expect(await lstat(join(workspace, 'evil')).catch(() => undefined)).toBeUndefined();
+  expect(await lstat(join(stage, '..', 'evil')).catch(() => undefined)).toBeUndefined();
+  return (error as Error).message;
+}
+
+describe('cache archives', () => {
+  it('packs workspace and HOME paths and restores them elsewhere, links kept as links', async () => {
+    const a = await fresh();
+    await mkdir(join(a.workspace, 'node_modules/pkg'), { recursive: true });
+    await writeFile(join(a.workspace, 'node_modules/pkg/index.js'), 'module.exports = 1\n');
+    await symlink('pkg/index.js', join(a.workspace, 'node_modules/main.js'));
+    await mkdir(join(a.home, '.npm'));
+    await writeFile(join(a.home, '.npm/blob'), 'x'.repeat(5000));
+    const packed = await packCache(a, ['node_modules', '~/.npm', 'missing'], a.archive, dir);
+    expect(packed).toEqual(['w/node_modules', 'h/.npm']);
+
+    const b = await fresh();
+    await mkdir(join(b.workspace, 'node_modules'));
+    await writeFile(join(b.workspace, 'node_modules/own.txt'), 'kept');
+    const { bytes } = await unpackToStage(a.archive, b.stage, LIMITS);
+    expect(bytes).toBe(5000 + 19);
+    expect(await placeStaged(b.stage, b)).toEqual(['node_modules', '~/.npm']);
+    expect(await readFile(join(b.workspace, 'node_modules/pkg/index.js'), 'utf8')).toBe(
+      'module.exports = 1\n',
+    );
+    expect(await readlink(join(b.workspace, 'node_modules/main.js'))).toBe('pkg/index.js');
+    expect(await readFile(join(b.workspace, 'node_modules/own.txt'), 'utf8')).toBe('kept');
+    expect((await stat(join(b.home, '.npm/blob'))).size).toBe(5000);
+  });
+
+  it('refuses `..` entries, absolute paths, links out of the root, devices and entries outside w/ and h/', async () => {
+    expect(await refusal(gzipSync(tarOf([{ path: 'w/../../evil', body: 'x' }])))).toMatch(/"\.\."/);
+    expect(await refusal(gzipSync(tarOf([{ path: '/tmp/evil', body: 'x' }])))).toMatch(/absolute/);
+    expect(
+      await refusal(gzipSync(tarOf([{ path: 'w/evil', type: 'SymbolicLink', linkpath: '/etc/passwd' }]))),
+    ).toMatch(/absolute/);
+    expect(
+      await refusal(gzipSync(tarOf([{ path: 'w/a/evil', type: 'SymbolicLink', linkpath: '../../h/x' }]))),
+    ).toMatch(/outside its root/);
+    expect(await refusal(gzipSync(tarOf([{ path: 'w/evil', type: 'Link', linkpath: 'h/.npm/x' }])))).toMatch(
+      /hard link/,
+    );
+    expect(await refusal(gzipSync(tarOf([{ path: 'w/evil', type: 'CharacterDevice' }])))).toMatch(
+      /CharacterDevice/,
+    );
+    expect(await refusal(gzipSync(tarOf([{ path: 'evil', body: 'x' }])))).toMatch(/outside the workspace/);
+  });
+
+  it('refuses corrupt, truncated and oversized archives', async () => {
+    expect(await refusal(Buffer.from('not a gzip at all'))).toMatch(/corrupt|header/);
+    const good = gzipSync(tarOf([{ path: 'w/f', body: 'y'.repeat(4096) }]));
+    expect(await refusal(good.subarray(0, good.length - 20))).toMatch(/truncated|end/);
+    expect(await refusal(gzipSync(Buffer.alloc(2048, 7)))).toBeTruthy();
+    const big = gzipSync(
+      tarOf([
+        { path: 'w/a', body: 'z'.repeat(3000) },
+        { path: 'w/b', body: 'z'.repeat(3000) },
+      ]),
+    );
+    expect(await refusal(big, { maxBytes: 4000, maxEntries: 100 })).toMatch(/more than 3\.9 kB/);
+    const many = gzipSync(tarOf(Array.from({ length: 20 }, (_, i) => ({ path: `w/f${i}`, body: 'a' }))));
+    expect(await refusal(many, { maxBytes: 1e6, maxEntries: 10 })).toMatch(/more than 10 entries/);
+  });
+
+  it('strips setuid bits and never restores through a symlink the workspace holds', async () => {
+    const c = await fresh();
+    await writeFile(c.archive, gzipSync(tarOf([{ path: 'w/out/tool', body: '#!/bin/sh\n', mode: 0o4755 }])));
+    const outside = join(dir, 'outside');
+    await mkdir(outside);
+    await symlink(outside, join(c.workspace, 'out'));
+    await unpackToStage(c.archive, c.stage, LIMITS);
+    expect((await stat(join(c.stage, 'w/out/tool'))).mode & 0o7777).toBe(0o755);
+    await expect(placeStaged(c.stage, c)).rejects.toThrow(/symlink/);
+    expect(await lstat(join(outside, 'tool')).catch(() => undefined)).toBeUndefined();
+  });
+});

@@ -1,0 +1,266 @@
+/**
+ * Cache archives: gzip-compressed tar files whose entries are `w/<path>` (below the workspace)
+ * and `h/<path>` (below the step's HOME). Packing reads the host directories of a step;
+ * unpacking never trusts the archive (it comes from an earlier build, i.e. from code anyone
+ * with a branch could write): it is extracted into a fresh private staging directory first,
+ * and refused whole on the first entry that is not a plain file, directory or link inside its
+ * root, on a link leaving its root, or past the size limits. Only then are its top-level
+ * paths moved into place, never through a symlink the workspace holds.
+ */
+import { createReadStream, createWriteStream, lchownSync, readdirSync } from 'node:fs';
+import { cp, lstat, mkdir, mkdtemp, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { Pack, Unpack, type ReadEntry } from 'tar';
+
+/** Where a step's cache paths are on this host. */
+export interface CacheRoots {
+  workspace: string;
+  /** The step's HOME; undefined: `~/…` paths cannot be cached here. */
+  home?: string;
+  /** Who restored files must belong to (the build user), when not this process's user. */
+  owner?: { uid: number; gid: number };
+}
+
+export interface UnpackLimits {
+  /** Bytes of file content the archive may expand to. */
+  maxBytes: number;
+  /** Entries the archive may hold. */
+  maxEntries: number;
+}
+
+/** An archive that was refused, with the reason for the log. */
+export class ArchiveError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ArchiveError';
+  }
+}
+
+/** `node_modules` → `w/node_modules`, `~/.npm` → `h/.npm`, `~` → `h`. */
+export function archivePath(path: string): string {
+  if (path === '~') return 'h';
+  if (path.startsWith('~/')) return `h/${path.slice(2)}`;
+  return `w/${path}`;
+}
+
+/**
+ * Writes a gzip-compressed tar of those `paths` (cache paths, checked by the compiler) that
+ * exist to `file`. Symlinks are stored as links, never followed. Resolves with the paths
+ * packed; nothing is packed (and `file` not written) when none of them exists.
+ */
+export async function packCache(
+  roots: CacheRoots,
+  paths: readonly string[],
+  file: string,
+  scratch: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
+  // One tar over two roots: a directory with `w` and `h` as links to them; the paths below
+  // are read through the link (only each path's last component is taken as it is).
+  const stage = await mkdtemp(join(scratch, 'pack-'));
+  try {
+    await symlink(roots.workspace, join(stage, 'w'));
+    if (roots.home !== undefined) await symlink(roots.home, join(stage, 'h'));
+    const present: string[] = [];
+    for (const path of paths) {
+      const entry = archivePath(path);
+      if (entry.startsWith('h') && roots.home === undefined) continue;
+      if (await exists(join(stage, entry))) present.push(entry);
+    }
+    if (present.length === 0) return [];
+    const pack = new Pack({ cwd: stage, gzip: { level: 1 }, portable: true, follow: false });
+    for (const p of present) pack.add(p);
+    pack.end();
+    await pipeline(pack, createWriteStream(file), { ...(signal ? { signal } : {}) });
+    return present;
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
+}
+
+/** Why an entry may not be unpacked, or undefined. */
+export function entryProblem(path: string, type: string, linkpath: string | undefined): string | undefined {
+  const name = path.replace(/\/+$/, '');
+  if (name.startsWith('/')) return `${JSON.stringify(path)} is an absolute path`;
+  const segments = name.split('/');
+  if (segments.includes('..')) return `${JSON.stringify(path)} has a ".." segment`;
+  if (segments[0] !== 'w' && segments[0] !== 'h')
+    return `${JSON.stringify(path)} is outside the workspace and HOME`;
+  if (segments.length < 2 && type !== 'Directory') return `${JSON.stringify(path)} is not below a root`;
+  switch (type) {
+    case 'File':
+    case 'OldFile':
+    case 'ContiguousFile':
+    case 'Directory':
+      return undefined;
+    case 'SymbolicLink': {
+      if (!linkpath || linkpath.startsWith('/')) return `${JSON.stringify(path)} links to an absolute path`;
+      const target = posix.normalize(posix.join(posix.dirname(name), linkpath));
+      if (target !== segments[0] && !target.startsWith(`${segments[0]}/`))
+        return `${JSON.stringify(path)} links outside its root (${linkpath})`;
+      return undefined;
+    }
+    case 'Link': {
+      const target = posix.normalize(linkpath ?? '');
+      if (
+        !linkpath ||
+        target.startsWith('/') ||
+        target.split('/').includes('..') ||
+        !target.startsWith(`${segments[0]}/`)
+      )
+        return `${JSON.stringify(path)} is a hard link outside its root`;
+      return undefined;
+    }
+    default:
+      return `${JSON.stringify(path)} is a ${type} entry (only files, directories and links are restored)`;
+  }
+}
+
+/**
+ * Extracts a cache archive into `stage` (a new, empty, private directory), refusing the whole
+ * archive (`ArchiveError`) on the first bad entry, when it is corrupt or truncated, or when it
+ * expands past `limits`. On refusal what was extracted stays in `stage` for the caller to remove.
+ */
+export async function unpackToStage(
+  archive: NodeJS.ReadableStream | string,
+  stage: string,
+  limits: UnpackLimits,
+  signal?: AbortSignal,
+): Promise<{ bytes: number; entries: number }> {
+  let bytes = 0;
+  let entries = 0;
+  let refused: string | undefined;
+  const unpack = new Unpack({
+    cwd: stage,
+    strict: true,
+    preservePaths: false,
+    preserveOwner: false,
+    noMtime: false,
+    processUmask: 0o022,
+    filter: (path: string, entry: unknown) => {
+      if (refused) return false;
+      const e = entry as ReadEntry;
+      const problem = entryProblem(path, e.type, e.linkpath);
+      entries++;
+      if (e.type === 'File' || e.type === 'OldFile' || e.type === 'ContiguousFile') bytes += e.size ?? 0;
+      const why =
+        problem ??
+        (bytes > limits.maxBytes
+          ? `it expands to more than ${formatBytes(limits.maxBytes)}`
+          : entries > limits.maxEntries
+            ? `it has more than ${limits.maxEntries} entries`
+            : undefined);
+      if (why) {
+        refused = why;
+        unpack.abort(new ArchiveError(why));
+        return false;
+      }
+      // Never a setuid, setgid or sticky bit from an archive: the server may extract as root.
+      if (typeof e.mode === 'number') e.mode &= 0o777;
+      return true;
+    },
+  });
+  // `strict` makes the warnings tar would otherwise skip past (a bad checksum, a truncated
+  // entry) errors; keep the first as the reason.
+  unpack.on('warn', (_code: string, message: string) => {
+    refused ??= message;
+  });
+  const source = typeof archive === 'string' ? createReadStream(archive) : archive;
+  try {
+    await pipeline(source, createGunzip(), unpack, { ...(signal ? { signal } : {}) });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw new ArchiveError(refused ?? describe(error), { cause: error });
+  }
+  if (refused) throw new ArchiveError(refused);
+  return { bytes, entries };
+}
+
+/**
+ * Moves what `stage` holds under `w/` and `h/` into the roots: each top-level path replaces
+ * nothing the step wrote itself (files of the archive win over files already there, a
+ * directory is merged). Refuses to write through a symlink or non-directory on the way.
+ */
+export async function placeStaged(stage: string, roots: CacheRoots): Promise<string[]> {
+  const placed: string[] = [];
+  for (const [prefix, root] of [
+    ['w', roots.workspace],
+    ['h', roots.home],
+  ] as const) {
+    const from = join(stage, prefix);
+    if (!(await exists(from))) continue;
+    if (root === undefined)
+      throw new ArchiveError(`it holds HOME paths (~/…) and this step has no HOME to restore them to`);
+    await mkdir(root, { recursive: true });
+    if (roots.owner) await chownTree(from, roots.owner.uid, roots.owner.gid);
+    for (const name of await readdir(from)) {
+      await placeTree(join(from, name), root, name);
+      placed.push(prefix === 'h' ? `~/${name}` : name);
+    }
+  }
+  return placed;
+}
+
+async function placeTree(from: string, root: string, rel: string): Promise<void> {
+  const to = join(root, rel);
+  const there = await lstat(to).catch(() => undefined);
+  if (there === undefined) {
+    await rename(from, to).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EXDEV') throw error;
+      await cp(from, to, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    });
+    return;
+  }
+  const source = await lstat(from);
+  if (there.isSymbolicLink() && source.isDirectory())
+    throw new ArchiveError(`${rel} is a symlink in the target; nothing is restored through it`);
+  if (source.isDirectory() && there.isDirectory()) {
+    for (const name of await readdir(from)) await placeTree(join(from, name), root, join(rel, name));
+    return;
+  }
+  await rm(to, { recursive: true, force: true });
+  await mkdir(dirname(to), { recursive: true });
+  await rename(from, to).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EXDEV') throw error;
+    await cp(from, to, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+  });
+}
+
+/** The staging tree is private to this process, so plain synchronous calls, yielding now and then. */
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  const dirs = [path];
+  let done = 0;
+  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      lchownSync(full, uid, gid);
+      if (entry.isDirectory()) dirs.push(full);
+      if (++done % 512 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => undefined)) !== undefined;
+}
+
+/** Size of a file, for the row and the log. */
+export async function fileSize(path: string): Promise<number> {
+  return (await stat(path)).size;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
+  if (bytes < 1024 * 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  return `${(bytes / 1024 / 1024 / 1024).toFixed(2)} GB`;
+}
+
+function describe(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  if (/unexpected end of file/i.test(text)) return 'it is truncated';
+  if (/incorrect header check|invalid|unknown compression/i.test(text)) return `it is corrupt (${text})`;
+  return text;
+}
