@@ -8,6 +8,7 @@ import {
 } from '../executors/types.js';
 import type { BuildContext, PipelinePlan, SecretRef, StagePlan } from '../pipeline/types.js';
 import { createMasker, maskingSink } from './masker.js';
+import { wholeStageReused } from './reuse.js';
 import { runStage } from './stage-runner.js';
 import { aggregateStatus } from './status.js';
 import type {
@@ -119,14 +120,16 @@ export async function runPipeline(
         observer.stageFinished?.(stage.name, stages.at(-1)!);
         continue;
       }
-      // A stage that started was not skipped then, and `soFar` has not changed since.
-      const skip = started ? undefined : whyStageSkipped(stage.when, ctx, soFar);
+      // A stage that started was not skipped then, and `soFar` has not changed since. A stage
+      // reused whole ran in the earlier build, with the same `soFar` (stages before it are reused).
+      const reusedWhole = wholeStageReused(stage, options.reuse);
+      const skip = started || reusedWhole ? undefined : whyStageSkipped(stage.when, ctx, soFar);
       if (skip) {
         stages.push(skippedStage(stage, skip));
         observer.stageFinished?.(stage.name, stages.at(-1)!);
         continue;
       }
-      if (stage.approval && !started) {
+      if (stage.approval && !started && !reusedWhole) {
         const gate = await awaitApproval(stage, options, buildSignal);
         if (gate.kind === 'detached') {
           detached = true;
@@ -168,6 +171,7 @@ export async function runPipeline(
           ...(options.afterStep ? { afterStep: options.afterStep } : {}),
         },
         started ? resumed : undefined,
+        options.reuse?.stages[stage.name],
       );
       if (result === undefined) {
         detached = true;

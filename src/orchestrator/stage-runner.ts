@@ -19,11 +19,14 @@ export interface StageRunDeps extends Omit<StepRunDeps, 'stage' | 'stageSignal' 
  * at once (they run already, whatever the parallelism), the others run as usual.
  * Resolves `undefined` when the run detached: no step starts after that, and the stage is
  * left for the successor.
+ *
+ * `reused`: results an earlier build gave (re-run failed), taken as ended ones are on resume.
  */
 export async function runStage(
   stage: StagePlan,
   deps: StageRunDeps,
   resume?: StageResume,
+  reused?: Readonly<Record<string, StepResult>>,
 ): Promise<StageResult | undefined> {
   const started = deps.clock();
   if (!resume) deps.observer.stageStarted?.(stage.name);
@@ -81,10 +84,11 @@ export async function runStage(
 
   for (const step of stage.steps) {
     const entry = resume?.steps[step.name];
-    if (entry?.kind === 'ended') {
-      results.set(step.name, entry.result);
+    const ended = entry?.kind === 'ended' ? entry.result : entry ? undefined : reused?.[step.name];
+    if (ended) {
+      results.set(step.name, ended);
       waiting.delete(step.name);
-      if (failed(step, entry.result)) failFast.abort('fail_fast');
+      if (failed(step, ended)) failFast.abort('fail_fast');
     }
   }
   for (const step of stage.steps) {

@@ -2,6 +2,7 @@ import type { FinalStatus, Reason } from '../contract/index.js';
 import type { BuildHandle, OutputPosition, OutputStream, StepExit, StepRef } from '../executors/types.js';
 import type { StepPlan } from '../pipeline/types.js';
 import type { SourceSeed } from '../executors/workspace-seed.js';
+import type { ReuseState } from './reuse.js';
 
 /** Why a step, stage or build ended as it did: the shared words of src/contract/. */
 export type { Reason, ReasonCode } from '../contract/index.js';
@@ -113,6 +114,13 @@ export interface RunOptions {
    * `prepare`; what ended is reused, running steps are followed from their position.
    */
   resume?: ResumeState;
+  /**
+   * Re-run failed (`planReuse`): steps whose results an earlier build of the commit gave, taken
+   * as they are: they do not run, and no observer event is sent for them (the caller records
+   * them); `needs`, fail-fast and the stage's and build's status count them as any result. A
+   * stage whose every step is reused is neither filtered by `when` nor approved again.
+   */
+  reuse?: ReuseState;
   /**
    * An attempt runs: awaited before any of its output is read, so that the ref can be stored
    * with the step's record (a successor follows it from there). A throw stops the step: it
