@@ -6,6 +6,7 @@ import type { ProjectBadgesTable } from './schema-badges.js';
 import type { SessionsTable } from './schema-sessions.js';
 import type { EmailDeliveriesTable, ProjectEmailTable } from './schema-email.js';
 import type { SchedulesTable } from './schema-schedules.js';
+import type { CachesTable } from './schema-caches.js';
 import type { OidcLoginsTable, OidcUsersTable, UserSessionsTable } from './schema-oidc.js';
 import type {
   CheckRunsTable,
@@ -44,6 +45,7 @@ export interface Database {
   project_email: ProjectEmailTable;
   email_deliveries: EmailDeliveriesTable;
   schedules: SchedulesTable;
+  caches: CachesTable;
 }
 
 export interface ProjectsTable {

@@ -18,6 +18,7 @@ import { commitStatus } from './0015_commit_status.js';
 import { oidcUsers } from './0016_oidc_users.js';
 import { commitAuthor } from './0017_commit_author.js';
 import { checkRuns } from './0018_check_runs.js';
+import { caches } from './0019_caches.js';
 
 /**
  * Every migration, by name; Kysely runs them in name order. Listed here rather than found
@@ -44,5 +45,6 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0016_oidc_users': oidcUsers(dialect),
     '0017_commit_author': commitAuthor(),
     '0018_check_runs': checkRuns(dialect),
+    '0019_caches': caches(dialect),
   };
 }
