@@ -13,6 +13,7 @@ import type { PipelineFile, ServiceFile, StageFile, StepFile } from './schema.js
 import type { PipelineSource } from './source.js';
 import type {
   BuildContext,
+  CachePlan,
   MatrixCellPlan,
   PipelinePlan,
   ServicePlan,
@@ -23,6 +24,7 @@ import type {
 } from './types.js';
 import { Scope, envLayer, valueLayer, type EnvLayer } from './variables.js';
 import { expandMatrix, matrixLayer } from './matrix.js';
+import { MAX_CACHE_PATHS, parseCacheKey, pathProblem, restoreKeyProblem } from './cache.js';
 
 /** What the plan is built from: the validated file, where its values came from, and the build. */
 export interface PlanInput {
@@ -214,6 +216,7 @@ class PlanBuilder {
     const { env, secrets } = scope.export(scope.names().filter((n) => !n.startsWith('matrix.')));
     const image = step.image === undefined ? defaultImage : scope.expand(step.image, index.at(step, 'image'));
     const timeoutMs = step.timeout === undefined ? undefined : parseDuration(step.timeout);
+    const cache = step.cache && this.cache(scope, step.cache);
     const commands = this.expandAll(scope, step.commands);
     const artifacts = this.expandAll(scope, step.artifacts);
     this.count([image, ...commands, ...artifacts, ...Object.values(env)], step);
@@ -224,6 +227,7 @@ class PlanBuilder {
       env,
       secrets,
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(cache ? { cache } : {}),
       retries: step.retries ?? 0,
       allowFailure: step.allow_failure ?? false,
       needs: [...new Set((step.needs ?? []).filter(isDefined).flatMap((n) => cellsOf.get(n) ?? [n]))],
@@ -275,6 +279,52 @@ class PlanBuilder {
     return list.flatMap((text, i) =>
       text === undefined ? [] : [scope.expand(text, this.input.index.at(list, i))],
     );
+  }
+
+  /** A step's `cache:`, substituted and checked (problems reported at their line:col). */
+  private cache(scope: Scope, cache: NonNullable<Loose<StepFile>['cache']>): CachePlan | undefined {
+    const { src, index } = this.input;
+    if (cache.key === undefined || cache.paths === undefined) return undefined;
+    const report = (e: PipelineError) => this.reporter.error(e);
+    const keyLoc = index.at(cache, 'key');
+    const key = parseCacheKey(src, cache.key, keyLoc, (t) => scope.expand(t, keyLoc), report);
+    const problem = (list: object, i: number, text: string) => {
+      const loc = index.at(list, i);
+      report(
+        src.error(
+          'invalid_value',
+          loc?.pos ?? this.posOf(cache),
+          loc?.path ?? '',
+          `${loc?.path ?? 'cache'}: ${text}`,
+        ),
+      );
+    };
+    const restoreKeys: string[] = [];
+    (cache.restore_keys ?? []).forEach((raw, i) => {
+      if (raw === undefined) return;
+      // A function call is reported as such, not as a malformed variable.
+      const fn = /\$\{\s*[A-Za-z_]\w*\s*\(/.test(raw) ? restoreKeyProblem(raw) : undefined;
+      const prefix = fn ? raw : scope.expand(raw, index.at(cache.restore_keys!, i));
+      const why = fn ?? restoreKeyProblem(prefix);
+      if (why) problem(cache.restore_keys!, i, why);
+      else restoreKeys.push(prefix);
+    });
+    const paths: string[] = [];
+    const list = cache.paths;
+    if (list.length > MAX_CACHE_PATHS)
+      problem(list, MAX_CACHE_PATHS, `a cache may have at most ${MAX_CACHE_PATHS} paths`);
+    list.forEach((raw, i) => {
+      if (raw === undefined) return;
+      const path = scope.expand(raw, index.at(list, i)).replace(/\/+$/, '').replace(/^\.\//, '');
+      const why =
+        pathProblem(path, true) ??
+        (path === '' || path === '.'
+          ? 'a cache path must name a file or directory below the workspace, not the workspace itself'
+          : undefined);
+      if (why) problem(list, i, why);
+      else paths.push(path);
+    });
+    return { key, restoreKeys, paths };
   }
 
   private scope(layers: EnvLayer[]): Scope {

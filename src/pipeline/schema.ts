@@ -186,6 +186,35 @@ const Matrix = Type.Object(
   },
 );
 
+/** `cache: { key, restore_keys, paths }`: files kept from one build of a project to the next. */
+const Cache = Type.Object(
+  {
+    key: Type.String({
+      minLength: 1,
+      description:
+        "The cache's key (letters, digits, `. _ - + = : @ /`); `${NAME}` is substituted and `${hashFiles('glob', …)}` is a SHA-256 of the matching files of the checkout. A build that finds this exact key restores it and saves nothing.",
+      examples: ["npm-${hashFiles('package-lock.json')}"],
+    }),
+    restore_keys: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          'Prefixes tried in order when the exact key is missing; the newest cache whose key starts with one is restored.',
+      }),
+    ),
+    paths: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      description:
+        "Files or directories to keep, relative to the workspace or `~/…` for the step's HOME; no `..`, not absolute, no globs.",
+    }),
+  },
+  {
+    title: 'cache',
+    additionalProperties: false,
+    description:
+      'Restored before the step (exact key, then each restore key prefix, this branch then the default branch), saved after it succeeded when the exact key was not found. Pull requests from forks restore but never save.',
+  },
+);
+
 /** One step: commands run in one container (or shell, for the local executor). */
 export const StepSchema = Type.Object(
   {
@@ -215,6 +244,7 @@ export const StepSchema = Type.Object(
       }),
     ),
     matrix: Type.Optional(Matrix),
+    cache: Type.Optional(Cache),
   },
   {
     title: 'step',

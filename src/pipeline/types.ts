@@ -39,6 +39,8 @@ export interface StepPlan {
   env: Record<string, string>;
   secrets: SecretRef[];
   timeoutMs?: number;
+  /** `cache:` of the step: restored before its first attempt, saved after it succeeded. */
+  cache?: CachePlan;
   retries: number;
   allowFailure: boolean;
   /** Names of steps of the same stage that must succeed first. */
@@ -92,6 +94,20 @@ export interface PipelinePlan {
   services: ServicePlan[];
   stages: StagePlan[];
 }
+
+/**
+ * A step's cache. The key is resolved before the build starts (`hashFiles` needs the
+ * checkout); `restoreKeys` are prefixes tried in order when the exact key is missing.
+ */
+export interface CachePlan {
+  key: CacheKeyPart[];
+  restoreKeys: string[];
+  /** Relative to the workspace, or `~/…` for the step's HOME; no `..`, never absolute. */
+  paths: string[];
+}
+
+/** Text (variables substituted), or `hashFiles(globs…)`: a SHA-256 over the matching files of the checkout. */
+export type CacheKeyPart = { text: string } | { hashFiles: string[] };
 
 /** What the compiler needs to know about the build to substitute built-in variables. */
 export interface BuildContext {
