@@ -6,6 +6,7 @@ import type { ProjectBadgesTable } from './schema-badges.js';
 import type { SessionsTable } from './schema-sessions.js';
 import type { EmailDeliveriesTable, ProjectEmailTable } from './schema-email.js';
 import type { SchedulesTable } from './schema-schedules.js';
+import type { TestCasesTable, TestReportsTable } from './schema-reports.js';
 import type { CachesTable } from './schema-caches.js';
 import type { OidcLoginsTable, OidcUsersTable, UserSessionsTable } from './schema-oidc.js';
 import type {
@@ -45,6 +46,8 @@ export interface Database {
   project_email: ProjectEmailTable;
   email_deliveries: EmailDeliveriesTable;
   schedules: SchedulesTable;
+  test_reports: TestReportsTable;
+  test_cases: TestCasesTable;
   caches: CachesTable;
 }
 
