@@ -10,7 +10,7 @@ import type { SourceIndex } from './located.js';
 import type { Loose } from './loose.js';
 import { expandMatrix } from './matrix.js';
 import type { PipelineFile, StageFile, StepFile } from './schema.js';
-import type { PipelineSource } from './source.js';
+import type { FilePos, PipelineSource } from './source.js';
 import { suggest } from './suggest.js';
 
 type Named = { name?: string | undefined } | undefined;
@@ -166,21 +166,26 @@ function checkUnique(
   what: string,
   errors: PipelineError[],
 ): void {
-  const first = new Map<string, string>();
+  const first = new Map<string, { path: string; pos: FilePos | undefined }>();
   for (const item of items) {
     if (item?.name === undefined) continue;
     const loc = index.at(item, 'name');
-    const owner = index.self(item)?.path ?? '';
+    const self = index.self(item);
     const earlier = first.get(item.name);
     if (earlier === undefined) {
-      first.set(item.name, owner);
+      first.set(item.name, { path: self?.path ?? '', pos: self?.pos });
     } else if (loc) {
+      // Names are unique across included files too: then both files' positions are named.
+      const here: FilePos = loc.pos;
+      const there = earlier.pos;
+      const where =
+        there && there.file !== here.file ? ` in ${there.file ?? src.file}:${there.line}:${there.col}` : '';
       errors.push(
         src.error(
           'duplicate_name',
           loc.pos,
           loc.path,
-          `duplicate ${what} name "${item.name}" at ${loc.path}; also used by ${earlier}`,
+          `duplicate ${what} name "${item.name}" at ${loc.path}; also used by ${earlier.path}${where}`,
         ),
       );
     }

@@ -10,10 +10,12 @@ import { formatSize, MAX_FILE_BYTES } from './limits.js';
 import type { Loose } from './loose.js';
 import { parsePipelineYaml } from './parse.js';
 import { buildPlan } from './plan.js';
+import { hasInclude, IncludingSchema, takeIncludes, type IncludeRef, type IncludeTexts } from './include.js';
+import { SourceIndex } from './located.js';
 import { PipelineSchema, type PipelineFile } from './schema.js';
 import { PipelineSource } from './source.js';
 import type { BuildContext, PipelinePlan } from './types.js';
-import { validateNode } from './validate.js';
+import { NODE_BUDGET, validateNode } from './validate.js';
 
 /** What `compilePipeline` needs: the file and the build it is compiled for. */
 export interface CompileInput {
@@ -24,11 +26,22 @@ export interface CompileInput {
   context: BuildContext;
   /** `--env NAME=value` of the CLI: win over every env block and are exported to every step. */
   overrides?: Record<string, string>;
+  /**
+   * The files `include:` names, as read so far (`compileWithIncludes` in include.ts). One that
+   * is not here is asked for in the result's `missing`.
+   */
+  includes?: IncludeTexts;
 }
 
 /** A plan (with warnings), or every error found: never both. */
 export type CompileResult =
-  { ok: true; plan: PipelinePlan; warnings: PipelineError[] } | { ok: false; errors: PipelineError[] };
+  | { ok: true; plan: PipelinePlan; warnings: PipelineError[] }
+  | {
+      ok: false;
+      errors: PipelineError[];
+      /** Includes to read and give in `includes` before compiling again (include.ts). */
+      missing?: IncludeRef[];
+    };
 
 /**
  * Compiles a pipeline file for one build. Never throws for a bad file: every problem is in
@@ -47,13 +60,27 @@ export function compilePipeline(input: CompileInput): CompileResult {
   const warnings = [...parsed.warnings];
   if (!parsed.doc || !parsed.root) return { ok: false, errors: sortErrors(errors) };
 
-  const validated = validateNode(src, parsed.doc, parsed.root, PipelineSchema);
+  const shared = { index: new SourceIndex(), budget: { left: NODE_BUDGET } };
+  const including = hasInclude(parsed.root);
+  const schema = including ? IncludingSchema : PipelineSchema;
+  const validated = validateNode(src, parsed.doc, parsed.root, schema, shared);
   errors.push(...validated.errors);
   // The validator builds values only from nodes that passed the schema (see Loose).
-  const file = validated.value as Loose<PipelineFile>;
+  let file = (validated.value ?? {}) as Loose<PipelineFile>;
+  let files: string[] = [];
+  if (including) {
+    const included = takeIncludes(src, file, shared, input.includes ?? {});
+    errors.push(...included.errors);
+    warnings.push(...included.warnings);
+    files = included.files;
+    if (included.missing.length > 0)
+      return { ok: false, errors: sortErrors(errors, files), missing: included.missing };
+    file = included.file;
+  }
   errors.push(...checkPipeline(src, file, validated.index));
   // Too many steps: planning them all would only take time to report the same.
-  if (errors.some((e) => e.code === 'limit_exceeded')) return { ok: false, errors: sortErrors(errors) };
+  if (errors.some((e) => e.code === 'limit_exceeded'))
+    return { ok: false, errors: sortErrors(errors, files) };
   const plan = buildPlan(
     {
       src,
@@ -64,8 +91,8 @@ export function compilePipeline(input: CompileInput): CompileResult {
     },
     { error: (e) => errors.push(e), warning: (e) => warnings.push(e) },
   );
-  if (errors.length > 0) return { ok: false, errors: sortErrors(errors) };
-  return { ok: true, plan, warnings: sortErrors(warnings) };
+  if (errors.length > 0) return { ok: false, errors: sortErrors(errors, files) };
+  return { ok: true, plan, warnings: sortErrors(warnings, files) };
 }
 
 /** Stands in for a build when a file is only checked (`slipway validate`). */

@@ -34,6 +34,11 @@ export type PipelineErrorCode =
   /** Two stages, two steps of a stage, or two services share a name. */
   | 'duplicate_name'
   /**
+   * An `include:` that cannot be taken in: a file that is not there or not readable, a path that
+   * leaves the repository, a ref that is not pinned, another project unknown, a cycle.
+   */
+  | 'include'
+  /**
    * A bound of `limits.ts` is crossed: file size, nesting depth, number of values or steps,
    * expanded length of a value or of the whole plan.
    */
@@ -46,7 +51,10 @@ export type PipelineErrorCode =
 /** One problem in a pipeline file, located precisely enough for an editor to jump to it. */
 export interface PipelineError {
   code: PipelineErrorCode;
-  /** The file as given to the compiler. */
+  /**
+   * The file as given to the compiler, or the included file the error is in: `ci/common.yml`
+   * for one of the same repository, `owner/name@ref:ci/node.yml` for another project's.
+   */
   file: string;
   /** 1-based. */
   line: number;
@@ -71,15 +79,20 @@ export function describePath(path: string): string {
 /**
  * Errors in reading order (line, column), without repeats. Repeats happen by design: a
  * top-level env value is resolved once per step, and would otherwise be reported per step.
+ * With included files, `files` gives their order (the main file first): errors go file by file.
  */
-export function sortErrors(errors: readonly PipelineError[]): PipelineError[] {
+export function sortErrors(errors: readonly PipelineError[], files: readonly string[] = []): PipelineError[] {
   const seen = new Set<string>();
   const unique = errors.filter((e) => {
-    const key = `${e.line}:${e.col}:${e.code}:${e.message}`;
+    const key = `${e.file}:${e.line}:${e.col}:${e.code}:${e.message}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
+  const rank = (file: string) => {
+    const at = files.indexOf(file);
+    return at < 0 ? 0 : at;
+  };
   // Array.prototype.sort is stable, so errors at one position keep the order they were found in.
-  return unique.sort((a, b) => a.line - b.line || a.col - b.col);
+  return unique.sort((a, b) => rank(a.file) - rank(b.file) || a.line - b.line || a.col - b.col);
 }

@@ -40,6 +40,21 @@ export const MAX_MATRIX_CELLS = 256;
  */
 export const MAX_MATRIX_LABEL_CHARS = 128;
 
+/**
+ * Deepest nesting of `include:` (the pipeline file's own includes are level 1). Each level is
+ * a round of reads before the compile can go on.
+ */
+export const MAX_INCLUDE_DEPTH = 10;
+
+/** Most files one pipeline may include, all levels together (each file is read once). */
+export const MAX_INCLUDES = 100;
+
+/**
+ * Most bytes of the pipeline file and every file it includes together; each file on its own
+ * has the bound of `MAX_FILE_BYTES`. What the server holds and parses per build.
+ */
+export const MAX_INCLUDE_TOTAL_BYTES = 2 * 1024 * 1024;
+
 /** `1024` → `1 KiB`, `65536` → `64 KiB`: limits read better in the unit they are set in. */
 export function formatSize(n: number): string {
   if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;

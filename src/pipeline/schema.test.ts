@@ -24,6 +24,7 @@ const DRAFT7_KEYWORDS = new Set([
   'items',
   'anyOf',
   'oneOf',
+  'not',
   'const',
   'minItems',
   'minimum',
@@ -112,6 +113,9 @@ function check(schema: Schema, value: unknown, at = '$'): string[] {
   ) {
     errors.push(`${at}: must match exactly one oneOf branch`);
   }
+  if (schema.not !== undefined && check(schema.not as Schema, value, at).length === 0) {
+    errors.push(`${at}: matches what "not" excludes`);
+  }
   return errors;
 }
 
@@ -169,7 +173,22 @@ describe('pipelineJsonSchema', () => {
     expect(check(schema, doc)).toEqual([]);
   });
 
+  it('accepts include with stages, steps, or alone (the stages then come from the included files)', () => {
+    const include = [{ file: 'ci/common.yml' }, { project: 'acme/ci', ref: 'v1', file: 'ci/node.yml' }];
+    expect(check(schema, { include })).toEqual([]);
+    expect(check(schema, { include, steps: [{ name: 'a', commands: ['x'] }] })).toEqual([]);
+    expect(
+      check(schema, { include, stages: [{ name: 's', steps: [{ name: 'a', commands: ['x'] }] }] }),
+    ).toEqual([]);
+  });
+
   it.each([
+    [
+      'include and both forms',
+      { include: [{ file: 'a.yml' }], steps: [{ name: 'a', commands: ['x'] }], stages: [] },
+    ],
+    ['include without file', { include: [{ project: 'acme/ci', ref: 'v1' }] }],
+    ['include of a bad project', { include: [{ project: 'acme', ref: 'v1', file: 'a.yml' }] }],
     ['unknown key', { steps: [{ name: 'a', comands: ['x'] }] }],
     ['both forms', { steps: [{ name: 'a', commands: ['x'] }], stages: [] }],
     ['neither form', { image: 'x' }],

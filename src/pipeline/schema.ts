@@ -9,6 +9,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { EVENTS, FINAL_STATUSES } from './types.js';
+import { SLUG_PATTERN } from '../contract/project.js';
 
 /** Stage, step and service names: they end up in container names, labels and URLs. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$';
@@ -299,9 +300,48 @@ export const ServiceSchema = Type.Object(
   },
 );
 
+/** `include:` entries: other files of this repository, or pinned files of another project. */
+export const IncludeSchema = Type.Array(
+  Type.Object(
+    {
+      file: Type.String({
+        minLength: 1,
+        description:
+          'Path of the file from the root of its repository, e.g. `ci/common.yml` (no `..`, not absolute).',
+      }),
+      project: Type.Optional(
+        Type.String({
+          title: 'project',
+          pattern: SLUG_PATTERN,
+          patternErrorMessage: 'expected a project of this server as owner/name',
+          description: 'Another project of this server (`owner/name`) to take the file from; needs `ref`.',
+        }),
+      ),
+      ref: Type.Optional(
+        Type.String({
+          minLength: 1,
+          description:
+            'With `project`: the commit (40 hexadecimal digits) or tag to read the file at. A branch is refused: it moves.',
+        }),
+      ),
+    },
+    {
+      title: 'include',
+      additionalProperties: false,
+      description: 'A file whose stages, services, env and image this file takes in.',
+    },
+  ),
+  {
+    minItems: 1,
+    description:
+      "Files merged into this one: their stages first (in this order), then this file's; this file's image and env entries win.",
+  },
+);
+
 /** The whole file: either `stages` or (short form) `steps`, plus build-wide settings. */
 export const PipelineSchema = Type.Object(
   {
+    include: Type.Optional(IncludeSchema),
     image: Type.Optional(Image),
     env: Type.Optional(Env('exported to every step')),
     services: Type.Optional(
@@ -341,5 +381,11 @@ export type ServiceFile = Static<typeof ServiceSchema>;
 export function pipelineJsonSchema(): Record<string, unknown> {
   // JSON round trip: drops TypeBox's symbol keys (Kind, Optional) and shares nothing.
   const plain = JSON.parse(JSON.stringify(PipelineSchema)) as Record<string, unknown>;
+  // With `include` the stages may all come from the included files: `stages`, `steps`, or
+  // `include` alone. (The compiler checks a file with `include` after merging, see include.ts.)
+  plain.oneOf = [
+    ...(plain.oneOf as unknown[]),
+    { required: ['include'], not: { anyOf: [{ required: ['stages'] }, { required: ['steps'] }] } },
+  ];
   return { $schema: 'http://json-schema.org/draft-07/schema#', ...plain };
 }

@@ -2,27 +2,57 @@
  * Positions in the pipeline file: from byte offsets and YAML nodes to 1-based line/column,
  * including the column of a character inside a scalar (so `${FOO}` errors point at `${`).
  */
-import { LineCounter, isScalar, type Node, type Scalar } from 'yaml';
+import { LineCounter, isScalar, visit, type Document, type Node, type Scalar } from 'yaml';
 import type { PipelineError, PipelineErrorCode } from './errors.js';
 import type { SourcePos } from './types.js';
+
+/**
+ * A position that may name its file: positions in included files do (`include.ts`), so that
+ * an error found after the files were merged still points into the file it is about.
+ */
+export interface FilePos extends SourcePos {
+  file?: string;
+}
 
 /** The text of one pipeline file, with what is needed to turn offsets into positions. */
 export class PipelineSource {
   /** Filled by the YAML parser (pass it as its `lineCounter` option). */
   readonly lineCounter = new LineCounter();
+  /** The nodes of included files compiled with this one, by the file they were read from. */
+  private owners: WeakMap<Node, PipelineSource> | undefined;
 
+  /**
+   * `included`: a file taken in by `include:`; its positions name it (the main file's do not,
+   * so plans and errors of files without includes stay as they were).
+   */
   constructor(
     readonly file: string,
     readonly text: string,
+    readonly included = false,
   ) {}
 
-  pos(offset: number): SourcePos {
+  pos(offset: number): FilePos {
     const { line, col } = this.lineCounter.linePos(offset);
-    return { line, col };
+    return this.included ? { line, col, file: this.file } : { line, col };
+  }
+
+  /**
+   * Makes the nodes of `doc` (an included file's) answer `nodePos`/`valuePos` of this source
+   * with positions in `from`: the passes after the merge hold nodes of every file.
+   */
+  adopt(doc: Document, from: PipelineSource): void {
+    const owners = (this.owners ??= new WeakMap());
+    visit(doc, {
+      Node(_, node) {
+        owners.set(node, from);
+      },
+    });
   }
 
   /** Where a node starts; the start of the file for the rare node without a range. */
-  nodePos(node: Node | null | undefined): SourcePos {
+  nodePos(node: Node | null | undefined): FilePos {
+    const owner = node ? this.owners?.get(node) : undefined;
+    if (owner !== undefined && owner !== this) return owner.nodePos(node);
     return this.pos(node?.range?.[0] ?? 0);
   }
 
@@ -31,14 +61,17 @@ export class PipelineSource {
    * plain and quoted scalars and for literal blocks (`|`); for scalars whose lines are folded,
    * the scalar's start, because there a value offset has no single place in the source.
    */
-  valuePos(node: Node | null | undefined, index: number): SourcePos {
+  valuePos(node: Node | null | undefined, index: number): FilePos {
+    const owner = node ? this.owners?.get(node) : undefined;
+    if (owner !== undefined && owner !== this) return owner.valuePos(node, index);
     if (!isScalar(node) || !node.range || typeof node.value !== 'string') return this.nodePos(node);
     const offset = this.valueOffset(node, node.value, index);
     return this.pos(offset ?? node.range[0]);
   }
 
-  error(code: PipelineErrorCode, at: SourcePos, path: string, message: string): PipelineError {
-    return { code, file: this.file, line: at.line, col: at.col, path, message };
+  /** An error at `at`, in the file `at` names (an included one), else in this one. */
+  error(code: PipelineErrorCode, at: FilePos, path: string, message: string): PipelineError {
+    return { code, file: at.file ?? this.file, line: at.line, col: at.col, path, message };
   }
 
   private valueOffset(node: Scalar, value: string, index: number): number | undefined {

@@ -48,11 +48,26 @@ export interface Validated {
  * Most nodes a document may expand to. Aliases can make a small file describe a huge tree
  * ("billion laughs"); the server compiles files from untrusted repositories.
  */
-const NODE_BUDGET = 100_000;
+export const NODE_BUDGET = 100_000;
+
+/**
+ * What the documents of one compile share (a file and those it includes): one index of where
+ * values came from, and one budget of values, so that 100 included files cannot each take it.
+ */
+export interface ValidateShared {
+  index: SourceIndex;
+  budget: { left: number };
+}
 
 /** Validates `node` (the document's root) against `schema`. */
-export function validateNode(src: PipelineSource, doc: Document, node: Node, schema: TSchema): Validated {
-  const walker = new Walker(src, doc);
+export function validateNode(
+  src: PipelineSource,
+  doc: Document,
+  node: Node,
+  schema: TSchema,
+  shared: ValidateShared = { index: new SourceIndex(), budget: { left: NODE_BUDGET } },
+): Validated {
+  const walker = new Walker(src, doc, shared);
   const value = walker.walk(node, schema, '', src.nodePos(node));
   return { value, index: walker.index, errors: walker.errors };
 }
@@ -65,9 +80,9 @@ interface Entry {
 }
 
 class Walker {
-  readonly index = new SourceIndex();
+  readonly index: SourceIndex;
   readonly errors: PipelineError[] = [];
-  private budget = NODE_BUDGET;
+  private readonly budget: { left: number };
   /** Whether an alias was expanded: then the values counted are not all written in the file. */
   private aliasesFollowed = false;
   private readonly patterns = new Map<string, RegExp>();
@@ -75,17 +90,21 @@ class Walker {
   constructor(
     private readonly src: PipelineSource,
     private readonly doc: Document,
-  ) {}
+    shared: ValidateShared,
+  ) {
+    this.index = shared.index;
+    this.budget = shared.budget;
+  }
 
   /** The value of `raw` if valid against `schema`, else undefined (after reporting why). */
   walk(raw: Node | null, schema: TSchema, path: string, pos: SourcePos): unknown {
-    if (--this.budget === 0) {
+    if (--this.budget.left === 0) {
       const why = this.aliasesFollowed
         ? `the document, with what its aliases repeat, has more than ${NODE_BUDGET} values`
         : `the file has more than ${NODE_BUDGET} values`;
       this.report('limit_exceeded', pos, path, `too many values at ${describePath(path)}: ${why}`);
     }
-    if (this.budget <= 0) return undefined;
+    if (this.budget.left <= 0) return undefined;
     const node = this.resolveOrReport(raw, pos, path);
     if (isEnum(schema)) return this.walkEnum(node, schema, path, pos);
     if (KindGuard.IsUnion(schema)) return this.walkUnion(node, schema, path, pos);
