@@ -303,8 +303,8 @@ describe('robustness', () => {
     expect(step(plan, 0, 0).secrets).toEqual([{ env: '__proto__', secret: 'p' }]);
     expect(Object.hasOwn(step(plan, 0, 0).env, 'constructor')).toBe(true);
     expect(errorsOf('steps: [{ name: a, commands: [x], constructor: 1, __proto__: 2 }]')).toEqual([
-      'p.yml:1:35: unknown key "constructor" at steps[0]; expected one of name, image, commands, env, timeout, retries, allow_failure, needs, artifacts, matrix',
-      'p.yml:1:51: unknown key "__proto__" at steps[0]; expected one of name, image, commands, env, timeout, retries, allow_failure, needs, artifacts, matrix',
+      'p.yml:1:35: unknown key "constructor" at steps[0]; expected one of name, image, commands, env, timeout, retries, allow_failure, needs, artifacts, reports, matrix, cache',
+      'p.yml:1:51: unknown key "__proto__" at steps[0]; expected one of name, image, commands, env, timeout, retries, allow_failure, needs, artifacts, reports, matrix, cache',
     ]);
   });
 

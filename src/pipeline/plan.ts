@@ -219,7 +219,8 @@ class PlanBuilder {
     const cache = step.cache && this.cache(scope, step.cache);
     const commands = this.expandAll(scope, step.commands);
     const artifacts = this.expandAll(scope, step.artifacts);
-    this.count([image, ...commands, ...artifacts, ...Object.values(env)], step);
+    const junit = this.reportGlobs(scope, step.reports);
+    this.count([image, ...commands, ...artifacts, ...junit, ...Object.values(env)], step);
     return {
       name,
       ...(image === undefined ? {} : { image }),
@@ -232,6 +233,7 @@ class PlanBuilder {
       allowFailure: step.allow_failure ?? false,
       needs: [...new Set((step.needs ?? []).filter(isDefined).flatMap((n) => cellsOf.get(n) ?? [n]))],
       artifacts,
+      ...(junit.length > 0 ? { reports: { junit } } : {}),
       ...(cell
         ? {
             matrix: {
@@ -279,6 +281,14 @@ class PlanBuilder {
     return list.flatMap((text, i) =>
       text === undefined ? [] : [scope.expand(text, this.input.index.at(list, i))],
     );
+  }
+
+  /** `reports.junit`, one glob or a list, substituted as artifact paths are. */
+  private reportGlobs(scope: Scope, reports: Loose<StepFile>['reports']): string[] {
+    const junit = reports?.junit;
+    if (reports === undefined || junit === undefined) return [];
+    if (Array.isArray(junit)) return this.expandAll(scope, junit);
+    return [scope.expand(junit, this.input.index.at(reports, 'junit'))];
   }
 
   /** A step's `cache:`, substituted and checked (problems reported at their line:col). */

@@ -54,6 +54,25 @@ const SecretRef = Type.Object(
   },
 );
 
+/** `reports: { junit: … }`: test reports read from the workspace after each attempt of the step. */
+const Reports = Type.Object(
+  {
+    junit: Type.Union(
+      [Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })],
+      {
+        title: 'glob or list of globs',
+        description:
+          'JUnit XML files the step writes, as workspace-relative paths or globs (`reports/**/*.xml`); read after every attempt, failed ones too. `${NAME}` is substituted.',
+      },
+    ),
+  },
+  {
+    title: 'mapping of report globs',
+    additionalProperties: false,
+    description: "Test reports: their totals and failed tests show on the build's page and in the API.",
+  },
+);
+
 const EnvValue = Type.Union(
   [
     Type.String({ description: '`${NAME}` variables are substituted.' }),
@@ -244,6 +263,7 @@ export const StepSchema = Type.Object(
           'Files to keep after the build, as workspace-relative paths or globs (`reports/**/*.xml`).',
       }),
     ),
+    reports: Type.Optional(Reports),
     matrix: Type.Optional(Matrix),
     cache: Type.Optional(Cache),
   },

@@ -46,9 +46,17 @@ export interface StepPlan {
   /** Names of steps of the same stage that must succeed first. */
   needs: string[];
   artifacts: string[];
+  /** `reports:` of the step, globs substituted; unset when it has none. */
+  reports?: ReportsPlan;
   /** Set on each cell of a step with a `matrix`: the step is one of several made from one. */
   matrix?: MatrixCellPlan;
   pos: SourcePos;
+}
+
+/** Test reports a step writes: read from its workspace after each attempt. */
+export interface ReportsPlan {
+  /** Workspace-relative paths or globs of JUnit XML files, as artifact paths are. */
+  junit: string[];
 }
 
 /** Which matrix a step is a cell of, and the cell's values. */
