@@ -169,6 +169,7 @@ export async function runPipeline(
           ...(options.onStepRunning ? { onStepRunning: options.onStepRunning } : {}),
           ...(options.onStepExited ? { onStepExited: options.onStepExited } : {}),
           ...(options.afterStep ? { afterStep: options.afterStep } : {}),
+          ...(options.afterAttempt ? { afterAttempt: options.afterAttempt } : {}),
         },
         started ? resumed : undefined,
         options.reuse?.stages[stage.name],

@@ -33,6 +33,7 @@ export interface StepRunDeps {
   onStepRunning?: RunOptions['onStepRunning'];
   onStepExited?: RunOptions['onStepExited'];
   afterStep?: RunOptions['afterStep'];
+  afterAttempt?: RunOptions['afterAttempt'];
 }
 
 /** A step an earlier process started: the attempt it was running. */
@@ -227,6 +228,11 @@ async function runAttempt(
     // Detached: what the sink holds is the start of a line the successor reads again whole.
     if (exit === undefined) return undefined;
     sink.end();
+    if (deps.afterAttempt && exit.kind === 'exited' && !deps.buildSignal.aborted) {
+      await deps
+        .afterAttempt(deps.stage, step, attempt, deps.handle, exit, deps.buildSignal)
+        .catch(() => undefined);
+    }
     if (deps.afterStep && exit.kind === 'exited' && exit.exitCode === 0 && !controller.signal.aborted) {
       exit = await deps.afterStep(deps.stage, step, deps.handle, exit, controller.signal);
     }

@@ -154,6 +154,20 @@ export interface RunOptions {
     exit: StepExit,
     signal: AbortSignal,
   ) => Promise<StepExit>;
+  /**
+   * Called after each attempt that ran to an exit, whatever its exit code (not when detached or
+   * the build was cancelled), while the workspace still exists and before `afterStep`: e.g. to
+   * read the step's test reports, which matter most when it failed. `signal` aborts when the
+   * build is cancelled. It cannot change the attempt's result; a rejection is ignored.
+   */
+  afterAttempt?: (
+    stage: string,
+    step: StepPlan,
+    attempt: number,
+    handle: BuildHandle,
+    exit: StepExit,
+    signal: AbortSignal,
+  ) => Promise<void>;
 }
 
 /** The state of a build an earlier process was running, as its records say. */
