@@ -18,6 +18,7 @@ import { executorRoutes } from './api/routes/executors.js';
 import { hookSettingsRoutes, registerHookRoutes, scriptsPipelineSource } from './hooks/index.js';
 import { createBlobStore } from '../blobs/index.js';
 import { createArtifactCollector, registerArtifactRoutes } from './artifacts/index.js';
+import { createReportCollector } from './reports/collector.js';
 import { BlobLogStore } from './logs/blob-log-store.js';
 import { FsLogStore } from './logs/fs-log-store.js';
 import type { LogStore } from './logs/types.js';
@@ -265,6 +266,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         ...(config.artifactMaxBuild !== undefined ? { maxBuildBytes: config.artifactMaxBuild } : {}),
       },
     }),
+    reports: createReportCollector({ db }),
     onError: (error) => announce(`scheduler: ${error instanceof Error ? error.message : String(error)}`),
   });
   const reconcileOptions = {

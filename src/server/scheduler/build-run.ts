@@ -37,6 +37,7 @@ import {
 } from '../../store/index.js';
 import { loadResumeRecords, saveBuildPlan, saveStepExit, saveStepRef } from '../../store/resume.js';
 import type { ArtifactCollector } from '../artifacts/collector.js';
+import type { ReportCollector } from '../reports/collector.js';
 import type { LogHub } from '../logs/log-hub.js';
 import { BuildLogWriter } from '../logs/log-writer.js';
 import type { LogStore } from '../logs/types.js';
@@ -81,6 +82,8 @@ export interface BuildRunDeps {
   ) => Promise<{ file: string; source: string } | undefined>;
   /** Publishes each successful step's `artifacts:` while its workspace still exists. */
   artifacts?: ArtifactCollector;
+  /** Reads each attempt's `reports:` (test reports), failed attempts too. */
+  reports?: ReportCollector;
   /** Cap on a build's log in bytes unless its project sets one (default: the writer's, 64 MiB). */
   maxLogBytes?: number;
   onStepFinished?: (status: FinalStatus) => void;
@@ -560,6 +563,12 @@ export class BuildRun {
     const afterStep = this.deps.artifacts?.afterStep(executor, this.build.id, plan, (stage, step, text) =>
       writer.write(stage, step, 'system', text),
     );
+    const afterAttempt = this.deps.reports?.afterAttempt(
+      executor,
+      { id: this.build.id, projectId: this.project.id, commitSha: this.build.commitSha },
+      plan,
+      (stage, step, text) => writer.write(stage, step, 'system', text),
+    );
     const result = await runPipeline(plan, context, executor, {
       observer,
       signal: this.controller.signal,
@@ -573,6 +582,7 @@ export class BuildRun {
             sourceSeed: { ...WHOLE_DIRECTORY, movable: true },
           }),
       ...(afterStep ? { afterStep } : {}),
+      ...(afterAttempt ? { afterAttempt } : {}),
       // Stored with the step's record before its output is read: a successor follows it from there.
       onStepRunning: async (stage, step, _attempt, ref) => {
         this.refs.set(`${stage}/${step}`, ref);
