@@ -9,14 +9,18 @@ import {
   PLACEHOLDER_CONTEXT,
 } from '../pipeline/index.js';
 import { ExecutorError } from '../executors/types.js';
+import { compileWithIncludes } from '../pipeline/include.js';
+import { localIncludes, repositoryRoot } from '../executors/repo-files.js';
 import { engineTimeoutOption } from './engine-timeout.js';
 import { EXIT, UsageError } from './errors.js';
 import { EXECUTOR_CHOICES } from './executor-choice.js';
 import { registerManifestsCommand } from './commands/manifests.js';
 import { registerMaintenanceCommands } from './maintenance.js';
 import { registerArtifactCommands } from './remote/artifact-commands.js';
+import { registerTestCommands } from './remote/test-commands.js';
 import { registerRemoteCommands } from './remote/commands.js';
 import { registerScheduleCommands } from './remote/schedule-commands.js';
+import { registerCacheCommands } from './remote/cache-commands.js';
 import { registerSecretCommands } from './remote/secret-commands.js';
 import { registerWebhookCommands } from './remote/webhook-commands.js';
 import { registerBadgeCommand } from './remote/badge-commands.js';
@@ -103,7 +107,13 @@ export function buildProgram(exit: (code: number) => void): Command {
     .option('-f, --file <path>', 'pipeline file', '.slipway.yml')
     .action(async (options: { file: string }) => {
       const source = await readSource(options.file);
-      const compiled = compilePipeline({ file: options.file, source, context: PLACEHOLDER_CONTEXT });
+      // Files it includes are read from the working tree of its repository.
+      const includes = localIncludes(await repositoryRoot(options.file, process.cwd()));
+      const compiled = await compileWithIncludes(
+        { file: options.file, source, context: PLACEHOLDER_CONTEXT },
+        includes,
+        compilePipeline,
+      );
       if (compiled.ok) {
         // The cells each matrix expands to, after "ok": what will run, by name.
         const cells = describeMatrices(compiled.plan);
@@ -129,8 +139,10 @@ export function buildProgram(exit: (code: number) => void): Command {
   registerEmailCommands(program, exit);
   registerCommitStatusCommands(program, exit);
   registerArtifactCommands(program, exit);
+  registerTestCommands(program, exit);
   registerBadgeCommand(program, exit);
   registerScheduleCommands(program, exit);
+  registerCacheCommands(program, exit);
   registerServerCommand(program, exit);
   registerManifestsCommand(program, exit);
   return program;

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { compilePipeline, formatPipelineError, PLACEHOLDER_CONTEXT } from '../pipeline/index.js';
+import {
+  compilePipeline as compileHere,
+  formatPipelineError,
+  PLACEHOLDER_CONTEXT,
+  type CompileInput,
+} from '../pipeline/index.js';
+import { compileWithIncludes } from '../pipeline/include.js';
+import { localIncludes, repositoryRoot } from '../executors/repo-files.js';
 import { EVENTS, type BuildEvent } from '../pipeline/types.js';
 import { notRunResult, pipelineImages, refuseHostRun, refuseImageless } from '../executors/host-guard.js';
 import { whyNotGit, type SourceSeed } from '../executors/workspace-seed.js';
@@ -57,11 +64,14 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   const engineTimeout = engineTimeoutFrom(options.engineTimeout);
 
   const source = await readPipelineFile(options.file);
+  // Files it includes: from the working tree of its repository (never from other projects).
+  const includes = localIncludes(await repositoryRoot(options.file, sourceDir));
+  const compilePipeline = (input: CompileInput) => compileWithIncludes(input, includes, compileHere);
   const checkout =
     options.branch !== undefined && options.commit !== undefined && options.project !== undefined
       ? { project: options.project }
       : await describeCheckout(sourceDir);
-  const images = compilePipeline({
+  const images = await compilePipeline({
     file: options.file,
     source,
     context: { ...PLACEHOLDER_CONTEXT },
@@ -94,7 +104,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     event,
     workspace: executor.workspacePath(buildId),
   };
-  const compiled = compilePipeline({ file: options.file, source, context, overrides });
+  const compiled = await compilePipeline({ file: options.file, source, context, overrides });
   if (!compiled.ok) {
     process.stderr.write(compiled.errors.map(formatPipelineError).join('\n') + '\n');
     return EXIT.usage;
@@ -189,12 +199,12 @@ async function dryRun(options: RunCommandOptions, run: DryRunContext): Promise<n
     event: run.event,
     workspace: '/workspace',
   };
-  const compiled = compilePipeline({
-    file: options.file,
-    source: run.source,
-    context,
-    overrides: run.overrides,
-  });
+  const includes = localIncludes(await repositoryRoot(options.file, run.sourceDir));
+  const compiled = await compileWithIncludes(
+    { file: options.file, source: run.source, context, overrides: run.overrides },
+    includes,
+    compileHere,
+  );
   if (!compiled.ok) {
     process.stderr.write(compiled.errors.map(formatPipelineError).join('\n') + '\n');
     return EXIT.usage;
