@@ -136,6 +136,130 @@ async function attemptCheckout(
   return found;
 }
 
+/** What {@link readMirrorFile} found: the file's text, its size when too big, or why there is none. */
+export type MirrorFile = { text: string } | { tooBig: number } | { missing: string };
+
+/**
+ * The file `file` of the repository at `ref`, a full commit sha or a tag (pinned: a branch is
+ * refused, it moves), read from the mirror at `mirror` and fetched into it when it lacks the
+ * ref: another project's file for a pipeline's `include:`. A blob over `maxBytes` is not read.
+ * Throws a {@link CheckoutError} when the ref cannot be had, with words for the build's reason.
+ */
+export async function readMirrorFile(request: {
+  repoUrl: string;
+  mirror: string;
+  ref: string;
+  file: string;
+  maxBytes: number;
+  signal?: AbortSignal;
+}): Promise<MirrorFile> {
+  const mirror = resolve(request.mirror);
+  const state = stateOf(mirror);
+  for (let attempt = 1; ; attempt++) {
+    const generation = state.generation;
+    try {
+      return await state.lock.read(async () => {
+        const rev = await pinnedIn(request, mirror, state);
+        return await fileAt(mirror, rev, request.file, request.maxBytes, request.signal);
+      });
+    } catch (error) {
+      if (!(error instanceof MirrorBroken) || request.signal?.aborted) throw error;
+      if (attempt > 1) throw new CheckoutError(`reading the repository's mirror failed: ${error.message}`);
+      await state.lock.write(async () => {
+        if (state.generation === generation || !(await isMirror(mirror))) await remake(mirror);
+        state.generation += 1;
+      });
+    }
+  }
+}
+
+/** The mirror's name of the pinned ref (`sha` or `refs/tags/…`), fetched when it lacks it. */
+async function pinnedIn(
+  request: { repoUrl: string; ref: string; signal?: AbortSignal },
+  mirror: string,
+  state: MirrorState,
+): Promise<string> {
+  const { signal } = request;
+  const rev = FULL_SHA.test(request.ref) ? request.ref.toLowerCase() : `refs/tags/${request.ref}`;
+  if (rev.startsWith('refs/') && !isSafeRefName(request.ref))
+    throw new CheckoutError(`invalid ref "${request.ref}"`);
+  // A tag is read once and kept: tags are pinned by convention, and asking costs a round trip.
+  if ((await isMirror(mirror)) && (await commitIn(mirror, rev, signal))) return rev;
+  return state.fetching.run(async () => {
+    if (!(await isMirror(mirror))) throw new MirrorBroken('missing');
+    if (await commitIn(mirror, rev, signal)) return rev;
+    const { url, auth } = gitAuth(request.repoUrl);
+    const shown = redactUrl(url);
+    const fetch = (what: string) =>
+      runGit(
+        ['--git-dir', mirror, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', url, what],
+        undefined,
+        signal,
+        undefined,
+        auth,
+      );
+    if (!rev.startsWith('refs/')) {
+      // Servers that allow fetching by sha (git's own, GitHub, GitLab) give a commit that is on no ref.
+      await fetch(rev).catch(() => undefined);
+      if (await commitIn(mirror, rev, signal)) return rev;
+      throw new CheckoutError(`commit ${rev} not found in ${shown}`);
+    }
+    const tag = await findRef({
+      repoUrl: request.repoUrl,
+      ref: request.ref,
+      kind: 'tag',
+      ...(signal && { signal }),
+    });
+    if (!tag.found) {
+      if (tag.why === 'repository') throw new CheckoutError(tag.message);
+      const branch = await findRef({
+        repoUrl: request.repoUrl,
+        ref: request.ref,
+        kind: 'branch',
+        ...(signal && { signal }),
+      });
+      throw new CheckoutError(
+        branch.found
+          ? `"${request.ref}" is a branch of ${shown}: a branch moves, so an include names a tag or a commit (40 hexadecimal digits)`
+          : `no tag "${request.ref}" in ${shown}`,
+      );
+    }
+    await fetch(`+${tag.ref}:${tag.ref}`).catch((error: unknown) => {
+      throw signal?.aborted ? error : new MirrorBroken(reasonOf(error));
+    });
+    if (await commitIn(mirror, rev, signal)) return rev;
+    throw new MirrorBroken(`${tag.ref} is not readable after a fetch`);
+  });
+}
+
+/** The blob at `file` of `rev` in the mirror, read through its cat-file (bounded by `maxBytes`). */
+async function fileAt(
+  mirror: string,
+  rev: string,
+  file: string,
+  maxBytes: number,
+  signal: AbortSignal | undefined,
+): Promise<MirrorFile> {
+  const out = await runGit(
+    ['--git-dir', mirror, 'ls-tree', '-l', '-z', rev, '--', file],
+    undefined,
+    signal,
+    60_000,
+  );
+  // `<mode> <type> <sha> <size>\t<path>\0`, the size right-aligned.
+  const entry = out.split('\0').find((line) => line.endsWith(`\t${file}`));
+  if (entry === undefined) return { missing: `no file ${file}` };
+  const [mode, , sha, size] = entry.slice(0, entry.indexOf('\t')).trim().split(/\s+/);
+  if (mode === '120000') return { missing: `${file} is a symbolic link; include the file it points to` };
+  if (!mode?.startsWith('100') || sha === undefined) return { missing: `${file} is not a file` };
+  const bytes = Number(size);
+  if (bytes > maxBytes) return { tooBig: bytes };
+  const blob = await commitReaderOf(mirror).read(sha, { left: maxBytes });
+  if (blob === undefined) throw new MirrorBroken(`blob ${sha} of ${file} is missing`);
+  if (blob === 'too big') return { tooBig: bytes };
+  return { text: blob.body.toString('utf8') };
+}
+
 /** Brings the ref (and the commit, if named) into the mirror; under the mirror's fetch lock. */
 async function fetchInto(request: CheckoutRequest, mirror: string): Promise<MirrorCheckout> {
   const { ref, commit, signal } = request;
