@@ -112,7 +112,9 @@ export const endpoints = {
     send<Build>('POST', `/builds/${id}/approve`, comment ? { comment } : {}),
   reject: (id: number, comment?: string) =>
     send<Build>('POST', `/builds/${id}/reject`, comment ? { comment } : {}),
-  rerun: (id: number) => send<Build>('POST', `/builds/${id}/rerun`, {}),
+  /** `failedOnly`: re-run only what failed (409 unless the build ended and did not succeed). */
+  rerun: (id: number, failedOnly = false) =>
+    send<Build>('POST', `/builds/${id}/rerun`, failedOnly ? { failedOnly: true } : {}),
   logPage: (id: number, q: { after?: number | undefined; limit?: number | undefined } = {}) =>
     get<LogPage>(`/builds/${id}/logs${queryString(q)}`),
   listArtifacts: (id: number) => get<Artifact[]>(`/builds/${id}/artifacts`),

@@ -20,7 +20,7 @@
  *   POST   /api/v1/builds/{id}/cancel                        → Build                 member
  *   POST   /api/v1/builds/{id}/approve      {comment?}       → Build                 member
  *   POST   /api/v1/builds/{id}/reject       {comment?}       → Build                 member
- *   POST   /api/v1/builds/{id}/rerun                         → 201 Build             member
+ *   POST   /api/v1/builds/{id}/rerun    {failedOnly?}        → 201 Build             member
  *   GET    /api/v1/builds/{id}/logs?after&limit              → LogPage (JSON)        viewer
  *   GET    /api/v1/builds/{id}/logs?follow=1  (SSE; Last-Event-ID or ?after resumes)   viewer
  *          events: `lines` (data: LogBatch, id: last seq), `status` (data: Build), `lag`, `end`;
@@ -151,6 +151,9 @@ export const BuildSchema = Type.Object(
     trigger: literals(BUILD_TRIGGERS),
     triggeredBy: nullable(Type.String()),
     rerunOf: nullable(Type.Integer()),
+    rerunFailed: Type.Optional(
+      Type.Boolean({ description: 'It re-runs only what failed in `rerunOf`, reusing what succeeded there' }),
+    ),
     createdAt: Time,
     startedAt: nullable(Time),
     finishedAt: nullable(Time),
@@ -177,6 +180,17 @@ export const StepSchema = Type.Object({
   logLines: Type.Integer(),
   allowFailure: Type.Boolean({ description: 'Its failure does not fail the stage (`allow_failure`)' }),
   maxAttempts: Type.Integer({ description: 'Attempts it may take: 1 + its `retries`' }),
+  reusedFrom: Type.Optional(
+    nullable(
+      Type.Object(
+        { buildId: Type.Integer(), number: Type.Integer() },
+        {
+          description:
+            'Re-run failed: the step did not run here, the result of its run in this build is reused (log and artifacts copied)',
+        },
+      ),
+    ),
+  ),
 });
 export type Step = Static<typeof StepSchema>;
 
@@ -312,6 +326,19 @@ export const TriggerRequestSchema = Type.Object(
 export type TriggerRequest = Static<typeof TriggerRequestSchema>;
 
 export const EmptyBodySchema = Type.Object({}, { additionalProperties: false });
+
+export const RerunRequestSchema = Type.Object(
+  {
+    failedOnly: Type.Optional(
+      Type.Boolean({
+        description:
+          'Run only the steps that did not succeed, those that need them and later stages; reuse the rest. Only for a finished build that did not succeed (409 otherwise)',
+      }),
+    ),
+  },
+  { additionalProperties: false, title: 'RerunRequest' },
+);
+export type RerunRequest = Static<typeof RerunRequestSchema>;
 
 /** One line of text: no control characters (it goes into the build log and notifications). */
 const Comment = Type.String({

@@ -19,6 +19,7 @@ import {
   setProjectRetention,
   type RetentionPolicy,
 } from '../store/retention.js';
+import { blobPrefixesToDelete } from '../store/rerun.js';
 import { ADMIN, VIEWER, projectOr404 } from './api/context.js';
 import type { App } from './api/context.js';
 import { ProjectParams } from './api/schemas.js';
@@ -96,9 +97,15 @@ export function startRetention(deps: RetentionDeps, intervalMs: number): () => P
  * tries again instead of leaving orphans nobody can find.
  */
 async function deleteBuild(deps: RetentionDeps, buildId: number): Promise<boolean> {
-  if (deps.blobs) await deps.blobs.deletePrefix(artifactPrefix(buildId));
+  // Re-run failed: other builds' artifacts may point at this build's bytes (see blobPrefixesToDelete).
+  const prefixes = deps.blobs && (await blobPrefixesToDelete(deps.db, buildId));
+  if (deps.blobs && prefixes?.own) await deps.blobs.deletePrefix(artifactPrefix(buildId));
   await deps.logs.remove(buildId);
-  return deleteFinishedBuild(deps.db, buildId);
+  const deleted = await deleteFinishedBuild(deps.db, buildId);
+  // After the row: a failure here leaves bytes nobody points at, never a row without its bytes.
+  if (deleted && deps.blobs)
+    for (const owner of prefixes?.orphans ?? []) await deps.blobs.deletePrefix(artifactPrefix(owner));
+  return deleted;
 }
 
 const Keep = (what: string) =>

@@ -10,6 +10,8 @@ export interface Artifact {
   size: number;
   sha256: string;
   createdAt: number;
+  /** A reused step's artifact (re-run failed): the build whose blob prefix holds the bytes. */
+  blobBuildId?: number;
 }
 
 /** Records an artifact after its bytes are stored; a second publish of the same path replaces the row. */
@@ -31,6 +33,8 @@ export async function recordArtifact(db: Kysely<Database>, artifact: Artifact): 
         size: values.size,
         sha256: values.sha256,
         created_at: values.created_at,
+        // Published here again: the bytes are this build's own now.
+        blob_build_id: null,
       }),
     )
     .execute();
@@ -67,6 +71,7 @@ function toArtifact(row: {
   size: number;
   sha256: string;
   created_at: number;
+  blob_build_id?: number | null;
 }): Artifact {
   return {
     buildId: row.build_id,
@@ -75,5 +80,8 @@ function toArtifact(row: {
     size: Number(row.size),
     sha256: row.sha256,
     createdAt: Number(row.created_at),
+    ...(row.blob_build_id != null && Number(row.blob_build_id) !== Number(row.build_id)
+      ? { blobBuildId: Number(row.blob_build_id) }
+      : {}),
   };
 }

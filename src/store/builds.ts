@@ -23,6 +23,8 @@ export interface NewBuild {
   tag?: string | null;
   triggeredBy?: string | null;
   rerunOf?: number | null;
+  /** With `rerunOf`: re-run only what failed there. */
+  rerunFailed?: boolean;
   executor?: string | null;
 }
 
@@ -73,6 +75,7 @@ export async function createBuild(
         finished_at: null,
         duration_ms: null,
         rerun_of: input.rerunOf ?? null,
+        ...(input.rerunFailed ? { rerun_failed: 1 } : {}),
         executor: input.executor ?? null,
         lease_owner: null,
         lease_expires_at: null,

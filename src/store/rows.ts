@@ -68,6 +68,7 @@ export function toBuild(row: BuildRow & { project_slug: string }): Build {
     finishedAt: row.finished_at,
     durationMs: row.duration_ms,
     rerunOf: row.rerun_of,
+    rerunFailed: row.rerun_failed === 1,
     executor: row.executor,
     leaseOwner: row.lease_owner,
     leaseExpiresAt: row.lease_expires_at,
@@ -107,6 +108,10 @@ export function toStep(row: StepRow): StepRecord {
     logLines: row.log_lines,
     allowFailure: row.allow_failure !== 0,
     maxAttempts: row.max_attempts,
+    reusedFrom:
+      row.reused_from_build !== null && row.reused_from_number !== null
+        ? { buildId: Number(row.reused_from_build), number: row.reused_from_number }
+        : null,
   };
 }
 

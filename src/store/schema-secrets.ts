@@ -30,6 +30,8 @@ export interface ArtifactsTable {
   size: number;
   sha256: string;
   created_at: number;
+  /** A reused step's artifact: the build whose blob prefix holds its bytes (null: its own). */
+  blob_build_id: number | null;
 }
 
 /** A project's own retention, overriding the server's defaults field by field (null = default). */

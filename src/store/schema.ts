@@ -93,6 +93,8 @@ export interface BuildsTable {
   finished_at: number | null;
   duration_ms: number | null;
   rerun_of: number | null;
+  /** 1: re-runs only what failed in `rerun_of`, reusing the rest (migration 0020). */
+  rerun_failed: Generated<number>;
   executor: string | null;
   lease_owner: string | null;
   lease_expires_at: number | null;
@@ -155,6 +157,9 @@ export interface StepsTable {
   attempt_started_at: number | null;
   /** `{ attempt, exit }` (JSON): how the attempt of `ref` ended, stored before its release. */
   attempt_exit: string | null;
+  /** A reused step (re-run failed, 0020): the build whose run it is, by id and number. */
+  reused_from_build: number | null;
+  reused_from_number: number | null;
 }
 
 /** One row per held project+branch lock; the primary key makes a second holder impossible. */

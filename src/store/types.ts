@@ -74,6 +74,8 @@ export interface Build {
   finishedAt: EpochMs | null;
   durationMs: number | null;
   rerunOf: number | null;
+  /** It re-runs only what failed in `rerunOf`, reusing the steps that succeeded there. */
+  rerunFailed: boolean;
   executor: string | null;
   /** Server process that claimed it; null while queued or finished. */
   leaseOwner: string | null;
@@ -114,6 +116,8 @@ export interface StepRecord {
   allowFailure: boolean;
   /** Attempts it may take: 1 + its `retries`. */
   maxAttempts: number;
+  /** Not run here: the result of this build's run of it is reused (re-run failed). */
+  reusedFrom: { buildId: number; number: number } | null;
 }
 
 export interface TokenInfo {

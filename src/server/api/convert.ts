@@ -58,6 +58,7 @@ export function toBuild(build: Store.Build, approvals?: readonly Store.ApprovalR
     trigger: build.trigger,
     triggeredBy: build.triggeredBy,
     rerunOf: build.rerunOf,
+    rerunFailed: build.rerunFailed,
     createdAt: iso(build.createdAt),
     startedAt: isoOrNull(build.startedAt),
     finishedAt: isoOrNull(build.finishedAt),
@@ -117,6 +118,7 @@ function toStep(step: Store.StepRecord): Dto.Step {
     logLines: step.logLines,
     allowFailure: step.allowFailure,
     maxAttempts: step.maxAttempts,
+    reusedFrom: step.reusedFrom,
   };
 }
 

@@ -30,6 +30,7 @@ export {
   QueueSchema,
   ReasonSchema,
   RejectRequestSchema,
+  RerunRequestSchema,
   RoleSchema,
   SecretInfoSchema,
   SecretNameSchema,

@@ -8,6 +8,7 @@ import { artifactPathProblem, compileArtifactPatterns } from '../../executors/wo
 import type { RunOptions } from '../../orchestrator/types.js';
 import type { PipelinePlan } from '../../pipeline/types.js';
 import type { Database } from '../../store/index.js';
+import { seedReusedArtifacts } from './seed.js';
 import { artifactKey, listArtifacts, recordArtifact } from './store.js';
 
 const MiB = 1024 * 1024;
@@ -50,6 +51,16 @@ export interface ArtifactCollector {
     plan: PipelinePlan,
     log: (stage: string, step: string, text: string) => void,
   ): RunOptions['afterStep'];
+  /**
+   * Re-run failed: puts the artifacts the build took over from reused steps into `dir`, the
+   * checkout that seeds its workspace (see `seedReusedArtifacts`). Resolves with the count.
+   */
+  seedReused?(
+    buildId: number,
+    dir: string,
+    log: (text: string) => void,
+    signal?: AbortSignal,
+  ): Promise<number>;
 }
 
 /**
@@ -62,6 +73,7 @@ export interface ArtifactCollector {
  */
 export function createArtifactCollector(deps: ArtifactDeps): ArtifactCollector {
   return {
+    seedReused: (buildId, dir, log, signal) => seedReusedArtifacts(deps, buildId, dir, log, signal),
     afterStep(executor, buildId, plan, log) {
       if (!plan.stages.some((stage) => stage.steps.some((step) => step.artifacts.length > 0)))
         return undefined;

@@ -83,7 +83,7 @@ export function registerArtifactRoutes(api: App, deps: ArtifactRouteDeps): void 
       const artifact = await getArtifact(db, build.id, path);
       if (artifact === undefined)
         throw notFound(`artifact ${path} of build ${build.projectSlug} #${build.number}`);
-      const body = await blobs.get(artifactKey(build.id, path));
+      const body = await blobs.get(artifactKey(artifact.blobBuildId ?? build.id, path));
       if (body === undefined) {
         throw new HttpError(
           410,

@@ -98,6 +98,7 @@ const build: Build = {
   finishedAt: 1_700_000_096_000,
   durationMs: 95_000,
   rerunOf: null,
+  rerunFailed: false,
   executor: 'local',
   leaseOwner: null,
   leaseExpiresAt: null,

@@ -55,6 +55,7 @@ export class DatabaseBuildControl implements BuildControl {
       tag: input.tag ?? null,
       triggeredBy: input.triggeredBy,
       rerunOf: input.rerunOf ?? null,
+      ...(input.rerunFailed && input.rerunOf !== undefined ? { rerunFailed: true } : {}),
     });
     if (project.concurrencyPolicy === 'supersede') {
       const older = await supersede(this.db, project.id, input.branch, build.id);
@@ -131,8 +132,23 @@ export class DatabaseBuildControl implements BuildControl {
     return this.mustGet(buildId);
   }
 
-  async rerun(buildId: number, by: string): Promise<Build> {
+  async rerun(buildId: number, by: string, options: { failedOnly?: boolean } = {}): Promise<Build> {
     const build = await this.mustGet(buildId);
+    if (options.failedOnly) {
+      if (!isTerminalStatus(build.status))
+        throw new ControlError(
+          'conflict',
+          `build #${build.number} is ${build.status}: only a finished build's failed steps can be re-run`,
+        );
+      if (build.status === 'success')
+        throw new ControlError('conflict', `build #${build.number} succeeded: nothing failed to re-run`);
+      // Without a commit the checkout would take the branch's newest: not the same build.
+      if (build.commitSha === null)
+        throw new ControlError(
+          'conflict',
+          `build #${build.number} never checked out a commit: re-run it whole instead`,
+        );
+    }
     const project = await getProject(this.db, build.projectId);
     if (!project) throw new ControlError('not_found', `the project of build ${buildId} no longer exists`);
     return this.trigger(project, {
@@ -146,6 +162,7 @@ export class DatabaseBuildControl implements BuildControl {
       trigger: 'rerun',
       triggeredBy: by,
       rerunOf: build.id,
+      ...(options.failedOnly ? { rerunFailed: true } : {}),
     });
   }
 

@@ -13,6 +13,8 @@ export interface TriggerInput {
   trigger: 'manual' | 'webhook' | 'rerun' | 'schedule';
   triggeredBy: string;
   rerunOf?: number;
+  /** With `rerunOf`: run only what failed there, reuse what succeeded. */
+  rerunFailed?: boolean;
 }
 
 /**
@@ -30,8 +32,12 @@ export interface BuildControl {
    * record. The build stays `waiting` until it has a running slot again, then goes on.
    */
   decide(buildId: number, decision: 'approve' | 'reject', by: string, comment?: string): Promise<Build>;
-  /** Queues a new build of the same project, ref and commit. */
-  rerun(buildId: number, by: string): Promise<Build>;
+  /**
+   * Queues a new build of the same project, ref and commit. `failedOnly`: it runs only what
+   * failed and reuses what succeeded (`planReuse`); refused (`conflict`) unless the build ended
+   * and did not succeed.
+   */
+  rerun(buildId: number, by: string, options?: { failedOnly?: boolean }): Promise<Build>;
 }
 
 export type ControlErrorCode = 'not_found' | 'conflict' | 'invalid';

@@ -19,6 +19,7 @@ import { oidcUsers } from './0016_oidc_users.js';
 import { commitAuthor } from './0017_commit_author.js';
 import { checkRuns } from './0018_check_runs.js';
 import { caches } from './0019_caches.js';
+import { rerunFailed } from './0020_rerun_failed.js';
 import { testReports } from './0021_test_reports.js';
 
 /**
@@ -47,6 +48,7 @@ export function migrations(dialect: DialectName): Record<string, Migration> {
     '0017_commit_author': commitAuthor(),
     '0018_check_runs': checkRuns(dialect),
     '0019_caches': caches(dialect),
+    '0020_rerun_failed': rerunFailed(dialect),
     '0021_test_reports': testReports(dialect),
   };
 }

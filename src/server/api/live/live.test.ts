@@ -158,6 +158,7 @@ const finishedBuild = (): Build => ({
   finishedAt: 1000,
   durationMs: 1000,
   rerunOf: null,
+  rerunFailed: false,
   executor: null,
   leaseOwner: null,
   leaseExpiresAt: null,

@@ -25,6 +25,7 @@ import {
   ProjectBuildsQuery,
   ProjectParams,
   RejectRequestSchema,
+  RerunRequestSchema,
   TriggerRequestSchema,
   pageOf,
 } from '../schemas.js';
@@ -261,13 +262,17 @@ export function buildRoutes(api: App, ctx: RouteContext): void {
       schema: {
         tags,
         summary: 'Queue a new build of the same project, ref and commit',
+        description:
+          'With `failedOnly`, the new build runs only what did not succeed (and what needs it, and later stages) and reuses the rest: its steps, logs and artifacts. 409 unless the build ended and did not succeed.',
         params: IdParams,
-        body: EmptyBodySchema,
+        body: RerunRequestSchema,
         response: { 201: BuildSchema },
       },
     },
     async (request, reply) => {
-      const build = await control.rerun(request.params.id, callerOf(request).name);
+      const build = await control.rerun(request.params.id, callerOf(request).name, {
+        failedOnly: request.body.failedOnly === true,
+      });
       return reply.code(201).send(toBuild(build));
     },
   );
