@@ -35,6 +35,9 @@ interface ServerOptions extends KubernetesCliOptions, SmtpCliOptions, OidcCliOpt
   keepDays?: string;
   artifactMaxFile?: string;
   artifactMaxBuild?: string;
+  cacheMaxProject?: string;
+  cacheMaxAge?: string;
+  cacheDefaultBranch?: string;
   hookBodyLimit?: string;
   drainTimeout?: string;
   lease?: string;
@@ -116,6 +119,9 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
     .option('--max-log-bytes <bytes>', "cap on one build's log; past it output is dropped (default 64 MiB)")
     .option('--artifact-max-file <bytes>', 'largest artifact file (default 100 MiB)')
     .option('--artifact-max-build <bytes>', 'all artifacts of a build together (default 1 GiB)')
+    .option('--cache-max-project <bytes>', "step caches a project keeps; least recently used go first (default 2 GiB)")
+    .option('--cache-max-age <days>', 'a step cache not restored for this many days is removed (default 7)')
+    .option('--cache-default-branch <name>', "branch whose caches builds of other branches fall back to (default main)")
     .option('--hook-body-limit <bytes>', 'largest webhook delivery accepted (default 5 MiB)')
     .option(
       '--drain-timeout <duration>',
@@ -198,6 +204,9 @@ export function registerServerCommand(program: Command, exit: (code: number) => 
         ...optionalCount('--max-log-bytes', options.maxLogBytes, 'maxLogBytes'),
         ...optionalCount('--artifact-max-file', options.artifactMaxFile, 'artifactMaxFile'),
         ...optionalCount('--artifact-max-build', options.artifactMaxBuild, 'artifactMaxBuild'),
+        ...optionalCount('--cache-max-project', options.cacheMaxProject, 'cacheMaxProject'),
+        ...optionalCount('--cache-max-age', options.cacheMaxAge, 'cacheMaxAgeDays'),
+        ...(options.cacheDefaultBranch !== undefined ? { cacheDefaultBranch: options.cacheDefaultBranch } : {}),
         ...optionalCount('--hook-body-limit', options.hookBodyLimit, 'hookBodyLimit'),
         ...(webRoot() !== undefined ? { webRoot: webRoot()! } : {}),
         quiet: options.quiet,

@@ -232,10 +232,38 @@ export interface Executor {
     signal?: AbortSignal,
   ): AsyncIterable<WorkspaceEntry>;
   /**
+   * Optional (caches): where a prepared build's workspace and its steps' HOME are on this host,
+   * for executors whose steps write host directories (local). The server packs a step's cache
+   * paths from there after it succeeded, and restores an archive there before it starts
+   * (checked first, see server/caches/archive.ts), owned by `owner` when given. Without it
+   * (and without `cacheFiles`), caches are skipped with a log line.
+   */
+  cacheRoots?(handle: BuildHandle): HostDirs;
+  /**
+   * Optional (caches), for executors whose workspace is not a host directory (a volume):
+   * `out` copies the workspace-relative `paths` that exist into the host directory `dir`
+   * (same relative paths, symlinks as links, nothing else followed) and resolves with those
+   * copied; `in` copies the contents of host directory `dir` into the workspace (merged, its
+   * files win). Neither reaches HOME: `~/` paths are skipped with a log line.
+   */
+  cacheFiles?: {
+    out(handle: BuildHandle, paths: readonly string[], dir: string, signal?: AbortSignal): Promise<string[]>;
+    in(handle: BuildHandle, dir: string, signal?: AbortSignal): Promise<void>;
+  };
+  /**
    * Optional: lets go of what the executor holds open (a watch on the cluster), once the
    * process is done with it. Steps keep running; nothing is removed.
    */
   close?(): Promise<void>;
+}
+
+/** Host directories of a build (`Executor.cacheRoots`). */
+export interface HostDirs {
+  workspace: string;
+  /** The steps' HOME; undefined when they have none this process may write. */
+  home?: string;
+  /** Who files put there must belong to, when steps run as another user than this process. */
+  owner?: { uid: number; gid: number };
 }
 
 /** Thrown by prepare() when the build cannot start at all (engine down, image missing). */

@@ -170,6 +170,7 @@ export async function runPipeline(
           ...(options.onStepExited ? { onStepExited: options.onStepExited } : {}),
           ...(options.afterStep ? { afterStep: options.afterStep } : {}),
           ...(options.afterAttempt ? { afterAttempt: options.afterAttempt } : {}),
+          ...(options.beforeStep ? { beforeStep: options.beforeStep } : {}),
         },
         started ? resumed : undefined,
         options.reuse?.stages[stage.name],

@@ -34,6 +34,7 @@ export interface StepRunDeps {
   onStepExited?: RunOptions['onStepExited'];
   afterStep?: RunOptions['afterStep'];
   afterAttempt?: RunOptions['afterAttempt'];
+  beforeStep?: RunOptions['beforeStep'];
 }
 
 /** A step an earlier process started: the attempt it was running. */
@@ -79,6 +80,10 @@ export async function runStep(
       deps.observer.stepStarted?.(deps.stage, step.name, attempts, info);
       // Announced, not started: the successor finds no ref and starts this attempt.
       if (deps.detach?.aborted) return undefined;
+      // Before the first attempt only: a retry finds what the first one left (a restored cache).
+      if (attempts === 1 && deps.beforeStep) {
+        await deps.beforeStep(deps.stage, step, deps.handle, deps.buildSignal).catch(() => undefined);
+      }
     }
     const end = await runAttempt(step, attempts, deps, resuming);
     resuming = undefined;

@@ -168,6 +168,13 @@ export interface RunOptions {
     exit: StepExit,
     signal: AbortSignal,
   ) => Promise<void>;
+  /**
+   * Called once per step before its first attempt starts (after its `stepStarted`), not for a
+   * step followed on resume: e.g. to restore its cache into the workspace. The step starts
+   * once it resolves; a rejection is ignored (the step runs without what it would have done).
+   * `signal` aborts on cancel.
+   */
+  beforeStep?: (stage: string, step: StepPlan, handle: BuildHandle, signal: AbortSignal) => Promise<void>;
 }
 
 /** The state of a build an earlier process was running, as its records say. */

@@ -18,7 +18,10 @@ import { executorRoutes } from './api/routes/executors.js';
 import { hookSettingsRoutes, registerHookRoutes, scriptsPipelineSource } from './hooks/index.js';
 import { createBlobStore } from '../blobs/index.js';
 import { createArtifactCollector, registerArtifactRoutes } from './artifacts/index.js';
+import { CacheService } from './caches/service.js';
+import { registerCacheRoutes } from './caches/routes.js';
 import { createReportCollector } from './reports/collector.js';
+import { registerReportRoutes } from './reports/routes.js';
 import { BlobLogStore } from './logs/blob-log-store.js';
 import { FsLogStore } from './logs/fs-log-store.js';
 import type { LogStore } from './logs/types.js';
@@ -102,6 +105,10 @@ export interface ServerConfig {
   /** Artifact size limits in bytes. */
   artifactMaxFile?: number;
   artifactMaxBuild?: number;
+  /** Step caches: bytes a project keeps, days one is kept unused, the branch others fall back to. */
+  cacheMaxProject?: number;
+  cacheMaxAgeDays?: number;
+  cacheDefaultBranch?: string;
   /** Largest webhook delivery in bytes (default 5 MiB). */
   hookBodyLimit?: number;
   /** Directory of the built web UI, if any. */
@@ -169,6 +176,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw error;
   });
   const blobs = createBlobStore(config.blobs ?? join(dataDir, 'blobs'), { baseDir: dataDir });
+  const caches = new CacheService({
+    db,
+    blobs,
+    scratch: join(dataDir, 'cache-scratch'),
+    options: {
+      ...(config.cacheMaxProject !== undefined ? { maxProjectBytes: config.cacheMaxProject } : {}),
+      ...(config.cacheMaxAgeDays !== undefined ? { maxAgeMs: config.cacheMaxAgeDays * 86_400_000 } : {}),
+      ...(config.cacheDefaultBranch !== undefined ? { defaultBranch: config.cacheDefaultBranch } : {}),
+    },
+  });
   // Files take appends well; object stores take immutable chunk objects.
   const logs: LogStore = config.blobs?.startsWith('s3://')
     ? new BlobLogStore(blobs)
@@ -267,6 +284,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       },
     }),
     reports: createReportCollector({ db }),
+    caches,
     onError: (error) => announce(`scheduler: ${error instanceof Error ? error.message : String(error)}`),
   });
   const reconcileOptions = {
@@ -361,6 +379,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       (api) => hookSettingsRoutes(api, { db, scriptsWorkRoot, sealer: cipher }),
       (api) => registerSecretRoutes(api, { db, cipher }),
       (api) => registerArtifactRoutes(api, { db, blobs }),
+      (api) => registerReportRoutes(api, { db }),
+      (api) => registerCacheRoutes(api, { db, caches }),
       (api) => registerRetentionRoutes(api, { db, defaults: retentionDefaults }),
       (api) => registerScheduleRoutes(api, { db }),
       (api) => registerEmailRoutes(api, { db, smtpConfigured: email !== undefined }),

@@ -28,6 +28,7 @@ import {
   type TriggerRequest,
 } from '../../contract/index.js';
 import { scheduleEndpoints } from '../../contract/schedule-api.js';
+import { testEndpoints, type BuildTests, type ProjectTests } from '../../contract/tests.js';
 import type { Schedule, ScheduleCreate, ScheduleUpdate } from '../../contract/schedules.js';
 import {
   emailEndpoints,
@@ -331,6 +332,16 @@ export class SlipwayClient {
 
   deleteSecret(project: string | null, name: string): Promise<void> {
     return this.call(endpoints.deleteSecret(project, name));
+  }
+
+  // Test reports
+
+  buildTests(buildId: number, limit?: number): Promise<BuildTests> {
+    return this.call(testEndpoints.build(buildId, limit));
+  }
+
+  projectTests(slug: string, query: { builds?: number; limit?: number } = {}): Promise<ProjectTests> {
+    return this.call(testEndpoints.project(slug, query));
   }
 
   // Schedules

@@ -1,10 +1,11 @@
 import { lchownSync, readdirSync, realpathSync } from 'node:fs';
 import { chmod, chown, mkdir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ExecutorError,
+  type HostDirs,
   type BuildHandle,
   type BuildSpec,
   type Executor,
@@ -614,6 +615,17 @@ export class LocalExecutor implements Executor {
   ): AsyncIterable<WorkspaceEntry> {
     const workspace = this.builds.get(handle.buildId)?.workspace ?? handle.workspace;
     return collectLocalFiles(workspace, patterns, signal);
+  }
+
+  cacheRoots(handle: BuildHandle): HostDirs {
+    const state = this.builds.get(handle.buildId);
+    // Steps that run as the build user have the build's own HOME; else this process's.
+    const home = this.runAs ? state?.home : (process.env.HOME ?? homedir());
+    return {
+      workspace: state?.workspace ?? handle.workspace,
+      ...(home === undefined ? {} : { home }),
+      ...(this.runAs ? { owner: { uid: this.runAs.uid, gid: this.runAs.gid } } : {}),
+    };
   }
 
   async destroy(handle: BuildHandle): Promise<void> {

@@ -37,6 +37,9 @@ import {
 } from '../../store/index.js';
 import { loadResumeRecords, saveBuildPlan, saveStepExit, saveStepRef } from '../../store/resume.js';
 import type { ArtifactCollector } from '../artifacts/collector.js';
+import type { CacheService } from '../caches/service.js';
+import type { RunOptions } from '../../orchestrator/types.js';
+import { headRepoFork } from '../../store/hooks.js';
 import type { ReportCollector } from '../reports/collector.js';
 import type { LogHub } from '../logs/log-hub.js';
 import { BuildLogWriter } from '../logs/log-writer.js';
@@ -82,6 +85,8 @@ export interface BuildRunDeps {
   ) => Promise<{ file: string; source: string } | undefined>;
   /** Publishes each successful step's `artifacts:` while its workspace still exists. */
   artifacts?: ArtifactCollector;
+  /** Restores and saves steps' `cache:` (server/caches). */
+  caches?: CacheService;
   /** Reads each attempt's `reports:` (test reports), failed attempts too. */
   reports?: ReportCollector;
   /** Cap on a build's log in bytes unless its project sets one (default: the writer's, 64 MiB). */
@@ -560,9 +565,27 @@ export class BuildRun {
       serviceLog: (service, line) =>
         writer.write('', `service:${service}`, line.stream, line.text, line.time),
     };
-    const afterStep = this.deps.artifacts?.afterStep(executor, this.build.id, plan, (stage, step, text) =>
+    const artifactsAfter = this.deps.artifacts?.afterStep(executor, this.build.id, plan, (stage, step, text) =>
       writer.write(stage, step, 'system', text),
     );
+    // Keys are made now, from the checkout, before it becomes the workspace (hashFiles).
+    const caches = await this.deps.caches
+      ?.forBuild({
+        projectId: this.project.id,
+        branch: this.build.branch,
+        fork: this.build.event === 'pull_request' && (await headRepoFork(this.deps.db, this.build.id)) !== false,
+        plan,
+        sourceDir: 'sourceDir' in start ? start.sourceDir : undefined,
+        executor,
+        log: (stage, step, text) => writer.write(stage, step, 'system', text),
+        signal: this.controller.signal,
+      })
+      .catch(() => undefined);
+    const afterStep: RunOptions['afterStep'] =
+      caches && artifactsAfter
+        ? async (stage, step, handle, exit, signal) =>
+            caches.afterStep(stage, step, handle, await artifactsAfter(stage, step, handle, exit, signal), signal)
+        : (caches?.afterStep ?? artifactsAfter);
     const afterAttempt = this.deps.reports?.afterAttempt(
       executor,
       { id: this.build.id, projectId: this.project.id, commitSha: this.build.commitSha },
@@ -582,6 +605,7 @@ export class BuildRun {
             sourceSeed: { ...WHOLE_DIRECTORY, movable: true },
           }),
       ...(afterStep ? { afterStep } : {}),
+      ...(caches ? { beforeStep: caches.beforeStep } : {}),
       ...(afterAttempt ? { afterAttempt } : {}),
       // Stored with the step's record before its output is read: a successor follows it from there.
       onStepRunning: async (stage, step, _attempt, ref) => {

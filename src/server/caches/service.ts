@@ -1,0 +1,358 @@
+/**
+ * Step caches at run time: the orchestrator's `beforeStep` (restore) and `afterStep` (save)
+ * hooks of one build run. A cache never fails a step: every problem (store or blob store
+ * down, an archive refused, an executor without the capability) is a line in the step's log
+ * and the step runs, or stays green, without it.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Kysely } from 'kysely';
+import type { BlobStore } from '../../blobs/types.js';
+import type { BuildHandle, Executor, HostDirs } from '../../executors/types.js';
+import type { RunOptions } from '../../orchestrator/types.js';
+import type { PipelinePlan, StepPlan } from '../../pipeline/types.js';
+import {
+  deleteCaches,
+  evictCaches,
+  findCache,
+  insertCache,
+  touchCache,
+  type CacheRow,
+} from '../../store/caches.js';
+import type { Database } from '../../store/index.js';
+import {
+  ArchiveError,
+  fileSize,
+  formatBytes,
+  packCache,
+  placeStaged,
+  unpackToStage,
+  type CacheRoots,
+} from './archive.js';
+import { resolveCacheKey } from './hash-files.js';
+
+const MiB = 1024 * 1024;
+const DAY = 24 * 60 * 60 * 1000;
+
+export interface CacheOptions {
+  /** Bytes of archives one project keeps; least recently used go first. Default 2 GiB. */
+  maxProjectBytes: number;
+  /** A cache not restored for this long is removed. Default 7 days. */
+  maxAgeMs: number;
+  /** Bytes one archive may expand to when restored. Default 4 GiB. */
+  maxExpandedBytes: number;
+  /** Entries one archive may hold. Default 1,000,000. */
+  maxEntries: number;
+  /** Where pull requests and branches without a cache of their own look next. Default `main`. */
+  defaultBranch: string;
+}
+
+export const DEFAULT_CACHE_OPTIONS: CacheOptions = {
+  maxProjectBytes: 2048 * MiB,
+  maxAgeMs: 7 * DAY,
+  maxExpandedBytes: 4096 * MiB,
+  maxEntries: 1_000_000,
+  defaultBranch: 'main',
+};
+
+export interface CacheDeps {
+  db: Kysely<Database>;
+  blobs: BlobStore;
+  options?: Partial<CacheOptions>;
+  /** Scratch space for archives and staging of executors without host directories; default the OS temp dir. */
+  scratch?: string;
+  now?: () => number;
+}
+
+export interface BuildCacheInput {
+  projectId: number;
+  branch: string;
+  /** A pull request from a fork: restores, never saves. */
+  fork: boolean;
+  plan: PipelinePlan;
+  /** The checkout, before it seeds the workspace: `hashFiles` reads it. Undefined on resume. */
+  sourceDir: string | undefined;
+  executor: Executor;
+  log: (stage: string, step: string, text: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface BuildCacheHooks {
+  beforeStep: NonNullable<RunOptions['beforeStep']>;
+  afterStep: NonNullable<RunOptions['afterStep']>;
+}
+
+/** What beforeStep found for a step, for its afterStep. */
+interface StepCache {
+  key: string;
+  exact: boolean;
+}
+
+export class CacheService {
+  readonly options: CacheOptions;
+  private readonly scratch: string;
+  private readonly now: () => number;
+  private lastSweep = 0;
+
+  constructor(private readonly deps: CacheDeps) {
+    this.options = { ...DEFAULT_CACHE_OPTIONS, ...deps.options };
+    this.scratch = deps.scratch ?? join(tmpdir(), 'slipway-caches');
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * The hooks of one build, or undefined when no step has a cache. Keys are resolved here,
+   * before the checkout becomes the workspace; a key that cannot be made is logged by its step.
+   */
+  async forBuild(input: BuildCacheInput): Promise<BuildCacheHooks | undefined> {
+    const steps = input.plan.stages.flatMap((stage) =>
+      stage.steps.filter((s) => s.cache).map((step) => ({ stage: stage.name, step })),
+    );
+    if (steps.length === 0) return undefined;
+    const keys = new Map<string, { key: string } | { error: string }>();
+    for (const { stage, step } of steps) {
+      try {
+        const { key, empty } = await resolveCacheKey(step.cache!.key, input.sourceDir, input.signal);
+        for (const call of empty)
+          input.log(stage, step.name, `cache: ${call} matched no file (it counts as empty)`);
+        keys.set(`${stage}/${step.name}`, { key });
+      } catch (error) {
+        keys.set(`${stage}/${step.name}`, { error: message(error) });
+      }
+    }
+    const found = new Map<string, StepCache>();
+    const branches = [...new Set([input.branch, this.options.defaultBranch])];
+    return {
+      beforeStep: async (stage, step, handle, signal) => {
+        const resolved = keys.get(`${stage}/${step.name}`);
+        if (!step.cache || !resolved) return;
+        const log = (text: string) => input.log(stage, step.name, `cache: ${text}`);
+        if ('error' in resolved) return log(`not used: ${resolved.error}`);
+        const hit = await this.restore(input, step, resolved.key, branches, handle, log, signal);
+        found.set(`${stage}/${step.name}`, { key: resolved.key, exact: hit?.exact ?? false });
+      },
+      afterStep: async (stage, step, handle, exit, signal) => {
+        const state = found.get(`${stage}/${step.name}`);
+        if (!step.cache || !state) return exit;
+        const log = (text: string) => input.log(stage, step.name, `cache: ${text}`);
+        if (state.exact) log(`${state.key} was restored; nothing to save`);
+        else if (input.fork) log(`not saved: builds of pull requests from forks only read caches`);
+        else await this.save(input, step, state.key, handle, log, signal);
+        return exit;
+      },
+    };
+  }
+
+  /** Removes caches (rows first, then their archives); a blob that cannot be removed is left for nobody to read. */
+  async remove(projectId: number, which: Parameters<typeof deleteCaches>[2]): Promise<CacheRow[]> {
+    const rows = await deleteCaches(this.deps.db, projectId, which);
+    await this.removeBlobs(rows);
+    if (which === 'all') await this.deps.blobs.deletePrefix(`caches/${projectId}/`).catch(() => 0);
+    return rows;
+  }
+
+  /**
+   * Removes the archives of projects that are gone (their rows went with them: a foreign key),
+   * at most once an hour, after a save. Resolves with how many archives were removed.
+   */
+  async sweep(force = false): Promise<number> {
+    if (!force && this.now() - this.lastSweep < 3_600_000) return 0;
+    this.lastSweep = this.now();
+    const projects = new Set<string>();
+    for await (const blob of this.deps.blobs.list('caches/')) projects.add(blob.key.split('/')[1] ?? '');
+    let removed = 0;
+    for (const id of projects) {
+      if (!/^[1-9][0-9]*$/.test(id)) continue;
+      const exists = await this.deps.db
+        .selectFrom('projects')
+        .select('id')
+        .where('id', '=', Number(id))
+        .executeTakeFirst();
+      if (!exists) removed += await this.deps.blobs.deletePrefix(`caches/${id}/`);
+    }
+    return removed;
+  }
+
+  private async removeBlobs(rows: readonly CacheRow[]): Promise<void> {
+    for (const row of rows) await this.deps.blobs.deletePrefix(row.blobKey).catch(() => 0);
+  }
+
+  private async restore(
+    input: BuildCacheInput,
+    step: StepPlan,
+    key: string,
+    branches: string[],
+    handle: BuildHandle,
+    log: (text: string) => void,
+    signal: AbortSignal,
+  ): Promise<{ exact: boolean } | undefined> {
+    const where = this.where(input.executor, handle, step, log);
+    if (!where) return undefined;
+    let stage: string | undefined;
+    try {
+      const hit = await findCache(this.deps.db, input.projectId, branches, key, step.cache!.restoreKeys);
+      if (!hit) {
+        log(`miss (${key})`);
+        return undefined;
+      }
+      const body = await this.deps.blobs.get(hit.cache.blobKey);
+      if (!body) {
+        log(`miss: the archive of ${hit.cache.key} is gone from the blob store`);
+        return undefined;
+      }
+      stage = await this.stageDir(where);
+      const { bytes } = await unpackToStage(body, stage, this.limits(), signal);
+      if ('roots' in where) await placeStaged(stage, where.roots);
+      else await this.placeInVolume(input.executor, handle, stage, log, signal);
+      await touchCache(this.deps.db, hit.cache.id, this.now());
+      const how = hit.exact ? '' : ' (restore key)';
+      log(
+        `restored ${hit.cache.key}${how} (${formatBytes(hit.cache.size)}, ${formatBytes(bytes)} unpacked) from branch ${hit.cache.branch}`,
+      );
+      return { exact: hit.exact };
+    } catch (error) {
+      const what = error instanceof ArchiveError ? 'archive refused' : 'not restored';
+      log(`${what}: ${message(error)}; the step runs without it`);
+      return undefined;
+    } finally {
+      if (stage) await rm(stage, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  private async save(
+    input: BuildCacheInput,
+    step: StepPlan,
+    key: string,
+    handle: BuildHandle,
+    log: (text: string) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const where = this.where(input.executor, handle, step, log);
+    if (!where) return;
+    const dir = await mkdir(this.scratch, { recursive: true }).then(() =>
+      mkdtemp(join(this.scratch, 'save-')),
+    );
+    try {
+      const file = join(dir, 'cache.tgz');
+      let roots: CacheRoots;
+      let paths = step.cache!.paths;
+      if ('roots' in where) roots = where.roots;
+      else {
+        paths = paths.filter((p) => !isHome(p));
+        const copied = await input.executor.cacheFiles!.out(handle, paths, join(dir, 'w'), signal);
+        paths = paths.filter((p) => copied.includes(p));
+        roots = { workspace: join(dir, 'w') };
+      }
+      const packed = paths.length === 0 ? [] : await packCache(roots, paths, file, dir, signal);
+      if (packed.length === 0) {
+        log(`not saved: none of ${step.cache!.paths.join(', ')} exists`);
+        return;
+      }
+      const size = await fileSize(file);
+      if (size > this.options.maxProjectBytes) {
+        log(
+          `not saved: ${formatBytes(size)} is more than a project may keep (${formatBytes(this.options.maxProjectBytes)})`,
+        );
+        return;
+      }
+      const blobKey = `caches/${input.projectId}/${randomUUID()}.tgz`;
+      await this.deps.blobs.put(blobKey, createReadStream(file), {
+        size,
+        contentType: 'application/gzip',
+        signal,
+      });
+      const row = await insertCache(this.deps.db, {
+        projectId: input.projectId,
+        branch: input.branch,
+        key,
+        blobKey,
+        size,
+        now: this.now(),
+      }).catch(async (error: unknown) => {
+        await this.deps.blobs.deletePrefix(blobKey).catch(() => 0);
+        throw error;
+      });
+      if (!row) {
+        await this.deps.blobs.deletePrefix(blobKey).catch(() => 0);
+        log(`not saved: another build saved ${key} first`);
+        return;
+      }
+      log(`saved ${key} (${formatBytes(size)}) for branch ${input.branch}`);
+      const evicted = await evictCaches(this.deps.db, input.projectId, this.options, this.now());
+      await this.removeBlobs(evicted);
+      await this.sweep().catch(() => 0);
+      if (evicted.length > 0) log(`evicted ${evicted.length} least recently used cache(s) of the project`);
+    } catch (error) {
+      log(`not saved: ${message(error)}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Where the step's paths are: host directories, or a volume reached by copies; undefined (logged) when neither. */
+  private where(
+    executor: Executor,
+    handle: BuildHandle,
+    step: StepPlan,
+    log: (text: string) => void,
+  ): { roots: HostDirs } | { volume: true } | undefined {
+    if (executor.cacheRoots) {
+      const roots = executor.cacheRoots(handle);
+      const home = step.cache!.paths.filter(isHome);
+      if (roots.home === undefined && home.length > 0)
+        log(`${home.join(', ')} skipped: steps of this build have no HOME the server may write`);
+      return { roots };
+    }
+    if (executor.cacheFiles) {
+      const home = step.cache!.paths.filter(isHome);
+      if (home.length > 0)
+        log(
+          `${home.join(', ')} skipped: the ${executor.name} executor keeps no HOME between steps; cache paths in the workspace instead`,
+        );
+      return { volume: true };
+    }
+    log(`not supported by the ${executor.name} executor yet; the step runs without it`);
+    return undefined;
+  }
+
+  /** Staging next to the workspace when it is a host directory (one rename puts a path in place). */
+  private async stageDir(where: { roots: HostDirs } | { volume: true }): Promise<string> {
+    const parent = 'roots' in where ? dirname(where.roots.workspace) : this.scratch;
+    await mkdir(parent, { recursive: true });
+    return mkdtemp(join(parent, '.cache-restore-'));
+  }
+
+  private async placeInVolume(
+    executor: Executor,
+    handle: BuildHandle,
+    stage: string,
+    log: (text: string) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const home = join(stage, 'h');
+    if (
+      await fileSize(home).then(
+        () => true,
+        () => false,
+      )
+    )
+      log('~/ paths of the archive skipped: this executor has no HOME to restore them to');
+    await mkdir(join(stage, 'w'), { recursive: true });
+    await executor.cacheFiles!.in(handle, join(stage, 'w'), signal);
+  }
+
+  private limits() {
+    return { maxBytes: this.options.maxExpandedBytes, maxEntries: this.options.maxEntries };
+  }
+}
+
+function isHome(path: string): boolean {
+  return path === '~' || path.startsWith('~/');
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
