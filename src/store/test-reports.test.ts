@@ -117,9 +117,11 @@ for (const dialect of DIALECTS) {
 
       // History: y failed in 2 of its 3 runs, x once and flaky once.
       const failing = await listFailingTests(t.db, project.id, { builds: 20, limit: 10 });
-      expect(failing.map((f) => [f.name, f.runs, f.failures, f.flaky, f.lastBuildId])).toEqual([
-        ['y', 3, 2, 0, rerun.id],
-        ['x', 3, 1, 1, rerun.id],
+      expect(
+        failing.map((f) => [f.name, f.runs, f.failures, f.flaky, f.lastBuildId, f.lastBuildNumber]),
+      ).toEqual([
+        ['y', 3, 2, 0, rerun.id, rerun.number],
+        ['x', 3, 1, 1, rerun.id, rerun.number],
       ]);
       // A window of the last build only: nothing failed there.
       expect(await listFailingTests(t.db, project.id, { builds: 1, limit: 10 })).toEqual([]);

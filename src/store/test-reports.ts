@@ -255,6 +255,7 @@ export interface TestSummary {
   flaky: number;
   /** The latest build of the window in which it failed or was flaky. */
   lastBuildId: number;
+  lastBuildNumber: number;
 }
 
 /** The first build id of a project's last `builds` builds (0 when it has none). */
@@ -316,6 +317,16 @@ export async function listFailingTests(
     .groupBy('test_key')
     .execute();
   const byKey = new Map(runs.map((r) => [r.test_key, r]));
+  const builds = await db
+    .selectFrom('builds')
+    .select(['id', 'number'])
+    .where(
+      'id',
+      'in',
+      failing.map((f) => Number(f.last_build)),
+    )
+    .execute();
+  const numbers = new Map(builds.map((b) => [Number(b.id), Number(b.number)]));
   return failing.map((f) => {
     const r = byKey.get(f.test_key);
     return {
@@ -327,6 +338,7 @@ export async function listFailingTests(
       failures: Number(f.failures),
       flaky: Number(f.flaky),
       lastBuildId: Number(f.last_build),
+      lastBuildNumber: numbers.get(Number(f.last_build)) ?? 0,
     };
   });
 }
