@@ -19,6 +19,8 @@ import type {
   SecretSource,
 } from '../../orchestrator/types.js';
 import { compileOffLoop } from '../../pipeline/compile-pool.js';
+import { compileWithIncludes } from '../../pipeline/include.js';
+import { serverIncludes } from '../sources/includes.js';
 import { formatPipelineError } from '../../pipeline/index.js';
 import type { BuildContext, FinalStatus, PipelinePlan } from '../../pipeline/types.js';
 import {
@@ -411,12 +413,24 @@ export class BuildRun {
       return undefined;
     }
     // In a worker thread: a file that is slow to compile must not hold the server (compile-pool.ts).
-    const compiled = await compileOffLoop({
-      file,
-      source,
-      // The pipeline sees the build's own id; executors get the installation-scoped one.
-      context: { ...this.contextOf(commit, executor), buildId: String(this.build.id) },
+    // Its `include:` files are read here between compiles (include.ts, sources/includes.ts).
+    const includes = serverIncludes({
+      db: this.deps.db,
+      mirrors: this.deps.mirrors,
+      checkoutDir: sourceDir,
+      ...(this.deps.repoUrlFor && { repoUrlFor: this.deps.repoUrlFor }),
+      signal: this.controller.signal,
     });
+    const compiled = await compileWithIncludes(
+      {
+        file,
+        source,
+        // The pipeline sees the build's own id; executors get the installation-scoped one.
+        context: { ...this.contextOf(commit, executor), buildId: String(this.build.id) },
+      },
+      includes,
+      compileOffLoop,
+    );
     if (!compiled.ok) {
       for (const error of compiled.errors) this.note(formatPipelineError(error));
       const first = compiled.errors[0];
