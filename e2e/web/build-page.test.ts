@@ -190,6 +190,35 @@ describe('web UI: build page details and the project form (Chromium)', () => {
   );
 
   it(
+    '"Re-run failed" beside "Re-run" on a failed build: the new build marks the step it reused',
+    async () => {
+      // The failed build of the test before, when it ran (one build less to wait for).
+      const earlier = await api<{ items: Build[] }>(
+        server,
+        'GET',
+        '/projects/acme/ui/builds?branch=main&status=failure&limit=1',
+      );
+      let failed = earlier.items[0];
+      if (failed === undefined) {
+        failed = await api<Build>(server, 'POST', '/projects/acme/ui/builds', { branch: 'main' });
+        await waitForBuild(server, failed.id, (b) => b.status === 'failure', 120_000);
+      }
+      await page.goto(`${server.url}/projects/acme/ui`);
+      const row = page.locator(`.build-row[data-build="${failed.number}"]`);
+      await row.getByRole('button', { name: `Re-run failed steps of acme/ui #${failed.number}` }).waitFor();
+      await page.goto(`${server.url}/projects/acme/ui/builds/${failed.number}`);
+      await page.getByRole('button', { name: `Re-run failed steps of acme/ui #${failed.number}` }).click();
+      // The build page opens the new build; flaky succeeded (on its retry) and is reused.
+      const flaky = page.locator('[data-step="test/flaky"][data-reused="true"]');
+      await flaky.waitFor();
+      expect(await flaky.innerText()).toContain(`reused from #${failed.number}`);
+      expect(await page.locator('[data-step="verify/check"]').getAttribute('data-reused')).toBeNull();
+      expect(page.url()).not.toMatch(new RegExp(`/builds/${failed.number}$`));
+    },
+    SLOW,
+  );
+
+  it(
     'says what happened to a finished build that has no commit and no stages',
     async () => {
       await api(server, 'POST', '/projects', {

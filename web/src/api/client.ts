@@ -159,8 +159,9 @@ export class ApiClient {
     return this.call(endpoints.reject(id, comment));
   }
 
-  rerun(id: number): Promise<Build> {
-    return this.call(endpoints.rerun(id));
+  /** `failedOnly`: only what failed runs again, the rest is reused. */
+  rerun(id: number, failedOnly = false): Promise<Build> {
+    return this.call(endpoints.rerun(id, failedOnly));
   }
 
   queue(signal?: AbortSignal): Promise<Queue> {

@@ -10,8 +10,10 @@ export function isFinal(build: Pick<Build, 'status'>): boolean {
 }
 
 /**
- * Cancel (while a build is not finished) and re-run (once it is). Shown to every role: the
- * server decides, and a viewer's 403 is explained next to the buttons.
+ * Cancel (while a build is not finished) and re-run (once it is), with "re-run failed" beside
+ * it when the build did not succeed (the server's rule: it ended, not in success, with a
+ * commit). Shown to every role: the server decides, and a viewer's 403 is explained next to
+ * the buttons.
  */
 export function BuildActions({
   build,
@@ -32,9 +34,9 @@ export function BuildActions({
       await api.cancel(build.id);
       onChanged();
     });
-  const rerun = () =>
+  const rerun = (failedOnly: boolean) =>
     void action.run(async () => {
-      const next = await api.rerun(build.id);
+      const next = await api.rerun(build.id, failedOnly);
       if (openRerun) navigate(buildPath(next.project, next.number));
       else onChanged();
     });
@@ -42,9 +44,27 @@ export function BuildActions({
   return (
     <span className="build-actions">
       {isFinal(build) ? (
-        <button type="button" onClick={rerun} disabled={action.busy} aria-label={`Re-run ${label}`}>
-          Re-run
-        </button>
+        <>
+          <button
+            type="button"
+            onClick={() => rerun(false)}
+            disabled={action.busy}
+            aria-label={`Re-run ${label}`}
+          >
+            Re-run
+          </button>
+          {build.status !== 'success' && build.commit !== null && (
+            <button
+              type="button"
+              onClick={() => rerun(true)}
+              disabled={action.busy}
+              aria-label={`Re-run failed steps of ${label}`}
+              title="Run only the steps that did not succeed, what needs them and later stages; reuse the rest"
+            >
+              Re-run failed
+            </button>
+          )}
+        </>
       ) : (
         <button
           type="button"

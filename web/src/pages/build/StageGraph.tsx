@@ -81,8 +81,10 @@ function StepItem({
       ? `exit ${step.exitCode}`
       : null;
   const attempts = attemptText(step);
+  const reused = step.reusedFrom ? `reused from #${step.reusedFrom.number}` : null;
   const details = [
     statusText(step.status, allowed),
+    reused,
     outcome,
     attempts,
     !timedOut ? (step.reason?.message ?? null) : null,
@@ -93,6 +95,7 @@ function StepItem({
       data-step={key}
       data-status={step.status}
       data-allowed={allowed ? 'true' : undefined}
+      data-reused={reused !== null ? 'true' : undefined}
     >
       <Link
         to={to}
@@ -103,6 +106,7 @@ function StepItem({
         <StatusIcon status={step.status} allowed={allowed} />
         <span className="step-name">{step.name}</span>
         {allowed && <span className="step-note allowed">allowed</span>}
+        {reused !== null && <span className="step-note reused">{reused}</span>}
         {outcome !== null && <span className={timedOut ? 'exit timeout' : 'exit'}>{outcome}</span>}
         {attempts !== null && <span className="step-note attempts">{attempts}</span>}
         <Took item={step} now={now} />
