@@ -229,8 +229,9 @@ export class SlipwayClient {
     return this.call(endpoints.reject(id, comment));
   }
 
-  rerun(id: number): Promise<Build> {
-    return this.call(endpoints.rerun(id));
+  /** `failedOnly`: only what failed runs again, the rest is reused. */
+  rerun(id: number, failedOnly = false): Promise<Build> {
+    return this.call(endpoints.rerun(id, failedOnly));
   }
 
   /** Stored log lines with `seq > after`; `complete` tells whether more can ever follow. */

@@ -329,16 +329,21 @@ export function registerRemoteCommands(program: Command, exit: (code: number) =>
     ),
   )
     .option(
+      '--failed',
+      'run only the steps that did not succeed (with what needs them and later stages); reuse the rest',
+    )
+    .option(
       '--follow',
       "stream the new build's log, then exit 0 on success, 1 on failure, 130 when cancelled",
     )
     .action(
-      action(async (slugArg: string, numberArg: string, flags: FollowFlags) => {
+      action(async (slugArg: string, numberArg: string, flags: FollowFlags & { failed?: boolean }) => {
         const slug = parseSlug(slugArg);
         const number = parseBuildNumber(numberArg);
         const api = client(flags);
-        const build = await api.rerun((await api.getProjectBuild(slug, number)).id);
-        process.stdout.write(`${build.project} #${build.number} ${build.status} (re-run of #${number})\n`);
+        const build = await api.rerun((await api.getProjectBuild(slug, number)).id, flags.failed === true);
+        const what = flags.failed ? 're-run of what failed in' : 're-run of';
+        process.stdout.write(`${build.project} #${build.number} ${build.status} (${what} #${number})\n`);
         return flags.follow ? followBuild(api, build, followTarget(flags)) : EXIT.ok;
       }),
     );

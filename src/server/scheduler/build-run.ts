@@ -18,6 +18,7 @@ import type {
   ResumeState,
   SecretSource,
 } from '../../orchestrator/types.js';
+import type { ReuseState } from '../../orchestrator/reuse.js';
 import { compileOffLoop } from '../../pipeline/compile-pool.js';
 import { compileWithIncludes } from '../../pipeline/include.js';
 import { serverIncludes } from '../sources/includes.js';
@@ -38,6 +39,7 @@ import {
   type Status,
 } from '../../store/index.js';
 import { loadResumeRecords, saveBuildPlan, saveStepExit, saveStepRef } from '../../store/resume.js';
+import { recordReusedSteps, setReusedLogLines } from '../../store/rerun.js';
 import type { ArtifactCollector } from '../artifacts/collector.js';
 import type { CacheService } from '../caches/service.js';
 import type { RunOptions } from '../../orchestrator/types.js';
@@ -52,6 +54,13 @@ import { readCommitInfo, type CommitInfo } from '../sources/commit-info.js';
 import { checkoutFromMirror, mirrorPath } from '../sources/git-mirror.js';
 import type { ExecutorIds, ExecutorPick } from './executor-pool.js';
 import { RecordBatch } from './record-batch.js';
+import {
+  copyReusedLogs,
+  reuseFromRerun,
+  reuseStateOfRecords,
+  reusedStepRows,
+  type RerunReuse,
+} from './rerun-failed.js';
 import { lostStep, resumeNotes, resumeStateOf } from './resume.js';
 
 const ACTIVE: Status[] = ['pending', 'running', 'waiting'];
@@ -224,13 +233,23 @@ export class BuildRun {
       const plan = await this.compile(sourceDir, commit, executor);
       if (plan === undefined) return;
       if (await this.refusedByExecutor(plan, this.executorChoice.selection)) return;
+      // Re-run failed: what the build it re-runs gives (matched in this compile of the commit).
+      const reuse =
+        this.build.rerunFailed && this.build.rerunOf !== null
+          ? await reuseFromRerun(db, this.build.rerunOf, plan)
+          : undefined;
       // With the plan: a successor finding records finds the plan too (see `resume`).
       const records = await relaxedTransaction(db, async (trx) => {
         await saveBuildPlan(trx, this.build.id, plan);
-        return createBuildRecords(trx, this.build.id, recordsOf(plan));
+        const made = await createBuildRecords(trx, this.build.id, recordsOf(plan));
+        if (reuse)
+          await recordReusedSteps(trx, this.build.id, reuse.original.id, reusedStepRows(reuse, made));
+        return made;
       });
+      if (this.build.rerunFailed) await this.takeOver(reuse, records, sourceDir);
       const result = await this.runPlan(plan, this.contextOf(commit, executor), records, executor, {
         sourceDir,
+        ...(reuse ? { reuse: reuse.state } : {}),
       });
       await this.conclude(records, result);
     } catch (error) {
@@ -251,6 +270,43 @@ export class BuildRun {
 
   private note(text: string): void {
     this.writer?.write('', 'slipway', 'system', text);
+  }
+
+  /**
+   * Re-run failed, before the run: the reused steps' logs copied from the build it re-runs, and
+   * the artifacts they published put into the checkout that seeds the workspace.
+   */
+  private async takeOver(
+    reuse: RerunReuse | undefined,
+    records: StageRecord[],
+    sourceDir: string,
+  ): Promise<void> {
+    if (reuse === undefined) {
+      this.note(`re-run failed: build of id ${this.build.rerunOf ?? '?'} is gone; every step runs`);
+      return;
+    }
+    const count = reuse.steps.size;
+    this.note(
+      `re-running what failed in build #${reuse.original.number}: ${count} step${count === 1 ? '' : 's'} reused, the rest runs`,
+    );
+    if (count === 0) return;
+    const writer = this.writer!;
+    await copyReusedLogs(this.deps.logs, writer, reuse, this.controller.signal);
+    const rows = reusedStepRows(reuse, records);
+    await relaxedTransaction(this.deps.db, async (trx) => {
+      for (const row of rows) {
+        const { stage, step } = reuse.steps.get(row.key)!;
+        await setReusedLogLines(trx, row.stepId, writer.linesOf(stage, step));
+      }
+    });
+    const seeded = await this.deps.artifacts?.seedReused?.(
+      this.build.id,
+      sourceDir,
+      (text) => this.note(text),
+      this.controller.signal,
+    );
+    if (seeded)
+      this.note(`${seeded} artifact${seeded === 1 ? '' : 's'} of reused steps put in the workspace`);
   }
 
   /**
@@ -276,6 +332,8 @@ export class BuildRun {
     let records: StageRecord[] = stored.stages;
     if (records.length === 0) records = await createBuildRecords(db, this.build.id, recordsOf(plan));
     const resume: ResumeState = resumeStateOf(stored.stages, this.writer!);
+    // Re-run failed: the stages not started yet still take what their steps reuse.
+    const reuseState = reuseStateOfRecords(records);
     for (const stage of stored.stages)
       for (const step of stage.steps) if (step.ref) this.refs.set(`${stage.name}/${step.name}`, step.ref);
     const why =
@@ -290,6 +348,7 @@ export class BuildRun {
       executor,
       {
         resume,
+        ...(reuseState ? { reuse: reuseState } : {}),
       },
     );
     // The executor no longer has the build: nothing to re-attach to (a step gone: see `conclude`).
@@ -478,7 +537,7 @@ export class BuildRun {
     context: BuildContext,
     records: StageRecord[],
     executor: Executor,
-    start: { sourceDir: string } | { resume: ResumeState },
+    start: ({ sourceDir: string } | { resume: ResumeState }) & { reuse?: ReuseState },
   ): Promise<BuildResult> {
     const stageIds = new Map(records.map((s) => [s.name, s.id]));
     const stepIds = new Map(
@@ -619,6 +678,7 @@ export class BuildRun {
             sourceSeed: { ...WHOLE_DIRECTORY, movable: true },
           }),
       ...(afterStep ? { afterStep } : {}),
+      ...(start.reuse ? { reuse: start.reuse } : {}),
       ...(caches ? { beforeStep: caches.beforeStep } : {}),
       ...(afterAttempt ? { afterAttempt } : {}),
       // Stored with the step's record before its output is read: a successor follows it from there.
