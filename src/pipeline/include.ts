@@ -214,9 +214,8 @@ export function takeIncludes(
     const parsed = parsePipelineYaml(own);
     warnings.push(...parsed.warnings);
     if (!parsed.doc || !parsed.root) {
-      // An empty file includes nothing: harmless. Any other reason is an error in it.
-      if (text.trim() !== '' || parsed.errors.some((e) => e.code !== 'required'))
-        errors.push(...parsed.errors);
+      // An empty file (comments only too) includes nothing: harmless. Any other reason is an error in it.
+      if (parsed.errors.some((e) => e.code !== 'required')) errors.push(...parsed.errors);
       return undefined;
     }
     errors.push(...parsed.errors);
@@ -401,9 +400,7 @@ function merge(
     'services',
     files.flatMap((f) => (f.value.services ? [{ list: f.value.services, owner: f.value }] : [])),
   );
-  const stages = order.flatMap((f) =>
-    f.value.stages ? [{ list: f.value.stages, owner: f.value }] : [],
-  );
+  const stages = order.flatMap((f) => (f.value.stages ? [{ list: f.value.stages, owner: f.value }] : []));
   const own = main.value;
   if (own.stages !== undefined && own.steps !== undefined) {
     const second = index.at(own, 'steps');
@@ -479,12 +476,10 @@ export async function compileWithIncludes<
           message: `the pipeline file and the files it includes would be more than ${max} together`,
         };
       } else {
-        read = await resolver
-          .readInclude(ref, Math.min(MAX_FILE_BYTES, left))
-          .catch((error: unknown) => ({
-            ok: false as const,
-            message: error instanceof Error ? error.message : String(error),
-          }));
+        read = await resolver.readInclude(ref, Math.min(MAX_FILE_BYTES, left)).catch((error: unknown) => ({
+          ok: false as const,
+          message: error instanceof Error ? error.message : String(error),
+        }));
       }
       if (read.ok) total += Buffer.byteLength(read.text, 'utf8');
       texts[includeKey(ref)] = read;
