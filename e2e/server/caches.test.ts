@@ -57,9 +57,12 @@ describe('slipway server: step caches', () => {
     const log1 = await logOf(first.id);
     expect(log1).toContainEqual(expect.stringMatching(/^cache: miss \(deps-[0-9a-f]{64}\)$/));
     expect(log1).toContain('vendor made');
-    expect(log1).toContainEqual(expect.stringMatching(/^cache: saved deps-[0-9a-f]{64} \(.+\) for branch main$/));
+    expect(log1).toContainEqual(
+      expect.stringMatching(/^cache: saved deps-[0-9a-f]{64} \(.+\) for branch main$/),
+    );
     const saved = await api.ok<Cache[]>('GET', '/projects/acme/cached/caches');
-    expect(saved).toEqual([expect.objectContaining({ branch: 'main', key: expect.stringMatching(/^deps-/) })]);
+    expect(saved.map((c) => c.branch)).toEqual(['main']);
+    expect(saved[0]!.key).toMatch(/^deps-[0-9a-f]{64}$/);
 
     // HOME's part comes from the cache, not from what the first build left there.
     await rm(join(home, '.tool'), { recursive: true, force: true });
@@ -87,7 +90,9 @@ describe('slipway server: step caches', () => {
     expect((await buildFinished(api, pr.id)).status).toBe('success');
     const log3 = await logOf(pr.id);
     expect(log3).toContainEqual(
-      expect.stringMatching(new RegExp(`^cache: restored ${saved[0]!.key} \\(restore key\\) \\(.+\\) from branch main$`)),
+      expect.stringMatching(
+        new RegExp(`^cache: restored ${saved[0]!.key} \\(restore key\\) \\(.+\\) from branch main$`),
+      ),
     );
     expect(log3).toContain('vendor from v1');
     expect(log3).toContain('cache: not saved: builds of pull requests from forks only read caches');

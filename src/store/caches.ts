@@ -189,3 +189,8 @@ export async function deleteCaches(
   }
   return rows;
 }
+
+/** Whether the project exists (its caches' archives are removed once it does not). */
+export async function projectExists(db: Kysely<Database>, id: number): Promise<boolean> {
+  return (await db.selectFrom('projects').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+}

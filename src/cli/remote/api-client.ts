@@ -30,6 +30,7 @@ import {
 import { scheduleEndpoints } from '../../contract/schedule-api.js';
 import { testEndpoints, type BuildTests, type ProjectTests } from '../../contract/tests.js';
 import type { Schedule, ScheduleCreate, ScheduleUpdate } from '../../contract/schedules.js';
+import { cacheEndpoints, type Cache, type CacheDeleted } from '../../contract/caches.js';
 import {
   emailEndpoints,
   type EmailDeliveryDto,
@@ -361,6 +362,20 @@ export class SlipwayClient {
 
   deleteSchedule(slug: string, id: number): Promise<void> {
     return this.call(scheduleEndpoints.remove(slug, id));
+  }
+
+  // Step caches
+
+  listCaches(slug: string): Promise<Cache[]> {
+    return this.call(cacheEndpoints.list(slug));
+  }
+
+  /** One cache by id, every cache with a key, or all of the project's. */
+  deleteCaches(slug: string, which: { id: number } | { key: string } | 'all'): Promise<CacheDeleted> {
+    if (which === 'all') return this.call(cacheEndpoints.removeAll(slug));
+    return this.call(
+      'id' in which ? cacheEndpoints.remove(slug, which.id) : cacheEndpoints.removeKey(slug, which.key),
+    );
   }
 
   // E-mail notifications

@@ -19,6 +19,7 @@ import {
   evictCaches,
   findCache,
   insertCache,
+  projectExists,
   touchCache,
   type CacheRow,
 } from '../../store/caches.js';
@@ -166,11 +167,7 @@ export class CacheService {
     let removed = 0;
     for (const id of projects) {
       if (!/^[1-9][0-9]*$/.test(id)) continue;
-      const exists = await this.deps.db
-        .selectFrom('projects')
-        .select('id')
-        .where('id', '=', Number(id))
-        .executeTakeFirst();
+      const exists = await projectExists(this.deps.db, Number(id));
       if (!exists) removed += await this.deps.blobs.deletePrefix(`caches/${id}/`);
     }
     return removed;
