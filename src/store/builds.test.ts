@@ -68,6 +68,7 @@ for (const dialect of DIALECTS) {
         finishedAt: null,
         durationMs: null,
         rerunOf: null,
+        rerunFailed: false,
         executor: null,
         leaseOwner: null,
         leaseExpiresAt: null,

@@ -592,6 +592,7 @@ describe.each(DIALECTS)('REST API (%s)', (dialect) => {
         logLines: 0,
         allowFailure: false,
         maxAttempts: 1,
+        reusedFrom: null,
       });
       const byNumber = (
         await api.call('viewer', { url: `/api/v1/projects/${p.slug}/builds/${b.number}` })
