@@ -27,6 +27,14 @@ export async function readRepoFile(root: string, file: string, maxBytes: number)
   }
   if (!real.startsWith(top + sep))
     return { ok: false, message: `${file} is a symbolic link that leads out of the repository` };
+  // Through a link into `.git` (config, hooks): not a file of the repository.
+  if (
+    real
+      .slice(top.length + 1)
+      .split(sep)
+      .includes('.git')
+  )
+    return { ok: false, message: `${file} leads into .git; include files of the repository` };
   // Before opening: opening a FIFO for reading waits for a writer.
   if (!(await stat(real).catch(() => undefined))?.isFile())
     return { ok: false, message: `${file} is not a file` };

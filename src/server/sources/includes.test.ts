@@ -37,6 +37,9 @@ describe('readRepoFile', () => {
     await writeFile(join(dir, 'ci/a.yml'), 'a: 1\n');
     await symlink('a.yml', join(dir, 'ci/in.yml'));
     await symlink('/etc/hostname', join(dir, 'ci/out.yml'));
+    await mkdir(join(dir, '.git'));
+    await writeFile(join(dir, '.git/config'), '[core]\n');
+    await symlink('../.git/config', join(dir, 'ci/git.yml'));
     await writeFile(join(dir, 'big.yml'), 'x'.repeat(100));
     execFileSync('mkfifo', [join(dir, 'fifo.yml')]);
     expect(await readRepoFile(dir, 'ci/a.yml', 1000)).toEqual({ ok: true, text: 'a: 1\n' });
@@ -44,6 +47,10 @@ describe('readRepoFile', () => {
     expect(await readRepoFile(dir, 'ci/out.yml', 1000)).toEqual({
       ok: false,
       message: 'ci/out.yml is a symbolic link that leads out of the repository',
+    });
+    expect(await readRepoFile(dir, 'ci/git.yml', 1000)).toEqual({
+      ok: false,
+      message: 'ci/git.yml leads into .git; include files of the repository',
     });
     expect(await readRepoFile(dir, 'fifo.yml', 1000)).toEqual({
       ok: false,
