@@ -49,10 +49,12 @@ export async function seedReusedArtifacts(
       target,
       constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
       0o644,
-    ).catch((error: unknown) => error as Error);
+    ).catch((error: unknown) => error as NodeJS.ErrnoException);
     if (file instanceof Error) {
       body.destroy();
-      log(`reused artifact ${artifact.path} not put in the workspace: ${file.message}`);
+      // The code, not the message: that names the server's own directories.
+      const why = file.code === 'ELOOP' ? 'it is a symbolic link in the checkout' : `${file.code ?? 'error'}`;
+      log(`reused artifact ${artifact.path} not put in the workspace: ${why}`);
       continue;
     }
     try {
