@@ -5,6 +5,7 @@ import type { BuildTests, ProjectTests, TestHistory } from '../../src/contract/t
 import type { Build } from '../../src/server/api/dto.js';
 import { TestRepo } from '../../src/server/testing/git-repo.js';
 import { runCli } from '../cli-helpers.js';
+import { launchBrowser, signIn } from '../web/harness.js';
 import { buildFinished, cleanup, ServerProcess, type Api } from './server-harness.js';
 
 /**
@@ -147,5 +148,32 @@ describe('slipway server: test reports', () => {
       /FAILED\s+FLAKY\s+RUNS\s+LAST\s+TEST\n1\s+1\s+2\s+#2\s+db › db.Pool › connects\n/,
     );
     expect((await api.request('GET', '/projects/acme/web/tests/nope')).status).toBe(400);
+  });
+
+  it("web UI: the build page shows the totals, each failure's message, its output folded, flaky marked", async () => {
+    const browser = await launchBrowser();
+    try {
+      const { page } = browser;
+      await page.goto(`${server.url}/projects/acme/web/builds/1`);
+      await signIn(page, server.token);
+      const tests = page.getByRole('region', { name: 'Tests' });
+      await tests.getByText('3 tests').waitFor();
+      await tests.getByText('1 failed').waitFor();
+      await tests.getByText('1 flaky').waitFor();
+      await tests
+        .getByText("default/integration: reports/broken.xml:1:1: not XML: char 't' is not expected.")
+        .waitFor();
+      const failed = tests.getByRole('listitem').filter({ hasText: 'db.Pool › connects' });
+      await failed.getByText('connection refused', { exact: true }).waitFor();
+      const output = failed.getByText('connecting to db:5432', { exact: false });
+      expect(await output.isVisible()).toBe(false);
+      await failed.getByText('db.Pool › connects').click();
+      await output.waitFor();
+      const flaky = tests.getByRole('listitem').filter({ hasText: 'calc › divides' });
+      await flaky.getByText('flaky', { exact: true }).waitFor();
+      await flaky.getByText('expected 2, got 3').waitFor();
+    } finally {
+      await browser.close();
+    }
   });
 });

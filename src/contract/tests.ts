@@ -6,10 +6,10 @@
  *   GET /projects/{owner}/{name}/tests/{key}?limit=L         → TestHistory     viewer
  * A test is known by its suite, classname and name; `key` is a hash of the three. It is
  * `flaky` in a build when it passed there after failing on the same commit (an earlier attempt
- * of its step, an earlier build of the commit, or the test tool's own re-run).
+ * of its step, an earlier build of the commit, or the test tool's own re-run). The calls are in
+ * `tests-api.ts`, apart from the schemas so that the web UI takes them without TypeBox.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { projectPath, type Endpoint } from './api.js';
 import { literals, nullable } from './dto.js';
 
 export const TEST_STATUSES = ['passed', 'failed', 'error', 'skipped'] as const;
@@ -124,21 +124,3 @@ export type TestHistory = Static<typeof TestHistorySchema>;
 
 /** Bounds of the queries: a window of builds and a number of rows. */
 export const TEST_LIMITS = { builds: { default: 20, max: 100 }, rows: { default: 50, max: 500 } } as const;
-
-export const testEndpoints = {
-  build: (buildId: number, limit?: number): Endpoint<BuildTests> => ({
-    method: 'GET',
-    path: `/builds/${buildId}/tests${limit === undefined ? '' : `?limit=${limit}`}`,
-  }),
-  project: (slug: string, query: { builds?: number; limit?: number } = {}): Endpoint<ProjectTests> => {
-    const params = new URLSearchParams();
-    if (query.builds !== undefined) params.set('builds', String(query.builds));
-    if (query.limit !== undefined) params.set('limit', String(query.limit));
-    const qs = params.toString();
-    return { method: 'GET', path: `${projectPath(slug)}/tests${qs ? `?${qs}` : ''}` };
-  },
-  history: (slug: string, key: string, limit?: number): Endpoint<TestHistory> => ({
-    method: 'GET',
-    path: `${projectPath(slug)}/tests/${encodeURIComponent(key)}${limit === undefined ? '' : `?limit=${limit}`}`,
-  }),
-} as const;

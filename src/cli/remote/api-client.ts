@@ -28,7 +28,8 @@ import {
   type TriggerRequest,
 } from '../../contract/index.js';
 import { scheduleEndpoints } from '../../contract/schedule-api.js';
-import { testEndpoints, type BuildTests, type ProjectTests } from '../../contract/tests.js';
+import type { BuildTests, ProjectTests } from '../../contract/tests.js';
+import { testEndpoints } from '../../contract/tests-api.js';
 import type { Schedule, ScheduleCreate, ScheduleUpdate } from '../../contract/schedules.js';
 import { cacheEndpoints, type Cache, type CacheDeleted } from '../../contract/caches.js';
 import {

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { formatDuration } from '../../contract/duration.js';
 import type { BuildTests, ProjectTests } from '../../contract/tests.js';
+import { testLabel } from '../../contract/tests-api.js';
 import { EXIT, UsageError } from '../errors.js';
 import { apiAction, client, plainTable, remote, type CommandIo } from './command-kit.js';
 import { parseBuildNumber, parseSlug } from './commands.js';
@@ -76,14 +77,6 @@ export function totalsLine(t: BuildTests['totals']): string {
   if (t.skipped > 0) parts.push(`${t.skipped} skipped`);
   if (t.flaky > 0) parts.push(`${t.flaky} flaky`);
   return `${parts.join(', ')} in ${formatDuration(t.timeMs)}`;
-}
-
-/** `suite › classname › name`, leaving out a part that a later one repeats (Jest, Vitest). */
-export function testLabel(t: { suite: string; classname: string; name: string }): string {
-  const parts = [t.suite, t.classname, t.name].filter((p) => p !== '');
-  return parts
-    .filter((p, i) => !parts.slice(i + 1).some((later) => later === p || later.startsWith(`${p} `)))
-    .join(' › ');
 }
 
 export function buildText(title: string, tests: BuildTests, full: boolean): string {

@@ -14,6 +14,8 @@ import {
   type ClientErrorCode,
 } from '../../../src/contract/api-errors.js';
 import { scheduleEndpoints } from '../../../src/contract/schedule-api.js';
+import { testEndpoints } from '../../../src/contract/tests-api.js';
+import type { BuildTests } from '../../../src/contract/tests.js';
 import { badgeEndpoints, type BadgeSettings } from '../../../src/contract/badge-api.js';
 import {
   notificationEndpoints,
@@ -209,6 +211,16 @@ export class ApiClient {
 
   artifact(id: number, path: string): Promise<Blob> {
     return this.blob(artifactPath(id, path));
+  }
+
+  /** A build's test report (src/contract/tests.ts); null when the server has no tests route. */
+  async buildTests(id: number, signal?: AbortSignal): Promise<BuildTests | null> {
+    try {
+      return await this.call(testEndpoints.build(id), signal);
+    } catch (error) {
+      if (error instanceof ApiError && error.status !== 401) return null;
+      throw error;
+    }
   }
 
   // Tokens

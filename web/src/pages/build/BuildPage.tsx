@@ -17,6 +17,7 @@ import { BuildFacts } from './BuildFacts';
 import { NotificationsPanel } from './NotificationsPanel';
 import { Progress } from './Progress';
 import { StageGraph } from './StageGraph';
+import { TestReport } from './TestReport';
 
 const POLL_MS = 2000;
 
@@ -79,6 +80,7 @@ function LoadedBuild({
       {!final && build.status !== 'waiting' && <Progress build={build} />}
       <ApprovalPanel build={build} onChanged={reload} />
       <StageGraph build={build} selected={stepKey} />
+      <TestReport build={build} />
       <Artifacts build={build} />
       <NotificationsPanel build={build} slug={slug} />
       <LogViewer
