@@ -147,6 +147,12 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
       signal: controller.signal,
       ...(seed ? { sourceDir, sourceSeed: seed } : {}),
       secrets: { get: (name) => Promise.resolve(secrets[name]) },
+      // A run without a server keeps nothing between runs: caches are said to be skipped, not silently.
+      beforeStep: (stage, step) => {
+        if (step.cache)
+          printer.stepPending(stage, step.name, 'cache: skipped (slipway run keeps no caches; the server does)');
+        return Promise.resolve();
+      },
       ...(parallelism !== undefined ? { parallelism } : {}),
       // Without --approve nobody can approve here: the orchestrator skips the gated stage and the rest.
       ...(options.approve
