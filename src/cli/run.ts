@@ -150,7 +150,11 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
       // A run without a server keeps nothing between runs: caches are said to be skipped, not silently.
       beforeStep: (stage, step) => {
         if (step.cache)
-          printer.stepPending(stage, step.name, 'cache: skipped (slipway run keeps no caches; the server does)');
+          printer.stepPending(
+            stage,
+            step.name,
+            'cache: skipped (slipway run keeps no caches; the server does)',
+          );
         return Promise.resolve();
       },
       ...(parallelism !== undefined ? { parallelism } : {}),
