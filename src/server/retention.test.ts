@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../blobs/fs-blob-store.js';
-import { createBuildRecords, getBuild } from '../store/index.js';
+import { createBuildRecords, getBuild, getBuildRecords } from '../store/index.js';
+import { recordReusedSteps } from '../store/rerun.js';
 import type { Build, Project, Status } from '../store/index.js';
 import { DIALECTS } from '../store/testing/dialects.js';
 import { makeBuild, makeProject } from '../store/testing/fixtures.js';
@@ -145,6 +146,46 @@ describe.each(DIALECTS)('retention (%s)', (dialect) => {
     await run({ keepBuilds: 10 });
     expect(await Promise.all(strictBuilds.map(gone))).toEqual([true, true, false]);
     expect(await Promise.all(laxBuilds.map(gone))).toEqual([false, false, false]);
+  });
+
+  it("keeps a build's artifact bytes while a re-run's reused artifact points at them, and removes them with it", async () => {
+    const project = await makeProject(api.t.db);
+    const first = await build(project, 'failure', 3);
+    const rerun = await build(project, 'failure', 2);
+    await updateRowsWhere(api.t.db, 'builds', 'id', rerun.id, { rerun_of: first.id, rerun_failed: 1 });
+    // The re-run reuses the first build's test/unit: its artifact row points at the first's bytes.
+    await blobs.put(artifactKey(first.id, 'out/app.bin'), 'shared');
+    await recordArtifact(api.t.db, {
+      buildId: first.id,
+      step: 'test/unit',
+      path: 'out/app.bin',
+      size: 6,
+      sha256: 'x',
+      createdAt: NOW,
+    });
+    const [stage] = await getBuildRecords(api.t.db, rerun.id);
+    await recordReusedSteps(api.t.db, rerun.id, first.id, [
+      {
+        stepId: stage!.steps[0]!.id,
+        key: 'test/unit',
+        from: { buildId: first.id, number: first.number },
+        exitCode: 0,
+        attempts: 1,
+        durationMs: 1,
+      },
+    ]);
+    await build(project, 'success', 1);
+
+    // (Other tests' projects lose builds to these passes too.)
+    const firstPass = await run({ keepBuilds: 2 });
+    expect(firstPass).toContain(first.id);
+    expect(firstPass).not.toContain(rerun.id);
+    expect(await getBuild(api.t.db, first.id)).toBeUndefined();
+    expect(await blobs.head(artifactKey(first.id, 'out/app.bin'))).toBeDefined();
+    expect(await run({ keepBuilds: 1 })).toContain(rerun.id);
+    expect(await blobs.head(artifactKey(first.id, 'out/app.bin'))).toBeUndefined();
+    expect(await blobs.head(artifactKey(first.id, 'dist/app.tgz'))).toBeUndefined();
+    expect(await gone(rerun)).toBe(true);
   });
 
   it('deletes nothing without a policy', async () => {
