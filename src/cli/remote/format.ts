@@ -217,6 +217,7 @@ export function buildDetailText(
     stage.steps.forEach((step, i) => {
       const notes = [step.reason?.message ?? ''];
       if (step.attempts > 1) notes.push(`${step.attempts} attempts`);
+      if (step.reusedFrom) notes.push(`reused from #${step.reusedFrom.number}`);
       rows.push({
         name: `${i === stage.steps.length - 1 ? '└─' : '├─'} ${step.name}`,
         status: step.status,
