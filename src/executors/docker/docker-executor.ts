@@ -34,6 +34,7 @@ import { ExecutorError } from '../types.js';
 import { DockerBuild, type DockerContext } from './build.js';
 import type { DockerClient } from './client.js';
 import { collectVolumeFiles } from './collect-files.js';
+import { copyIn, copyOut } from './cache-files.js';
 import type { DiscoverOptions, EngineInfo } from './engine.js';
 import { clientFor, discoverEngine } from './engine.js';
 import { EngineWatch } from './engine-watch.js';
@@ -280,6 +281,20 @@ export class DockerExecutor implements Executor {
     } finally {
       await helper.remove({ force: true }).catch(() => undefined);
     }
+  }
+
+  /** Step caches: copies through a helper container that mounts the workspace volume (cache-files.ts). */
+  readonly cacheFiles = {
+    out: (handle: BuildHandle, paths: readonly string[], dir: string, signal?: AbortSignal) =>
+      copyOut(this.ctx, this.preparedBuild(handle), paths, dir, signal),
+    in: (handle: BuildHandle, dir: string, signal?: AbortSignal) =>
+      copyIn(this.ctx, this.preparedBuild(handle), dir, signal),
+  };
+
+  private preparedBuild(handle: BuildHandle): DockerBuild {
+    const build = this.builds.get(handle.buildId);
+    if (!build) throw new ExecutorError('workspace', `build ${handle.buildId} is not prepared`);
+    return build;
   }
 
   async destroy(handle: BuildHandle): Promise<void> {
