@@ -213,6 +213,9 @@ describe('web UI: build page details and the project form (Chromium)', () => {
       await flaky.waitFor();
       expect(await flaky.innerText()).toContain(`reused from #${failed.number}`);
       expect(await page.locator('[data-step="verify/check"]').getAttribute('data-reused')).toBeNull();
+      const facts = page.locator('dd', { hasText: 're-run of what failed in' });
+      await facts.waitFor();
+      expect(await facts.innerText()).toContain(`re-run of what failed in #${failed.number}`);
       expect(page.url()).not.toMatch(new RegExp(`/builds/${failed.number}$`));
     },
     SLOW,

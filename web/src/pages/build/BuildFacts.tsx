@@ -77,7 +77,7 @@ export function BuildFacts({ build, repoUrl }: { build: BuildDetail; repoUrl?: s
         <dd>
           {build.trigger}
           {build.triggeredBy !== null && ` by ${build.triggeredBy}`}
-          {build.rerunOf !== null && <RerunOf id={build.rerunOf} />}
+          {build.rerunOf !== null && <RerunOf id={build.rerunOf} failedOnly={build.rerunFailed === true} />}
         </dd>
       </div>
       <div>
@@ -100,15 +100,16 @@ function noCommit(build: BuildDetail): string {
   return `none: the build ended (${build.status}) before its checkout${build.reason !== null ? `: ${build.reason.message}` : ''}`;
 }
 
-function RerunOf({ id }: { id: number }) {
+function RerunOf({ id, failedOnly }: { id: number; failedOnly: boolean }) {
   const api = useApi();
   const original = usePoll((signal) => api.getBuildById(id, signal), `build-id:${id}`);
-  if (original.data === undefined) return <> (re-run)</>;
+  const what = failedOnly ? 're-run of what failed in' : 're-run of';
+  if (original.data === undefined) return <> ({what.replace(/ (of|in)$/, '')})</>;
   return (
     <>
       {' '}
-      (re-run of{' '}
-      <Link to={buildPath(original.data.project, original.data.number)}>#{original.data.number}</Link>)
+      ({what} <Link to={buildPath(original.data.project, original.data.number)}>#{original.data.number}</Link>
+      )
     </>
   );
 }
