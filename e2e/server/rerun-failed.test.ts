@@ -94,6 +94,14 @@ describe('slipway server: re-run failed', () => {
     expect(stepOf(detail2, 'test', 'check')).toMatchObject({ status: 'failure', reusedFrom: null });
     const checkLog2 = (await api.storedLog(second.id)).filter((l) => l.step === 'check').map((l) => l.text);
     expect(checkLog2).toEqual(['artifact there', 'no undeclared file', 'exited with code 1']);
+    const shown = await runCli(['get', 'build', 'acme/web', String(second.number)], {
+      cwd: marks,
+      env: { SLIPWAY_SERVER: server.url, SLIPWAY_TOKEN: server.token, NO_COLOR: '1' },
+    });
+    expect(shown.stdout).toMatch(
+      new RegExp(`\\n  re-run of +#${first.number} \\(what failed; the rest reused\\)\\n`),
+    );
+    expect(shown.stdout).toMatch(new RegExp(`compile +success .*reused from #${first.number}\\n`));
     expect(await runs(marks, 'compile')).toBe(1);
     expect(await runs(marks, 'flaky')).toBe(2);
     expect(await runs(marks, 'check')).toBe(1);

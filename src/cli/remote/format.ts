@@ -195,7 +195,8 @@ export function buildDetailText(
   if (build.rerunOf !== null)
     facts.push([
       're-run of',
-      rerunOfNumber !== undefined ? `#${rerunOfNumber}` : `build id ${build.rerunOf}`,
+      (rerunOfNumber !== undefined ? `#${rerunOfNumber}` : `build id ${build.rerunOf}`) +
+        (build.rerunFailed ? ' (what failed; the rest reused)' : ''),
     ]);
   for (const approval of build.approvals ?? [])
     facts.push(['approval', approvalText(approval, now, build.status === 'waiting')]);
