@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { plan, stage, step } from '../../orchestrator/testing/plans.js';
-import { createBuildRecords, getBuildRecords, updateStep } from '../../store/index.js';
+import { createBuildRecords, getBuildRecords, setBuildStatus, updateStep } from '../../store/index.js';
+import { DatabaseBuildControl } from './build-control.js';
+import { ControlError } from './types.js';
 import { recordReusedSteps } from '../../store/rerun.js';
 import { openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import { makeBuild, makeProject } from '../../store/testing/fixtures.js';
@@ -98,5 +100,41 @@ describe('reuseFromRerun', () => {
 
     // The build it re-runs is gone (retention): nothing to reuse, everything runs.
     expect(await reuseFromRerun(t.db, 999_999, p)).toBeUndefined();
+  });
+
+  it('is refused (conflict) unless the build ended, did not succeed and has a commit', async () => {
+    const project = await makeProject(t.db);
+    const control = new DatabaseBuildControl(t.db);
+    const ended = async (status: 'success' | 'failure', commitSha: string | null) => {
+      const b = await makeBuild(t.db, project.id, commitSha ? { commitSha } : {});
+      return (await setBuildStatus(t.db, b.id, ['queued'], status))!;
+    };
+    const refusal = (id: number) =>
+      control.rerun(id, 'alice', { failedOnly: true }).then(
+        () => 'queued',
+        (error: unknown) =>
+          error instanceof ControlError ? `${error.code}: ${error.message}` : String(error),
+      );
+    const queued = await makeBuild(t.db, project.id, { commitSha: 'abcdef1' });
+    const succeeded = await ended('success', 'abcdef1');
+    const noCommit = await ended('failure', null);
+    expect(await refusal(queued.id)).toBe(
+      `conflict: build #${queued.number} is queued: only a finished build's failed steps can be re-run`,
+    );
+    expect(await refusal(succeeded.id)).toBe(
+      `conflict: build #${succeeded.number} succeeded: nothing failed to re-run`,
+    );
+    expect(await refusal(noCommit.id)).toBe(
+      `conflict: build #${noCommit.number} never checked out a commit: re-run it whole instead`,
+    );
+    const failed = await ended('failure', 'abcdef1');
+    const rerun = await control.rerun(failed.id, 'alice', { failedOnly: true });
+    expect(rerun).toMatchObject({
+      rerunOf: failed.id,
+      rerunFailed: true,
+      commitSha: 'abcdef1',
+      trigger: 'rerun',
+    });
+    expect((await control.rerun(failed.id, 'alice')).rerunFailed).toBe(false);
   });
 });
