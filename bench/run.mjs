@@ -12,6 +12,8 @@ const SUITES = {
   kubernetes: async () => (await import('./kubernetes.mjs')).benchKubernetes(),
   startup: async () => (await import('./startup.mjs')).benchStartup(),
   peer: async () => (await import('./peer.mjs')).benchPeer(),
+  reports: async () => (await import('./reports.mjs')).benchReports(),
+  caches: async () => (await import('./caches.mjs')).benchCaches(),
 };
 
 const wanted = process.argv.slice(2);

@@ -160,6 +160,15 @@ describe('parseJUnit: bad and hostile input', () => {
     expect(JSON.stringify(r).length).toBeLessThan(10_000);
   });
 
+  it('many built-in and numeric references are not bounded like declared entities', () => {
+    const trace = '&lt;init&gt;&#10;'.repeat(20_000);
+    const r = parseJUnit(
+      `<testsuite><testcase name="t"><failure message="m">${trace}</failure></testcase></testsuite>`,
+    );
+    expect(r.error).toBeUndefined();
+    expect(r.cases[0]!.output).toMatch(/^<init>\n<init>\n/);
+  });
+
   it('deep nesting is refused with a clear error', () => {
     const depth = 5000;
     const r = parseJUnit(`${'<testsuite>'.repeat(depth)}<testcase name="x"/>${'</testsuite>'.repeat(depth)}`);
