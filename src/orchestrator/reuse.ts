@@ -1,12 +1,14 @@
 import type { PipelinePlan } from '../pipeline/types.js';
-import type { StepResult } from './types.js';
+import type { Status } from '../contract/index.js';
+import type { Reason, StepResult } from './types.js';
 
 /**
  * How an earlier build of the same commit ended, step by step: by stage name, then step name
- * (a matrix cell is a step of its own). A step not listed did not exist there.
+ * (a matrix cell is a step of its own). A step not listed did not exist there; one that
+ * never ended there (`lost`, still `queued`) runs.
  */
 export interface PreviousRun {
-  stages: Record<string, Record<string, Pick<StepResult, 'status' | 'reason'>>>;
+  stages: Record<string, Record<string, { status: Status; reason?: Reason }>>;
 }
 
 /**
