@@ -12,7 +12,8 @@ import { cp, lstat, mkdir, mkdtemp, readdir, rename, rm, stat, symlink } from 'n
 import { dirname, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { Pack, Unpack, type ReadEntry } from 'tar';
+import { Pack, Parser, Unpack, type ReadEntry } from 'tar';
+import { execFile } from 'node:child_process';
 
 /** Where a step's cache paths are on this host. */
 export interface CacheRoots {
@@ -124,6 +125,107 @@ export function entryProblem(path: string, type: string, linkpath: string | unde
  * expands past `limits`. On refusal what was extracted stays in `stage` for the caller to remove.
  */
 export async function unpackToStage(
+  archive: NodeJS.ReadableStream | string,
+  stage: string,
+  limits: UnpackLimits,
+  signal?: AbortSignal,
+): Promise<{ bytes: number; entries: number }> {
+  // Two passes over a file of our own: every header checked first (nothing written), then the
+  // system's tar extracts what was checked: node-tar writes a file at a time through the
+  // thread pool, 15x slower than GNU tar for 5,000 small files (bench/caches.mjs).
+  if (await systemTar()) {
+    let file = archive;
+    if (typeof archive !== 'string') {
+      file = join(stage, '.archive.tgz');
+      await pipeline(archive, createWriteStream(file, { mode: 0o600 }), { ...(signal ? { signal } : {}) });
+    }
+    const counted = await checkArchive(file as string, limits, signal);
+    await extractWithSystemTar(file as string, stage, signal);
+    if (file !== archive) await rm(file as string, { force: true });
+    return counted;
+  }
+  return unpackWithNodeTar(archive, stage, limits, signal);
+}
+
+/** Reads every header of the archive (nothing written); throws `ArchiveError` on the first problem. */
+async function checkArchive(
+  file: string,
+  limits: UnpackLimits,
+  signal?: AbortSignal,
+): Promise<{ bytes: number; entries: number }> {
+  let bytes = 0;
+  let entries = 0;
+  let refused: string | undefined;
+  const parser = new Parser({
+    strict: true,
+    onReadEntry: (entry: ReadEntry) => {
+      entry.resume();
+      if (refused) return;
+      entries++;
+      if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile')
+        bytes += entry.size ?? 0;
+      refused =
+        entryProblem(entry.path, entry.type, entry.linkpath) ??
+        (bytes > limits.maxBytes
+          ? `it expands to more than ${formatBytes(limits.maxBytes)}`
+          : entries > limits.maxEntries
+            ? `it has more than ${limits.maxEntries} entries`
+            : undefined);
+      if (refused) parser.abort(new ArchiveError(refused));
+    },
+  });
+  parser.on('warn', (_code: string, message: string) => {
+    refused ??= `it is corrupt or truncated (${message})`;
+  });
+  try {
+    // The parser gunzips itself (it sees the gzip magic).
+    await pipeline(createReadStream(file), parser, { ...(signal ? { signal } : {}) });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw new ArchiveError(refused ?? describe(error), { cause: error });
+  }
+  if (refused) throw new ArchiveError(refused);
+  return { bytes, entries };
+}
+
+let hasSystemTar: Promise<boolean> | undefined;
+/** Whether GNU tar runs here (else node-tar extracts, slower). */
+function systemTar(): Promise<boolean> {
+  hasSystemTar ??= new Promise((resolve) => {
+    execFile('tar', ['--version'], (error, stdout) => resolve(!error && stdout.includes('GNU tar')));
+  });
+  return hasSystemTar;
+}
+
+/** GNU tar of a checked archive: never the archive's owners, modes through the umask, no setuid. */
+async function extractWithSystemTar(file: string, stage: string, signal?: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      'tar',
+      [
+        '-x',
+        '-z',
+        '-f',
+        file,
+        '-C',
+        stage,
+        '--no-same-owner',
+        '--no-same-permissions',
+        '--no-overwrite-dir',
+        '--exclude=.archive.tgz',
+      ],
+      { ...(signal ? { signal } : {}), maxBuffer: 1024 * 1024 },
+      (error, _stdout, stderr) =>
+        error
+          ? reject(
+              new ArchiveError(`tar: ${stderr.trim().split('\n').slice(-2).join('; ') || error.message}`),
+            )
+          : resolve(),
+    );
+  });
+}
+
+async function unpackWithNodeTar(
   archive: NodeJS.ReadableStream | string,
   stage: string,
   limits: UnpackLimits,
@@ -261,6 +363,7 @@ export function formatBytes(bytes: number): string {
 function describe(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   if (/unexpected end of file/i.test(text)) return 'it is truncated';
-  if (/incorrect header check|invalid|unknown compression/i.test(text)) return `it is corrupt (${text})`;
+  if (/incorrect header check|invalid|unknown compression|TAR_BAD_ARCHIVE|unrecognized archive/i.test(text))
+    return `it is corrupt (${text})`;
   return text;
 }
