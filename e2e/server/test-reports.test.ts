@@ -150,7 +150,7 @@ describe('slipway server: test reports', () => {
     expect((await api.request('GET', '/projects/acme/web/tests/nope')).status).toBe(400);
   });
 
-  it("web UI: the build page shows the totals, each failure's message, its output folded, flaky marked", async () => {
+  it("web UI: the build page shows the totals, each failure's message, its output folded, flaky marked; the project page the failing tests", async () => {
     const browser = await launchBrowser();
     try {
       const { page } = browser;
@@ -172,6 +172,13 @@ describe('slipway server: test reports', () => {
       const flaky = tests.getByRole('listitem').filter({ hasText: 'calc › divides' });
       await flaky.getByText('flaky', { exact: true }).waitFor();
       await flaky.getByText('expected 2, got 3').waitFor();
+
+      // The project page: the tests that failed in its last builds.
+      await page.goto(`${server.url}/projects/acme/web`);
+      const failing = page.getByRole('region', { name: 'Failing tests' });
+      const row = failing.getByRole('listitem').filter({ hasText: 'db.Pool › connects' });
+      await row.getByText('failed in 1 of 2 builds').waitFor();
+      await row.getByText('flaky in 1').waitFor();
     } finally {
       await browser.close();
     }

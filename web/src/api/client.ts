@@ -15,7 +15,7 @@ import {
 } from '../../../src/contract/api-errors.js';
 import { scheduleEndpoints } from '../../../src/contract/schedule-api.js';
 import { testEndpoints } from '../../../src/contract/tests-api.js';
-import type { BuildTests } from '../../../src/contract/tests.js';
+import type { BuildTests, ProjectTests } from '../../../src/contract/tests.js';
 import { badgeEndpoints, type BadgeSettings } from '../../../src/contract/badge-api.js';
 import {
   notificationEndpoints,
@@ -211,6 +211,16 @@ export class ApiClient {
 
   artifact(id: number, path: string): Promise<Blob> {
     return this.blob(artifactPath(id, path));
+  }
+
+  /** A project's tests that failed or were flaky in its last builds; null without the route. */
+  async projectTests(slug: string, signal?: AbortSignal): Promise<ProjectTests | null> {
+    try {
+      return await this.call(testEndpoints.project(slug), signal);
+    } catch (error) {
+      if (error instanceof ApiError && error.status !== 401) return null;
+      throw error;
+    }
   }
 
   /** A build's test report (src/contract/tests.ts); null when the server has no tests route. */

@@ -10,6 +10,7 @@ import { BuildRows } from './BuildRows';
 import { BadgePanel } from './BadgePanel';
 import { BuildFilters } from './BuildFilters';
 import { Schedules } from './Schedules';
+import { FailingTests } from './FailingTests';
 import { TriggerForm } from './TriggerForm';
 
 const POLL_MS = 2000;
@@ -107,6 +108,7 @@ export function BuildsPage({ slug }: { slug: string }) {
           </button>
         )}
       </nav>
+      <FailingTests slug={slug} />
       <Schedules slug={slug} />
     </section>
   );
