@@ -14,8 +14,11 @@ import type { ReusedStep } from '../../store/rerun.js';
 import type { BuildLogWriter } from '../logs/log-writer.js';
 import type { LogStore } from '../logs/types.js';
 
-/** Lines read from the earlier build's log at a time while its reused steps' logs are copied. */
-const COPY_PAGE = 2000;
+/**
+ * Lines read from the earlier build's log at a time while its reused steps' logs are copied:
+ * at most 16 MiB held at once (lines are up to 64 KiB), each page stored before the next.
+ */
+const COPY_PAGE = 256;
 
 /** What a "re-run failed" build takes from the build it re-runs. */
 export interface RerunReuse {
