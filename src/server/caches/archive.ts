@@ -71,6 +71,28 @@ export async function packCache(
       if (await exists(join(stage, entry))) present.push(entry);
     }
     if (present.length === 0) return [];
+    if (await systemTar()) {
+      // GNU tar: a C loop over the files, where node-tar's thread-pool round trips cost seconds.
+      await runTar(
+        [
+          '-c',
+          '-f',
+          file,
+          '-I',
+          'gzip -1',
+          '-C',
+          stage,
+          '--format=posix',
+          '--numeric-owner',
+          '--owner=0',
+          '--group=0',
+          '--',
+          ...present,
+        ],
+        signal,
+      );
+      return present;
+    }
     const pack = new Pack({ cwd: stage, gzip: { level: 1 }, portable: true, follow: false });
     for (const p of present) pack.add(p);
     pack.end();
@@ -199,21 +221,28 @@ function systemTar(): Promise<boolean> {
 
 /** GNU tar of a checked archive: never the archive's owners, modes through the umask, no setuid. */
 async function extractWithSystemTar(file: string, stage: string, signal?: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
+  await runTar(
+    [
+      '-x',
+      '-z',
+      '-f',
+      file,
+      '-C',
+      stage,
+      '--no-same-owner',
+      '--no-same-permissions',
+      '--no-overwrite-dir',
+      '--exclude=.archive.tgz',
+    ],
+    signal,
+  );
+}
+
+function runTar(args: string[], signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     execFile(
       'tar',
-      [
-        '-x',
-        '-z',
-        '-f',
-        file,
-        '-C',
-        stage,
-        '--no-same-owner',
-        '--no-same-permissions',
-        '--no-overwrite-dir',
-        '--exclude=.archive.tgz',
-      ],
+      args,
       { ...(signal ? { signal } : {}), maxBuffer: 1024 * 1024 },
       (error, _stdout, stderr) =>
         error
