@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 const text = readFileSync(0, 'utf8').replace(/\x1b\[[0-9;]*m/g, '');
 const durations = {};
-for (const match of text.matchAll(/^\s*[✓❯×↓] (\S+\.test\.ts) \([^)]*\) (\d+)ms/gm)) {
+// A file's line names its project (vitest.config.ts) first: ` ✓  shared  src/x.test.ts (3 tests) 12ms`.
+for (const match of text.matchAll(/^\s*[✓❯×↓] +(?:\S+ +)?(\S+\.test\.ts) \([^)]*\) (\d+)ms/gm)) {
   durations[match[1]] = Number(match[2]);
 }
 const sorted = Object.fromEntries(Object.entries(durations).sort(([a], [b]) => a.localeCompare(b, 'en')));
