@@ -5,7 +5,7 @@ import type { BuildTests, ProjectTests, TestHistory } from '../../src/contract/t
 import type { Build } from '../../src/server/api/dto.js';
 import { TestRepo } from '../../src/server/testing/git-repo.js';
 import { runCli } from '../cli-helpers.js';
-import { launchBrowser, signIn } from '../web/harness.js';
+import { launchBrowser, screenshots, signIn } from '../web/harness.js';
 import { buildFinished, cleanup, ServerProcess, type Api } from './server-harness.js';
 
 /**
@@ -172,6 +172,7 @@ describe('slipway server: test reports', () => {
       const flaky = tests.getByRole('listitem').filter({ hasText: 'calc › divides' });
       await flaky.getByText('flaky', { exact: true }).waitFor();
       await flaky.getByText('expected 2, got 3').waitFor();
+      await screenshots(page, 'build-tests');
 
       // The project page: the tests that failed in its last builds.
       await page.goto(`${server.url}/projects/acme/web`);
@@ -179,6 +180,7 @@ describe('slipway server: test reports', () => {
       const row = failing.getByRole('listitem').filter({ hasText: 'db.Pool › connects' });
       await row.getByText('failed in 1 of 2 builds').waitFor();
       await row.getByText('flaky in 1').waitFor();
+      await screenshots(page, 'project-failing-tests');
     } finally {
       await browser.close();
     }
