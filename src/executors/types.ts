@@ -244,10 +244,18 @@ export interface Executor {
    * `out` copies the workspace-relative `paths` that exist into the host directory `dir`
    * (same relative paths, symlinks as links, nothing else followed) and resolves with those
    * copied; `in` copies the contents of host directory `dir` into the workspace (merged, its
-   * files win). Neither reaches HOME: `~/` paths are skipped with a log line.
+   * files win). Neither reaches HOME: `~/` paths are skipped with a log line. `out` rejects
+   * once the files it copies pass `limits` (their content bytes, their entries): what a step
+   * leaves in its workspace (a sparse terabyte) must not fill the server's disk.
    */
   cacheFiles?: {
-    out(handle: BuildHandle, paths: readonly string[], dir: string, signal?: AbortSignal): Promise<string[]>;
+    out(
+      handle: BuildHandle,
+      paths: readonly string[],
+      dir: string,
+      limits: { maxBytes: number; maxEntries: number },
+      signal?: AbortSignal,
+    ): Promise<string[]>;
     in(handle: BuildHandle, dir: string, signal?: AbortSignal): Promise<void>;
   };
   /**

@@ -53,10 +53,13 @@ export async function copyOut(
   build: DockerBuild,
   paths: readonly string[],
   dir: string,
+  limits: { maxBytes: number; maxEntries: number },
   signal?: AbortSignal,
 ): Promise<string[]> {
   return withHelper(ctx, build, true, async (helper) => {
     const copied: string[] = [];
+    let bytes = 0;
+    let entries = 0;
     for (const path of paths) {
       let archive: NodeJS.ReadableStream;
       try {
@@ -68,12 +71,28 @@ export async function copyOut(
       // The engine names the entries after the path's last segment: put them under its parent.
       const parent = join(dir, posix.dirname(path));
       await mkdir(parent, { recursive: true });
+      let over: string | undefined;
       const unpack = new Unpack({
         cwd: parent,
         preserveOwner: false,
-        filter: (_path: string, entry: unknown) => KEPT.has((entry as ReadEntry).type),
+        filter: (_path: string, entry: unknown) => {
+          const { type, size } = entry as ReadEntry;
+          if (!KEPT.has(type)) return false;
+          bytes += type === 'Directory' || type === 'SymbolicLink' || type === 'Link' ? 0 : (size ?? 0);
+          // A step's sparse terabyte arrives as a terabyte of zeros: stop before the disk fills.
+          over ??=
+            bytes > limits.maxBytes
+              ? `more than ${limits.maxBytes} bytes`
+              : ++entries > limits.maxEntries
+                ? `more than ${limits.maxEntries} entries`
+                : undefined;
+          if (over) unpack.abort(new ExecutorError('workspace', `the cache paths hold ${over}`));
+          return over === undefined;
+        },
       });
-      await pipeline(archive, unpack, { ...(signal ? { signal } : {}) });
+      await pipeline(archive, unpack, { ...(signal ? { signal } : {}) }).catch((error: unknown) => {
+        throw over ? new ExecutorError('workspace', `the cache paths hold ${over}`) : error;
+      });
       copied.push(path);
     }
     return copied;

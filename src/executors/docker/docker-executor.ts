@@ -285,8 +285,13 @@ export class DockerExecutor implements Executor {
 
   /** Step caches: copies through a helper container that mounts the workspace volume (cache-files.ts). */
   readonly cacheFiles = {
-    out: (handle: BuildHandle, paths: readonly string[], dir: string, signal?: AbortSignal) =>
-      copyOut(this.ctx, this.preparedBuild(handle), paths, dir, signal),
+    out: (
+      handle: BuildHandle,
+      paths: readonly string[],
+      dir: string,
+      limits: { maxBytes: number; maxEntries: number },
+      signal?: AbortSignal,
+    ) => copyOut(this.ctx, this.preparedBuild(handle), paths, dir, limits, signal),
     in: (handle: BuildHandle, dir: string, signal?: AbortSignal) =>
       copyIn(this.ctx, this.preparedBuild(handle), dir, signal),
   };

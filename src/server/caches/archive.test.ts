@@ -1,4 +1,15 @@
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -134,6 +145,28 @@ describe('cache archives', () => {
     await expectRefused(/more than 3\.9 kB/, big, { maxBytes: 4000, maxEntries: 100 });
     const many = gzipSync(tarOf(Array.from({ length: 20 }, (_, i) => ({ path: `w/f${i}`, body: 'a' }))));
     await expectRefused(/more than 10 entries/, many, { maxBytes: 1e6, maxEntries: 10 });
+  });
+
+  it('does not pack what a restore would refuse: a sparse file of 1 GiB (a few blocks on disk), too many entries', async () => {
+    const a = await fresh();
+    await mkdir(join(a.workspace, 'deps'));
+    await writeFile(join(a.workspace, 'deps/big'), '');
+    await truncate(join(a.workspace, 'deps/big'), 1024 ** 3);
+    await expect(packCache(a, ['deps'], a.archive, dir, undefined, LIMITS)).rejects.toThrow(
+      /expands to more than 1(\.0)? MB/,
+    );
+    await expect(lstat(a.archive)).rejects.toThrow(/ENOENT/);
+
+    const b = await fresh();
+    await mkdir(join(b.workspace, 'deps'));
+    await Promise.all(Array.from({ length: 12 }, (_, i) => writeFile(join(b.workspace, `deps/f${i}`), 'x')));
+    await expect(
+      packCache(b, ['deps'], b.archive, dir, undefined, { maxBytes: 1e6, maxEntries: 10 }),
+    ).rejects.toThrow(/more than 10 entries/);
+    // Within the limits the same tree packs.
+    expect(
+      await packCache(b, ['deps'], b.archive, dir, undefined, { maxBytes: 1e6, maxEntries: 13 }),
+    ).toEqual(['w/deps']);
   });
 
   it('strips setuid bits and never restores through a symlink the workspace holds', async () => {

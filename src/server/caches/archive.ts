@@ -57,6 +57,7 @@ export async function packCache(
   file: string,
   scratch: string,
   signal?: AbortSignal,
+  limits?: UnpackLimits,
 ): Promise<string[]> {
   // One tar over two roots: a directory with `w` and `h` as links to them; the paths below
   // are read through the link (only each path's last component is taken as it is).
@@ -71,6 +72,9 @@ export async function packCache(
       if (await exists(join(stage, entry))) present.push(entry);
     }
     if (present.length === 0) return [];
+    // What a restore would refuse is not packed: a step's sparse terabyte (a few blocks on its
+    // disk) would otherwise be read whole by tar and gzip, and stored to be refused later.
+    if (limits) await measureTree(stage, present, limits, signal);
     if (await systemTar()) {
       // GNU tar: a C loop over the files, where node-tar's thread-pool round trips cost seconds.
       await runTar(
@@ -100,6 +104,30 @@ export async function packCache(
     return present;
   } finally {
     await rm(stage, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Walks `paths` below `root` (links not followed, as tar stores them) and throws `ArchiveError`
+ * once their files' sizes or their entries pass `limits`: the archive would be refused on restore.
+ */
+async function measureTree(
+  root: string,
+  paths: readonly string[],
+  limits: UnpackLimits,
+  signal?: AbortSignal,
+): Promise<void> {
+  const budget = new EntryBudget(limits);
+  const pending = [...paths];
+  for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
+    signal?.throwIfAborted();
+    // Through `w`/`h`, the stage's links to the roots: the first component is followed, no other.
+    const info = await lstat(join(root, path));
+    const type = info.isDirectory() ? 'Directory' : info.isSymbolicLink() ? 'SymbolicLink' : 'File';
+    const over = budget.over(type === 'File' ? info.size : 0);
+    if (over) throw new ArchiveError(over);
+    if (type === 'Directory')
+      for (const name of await readdir(join(root, path))) pending.push(`${path}/${name}`);
   }
 }
 
@@ -149,17 +177,21 @@ class EntryBudget {
 
   /** Why the archive is refused at this entry, or undefined while it may go on. */
   refusal(path: string, entry: Pick<ReadEntry, 'type' | 'linkpath' | 'size'>): string | undefined {
+    const content =
+      entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile'
+        ? (entry.size ?? 0)
+        : 0;
+    return entryProblem(path, entry.type, entry.linkpath) ?? this.over(content);
+  }
+
+  /** Counts one more entry of `content` bytes; why that is past the limits, if it is. */
+  over(content: number): string | undefined {
     this.entries++;
-    if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile')
-      this.bytes += entry.size ?? 0;
-    return (
-      entryProblem(path, entry.type, entry.linkpath) ??
-      (this.bytes > this.limits.maxBytes
-        ? `it expands to more than ${formatBytes(this.limits.maxBytes)}`
-        : this.entries > this.limits.maxEntries
-          ? `it has more than ${this.limits.maxEntries} entries`
-          : undefined)
-    );
+    this.bytes += content;
+    if (this.bytes > this.limits.maxBytes)
+      return `it expands to more than ${formatBytes(this.limits.maxBytes)}`;
+    if (this.entries > this.limits.maxEntries) return `it has more than ${this.limits.maxEntries} entries`;
+    return undefined;
   }
 
   counted(): { bytes: number; entries: number } {

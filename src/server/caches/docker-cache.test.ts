@@ -8,6 +8,7 @@ import { enginePlan, findTestEngine } from '../../executors/docker/testing/test-
 import { runPipeline } from '../../orchestrator/run-pipeline.js';
 import { compilePipeline, type PipelinePlan } from '../../pipeline/index.js';
 import { TEST_CONTEXT } from '../../pipeline/testing/context.js';
+import { listCaches } from '../../store/caches.js';
 import { makeProject } from '../../store/testing/fixtures.js';
 import { openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import { CacheService } from './service.js';
@@ -104,5 +105,54 @@ steps:
       expect.stringMatching(/^cache: restored deps-v1 \(.+\) from branch main$/),
     );
     expect(second.lines).toContain('deps from v1');
+  }, 180_000);
+
+  it('does not copy out more than a restore would take (a sparse 1 GiB file in the volume)', async () => {
+    const project = await makeProject(t.db, { slug: 'acme/docker-cache-big' });
+    const blobs = new FsBlobStore(join(dir, 'blobs-big'));
+    const caches = new CacheService({
+      db: t.db,
+      blobs,
+      scratch: join(dir, 'scratch-big'),
+      options: { maxExpandedBytes: 1024 * 1024 },
+    });
+    const compiled = compilePipeline({
+      file: 'p.yml',
+      context: TEST_CONTEXT,
+      source: `image: ${live!.image}
+steps:
+  - name: deps
+    cache: { key: big-v1, paths: [deps] }
+    commands: ["mkdir deps && dd if=/dev/zero of=deps/big bs=1 count=0 seek=1073741824 2>/dev/null"]
+`,
+    });
+    if (!compiled.ok) throw new Error(JSON.stringify(compiled.errors));
+    const executor = new DockerExecutor({ client: live!.client, engine: live!.engine, stopGraceMs: 500 });
+    const lines: string[] = [];
+    const hooks = (await caches.forBuild({
+      projectId: project.id,
+      branch: 'main',
+      fork: false,
+      plan: compiled.plan,
+      sourceDir: undefined,
+      executor,
+      log: (_stage, _step, text) => lines.push(text),
+    }))!;
+    const result = await runPipeline(
+      compiled.plan,
+      { ...TEST_CONTEXT, buildId: `docker-cache-big-${process.pid}` },
+      executor,
+      {
+        beforeStep: hooks.beforeStep,
+        afterStep: hooks.afterStep,
+        observer: { stepLog: (_stage, _step, line) => lines.push(line.text) },
+      },
+    );
+    // The step succeeded; its cache was not saved, and nothing was stored.
+    expect(result.status, lines.join('\n')).toBe('success');
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^cache: not saved: the cache paths hold more than 1048576 bytes$/),
+    );
+    expect(await listCaches(t.db, project.id)).toEqual([]);
   }, 180_000);
 });

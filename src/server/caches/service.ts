@@ -239,11 +239,18 @@ export class CacheService {
       if ('roots' in where) roots = where.roots;
       else {
         paths = paths.filter((p) => !isHome(p));
-        const copied = await input.executor.cacheFiles!.out(handle, paths, join(dir, 'w'), signal);
+        const copied = await input.executor.cacheFiles!.out(
+          handle,
+          paths,
+          join(dir, 'w'),
+          this.limits(),
+          signal,
+        );
         paths = paths.filter((p) => copied.includes(p));
         roots = { workspace: join(dir, 'w') };
       }
-      const packed = paths.length === 0 ? [] : await packCache(roots, paths, file, dir, signal);
+      const packed =
+        paths.length === 0 ? [] : await packCache(roots, paths, file, dir, signal, this.limits());
       if (packed.length === 0) {
         log(`not saved: none of ${step.cache!.paths.join(', ')} exists`);
         return;
