@@ -1,4 +1,4 @@
-import { lchownSync, readdirSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { chmod, chown, mkdir, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -54,6 +54,7 @@ import {
 } from './step-files.js';
 import { tailFiles } from './step-output.js';
 import { StepWatcher, type StepEnd } from './watcher.js';
+import { chownTree } from './chown-tree.js';
 import { copySeed, listSeed, WHOLE_DIRECTORY, type SourceSeed } from '../workspace-seed.js';
 
 export interface LocalExecutorOptions {
@@ -826,28 +827,6 @@ async function seedWorkspace(
   const list = await listSeed(from, seed, signal);
   await copySeed(from, workspace, list.entries, signal);
 }
-
-/**
- * `chown -hR`: symlinks themselves, never what they point to. The checkout is the server's
- * until then (no build ran in it yet), so plain synchronous calls (a syscall each, where the
- * async ones cost a thread-pool round trip each on the main thread), yielding every
- * {@link CHOWN_SLICE} entries so that a large checkout does not stall the event loop.
- */
-async function chownTree(path: string, uid: number, gid: number): Promise<void> {
-  lchownSync(path, uid, gid);
-  const dirs = [path];
-  let done = 0;
-  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = join(dir, entry.name);
-      lchownSync(full, uid, gid);
-      if (entry.isDirectory()) dirs.push(full);
-      if (++done % CHOWN_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
-}
-
-const CHOWN_SLICE = 512;
 
 const FIRST_POLL_MS = 10;
 const MAX_POLL_MS = 200;

@@ -7,13 +7,14 @@
  * root, on a link leaving its root, or past the size limits. Only then are its top-level
  * paths moved into place, never through a symlink the workspace holds.
  */
-import { createReadStream, createWriteStream, lchownSync, readdirSync } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { cp, lstat, mkdir, mkdtemp, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Pack, Parser, Unpack, type ReadEntry } from 'tar';
 import { execFile } from 'node:child_process';
+import { chownTree } from '../../executors/local/chown-tree.js';
 
 /** Where a step's cache paths are on this host. */
 export interface CacheRoots {
@@ -397,20 +398,6 @@ async function placeTree(from: string, root: string, rel: string): Promise<void>
     if (error.code !== 'EXDEV') throw error;
     await cp(from, to, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
   });
-}
-
-/** The staging tree is private to this process, so plain synchronous calls, yielding now and then. */
-async function chownTree(path: string, uid: number, gid: number): Promise<void> {
-  const dirs = [path];
-  let done = 0;
-  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = join(dir, entry.name);
-      lchownSync(full, uid, gid);
-      if (entry.isDirectory()) dirs.push(full);
-      if (++done % 512 === 0) await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
 }
 
 async function exists(path: string): Promise<boolean> {

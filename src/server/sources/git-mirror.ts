@@ -173,6 +173,23 @@ export async function readMirrorFile(request: {
   }
 }
 
+/** `git fetch` of one refspec (or commit) from `url` into the mirror, without tags or FETCH_HEAD. */
+function gitFetch(
+  mirror: string,
+  url: string,
+  what: string,
+  auth: ReturnType<typeof gitAuth>['auth'],
+  signal: AbortSignal | undefined,
+): ReturnType<typeof runGit> {
+  return runGit(
+    ['--git-dir', mirror, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', url, what],
+    undefined,
+    signal,
+    undefined,
+    auth,
+  );
+}
+
 /** The mirror's name of the pinned ref (`sha` or `refs/tags/…`), fetched when it lacks it. */
 async function pinnedIn(
   request: { repoUrl: string; ref: string; signal?: AbortSignal },
@@ -190,14 +207,7 @@ async function pinnedIn(
     if (await commitIn(mirror, rev, signal)) return rev;
     const { url, auth } = gitAuth(request.repoUrl);
     const shown = redactUrl(url);
-    const fetch = (what: string) =>
-      runGit(
-        ['--git-dir', mirror, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', url, what],
-        undefined,
-        signal,
-        undefined,
-        auth,
-      );
+    const fetch = (what: string) => gitFetch(mirror, url, what, auth, signal);
     if (!rev.startsWith('refs/')) {
       // Servers that allow fetching by sha (git's own, GitHub, GitLab) give a commit that is on no ref.
       await fetch(rev).catch(() => undefined);
@@ -279,14 +289,7 @@ async function fetchInto(request: CheckoutRequest, mirror: string): Promise<Mirr
   if (known) return known;
   const where = `${remote.kind} ${ref}`;
   request.log?.(`fetching ${where}${commit ? ` at ${commit.slice(0, 12)}` : ''} from ${redactUrl(url)}`);
-  const fetch = (what: string) =>
-    runGit(
-      ['--git-dir', mirror, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', url, what],
-      undefined,
-      signal,
-      undefined,
-      auth,
-    );
+  const fetch = (what: string) => gitFetch(mirror, url, what, auth, signal);
   // The repository just named the ref: a fetch that fails now is most likely the mirror's fault.
   await fetch(`+${remote.ref}:${remote.ref}`).catch((error: unknown) => {
     throw signal?.aborted ? error : new MirrorBroken(reasonOf(error));
