@@ -101,13 +101,6 @@ export async function blobPrefixesToDelete(
   db: Kysely<Database>,
   buildId: number,
 ): Promise<{ own: boolean; orphans: number[] }> {
-  const sharedOwn = await db
-    .selectFrom('artifacts')
-    .select('build_id')
-    .where('blob_build_id', '=', buildId)
-    .where('build_id', '<>', buildId)
-    .limit(1)
-    .executeTakeFirst();
   const owners = await db
     .selectFrom('artifacts')
     .select('blob_build_id')
@@ -121,14 +114,23 @@ export async function blobPrefixesToDelete(
     if (owner === null) continue;
     const alive = await db.selectFrom('builds').select('id').where('id', '=', owner).executeTakeFirst();
     if (alive) continue;
-    const other = await db
-      .selectFrom('artifacts')
-      .select('build_id')
-      .where('blob_build_id', '=', owner)
-      .where('build_id', '<>', buildId)
-      .limit(1)
-      .executeTakeFirst();
-    if (!other) orphans.push(Number(owner));
+    if (!(await pointedAtByOthers(db, owner, buildId))) orphans.push(Number(owner));
   }
-  return { own: sharedOwn === undefined, orphans };
+  return { own: !(await pointedAtByOthers(db, buildId, buildId)), orphans };
+}
+
+/** Whether an artifact of a build other than `buildId` keeps its bytes under `prefixBuildId`'s prefix. */
+async function pointedAtByOthers(
+  db: Kysely<Database>,
+  prefixBuildId: number,
+  buildId: number,
+): Promise<boolean> {
+  const other = await db
+    .selectFrom('artifacts')
+    .select('build_id')
+    .where('blob_build_id', '=', prefixBuildId)
+    .where('build_id', '<>', buildId)
+    .limit(1)
+    .executeTakeFirst();
+  return other !== undefined;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Database } from './schema.js';
+import type { TestCasesTable } from './schema-reports.js';
 import { relaxedTransaction } from './transaction.js';
 
 /**
@@ -404,19 +405,7 @@ export async function listTestRuns(
   };
 }
 
-function toCase(r: {
-  step: string;
-  test_key: string;
-  suite: string;
-  classname: string;
-  name: string;
-  file: string | null;
-  status: string;
-  duration_ms: number | null;
-  message: string | null;
-  output: string | null;
-  flaky: number;
-}): TestCase {
+function toCase(r: Omit<Selectable<TestCasesTable>, 'id' | 'build_id' | 'project_id'>): TestCase {
   return {
     step: r.step,
     key: r.test_key,
