@@ -81,6 +81,21 @@ export interface BuildSpec {
   services: ServicePlan[];
   /** Output of services (their own logs), by service name. */
   serviceSink?: (service: string) => OutputSink;
+  /**
+   * Caches restored for steps, for executors that take them only here
+   * (`cacheFiles.restoreAtPrepare`): each `dir` is an archive already checked and unpacked on
+   * this host (`w/`: workspace paths, `h/`: `~/` paths). The executor stages it so that step
+   * `step` (its key) puts it in place as its first attempt starts (`cacheHomeScript`). One that
+   * does not fit in `restoreAtPrepare.maxBytes` is left out: `dropped` says why.
+   */
+  caches?: readonly PreparedCache[];
+}
+
+/** See `BuildSpec.caches`. */
+export interface PreparedCache {
+  step: string;
+  dir: string;
+  dropped(reason: string): void;
 }
 
 export interface StepSpec {
@@ -99,6 +114,13 @@ export interface StepSpec {
    */
   secrets: Record<string, string>;
   attempt: number;
+  /**
+   * Caches, on executors with `cacheFiles.home`: the step has `~/` cache paths. Before its
+   * commands, what was staged for its HOME (`cacheFiles.in`, or `BuildSpec.caches`) is copied
+   * there; after they succeed, the `save` paths are kept where `cacheFiles.out` reads them.
+   * The executor wraps the commands with `cacheHomeScript` (./cache-home.ts) for this.
+   */
+  cacheHome?: { save: readonly string[] };
 }
 
 /**
@@ -240,23 +262,32 @@ export interface Executor {
    */
   cacheRoots?(handle: BuildHandle): HostDirs;
   /**
-   * Optional (caches), for executors whose workspace is not a host directory (a volume):
-   * `out` copies the workspace-relative `paths` that exist into the host directory `dir`
-   * (same relative paths, symlinks as links, nothing else followed) and resolves with those
-   * copied; `in` copies the contents of host directory `dir` into the workspace (merged, its
-   * files win). Neither reaches HOME: `~/` paths are skipped with a log line. `out` rejects
-   * once the files it copies pass `limits` (their content bytes, their entries): what a step
-   * leaves in its workspace (a sparse terabyte) must not fill the server's disk.
+   * Optional (caches), for executors whose workspace is not a host directory (a volume, a pod):
+   * `out` copies the workspace-relative `paths` of step `step` (its key) that exist into
+   * `dir/w` (same relative paths, symlinks as links, nothing else followed) and, with `home`,
+   * its `~/` paths (as its attempt kept them, see `StepSpec.cacheHome`) into `dir/h`; it
+   * resolves with the paths copied. It rejects once the files it copies pass `limits` (their
+   * content bytes, their entries): what a step leaves (a sparse terabyte) must not fill the
+   * server's disk. `in` (absent with `restoreAtPrepare`) copies `dir/w` into the workspace
+   * (merged, its files win) and, with `home`, stages `dir/h` for the step's HOME. Without
+   * `home`, `~/` paths are skipped with a log line.
    */
   cacheFiles?: {
+    home?: boolean;
+    /**
+     * Restores can only be handed to `prepare` (`BuildSpec.caches`): a pod's volumes are fixed
+     * when it is created. `maxBytes`: the compressed bytes all of a build's restores may take.
+     */
+    restoreAtPrepare?: { maxBytes: number };
     out(
       handle: BuildHandle,
+      step: string,
       paths: readonly string[],
       dir: string,
       limits: { maxBytes: number; maxEntries: number },
       signal?: AbortSignal,
     ): Promise<string[]>;
-    in(handle: BuildHandle, dir: string, signal?: AbortSignal): Promise<void>;
+    in?(handle: BuildHandle, step: string, dir: string, signal?: AbortSignal): Promise<void>;
   };
   /**
    * Optional: lets go of what the executor holds open (a watch on the cluster), once the

@@ -67,6 +67,7 @@ export async function runPipeline(
     branch: ctx.branch,
     ...(options.sourceDir !== undefined ? { sourceDir: options.sourceDir } : {}),
     ...(options.sourceSeed !== undefined ? { sourceSeed: options.sourceSeed } : {}),
+    ...(options.caches !== undefined ? { caches: options.caches } : {}),
     ...(plan.image !== undefined ? { image: plan.image } : {}),
     services: plan.services.map((s) => ({ ...s, env: { ...s.env, ...envFromSecrets(s.secrets) } })),
     serviceSink: (service): OutputSink =>
@@ -129,7 +130,9 @@ export async function runPipeline(
         observer.stageFinished?.(stage.name, stages.at(-1)!);
         continue;
       }
-      if (stage.approval && !started && !reusedWhole) {
+      // A person approved the stage in the build whose steps it reuses (`planReuse`).
+      const approvedBefore = options.reuse?.approved?.[stage.name] !== undefined;
+      if (stage.approval && !started && !reusedWhole && !approvedBefore) {
         const gate = await awaitApproval(stage, options, buildSignal);
         if (gate.kind === 'detached') {
           detached = true;

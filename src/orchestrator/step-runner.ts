@@ -10,7 +10,15 @@ import {
 import { formatDuration } from '../contract/duration.js';
 import { maskingSink } from './masker.js';
 import type { StepPlan } from '../pipeline/types.js';
-import type { AttemptInfo, BuildObserver, Reason, RunOptions, StepResult, StepResume } from './types.js';
+import type {
+  AttemptInfo,
+  BuildObserver,
+  Reason,
+  RunOptions,
+  StepAdditions,
+  StepResult,
+  StepResume,
+} from './types.js';
 
 /** Why a running step's signal was aborted. */
 export type AbortCause = 'cancelled' | 'timeout' | 'fail_fast';
@@ -61,6 +69,7 @@ export async function runStep(
     ? { status: 'failure', ...resume.previous }
     : { status: 'skipped', exitCode: null };
   let resuming = resume;
+  let additions: StepAdditions | undefined;
   while (resuming !== undefined || attempts < maxAttempts) {
     if (!resuming) {
       const before = abortedCause(deps);
@@ -82,10 +91,12 @@ export async function runStep(
       if (deps.detach?.aborted) return undefined;
       // Before the first attempt only: a retry finds what the first one left (a restored cache).
       if (attempts === 1 && deps.beforeStep) {
-        await deps.beforeStep(deps.stage, step, deps.handle, deps.buildSignal).catch(() => undefined);
+        additions =
+          (await deps.beforeStep(deps.stage, step, deps.handle, deps.buildSignal).catch(() => undefined)) ??
+          undefined;
       }
     }
-    const end = await runAttempt(step, attempts, deps, resuming);
+    const end = await runAttempt(step, attempts, deps, resuming, additions);
     resuming = undefined;
     if (end === undefined) return undefined;
     last = end;
@@ -134,6 +145,7 @@ async function runAttempt(
   attempt: number,
   deps: StepRunDeps,
   resume: RunningStep | undefined,
+  additions: StepAdditions | undefined,
 ): Promise<AttemptEnd | undefined> {
   const controller = new AbortController();
   const abort = (cause: AbortCause) => {
@@ -212,6 +224,7 @@ async function runAttempt(
         env: step.env,
         secrets: deps.secretEnv,
         attempt,
+        ...additions,
       };
       exit = await runAttemptOf(
         deps.executor,

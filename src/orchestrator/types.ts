@@ -1,5 +1,13 @@
 import type { FinalStatus, Reason } from '../contract/index.js';
-import type { BuildHandle, OutputPosition, OutputStream, StepExit, StepRef } from '../executors/types.js';
+import type {
+  BuildHandle,
+  BuildSpec,
+  OutputPosition,
+  OutputStream,
+  StepExit,
+  StepRef,
+  StepSpec,
+} from '../executors/types.js';
 import type { StepPlan } from '../pipeline/types.js';
 import type { SourceSeed } from '../executors/workspace-seed.js';
 import type { ReuseState } from './reuse.js';
@@ -96,6 +104,9 @@ export interface SecretSource {
   get(name: string): Promise<string | undefined>;
 }
 
+/** What `beforeStep` adds to a step's attempts. */
+export type StepAdditions = Pick<StepSpec, 'cacheHome'>;
+
 export interface RunOptions {
   /** Steps of one stage running at once; default: number of CPUs. */
   parallelism?: number;
@@ -172,9 +183,17 @@ export interface RunOptions {
    * Called once per step before its first attempt starts (after its `stepStarted`), not for a
    * step followed on resume: e.g. to restore its cache into the workspace. The step starts
    * once it resolves; a rejection is ignored (the step runs without what it would have done).
-   * `signal` aborts on cancel.
+   * `signal` aborts on cancel. What it resolves with is added to the spec of every attempt of
+   * the step (`StepSpec.cacheHome`).
    */
-  beforeStep?: (stage: string, step: StepPlan, handle: BuildHandle, signal: AbortSignal) => Promise<void>;
+  beforeStep?: (
+    stage: string,
+    step: StepPlan,
+    handle: BuildHandle,
+    signal: AbortSignal,
+  ) => Promise<StepAdditions | void>;
+  /** Restored caches for executors that take them only when the build is prepared (`BuildSpec.caches`). */
+  caches?: BuildSpec['caches'];
 }
 
 /** The state of a build an earlier process was running, as its records say. */

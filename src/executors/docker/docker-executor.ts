@@ -15,6 +15,7 @@
  * `listResources`, `resumeBuild` and `findStep` work from labels alone (`resources.ts`), so
  * they also work after a crash of Slipway. Images and the pull policy: `images.ts`.
  */
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type {
   BuildHandle,
@@ -287,13 +288,14 @@ export class DockerExecutor implements Executor {
   readonly cacheFiles = {
     out: (
       handle: BuildHandle,
+      _step: string,
       paths: readonly string[],
       dir: string,
       limits: { maxBytes: number; maxEntries: number },
       signal?: AbortSignal,
-    ) => copyOut(this.ctx, this.preparedBuild(handle), paths, dir, limits, signal),
-    in: (handle: BuildHandle, dir: string, signal?: AbortSignal) =>
-      copyIn(this.ctx, this.preparedBuild(handle), dir, signal),
+    ) => copyOut(this.ctx, this.preparedBuild(handle), paths, join(dir, 'w'), limits, signal),
+    in: (handle: BuildHandle, _step: string, dir: string, signal?: AbortSignal) =>
+      copyIn(this.ctx, this.preparedBuild(handle), join(dir, 'w'), signal),
   };
 
   private preparedBuild(handle: BuildHandle): DockerBuild {

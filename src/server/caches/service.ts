@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { BlobStore } from '../../blobs/types.js';
-import type { BuildHandle, Executor, HostDirs } from '../../executors/types.js';
+import type { BuildHandle, Executor, HostDirs, PreparedCache } from '../../executors/types.js';
 import type { RunOptions } from '../../orchestrator/types.js';
 import type { PipelinePlan, StepPlan } from '../../pipeline/types.js';
 import {
@@ -21,6 +21,7 @@ import {
   insertCache,
   projectExists,
   touchCache,
+  type CacheHit,
   type CacheRow,
 } from '../../store/caches.js';
 import type { Database } from '../../store/index.js';
@@ -84,12 +85,23 @@ export interface BuildCacheInput {
 export interface BuildCacheHooks {
   beforeStep: NonNullable<RunOptions['beforeStep']>;
   afterStep: NonNullable<RunOptions['afterStep']>;
+  /** Restores for `prepare` (executors with `cacheFiles.restoreAtPrepare`). */
+  caches?: PreparedCache[];
+  /** Removes what was staged for `prepare`: call once the build was prepared (or failed to be). */
+  dispose(): Promise<void>;
 }
 
 /** What beforeStep found for a step, for its afterStep. */
 interface StepCache {
   key: string;
   exact: boolean;
+}
+
+/** A restore looked up and staged before `prepare`, for the step's beforeStep to report. */
+interface PreparedRestore {
+  hit: CacheHit;
+  bytes: number;
+  dropped?: string;
 }
 
 export class CacheService {
@@ -126,14 +138,51 @@ export class CacheService {
     }
     const found = new Map<string, StepCache>();
     const branches = [...new Set([input.branch, this.options.defaultBranch])];
+    const atPrepare = input.executor.cacheFiles?.restoreAtPrepare;
+    const staged: string[] = [];
+    const prepared = new Map<string, PreparedRestore | { miss: string }>();
+    const caches: PreparedCache[] = [];
+    if (atPrepare) {
+      let budget = atPrepare.maxBytes;
+      for (const { stage, step } of steps) {
+        const stepKey = `${stage}/${step.name}`;
+        const resolved = keys.get(stepKey);
+        if (!resolved || 'error' in resolved) continue;
+        const restore = await this.stageForPrepare(input, step, resolved.key, branches, budget, input.signal);
+        if ('miss' in restore) {
+          prepared.set(stepKey, restore);
+          continue;
+        }
+        budget -= restore.hit.cache.size;
+        staged.push(restore.dir);
+        const entry: PreparedRestore = { hit: restore.hit, bytes: restore.bytes };
+        prepared.set(stepKey, entry);
+        caches.push({ step: stepKey, dir: restore.dir, dropped: (reason) => (entry.dropped = reason) });
+      }
+    }
     return {
+      ...(atPrepare ? { caches } : {}),
+      dispose: async () => {
+        for (const dir of staged.splice(0))
+          await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      },
       beforeStep: async (stage, step, handle, signal) => {
-        const resolved = keys.get(`${stage}/${step.name}`);
+        const stepKey = `${stage}/${step.name}`;
+        const resolved = keys.get(stepKey);
         if (!step.cache || !resolved) return;
         const log = (text: string) => input.log(stage, step.name, `cache: ${text}`);
         if ('error' in resolved) return log(`not used: ${resolved.error}`);
-        const hit = await this.restore(input, step, resolved.key, branches, handle, log, signal);
-        found.set(`${stage}/${step.name}`, { key: resolved.key, exact: hit?.exact ?? false });
+        const early = prepared.get(stepKey);
+        const hit = early
+          ? await this.reportPrepared(early, log)
+          : atPrepare
+            ? (log('not restored: the build was prepared by an earlier server process'), undefined)
+            : await this.restore(input, step, stepKey, resolved.key, branches, handle, log, signal);
+        const exact = hit?.exact ?? false;
+        found.set(stepKey, { key: resolved.key, exact });
+        const home = step.cache.paths.filter(isHome);
+        if (input.executor.cacheFiles?.home && home.length > 0)
+          return { cacheHome: { save: exact || input.fork ? [] : home } };
       },
       afterStep: async (stage, step, handle, exit, signal) => {
         const state = found.get(`${stage}/${step.name}`);
@@ -141,10 +190,67 @@ export class CacheService {
         const log = (text: string) => input.log(stage, step.name, `cache: ${text}`);
         if (state.exact) log(`${state.key} was restored; nothing to save`);
         else if (input.fork) log(`not saved: builds of pull requests from forks only read caches`);
-        else await this.save(input, step, state.key, handle, log, signal);
+        else await this.save(input, step, `${stage}/${step.name}`, state.key, handle, log, signal);
         return exit;
       },
     };
+  }
+
+  /**
+   * Looks up and unpacks (checked) a step's cache before the build is prepared, for an executor
+   * that takes restores only then; a miss, or one over what is left of `budget`, says why.
+   */
+  private async stageForPrepare(
+    input: BuildCacheInput,
+    step: StepPlan,
+    key: string,
+    branches: string[],
+    budget: number,
+    signal: AbortSignal | undefined,
+  ): Promise<{ hit: CacheHit; dir: string; bytes: number } | { miss: string }> {
+    let dir: string | undefined;
+    try {
+      const hit = await findCache(this.deps.db, input.projectId, branches, key, step.cache!.restoreKeys);
+      if (!hit) return { miss: `miss (${key})` };
+      if (hit.cache.size > budget)
+        return {
+          miss:
+            `not restored: ${hit.cache.key} (${formatBytes(hit.cache.size)}) is more than the ${input.executor.name} ` +
+            `executor passes into a build (${formatBytes(budget)} left of ${formatBytes(input.executor.cacheFiles!.restoreAtPrepare!.maxBytes)}); the step runs without it`,
+        };
+      const body = await this.deps.blobs.get(hit.cache.blobKey);
+      if (!body) return { miss: `miss: the archive of ${hit.cache.key} is gone from the blob store` };
+      dir = await this.stageDir({ volume: true });
+      const { bytes } = await unpackToStage(body, dir, this.limits(), signal);
+      return { hit, dir, bytes };
+    } catch (error) {
+      if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      const what = error instanceof ArchiveError ? 'archive refused' : 'not restored';
+      return { miss: `${what}: ${message(error)}; the step runs without it` };
+    }
+  }
+
+  private async reportPrepared(
+    prepared: PreparedRestore | { miss: string },
+    log: (text: string) => void,
+  ): Promise<{ exact: boolean } | undefined> {
+    if ('miss' in prepared) {
+      log(prepared.miss);
+      return undefined;
+    }
+    const { hit, bytes, dropped } = prepared;
+    if (dropped !== undefined) {
+      log(`not restored: ${dropped}; the step runs without it`);
+      return undefined;
+    }
+    await touchCache(this.deps.db, hit.cache.id, this.now()).catch(() => undefined);
+    log(this.restoredLine(hit, bytes));
+    return { exact: hit.exact };
+  }
+
+  private restoredLine(hit: CacheHit, bytes: number): string {
+    const how = hit.exact ? '' : ' (restore key)';
+    return `restored ${hit.cache.key}${how} (${formatBytes(hit.cache.size)}, ${formatBytes(bytes)} unpacked) from branch ${hit.cache.branch}`;
   }
 
   /** Removes caches (rows first, then their archives); a blob that cannot be removed is left for nobody to read. */
@@ -180,6 +286,7 @@ export class CacheService {
   private async restore(
     input: BuildCacheInput,
     step: StepPlan,
+    stepKey: string,
     key: string,
     branches: string[],
     handle: BuildHandle,
@@ -203,12 +310,9 @@ export class CacheService {
       stage = await this.stageDir(where);
       const { bytes } = await unpackToStage(body, stage, this.limits(), signal);
       if ('roots' in where) await placeStaged(stage, where.roots);
-      else await this.placeInVolume(input.executor, handle, stage, log, signal);
+      else await this.placeInVolume(input.executor, handle, stepKey, stage, log, signal);
       await touchCache(this.deps.db, hit.cache.id, this.now());
-      const how = hit.exact ? '' : ' (restore key)';
-      log(
-        `restored ${hit.cache.key}${how} (${formatBytes(hit.cache.size)}, ${formatBytes(bytes)} unpacked) from branch ${hit.cache.branch}`,
-      );
+      log(this.restoredLine(hit, bytes));
       return { exact: hit.exact };
     } catch (error) {
       const what = error instanceof ArchiveError ? 'archive refused' : 'not restored';
@@ -222,6 +326,7 @@ export class CacheService {
   private async save(
     input: BuildCacheInput,
     step: StepPlan,
+    stepKey: string,
     key: string,
     handle: BuildHandle,
     log: (text: string) => void,
@@ -238,16 +343,11 @@ export class CacheService {
       let paths = step.cache!.paths;
       if ('roots' in where) roots = where.roots;
       else {
-        paths = paths.filter((p) => !isHome(p));
-        const copied = await input.executor.cacheFiles!.out(
-          handle,
-          paths,
-          join(dir, 'w'),
-          this.limits(),
-          signal,
-        );
+        const files = input.executor.cacheFiles!;
+        if (!files.home) paths = paths.filter((p) => !isHome(p));
+        const copied = await files.out(handle, stepKey, paths, join(dir, 'c'), this.limits(), signal);
         paths = paths.filter((p) => copied.includes(p));
-        roots = { workspace: join(dir, 'w') };
+        roots = { workspace: join(dir, 'c', 'w'), home: join(dir, 'c', 'h') };
       }
       const packed =
         paths.length === 0 ? [] : await packCache(roots, paths, file, dir, signal, this.limits());
@@ -312,7 +412,7 @@ export class CacheService {
     }
     if (executor.cacheFiles) {
       const home = step.cache!.paths.filter(isHome);
-      if (home.length > 0)
+      if (home.length > 0 && !executor.cacheFiles.home)
         log(
           `${home.join(', ')} skipped: the ${executor.name} executor keeps no HOME between steps; cache paths in the workspace instead`,
         );
@@ -332,20 +432,25 @@ export class CacheService {
   private async placeInVolume(
     executor: Executor,
     handle: BuildHandle,
+    stepKey: string,
     stage: string,
     log: (text: string) => void,
     signal: AbortSignal,
   ): Promise<void> {
+    const files = executor.cacheFiles!;
     const home = join(stage, 'h');
     if (
-      await fileSize(home).then(
+      !files.home &&
+      (await fileSize(home).then(
         () => true,
         () => false,
-      )
-    )
+      ))
+    ) {
       log('~/ paths of the archive skipped: this executor has no HOME to restore them to');
+      await rm(home, { recursive: true, force: true });
+    }
     await mkdir(join(stage, 'w'), { recursive: true });
-    await executor.cacheFiles!.in(handle, join(stage, 'w'), signal);
+    await files.in!(handle, stepKey, stage, signal);
   }
 
   private limits() {

@@ -1,0 +1,76 @@
+/**
+ * Caches of container executors (docker, kubernetes) reach what only the step's own container
+ * sees, its HOME (`~/.npm`) and, on kubernetes, a workspace the server cannot write between
+ * steps, through a staging directory the executor mounts into the step (a volume, an
+ * `emptyDir`): one directory per step, named by {@link cacheStepDir}, holding
+ *
+ * - `h/` (and on kubernetes `w/`): restored files, copied into `$HOME` (the workspace) before
+ *   the commands run, then removed;
+ * - `keep/`: the `~/` paths the step keeps for the cache, copied there after its commands
+ *   succeeded, where `cacheFiles.out` reads them.
+ *
+ * The copies are the step's own (`cp -a`, as the step's user, in the step's image): a step
+ * whose image has no `cp` or whose HOME is not writable gets a line in its log and runs on; a
+ * cache never changes a step's exit code.
+ */
+import { createHash } from 'node:crypto';
+
+/** The staging directory of step `key` under `root` (a path in the step's container). */
+export function cacheStepDir(root: string, key: string): string {
+  return `${root}/${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+}
+
+export interface CacheHomeScriptOptions {
+  /** The step's staging directory, see {@link cacheStepDir}. */
+  stepDir: string;
+  /** `~/` paths kept after success (`StepSpec.cacheHome.save`). */
+  save: readonly string[];
+  /** Where `w/` goes, when the executor stages workspace paths too (kubernetes). */
+  workspace?: string;
+}
+
+/**
+ * A POSIX sh script that runs `commands` (the step's script, as `/bin/sh -e -c` would) between
+ * the restore and the keep. Its exit status is the commands'.
+ */
+export function cacheHomeScript(commands: string, options: CacheHomeScriptOptions): string {
+  const dir = quote(options.stepDir);
+  const lines = [
+    `_slipway_cache=${dir}`,
+    // The restore: HOME first (its own directory may not exist in the image), then the workspace.
+    `if [ -d "$_slipway_cache/h" ]; then`,
+    `  if mkdir -p "$HOME" && cp -a "$_slipway_cache/h/." "$HOME/"; then :; else echo "slipway: cache: the restored ~/ paths could not be copied into $HOME" >&2; fi`,
+    `  rm -rf "$_slipway_cache/h" || :`,
+    `fi`,
+  ];
+  if (options.workspace !== undefined) {
+    lines.push(
+      `if [ -d "$_slipway_cache/w" ]; then`,
+      `  if cp -a "$_slipway_cache/w/." ${quote(options.workspace)}/; then :; else echo "slipway: cache: the restored paths could not be copied into the workspace" >&2; fi`,
+      `  rm -rf "$_slipway_cache/w" || :`,
+      `fi`,
+    );
+  }
+  lines.push(`/bin/sh -e -c ${quote(commands)}`, `_slipway_status=$?`);
+  if (options.save.length > 0) {
+    const relative = options.save.map((p) => quote(p.replace(/^~\/?/, '')));
+    lines.push(
+      `if [ "$_slipway_status" -eq 0 ]; then`,
+      `  rm -rf "$_slipway_cache/keep" 2>/dev/null || :`,
+      `  for _slipway_path in ${relative.join(' ')}; do`,
+      `    if [ -e "$HOME/$_slipway_path" ] || [ -L "$HOME/$_slipway_path" ]; then`,
+      `      _slipway_to="$_slipway_cache/keep/$_slipway_path"`,
+      `      if mkdir -p "\${_slipway_to%/*}" && cp -a "$HOME/$_slipway_path" "$_slipway_to"; then :; else echo "slipway: cache: ~/$_slipway_path could not be kept for the cache" >&2; fi`,
+      `    fi`,
+      `  done`,
+      `fi`,
+    );
+  }
+  lines.push(`exit "$_slipway_status"`);
+  return lines.join('\n') + '\n';
+}
+
+/** A single-quoted sh word: nothing in it is expanded. */
+function quote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
