@@ -638,15 +638,19 @@ export class BuildRun {
       serviceLog: (service, line) =>
         writer.write('', `service:${service}`, line.stream, line.text, line.time),
     };
-    const artifactsAfter = this.deps.artifacts?.afterStep(executor, this.build.id, plan, (stage, step, text) =>
-      writer.write(stage, step, 'system', text),
+    const artifactsAfter = this.deps.artifacts?.afterStep(
+      executor,
+      this.build.id,
+      plan,
+      (stage, step, text) => writer.write(stage, step, 'system', text),
     );
     // Keys are made now, from the checkout, before it becomes the workspace (hashFiles).
     const caches = await this.deps.caches
       ?.forBuild({
         projectId: this.project.id,
         branch: this.build.branch,
-        fork: this.build.event === 'pull_request' && (await headRepoFork(this.deps.db, this.build.id)) !== false,
+        fork:
+          this.build.event === 'pull_request' && (await headRepoFork(this.deps.db, this.build.id)) !== false,
         plan,
         sourceDir: 'sourceDir' in start ? start.sourceDir : undefined,
         executor,
@@ -657,7 +661,13 @@ export class BuildRun {
     const afterStep: RunOptions['afterStep'] =
       caches && artifactsAfter
         ? async (stage, step, handle, exit, signal) =>
-            caches.afterStep(stage, step, handle, await artifactsAfter(stage, step, handle, exit, signal), signal)
+            caches.afterStep(
+              stage,
+              step,
+              handle,
+              await artifactsAfter(stage, step, handle, exit, signal),
+              signal,
+            )
         : (caches?.afterStep ?? artifactsAfter);
     const afterAttempt = this.deps.reports?.afterAttempt(
       executor,
@@ -666,6 +676,7 @@ export class BuildRun {
       (stage, step, text) => writer.write(stage, step, 'system', text),
     );
     const result = await runPipeline(plan, context, executor, {
+      ...(caches?.caches ? { caches: caches.caches } : {}),
       observer,
       signal: this.controller.signal,
       detach: this.detaching.signal,
@@ -705,6 +716,7 @@ export class BuildRun {
       },
     });
     this.approvalWaiter = undefined;
+    await caches?.dispose();
     await batch.settled();
     await writer.flush();
     return result;
