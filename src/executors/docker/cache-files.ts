@@ -4,17 +4,13 @@
  * container that mounts the volume, as artifacts and the seed do.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Pack, Unpack, type ReadEntry } from 'tar';
+import { Pack } from 'tar';
+import { CopyBudget, unpackWithin } from '../cache-unpack.js';
 import { ExecutorError } from '../types.js';
 import type { DockerBuild, DockerContext } from './build.js';
 import type { DockerContainer } from './client.js';
 import { engineCall } from './util.js';
-
-/** Entry types a copy out keeps; anything else (devices, FIFOs) is left behind. */
-const KEPT = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
 
 async function withHelper<T>(
   ctx: DockerContext,
@@ -58,8 +54,7 @@ export async function copyOut(
 ): Promise<string[]> {
   return withHelper(ctx, build, true, async (helper) => {
     const copied: string[] = [];
-    let bytes = 0;
-    let entries = 0;
+    const budget = new CopyBudget(limits);
     for (const path of paths) {
       let archive: NodeJS.ReadableStream;
       try {
@@ -69,30 +64,7 @@ export async function copyOut(
         throw error;
       }
       // The engine names the entries after the path's last segment: put them under its parent.
-      const parent = join(dir, posix.dirname(path));
-      await mkdir(parent, { recursive: true });
-      let over: string | undefined;
-      const unpack = new Unpack({
-        cwd: parent,
-        preserveOwner: false,
-        filter: (_path: string, entry: unknown) => {
-          const { type, size } = entry as ReadEntry;
-          if (!KEPT.has(type)) return false;
-          bytes += type === 'Directory' || type === 'SymbolicLink' || type === 'Link' ? 0 : (size ?? 0);
-          // A step's sparse terabyte arrives as a terabyte of zeros: stop before the disk fills.
-          over ??=
-            bytes > limits.maxBytes
-              ? `more than ${limits.maxBytes} bytes`
-              : ++entries > limits.maxEntries
-                ? `more than ${limits.maxEntries} entries`
-                : undefined;
-          if (over) unpack.abort(new ExecutorError('workspace', `the cache paths hold ${over}`));
-          return over === undefined;
-        },
-      });
-      await pipeline(archive, unpack, { ...(signal ? { signal } : {}) }).catch((error: unknown) => {
-        throw over ? new ExecutorError('workspace', `the cache paths hold ${over}`) : error;
-      });
+      await unpackWithin(archive, join(dir, posix.dirname(path)), budget, signal);
       copied.push(path);
     }
     return copied;
