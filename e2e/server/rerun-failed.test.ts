@@ -4,16 +4,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Artifact, Build, BuildDetail, Step } from '../../src/server/api/dto.js';
 import { TestRepo } from '../../src/server/testing/git-repo.js';
 import { runCli } from '../cli-helpers.js';
-import { buildFinished, cleanup, ServerProcess, tempDir, type Api } from './server-harness.js';
+import {
+  buildFinished,
+  cleanup,
+  FINISHED,
+  ServerProcess,
+  tempDir,
+  waitFor,
+  type Api,
+} from './server-harness.js';
 
 /**
  * The steps append to files outside the workspace (`runs/<step>`): how often each ran, over
  * every build. `flaky` fails until `pass-flaky` exists there (after `compile`: a failure
  * cancels the steps of its stage that still run), `check` until `pass-check` does;
- * `check` also needs the artifact `compile` published, in its workspace.
+ * `check` also needs the artifact `compile` published, in its workspace. `build` waits for an
+ * approval: a person gives it in the first build, the re-runs stand on it.
  */
 const pipeline = (marks: string) => `stages:
   - name: build
+    approval: true
     steps:
       - name: compile
         commands:
@@ -46,7 +56,8 @@ const stepOf = (build: BuildDetail, stage: string, step: string): Step =>
  * build whose `flaky` step fails, re-run failed: `compile` is reused (it does not run again, its
  * log and artifact are the new build's, the artifact is in the workspace for `check`, its
  * undeclared file is not), `flaky` runs and passes, `check` fails; re-run failed of that re-run:
- * both reused steps point at the build that ran them, `check` passes. A build that succeeded or
+ * both reused steps point at the build that ran them, `check` passes. Neither re-run asks for the
+ * approval of `build` again (approved in the first build). A build that succeeded or
  * is still running cannot be re-run failed (409).
  */
 describe('slipway server: re-run failed', () => {
@@ -69,6 +80,10 @@ describe('slipway server: re-run failed', () => {
 
   it('reuses what succeeded, runs what failed and later stages; chains resolve to the first run', async () => {
     const first = await api.ok<Build>('POST', '/projects/acme/web/builds', { branch: 'main' });
+    await waitFor('build 1 to wait for approval', async () =>
+      (await api.build(first.id)).status === 'waiting' ? true : undefined,
+    );
+    await api.ok('POST', `/builds/${first.id}/approve`, { comment: 'ship it' });
     expect((await buildFinished(api, first.id)).status).toBe('failure');
     const failed = await api.build(first.id);
     expect(stepOf(failed, 'build', 'flaky').status).toBe('failure');
@@ -83,8 +98,21 @@ describe('slipway server: re-run failed', () => {
     expect(rerun.stdout).toContain(`(re-run of what failed in #${first.number})`);
     const second = (await api.allBuilds('acme/web')).at(-1)!;
     expect(second).toMatchObject({ rerunOf: first.id, rerunFailed: true, commit: failed.commit });
-    expect((await buildFinished(api, second.id)).status).toBe('failure');
+    // `build` is partly reused (compile) and partly runs again (flaky): approved in #1, not asked.
+    const settled = await waitFor('build 2 to wait or finish', async () => {
+      const build = await api.build(second.id);
+      return build.status === 'waiting' || FINISHED.has(build.status) ? build : undefined;
+    });
+    expect(settled.status).toBe('failure');
     const detail2 = await api.build(second.id);
+    expect(detail2.approvals).toEqual([]);
+    const approvedBy = failed.approvals![0]!.by;
+    const buildNotes2 = (await api.storedLog(second.id))
+      .filter((l) => l.stage === 'build' && l.step === 'slipway')
+      .map((l) => l.text);
+    expect(buildNotes2).toEqual([
+      `approval: approved in build #${first.number} by ${approvedBy} (re-running what failed: not asked again)`,
+    ]);
     expect(stepOf(detail2, 'build', 'compile')).toMatchObject({
       status: 'success',
       reusedFrom: { buildId: first.id, number: first.number },
@@ -123,6 +151,14 @@ describe('slipway server: re-run failed', () => {
     const third = await api.ok<Build>('POST', `/builds/${second.id}/rerun`, { failedOnly: true });
     expect((await buildFinished(api, third.id)).status).toBe('success');
     const detail3 = await api.build(third.id);
+    // Along the chain: #2 did not ask, #1 is where a person approved.
+    expect(
+      (await api.storedLog(third.id)).filter((l) => l.step === 'slipway' && l.stage === 'build'),
+    ).toEqual([
+      expect.objectContaining({
+        text: `approval: approved in build #${first.number} by ${approvedBy} (re-running what failed: not asked again)`,
+      }),
+    ]);
     expect(stepOf(detail3, 'build', 'compile').reusedFrom).toEqual({
       buildId: first.id,
       number: first.number,

@@ -169,6 +169,35 @@ describe('runPipeline with reused results', () => {
     expect(finished).not.toContain('build/a');
   });
 
+  it('asks no approval again for a partly reused stage a person approved before; a stage that runs whole is asked', async () => {
+    const p = plan(
+      stage('deploy', [step('us', ['exit 1']), step('eu', ['echo eu'])], { approval: true }),
+      stage('verify', [step('smoke', ['echo smoke'])], { approval: true }),
+      stage('announce', [step('post', ['echo post'])], { approval: true }),
+    );
+    const previous: PreviousRun = {
+      stages: { deploy: { us: ok, eu: failed }, verify: { smoke: skippedBy('earlier_failure') } },
+      approved: { deploy: { number: 7, by: 'alice' }, verify: { number: 7, by: 'alice' } },
+    };
+    const reuse = planReuse(p, previous, reusedResult);
+    // Only a stage with reused steps stands on its earlier approval.
+    expect(reuse.approved).toEqual({ deploy: { number: 7, by: 'alice' } });
+    const executor = new MemoryExecutor();
+    const asked: string[] = [];
+    const result = await runPipeline(p, ctx, executor, {
+      reuse,
+      approver: {
+        request: (stageName) => {
+          asked.push(stageName);
+          return Promise.resolve({ decision: 'approve' });
+        },
+      },
+    });
+    expect(asked).toEqual(['verify', 'announce']);
+    expect(executor.started).toEqual(['deploy/eu', 'verify/smoke', 'announce/post']);
+    expect(result.status).toBe('success');
+  });
+
   it('fails the build as usual when a step run again fails, and a later when.status failure stage runs', async () => {
     const p = plan(
       stage('build', [step('a', ['exit 1']), step('b', ['exit 1'])]),

@@ -9,6 +9,18 @@ import type { Reason, StepResult } from './types.js';
  */
 export interface PreviousRun {
   stages: Record<string, Record<string, { status: Status; reason?: Reason }>>;
+  /**
+   * By stage name: the build where a person approved the stage for this commit (that build,
+   * or, where a re-run there reused the stage's steps without asking, the build it re-ran).
+   */
+  approved?: Record<string, ApprovedIn>;
+}
+
+/** A person's approval of a stage in an earlier build of the commit. */
+export interface ApprovedIn {
+  /** The build's number. */
+  number: number;
+  by?: string;
 }
 
 /**
@@ -17,6 +29,11 @@ export interface PreviousRun {
  */
 export interface ReuseState {
   stages: Record<string, Record<string, StepResult>>;
+  /**
+   * By stage name: approval stages with reused steps that a person approved in an earlier
+   * build: not asked again, also where some of their steps run again (see `planReuse`).
+   */
+  approved?: Record<string, ApprovedIn>;
 }
 
 /**
@@ -31,7 +48,13 @@ export interface ReuseState {
  *
  * A step skipped there by `when` (the whole stage skipped by its branch or event filter) is not
  * reused and does not make its stage run again by itself: it is decided again as usual, with the
- * same outcome for the same commit. Pure: the caller stores and shows what it returns.
+ * same outcome for the same commit.
+ *
+ * An approval stage with reused steps that a person approved there (`previous.approved`) is not
+ * asked again, even where some of its steps run again: the approval was a person's decision about
+ * this commit's stage, and everything before the stage is reused, so the stage runs on what it was
+ * approved on. A stage that runs whole again (after a stage where something runs again) is asked
+ * again: what it runs on runs again too. Pure: the caller stores and shows what it returns.
  */
 export function planReuse(
   plan: PipelinePlan,
@@ -61,8 +84,11 @@ export function planReuse(
       }
     }
     const reused = stage.steps.filter((s) => !again.has(s.name) && before[s.name]?.status === 'success');
-    if (reused.length > 0)
+    if (reused.length > 0) {
       reuse.stages[stage.name] = Object.fromEntries(reused.map((s) => [s.name, result(stage.name, s.name)]));
+      const approved = previous.approved?.[stage.name];
+      if (stage.approval && approved !== undefined) (reuse.approved ??= {})[stage.name] = approved;
+    }
     if (again.size > 0) break;
   }
   return reuse;

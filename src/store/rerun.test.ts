@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getArtifact, listArtifacts, recordArtifact } from './artifacts.js';
 import { getBuild, setBuildStatus } from './builds.js';
 import { createBuildRecords, getBuildRecords } from './records.js';
-import { blobPrefixesToDelete, recordReusedSteps, setReusedLogLines } from './rerun.js';
+import { decideApproval, openApproval } from './control.js';
+import { blobPrefixesToDelete, recordReusedSteps, setReusedLogLines, stageApprovals } from './rerun.js';
 import { deleteFinishedBuild } from './retention.js';
 import { DIALECTS, openTestDatabase } from './testing/dialects.js';
 import type { TestDatabase } from './testing/dialects.js';
@@ -73,6 +74,45 @@ for (const dialect of DIALECTS) {
       expect(await blobPrefixesToDelete(t.db, third.id)).toEqual({ own: true, orphans: [] });
       // …and goes with the last build that pointed at it.
       expect(await blobPrefixesToDelete(t.db, second.id)).toEqual({ own: true, orphans: [first.id] });
+    });
+
+    it('finds where a person approved each stage, along a chain of re-runs that reused the stage', async () => {
+      const p = await makeProject(t.db);
+      const names = ['deploy', 'verify', 'gate', 'later'];
+      const recordsOf = () => names.map((name) => ({ name, steps: ['a', 'b'] }));
+      const approve = async (buildId: number, stageId: number, decision: 'approved' | 'rejected') => {
+        await openApproval(t.db, stageId);
+        await decideApproval(t.db, buildId, decision, 'alice', null);
+      };
+      const first = await makeBuild(t.db, p.id);
+      const [deploy1, verify1, gate1] = await createBuildRecords(t.db, first.id, recordsOf());
+      await approve(first.id, deploy1!.id, 'approved');
+      await approve(first.id, verify1!.id, 'approved');
+      await approve(first.id, gate1!.id, 'rejected');
+      expect(await stageApprovals(t.db, first.id)).toEqual({
+        deploy: { number: first.number, by: 'alice' },
+        verify: { number: first.number, by: 'alice' },
+      });
+
+      // The re-run: deploy and gate reused a step and were not asked (gate stands on a rejection:
+      // nothing); verify was not asked and reused nothing; later waits for a person.
+      const second = await makeBuild(t.db, p.id, { rerunOf: first.id, rerunFailed: true });
+      const [deploy2, , gate2, later2] = await createBuildRecords(t.db, second.id, recordsOf());
+      const reused = (stage: typeof deploy2) => ({
+        stepId: stage!.steps[0]!.id,
+        key: `${stage!.name}/a`,
+        from: { buildId: first.id, number: first.number },
+        exitCode: 0,
+        attempts: 1,
+        durationMs: 1,
+      });
+      await recordReusedSteps(t.db, second.id, first.id, [reused(deploy2), reused(gate2)]);
+      await openApproval(t.db, later2!.id);
+      expect(await stageApprovals(t.db, second.id)).toEqual({
+        deploy: { number: first.number, by: 'alice' },
+      });
+      // A build that is gone (retention): nothing.
+      expect(await stageApprovals(t.db, 999_999)).toEqual({});
     });
   });
 }

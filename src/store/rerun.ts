@@ -134,3 +134,65 @@ async function pointedAtByOthers(
     .executeTakeFirst();
   return other !== undefined;
 }
+
+/** Builds followed back along a chain of re-runs at most (a chain is a person's clicks). */
+const APPROVAL_CHAIN = 100;
+
+/**
+ * By stage name: where a person approved each stage of `buildId` for its commit, for a
+ * "re-run failed" of it (`PreviousRun.approved`): the stage's own decision when it was
+ * approved there; when it was not asked there because that build re-ran what failed and reused
+ * some of the stage's steps, where it was approved in the build that one re-ran, and so on. A
+ * stage that waited, was rejected, or ran without asking is not listed.
+ */
+export async function stageApprovals(
+  db: Kysely<Database>,
+  buildId: number,
+): Promise<Record<string, { number: number; by?: string }>> {
+  const approved: Record<string, { number: number; by?: string }> = {};
+  let open: Set<string> | undefined; // stages still looked for; undefined: all of the first build
+  const seen = new Set<number>();
+  for (let id: number | null = buildId; id !== null && seen.size < APPROVAL_CHAIN && !seen.has(id);) {
+    seen.add(id);
+    const build = await db
+      .selectFrom('builds')
+      .select(['number', 'rerun_of', 'rerun_failed'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (build === undefined) break;
+    const stages = await db
+      .selectFrom('stages')
+      .select(['id', 'name', 'approval', 'approval_by'])
+      .where('build_id', '=', id)
+      .execute();
+    const reusedIn = new Set(
+      (
+        await db
+          .selectFrom('steps')
+          .select('stage_id')
+          .distinct()
+          .where('build_id', '=', id)
+          .where('reused_from_build', 'is not', null)
+          .execute()
+      ).map((r) => Number(r.stage_id)),
+    );
+    const next = new Set<string>();
+    for (const stage of stages) {
+      if (open !== undefined && !open.has(stage.name)) continue;
+      if (stage.approval === 'approved') {
+        approved[stage.name] = {
+          number: Number(build.number),
+          ...(stage.approval_by !== null ? { by: stage.approval_by } : {}),
+        };
+      } else if (stage.approval === null && reusedIn.has(Number(stage.id))) {
+        next.add(stage.name);
+      }
+    }
+    open = next;
+    id =
+      open.size > 0 && Number(build.rerun_failed) === 1 && build.rerun_of !== null
+        ? Number(build.rerun_of)
+        : null;
+  }
+  return approved;
+}

@@ -39,7 +39,7 @@ import {
   type Status,
 } from '../../store/index.js';
 import { loadResumeRecords, saveBuildPlan, saveStepExit, saveStepRef } from '../../store/resume.js';
-import { recordReusedSteps, setReusedLogLines } from '../../store/rerun.js';
+import { recordReusedSteps, setReusedLogLines, stageApprovals } from '../../store/rerun.js';
 import type { ArtifactCollector } from '../artifacts/collector.js';
 import type { CacheService } from '../caches/service.js';
 import type { RunOptions } from '../../orchestrator/types.js';
@@ -333,7 +333,12 @@ export class BuildRun {
     if (records.length === 0) records = await createBuildRecords(db, this.build.id, recordsOf(plan));
     const resume: ResumeState = resumeStateOf(stored.stages, this.writer!);
     // Re-run failed: the stages not started yet still take what their steps reuse.
-    const reuseState = reuseStateOfRecords(records);
+    const reuseState = reuseStateOfRecords(
+      records,
+      this.build.rerunFailed && this.build.rerunOf !== null
+        ? await stageApprovals(db, this.build.rerunOf)
+        : {},
+    );
     for (const stage of stored.stages)
       for (const step of stage.steps) if (step.ref) this.refs.set(`${stage.name}/${step.name}`, step.ref);
     const why =
@@ -552,11 +557,16 @@ export class BuildRun {
     };
     const writer = this.writer!;
     const observer: BuildObserver = {
-      stageStarted: (stage) =>
+      stageStarted: (stage) => {
+        // The orchestrator did not ask: a person approved the stage in the build it re-runs.
+        const approvedIn = start.reuse?.approved?.[stage];
+        if (approvedIn !== undefined)
+          writer.write(stage, 'slipway', 'system', approvedBeforeLine(approvedIn));
         enqueue(
           (trx) => updateStage(trx, stageIds.get(stage)!, { status: 'running', startedAt: Date.now() }),
           () => this.deps.onStageChanged?.(this.build),
-        ),
+        );
+      },
       stageWaiting: (stage) => {
         writer.write(
           stage,
@@ -795,6 +805,11 @@ export interface ApprovalOutcome {
   decision: 'approved' | 'rejected';
   by: string;
   comment: string | null;
+}
+
+/** Why a re-run's stage was not approved again: `approval: approved in build #7 by alice (…)`. */
+export function approvedBeforeLine(approved: { number: number; by?: string }): string {
+  return `approval: approved in build #${approved.number}${approved.by ? ` by ${approved.by}` : ''} (re-running what failed: not asked again)`;
 }
 
 /** The build log's record of a decision: `approval: approved by alice — "looks good"`. */

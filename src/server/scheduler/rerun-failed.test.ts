@@ -93,6 +93,12 @@ describe('reuseFromRerun', () => {
       },
     });
 
+    // Earlier approvals stay with the stages that reuse steps (as `planReuse` keeps them).
+    const approvedBefore = { build: { number: 1, by: 'alice' }, test: { number: 1, by: 'alice' } };
+    expect(reuseStateOfRecords(await getBuildRecords(t.db, second.id), approvedBefore)?.approved).toEqual({
+      build: { number: 1, by: 'alice' },
+    });
+
     const again = (await reuseFromRerun(t.db, second.id, p))!;
     expect(Object.keys(again.state.stages.build!)).toEqual(['compile', 'flaky', 'new']);
     expect(again.steps.get('build/compile')?.from).toEqual({ buildId: first.id, number: first.number });

@@ -10,7 +10,7 @@ import {
   type StageRecord,
   type StepRecord,
 } from '../../store/index.js';
-import type { ReusedStep } from '../../store/rerun.js';
+import { stageApprovals, type ReusedStep } from '../../store/rerun.js';
 import type { BuildLogWriter } from '../logs/log-writer.js';
 import type { LogStore } from '../logs/types.js';
 
@@ -47,7 +47,7 @@ export async function reuseFromRerun(
   if (original === undefined) return undefined;
   const records = await getBuildRecords(db, rerunOf);
   const byKey = new Map<string, { stage: string; step: string; record: StepRecord }>();
-  const previous: PreviousRun = { stages: {} };
+  const previous: PreviousRun = { stages: {}, approved: await stageApprovals(db, rerunOf) };
   for (const stage of records) {
     const steps: PreviousRun['stages'][string] = {};
     for (const step of stage.steps) {
@@ -69,14 +69,24 @@ export async function reuseFromRerun(
   return { original, state, steps };
 }
 
-/** The reused steps of a build from its own records (a resumed run): for `RunOptions.reuse`. */
-export function reuseStateOfRecords(records: readonly StageRecord[]): ReuseState | undefined {
+/**
+ * The reused steps of a build from its own records (a resumed run): for `RunOptions.reuse`.
+ * `approved`: the earlier approvals of the build it re-runs (`stageApprovals`), kept for the
+ * stages with reused steps, as `planReuse` did.
+ */
+export function reuseStateOfRecords(
+  records: readonly StageRecord[],
+  approved: NonNullable<PreviousRun['approved']> = {},
+): ReuseState | undefined {
   const state: ReuseState = { stages: {} };
   for (const stage of records) {
     for (const step of stage.steps) {
       if (step.reusedFrom === null || step.status !== 'success') continue;
       (state.stages[stage.name] ??= {})[step.name] = resultOf(step);
     }
+    const before = approved[stage.name];
+    if (before !== undefined && state.stages[stage.name] !== undefined)
+      (state.approved ??= {})[stage.name] = before;
   }
   return Object.keys(state.stages).length > 0 ? state : undefined;
 }
