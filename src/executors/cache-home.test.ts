@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheHomeScript, cacheStepDir } from './cache-home.js';
+
+/** Runs a script with the host's POSIX sh (dash here; busybox ash and bash in step images). */
+function sh(script: string, env: Record<string, string>, cwd: string) {
+  return new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', script], { env: { PATH: process.env.PATH ?? '', ...env }, cwd });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+describe('cacheHomeScript', () => {
+  let root: string;
+  let home: string;
+  let workspace: string;
+  let stepDir: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'slipway-cache-home-'));
+  });
+  afterAll(() => rm(root, { recursive: true, force: true }));
+
+  async function fresh(name: string) {
+    home = join(root, name, 'home');
+    workspace = join(root, name, 'workspace');
+    stepDir = cacheStepDir(join(root, name, 'caches'), 'test/npm (node=20)');
+    await mkdir(workspace, { recursive: true });
+  }
+
+  it('copies the staged HOME and workspace paths in, runs the commands, keeps the save paths after success', async () => {
+    await fresh('ok');
+    await mkdir(join(stepDir, 'h', '.npm'), { recursive: true });
+    await writeFile(join(stepDir, 'h', '.npm', 'index'), 'restored home');
+    await mkdir(join(stepDir, 'w', 'node_modules', 'a'), { recursive: true });
+    await writeFile(join(stepDir, 'w', 'node_modules', 'a', 'x.js'), 'restored workspace');
+    await symlink('a/x.js', join(stepDir, 'w', 'node_modules', 'link'));
+    // Quotes, `$` and a here-document: the commands reach their shell as written.
+    const commands = [
+      `cat "$HOME/.npm/index" node_modules/link; echo " it's \\$HOME=$HOME"`,
+      'mkdir -p "$HOME/.cache/deep" && echo new > "$HOME/.cache/deep/f"',
+      'cat <<EOF\nheredoc\nEOF',
+    ].join('\n');
+    const run = await sh(
+      cacheHomeScript(commands, { stepDir, save: ['~/.npm', '~/.cache/deep', '~/missing'], workspace }),
+      { HOME: home },
+      workspace,
+    );
+    expect(run).toMatchObject({ code: 0, err: '' });
+    expect(run.out).toBe(`restored homerestored workspace it's $HOME=${home}\nheredoc\n`);
+    // Staged files are gone once in place; the kept ones wait for the save.
+    expect((await readdir(stepDir)).sort()).toEqual(['keep']);
+    expect(await readFile(join(stepDir, 'keep', '.npm', 'index'), 'utf8')).toBe('restored home');
+    expect(await readFile(join(stepDir, 'keep', '.cache', 'deep', 'f'), 'utf8')).toBe('new\n');
+  });
+
+  it('keeps nothing after a failure and exits with the commands’ status', async () => {
+    await fresh('fail');
+    await mkdir(join(home, '.npm'), { recursive: true });
+    await mkdir(stepDir, { recursive: true });
+    const run = await sh(
+      cacheHomeScript('echo before\nfalse\necho never', { stepDir, save: ['~/.npm'] }),
+      { HOME: home },
+      workspace,
+    );
+    expect(run).toMatchObject({ code: 1, out: 'before\n' });
+    expect(await readdir(stepDir)).toEqual([]);
+    const exit = await sh(
+      cacheHomeScript('exit 7', { stepDir, save: ['~/.npm'] }),
+      { HOME: home },
+      workspace,
+    );
+    expect(exit.code).toBe(7);
+  });
+
+  it('says so and runs on when HOME cannot be written', async () => {
+    await fresh('readonly');
+    await mkdir(join(stepDir, 'h'), { recursive: true });
+    await writeFile(join(stepDir, 'h', 'f'), 'x');
+    const run = await sh(
+      cacheHomeScript('echo ran', { stepDir, save: [] }),
+      // A regular file where HOME should be: neither mkdir nor cp can make it a directory.
+      { HOME: join(stepDir, 'h', 'f') },
+      workspace,
+    );
+    expect(run.code).toBe(0);
+    expect(run.out).toBe('ran\n');
+    expect(run.err).toContain('slipway: cache: the restored ~/ paths could not be copied into');
+  });
+});
