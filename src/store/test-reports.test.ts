@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setBuildStatus } from './builds.js';
 import { deleteFinishedBuild } from './retention.js';
 import {
+  countTestCases,
   listFailingTests,
   listNotableTests,
   listStepReports,
@@ -132,6 +133,41 @@ for (const dialect of DIALECTS) {
         [first.number, 'failed', 'c1'],
       ]);
       expect(await listTestRuns(t.db, project.id, 'nope', 10)).toBeUndefined();
+    });
+
+    it('stores no more cases per build than the cap, for steps saving at once too', async () => {
+      const project = await makeProject(t.db);
+      const build = await makeBuild(t.db, project.id, { commitSha: 'capped' });
+      const cases = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => pass(`${prefix}${i}`));
+      const save = (step: string, n: number, attempt = 1) =>
+        saveStepReport(t.db, {
+          ...report(build.id, project.id, 'capped', cases(step, n), attempt),
+          step,
+          maxCasesPerBuild: 10,
+        });
+      expect((await save('test/a', 6)).notStored).toBe(0);
+      const b = await save('test/b', 6);
+      expect(b).toMatchObject({ tests: 6, notStored: 2 });
+      expect(b.problems).toEqual(['2 test cases not stored: at most 10 are stored per build']);
+      expect((await listStepReports(t.db, build.id)).find((r) => r.step === 'test/b')?.problems).toEqual(
+        b.problems,
+      );
+      // A retry replaces its step's cases: the room is what the other steps left.
+      expect((await save('test/a', 7, 2)).notStored).toBe(1);
+      expect(await countTestCases(t.db, build.id)).toBe(10);
+      // Two steps saving at once count one after the other.
+      const other = await makeBuild(t.db, project.id, { commitSha: 'capped' });
+      const results = await Promise.all(
+        ['c', 'd', 'e'].map((step) =>
+          saveStepReport(t.db, {
+            ...report(other.id, project.id, 'capped', cases(step, 4)),
+            step,
+            maxCasesPerBuild: 10,
+          }),
+        ),
+      );
+      expect(await countTestCases(t.db, other.id)).toBe(10);
+      expect(results.map((r) => r.notStored).sort()).toEqual([0, 0, 2]);
     });
 
     it('many cases are stored in chunks, and go with their build when retention deletes it', async () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database } from './schema.js';
 import type { TestCasesTable } from './schema-reports.js';
+import { dialectOf } from './db.js';
 import { relaxedTransaction } from './transaction.js';
 
 /**
@@ -51,6 +52,12 @@ export interface StepReportInput {
   problems: string[];
   cases: NewTestCase[];
   createdAt: number;
+  /**
+   * The build's cap on stored test cases, shared by its steps: of `cases`, only as many are
+   * stored as fit beside what the build's other steps stored (counted in the transaction, so
+   * the cap holds for steps saving at once and across server processes). Default: no cap.
+   */
+  maxCasesPerBuild?: number;
 }
 
 export interface StepReport extends TestTotals {
@@ -59,6 +66,12 @@ export interface StepReport extends TestTotals {
   files: number;
   flaky: number;
   problems: string[];
+}
+
+/** What `saveStepReport` stored. */
+export interface SavedStepReport extends StepReport {
+  /** Cases of the input not stored (over `maxCasesPerBuild`); said in `problems` too. */
+  notStored: number;
 }
 
 export interface TestCase {
@@ -95,8 +108,27 @@ const FAILED: TestCaseStatus[] = ['failed', 'error'];
  * fsync per step), replacing the step's earlier one in the build, and
  * marks flaky what passes now and failed before on the same commit. Returns the report as stored.
  */
-export async function saveStepReport(db: Kysely<Database>, input: StepReportInput): Promise<StepReport> {
+export async function saveStepReport(db: Kysely<Database>, input: StepReportInput): Promise<SavedStepReport> {
   return relaxedTransaction(db, async (trx) => {
+    let cases = input.cases;
+    let problems = input.problems;
+    if (input.maxCasesPerBuild !== undefined) {
+      // SQLite's write transaction already runs alone; PostgreSQL's READ COMMITTED needs the
+      // build's row locked, so that two steps saving at once count one after the other.
+      if (dialectOf(trx) === 'postgres')
+        await trx.selectFrom('builds').select('id').where('id', '=', input.buildId).forUpdate().execute();
+      const room = Math.max(
+        0,
+        input.maxCasesPerBuild - (await countTestCases(trx, input.buildId, input.step)),
+      );
+      if (cases.length > room) {
+        cases = cases.slice(0, room);
+        problems = [
+          ...problems,
+          `${input.cases.length - room} test cases not stored: at most ${input.maxCasesPerBuild} are stored per build`,
+        ];
+      }
+    }
     // What failed before on this commit: this step's earlier attempt, then earlier builds.
     const failedBefore = new Map<string, string | null>();
     const earlierAttempt = await trx
@@ -139,7 +171,7 @@ export async function saveStepReport(db: Kysely<Database>, input: StepReportInpu
       .execute();
 
     let flaky = 0;
-    const rows = input.cases.map((c) => {
+    const rows = cases.map((c) => {
       const key = testKey(c);
       const earlier = c.status === 'passed' ? failedBefore.get(key) : undefined;
       const isFlaky = c.flaky || (c.status === 'passed' && failedBefore.has(key));
@@ -175,7 +207,7 @@ export async function saveStepReport(db: Kysely<Database>, input: StepReportInpu
       skipped: input.totals.skipped,
       flaky,
       time_ms: input.totals.timeMs,
-      problems: JSON.stringify(input.problems),
+      problems: JSON.stringify(problems),
       created_at: input.createdAt,
     };
     await trx
@@ -189,7 +221,8 @@ export async function saveStepReport(db: Kysely<Database>, input: StepReportInpu
       files: input.files,
       ...input.totals,
       flaky,
-      problems: input.problems,
+      problems,
+      notStored: input.cases.length - cases.length,
     };
   });
 }
@@ -216,13 +249,18 @@ export async function listStepReports(db: Kysely<Database>, buildId: number): Pr
   }));
 }
 
-/** How many test cases a build has stored (for the per-build cap of a taken-over build). */
-export async function countTestCases(db: Kysely<Database>, buildId: number): Promise<number> {
-  const row = await db
+/** How many test cases a build has stored (the per-build cap), but for those of `exceptStep`. */
+export async function countTestCases(
+  db: Kysely<Database>,
+  buildId: number,
+  exceptStep?: string,
+): Promise<number> {
+  let query = db
     .selectFrom('test_cases')
     .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .where('build_id', '=', buildId)
-    .executeTakeFirst();
+    .where('build_id', '=', buildId);
+  if (exceptStep !== undefined) query = query.where('step', '<>', exceptStep);
+  const row = await query.executeTakeFirst();
   return Number(row?.n ?? 0);
 }
 

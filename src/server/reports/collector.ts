@@ -6,6 +6,7 @@ import type { RunOptions } from '../../orchestrator/types.js';
 import type { PipelinePlan } from '../../pipeline/types.js';
 import type { Database } from '../../store/index.js';
 import {
+  countTestCases,
   saveStepReport,
   type NewTestCase,
   type StepReport,
@@ -77,16 +78,16 @@ export function createReportCollector(deps: ReportDeps): ReportCollector {
     afterAttempt(executor, build, plan, log) {
       if (!plan.stages.some((stage) => stage.steps.some((step) => step.reports !== undefined)))
         return undefined;
-      // Cases stored per step in this run: the build's cap is shared by its steps.
-      const stored = new Map<string, number>();
       return async (stage, step, attempt, handle, _exit, signal) => {
         if (step.reports === undefined) return;
         const key = `${stage}/${step.name}`;
         const say = (text: string) => log(stage, step.name, `reports: ${text}`);
-        let others = 0;
-        for (const [k, n] of stored) if (k !== key) others += n;
         const parser = (deps.parser ??= sharedParser ??= new ReportParser());
         try {
+          // The build's cap is shared by its steps, counted from the store: a build resumed by
+          // another server process (or another attempt of this step, which replaces its cases)
+          // counts what is stored. The store enforces it too (steps saving at once).
+          const others = await countTestCases(deps.db, build.id, key);
           const read = await readReports(executor, handle, step.reports.junit, {
             limits,
             junit: { ...junit, maxCases: Math.max(0, limits.maxCasesPerBuild - others) },
@@ -106,8 +107,9 @@ export function createReportCollector(deps: ReportDeps): ReportCollector {
             problems: read.problems,
             cases: read.cases,
             createdAt: (deps.now ?? Date.now)(),
+            maxCasesPerBuild: limits.maxCasesPerBuild,
           });
-          stored.set(key, read.cases.length);
+          if (report.notStored > 0) say(report.problems.at(-1)!);
           say(summary(report));
         } catch (error) {
           if (signal.aborted) return;
@@ -196,7 +198,13 @@ export async function readReports(
     for (const k of ['tests', 'failures', 'errors', 'skipped', 'timeMs'] as const)
       result.totals[k] += parsed.totals[k];
     for (const c of parsed.cases) result.cases.push(c);
-    for (const note of parsed.notes) problem(`${entry.path}: ${note}`);
+    // The parser's bound on cases is what the build's cap leaves: said as the build's.
+    const dropNote = `${parsed.dropped} test cases not kept:`;
+    if (parsed.dropped > 0)
+      problem(
+        `${entry.path}: ${parsed.dropped} test cases not kept: at most ${limits.maxCasesPerBuild} are stored per build`,
+      );
+    for (const note of parsed.notes) if (!note.startsWith(dropNote)) problem(`${entry.path}: ${note}`);
   }
   if (matched === 0) problem(`nothing matched ${globs.map((g) => `"${g}"`).join(', ')}`);
   return result;
