@@ -72,7 +72,8 @@ describe.skipIf(plan.action !== 'run')('slipway server: kill -9 and restart', ()
           '  - name: work',
           '    commands:',
           '      - echo "start $SLIPWAY_BUILD_NUMBER"',
-          '      - for i in 1 2 3 4 5; do echo "tick $i"; sleep 2; done',
+          // Only #1 and #2 run across the kill (10 s of work); what was queued needs no time.
+          '      - for i in 1 2 3 4 5; do echo "tick $i"; sleep $((2 * (SLIPWAY_BUILD_NUMBER <= 2))); done',
           '      - echo done',
           '',
         ].join('\n'),
