@@ -35,6 +35,11 @@ export class DockerBuild implements BuildHandle {
    */
   readonly prefix: string;
   volume: string | undefined;
+  /**
+   * The volume where steps' `~/` cache paths are staged (`cache-files.ts`), once a step needs
+   * it; the name it resolves to exists on the engine.
+   */
+  caches: Promise<string> | undefined;
   infra: DockerContainer | undefined;
   /** Whether the infra container runs our shell keep-alive (so it can run port probes). */
   infraHasShell = false;

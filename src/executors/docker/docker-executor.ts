@@ -11,11 +11,12 @@
  *   - one container per step attempt, running `/bin/sh -e -c <commands>` under a tiny init, so
  *     SIGTERM reaches the shell and cancel is prompt (`steps.ts`). The engine owns it: its
  *     output, exit and the container itself outlive the server, which re-attaches by its id.
+ *   - when a step has `~/` cache paths, a second volume where they are staged between the
+ *     server and the step's HOME (`cache-files.ts`).
  * Everything carries the labels in {@link LABELS}; `destroy`, `removeResources`,
  * `listResources`, `resumeBuild` and `findStep` work from labels alone (`resources.ts`), so
  * they also work after a crash of Slipway. Images and the pull policy: `images.ts`.
  */
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type {
   BuildHandle,
@@ -189,6 +190,7 @@ export class DockerExecutor implements Executor {
     const build = new DockerBuild(spec, this.ctx.workspace);
     build.volume = found.volume;
     if (found.seeded) build.seeded = Promise.resolve();
+    if (found.caches) build.caches = Promise.resolve(found.caches);
     if (spec.services.length > 0) {
       await findServices(this.ctx, build);
       if (!build.infra) {
@@ -284,18 +286,22 @@ export class DockerExecutor implements Executor {
     }
   }
 
-  /** Step caches: copies through a helper container that mounts the workspace volume (cache-files.ts). */
+  /**
+   * Step caches: copies through a helper container that mounts the workspace volume and, for
+   * `~/` paths, the caches volume the step's own shell copies to and from its HOME (cache-files.ts).
+   */
   readonly cacheFiles = {
+    home: true,
     out: (
       handle: BuildHandle,
-      _step: string,
+      step: string,
       paths: readonly string[],
       dir: string,
       limits: { maxBytes: number; maxEntries: number },
       signal?: AbortSignal,
-    ) => copyOut(this.ctx, this.preparedBuild(handle), paths, join(dir, 'w'), limits, signal),
-    in: (handle: BuildHandle, _step: string, dir: string, signal?: AbortSignal) =>
-      copyIn(this.ctx, this.preparedBuild(handle), join(dir, 'w'), signal),
+    ) => copyOut(this.ctx, this.preparedBuild(handle), step, paths, dir, limits, signal),
+    in: (handle: BuildHandle, step: string, dir: string, signal?: AbortSignal) =>
+      copyIn(this.ctx, this.preparedBuild(handle), step, dir, signal),
   };
 
   private preparedBuild(handle: BuildHandle): DockerBuild {

@@ -20,11 +20,11 @@ export const LABELS = {
   /** The attempt of a step container (1, 2, …). */
   attempt: 'slipway.attempt',
   service: 'slipway.service',
-  /** workspace | infra | service | step | seed | collect */
+  /** workspace | caches | infra | service | step | seed | collect */
   role: 'slipway.role',
 } as const;
 
-export type Role = 'workspace' | 'infra' | 'service' | 'step' | 'seed' | 'collect';
+export type Role = 'workspace' | 'caches' | 'infra' | 'service' | 'step' | 'seed' | 'collect';
 
 /** The engine's JSON filter map for these labels (`key=value` each). */
 export function labelFilter(...labels: string[]): string {

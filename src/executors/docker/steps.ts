@@ -19,8 +19,10 @@ import type {
   StepSpec,
   StepStart,
 } from '../types.js';
+import { cacheHomeScript, cacheStepDir } from '../cache-home.js';
 import { ExecutorError } from '../types.js';
 import type { DockerBuild, DockerContext } from './build.js';
+import { CACHES_MOUNT, cachesVolume } from './cache-files.js';
 import type {
   ContainerCreateOptions,
   ContainerInspect,
@@ -369,9 +371,27 @@ export class StepContainers {
       };
     }
 
+    let caches: string | undefined;
+    if (step.cacheHome) {
+      try {
+        const made = await raceAbort(cachesVolume(this.ctx, build, image), signal);
+        if (made === ABORTED) return aborted;
+        caches = made;
+      } catch (error) {
+        const code = error instanceof ExecutorError ? error.code : 'workspace';
+        return {
+          exit: {
+            kind: 'error',
+            code: code === 'engine_unavailable' ? code : 'workspace',
+            message: errorText(error),
+          },
+        };
+      }
+    }
+
     let container: DockerContainer;
     try {
-      container = await this.ctx.client.createContainer(this.containerSpec(build, step, image));
+      container = await this.ctx.client.createContainer(this.containerSpec(build, step, image, caches));
     } catch (error) {
       return { exit: engineFault('cannot create the step container', error) };
     }
@@ -397,14 +417,29 @@ export class StepContainers {
     };
   }
 
-  private containerSpec(build: DockerBuild, step: StepSpec, image: string): ContainerCreateOptions {
+  /** `caches`: the build's caches volume, for a step with `~/` cache paths (`step.cacheHome`). */
+  private containerSpec(
+    build: DockerBuild,
+    step: StepSpec,
+    image: string,
+    caches: string | undefined,
+  ): ContainerCreateOptions {
     // Secrets win over plain env of the same name. They are in the container's config, so
     // whoever can inspect containers on the engine can read them.
     const env = { ...step.env, ...step.secrets };
+    const script = step.commands.join('\n');
+    const home = caches && step.cacheHome ? { caches, save: step.cacheHome.save } : undefined;
     return {
       name: `${build.prefix}-${slug(step.key, 60)}-${step.attempt}-${randomBytes(2).toString('hex')}`,
       Image: image,
-      Cmd: ['/bin/sh', '-e', '-c', step.commands.join('\n')],
+      // With `~/` cache paths the step's own shell restores and keeps them around the commands.
+      Cmd: home
+        ? [
+            '/bin/sh',
+            '-c',
+            cacheHomeScript(script, { stepDir: cacheStepDir(CACHES_MOUNT, step.key), save: home.save }),
+          ]
+        : ['/bin/sh', '-e', '-c', script],
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       WorkingDir: this.ctx.workspace,
       Labels: build.labels('step', { [LABELS.step]: step.key, [LABELS.attempt]: String(step.attempt) }),
@@ -412,7 +447,10 @@ export class StepContainers {
       AttachStderr: true,
       Tty: false,
       HostConfig: {
-        Mounts: [{ Type: 'volume', Source: build.volume ?? '', Target: this.ctx.workspace }],
+        Mounts: [
+          { Type: 'volume', Source: build.volume ?? '', Target: this.ctx.workspace },
+          ...(home ? [{ Type: 'volume' as const, Source: home.caches, Target: CACHES_MOUNT }] : []),
+        ],
         ...(build.infra ? { NetworkMode: `container:${build.infra.id}` } : {}),
         Init: this.options.init,
       },

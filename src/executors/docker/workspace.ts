@@ -19,13 +19,14 @@ export async function createWorkspace(ctx: DockerContext, build: DockerBuild): P
 }
 
 /**
- * Finds the workspace volume of a build an earlier process prepared, and whether it was seeded
- * (the seeding helper is kept, never started, as the mark). Undefined when the volume is gone.
+ * Finds the workspace volume of a build an earlier process prepared, whether it was seeded
+ * (the seeding helper is kept, never started, as the mark) and its caches volume, if a step
+ * made one. Undefined when the workspace volume is gone.
  */
 export async function findWorkspace(
   ctx: DockerContext,
   buildId: string,
-): Promise<{ volume: string; seeded: boolean } | undefined> {
+): Promise<{ volume: string; seeded: boolean; caches?: string } | undefined> {
   const ofBuild = labelFilter(`${LABELS.managed}=true`, `${LABELS.build}=${buildId}`);
   const [volumes, seeds] = await Promise.all([
     engineCall(ctx.engine, 'list the workspace volumes', 'workspace', () =>
@@ -37,7 +38,12 @@ export async function findWorkspace(
   ]);
   const volume = (volumes.Volumes ?? []).find((v) => isOfBuild(v.Labels, buildId, 'workspace'));
   if (!volume) return undefined;
-  return { volume: volume.Name, seeded: seeds.some((c) => isOfBuild(c.Labels, buildId, 'seed')) };
+  const caches = (volumes.Volumes ?? []).find((v) => isOfBuild(v.Labels, buildId, 'caches'));
+  return {
+    volume: volume.Name,
+    seeded: seeds.some((c) => isOfBuild(c.Labels, buildId, 'seed')),
+    ...(caches ? { caches: caches.Name } : {}),
+  };
 }
 
 /**
