@@ -80,6 +80,39 @@ describe('cacheHomeScript', () => {
     expect(exit.code).toBe(7);
   });
 
+  it('passes SIGTERM on to the commands (their trap runs) and exits with their status', async () => {
+    await fresh('term');
+    await mkdir(stepDir, { recursive: true });
+    const script = cacheHomeScript(
+      "trap 'echo got TERM; exit 5' TERM\necho armed\nwhile :; do sleep 0.05; done",
+      { stepDir, save: ['~/.npm'] },
+    );
+    // Its own process group: whatever is left of it goes at the end.
+    const child = spawn('/bin/sh', ['-c', script], {
+      env: { PATH: process.env.PATH ?? '', HOME: home },
+      detached: true,
+    });
+    try {
+      let out = '';
+      const code = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      await new Promise<void>((resolve) =>
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('armed')) resolve();
+        }),
+      );
+      child.kill('SIGTERM');
+      expect(await code).toBe(5);
+      expect(out).toBe('armed\ngot TERM\n');
+    } finally {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+
   it('says so and runs on when HOME cannot be written', async () => {
     await fresh('readonly');
     await mkdir(join(stepDir, 'h'), { recursive: true });

@@ -51,7 +51,21 @@ export function cacheHomeScript(commands: string, options: CacheHomeScriptOption
       `fi`,
     );
   }
-  lines.push(`/bin/sh -e -c ${quote(commands)}`, `_slipway_status=$?`);
+  // The commands run in a child shell so that the keep can follow them. The signals a stop
+  // sends this shell (the init passes SIGTERM on; on Kubernetes it is PID 1, where a signal
+  // without a trap is ignored) are passed on to it: its own traps run as they would if it were
+  // the container's shell, and this one waits for its end (`wait` returns early on a trap; its
+  // stderr is busybox's "Terminated", which a step without the wrapper does not print).
+  lines.push(
+    `_slipway_pid=`,
+    ...['TERM', 'INT', 'HUP'].map((sig) => `trap 'kill -${sig} "$_slipway_pid" 2>/dev/null' ${sig}`),
+    `/bin/sh -e -c ${quote(commands)} &`,
+    `_slipway_pid=$!`,
+    `wait "$_slipway_pid" 2>/dev/null`,
+    `_slipway_status=$?`,
+    `while kill -0 "$_slipway_pid" 2>/dev/null; do wait "$_slipway_pid" 2>/dev/null; _slipway_status=$?; done`,
+    `trap - TERM INT HUP`,
+  );
   if (options.save.length > 0) {
     const relative = options.save.map((p) => quote(p.replace(/^~\/?/, '')));
     lines.push(
