@@ -331,10 +331,18 @@ describe.skipIf(!live)('DockerExecutor', () => {
       const ex = make();
       const spec = build();
       const h = await ex.prepare(spec);
-      await runStep(ex, h, step(['true']), new RecordingSink(), never());
+      // A step with `~/` cache paths makes the caches volume; another process finds it.
+      await runStep(ex, h, step(['true'], { cacheHome: { save: [] } }), new RecordingSink(), never());
       const other = make();
+      const resumed = await other.resumeBuild(spec);
+      const again = step(['test -d /slipway/caches'], { cacheHome: { save: [] } });
+      expect(await runStep(other, resumed, again, new RecordingSink(), never())).toEqual({
+        kind: 'exited',
+        exitCode: 0,
+      });
       const mine = (await other.listResources()).filter((r) => r.buildId === spec.buildId);
-      expect(mine.map((r) => r.kind)).toContain('volume');
+      const volumes = mine.filter((r) => r.kind === 'volume').map((r) => r.id.replace(/^.*-/, ''));
+      expect(volumes.sort()).toEqual(['caches', 'workspace']);
       expect(mine.every((r) => r.project === 'acme/app')).toBe(true);
       await other.removeResources(spec.buildId);
       expect((await other.listResources()).filter((r) => r.buildId === spec.buildId)).toEqual([]);
