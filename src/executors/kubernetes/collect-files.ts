@@ -27,6 +27,7 @@
  * byte crosses the API server.
  */
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -362,8 +363,22 @@ export interface DirHeader {
   dirs: number;
 }
 
+/** A collect container: its command (kubelet-escaped, see `literalArgs`) and mounts. */
+export interface LogTarContainer {
+  command: string[];
+  volumeMounts: IVolumeMount[];
+}
+
+/** A tar on its way out of the pod through a collect container's log, see `CollectRunner.open`. */
+export interface LogTar {
+  chunks: AsyncIterable<Buffer>;
+  failure(readError: unknown): Promise<ExecutorError>;
+  check(): Promise<ExecutorError | undefined>;
+  close(): Promise<void>;
+}
+
 /** Runs collect containers in one build pod, one at a time. */
-class CollectRunner {
+export class CollectRunner {
   private readonly pendingMs: number;
   private readonly pullGraceMs: number;
 
@@ -381,8 +396,51 @@ class CollectRunner {
    * container fails, says tar failed, or its log is not complete.
    */
   async *run(paths: readonly string[], recurse: boolean, headers: DirHeader[]): AsyncGenerator<TarEntry> {
+    const tar = await this.open(
+      {
+        // Every \`$\` doubled: the kubelet expands \`$(NAME)\` and reduces \`$$\` in command and args.
+        command: literalArgs([
+          '/bin/sh',
+          '-c',
+          COLLECT_SCRIPT,
+          'slipway-collect',
+          recurse ? '1' : '0',
+          ...paths,
+        ]),
+        volumeMounts: [
+          { name: WORKSPACE_VOLUME, mountPath: WORKSPACE_DIR, readOnly: true },
+          { name: CONTROL_VOLUME, mountPath: CONTROL_DIR, readOnly: true },
+        ],
+      },
+      headers,
+    );
+    try {
+      try {
+        for await (const entry of readTar(Readable.from(tar.chunks))) {
+          this.signal?.throwIfAborted();
+          yield entry;
+        }
+      } catch (error) {
+        this.signal?.throwIfAborted();
+        throw await tar.failure(error);
+      }
+      const problem = await tar.check();
+      if (problem) throw problem;
+    } finally {
+      await tar.close();
+    }
+  }
+
+  /**
+   * Adds a collect container running \`container.command\` (a script that writes a tar as
+   * base64 lines and the end marker, as {@link COLLECT_SCRIPT} does) and follows its log:
+   * \`chunks\` are the decoded tar's bytes as they arrive (spooled, see {@link Spool}). Once
+   * they were read, \`check\` tells whether the log held the whole tar; when reading them
+   * failed, \`failure\` says why (the container's own failure first). \`close\` always.
+   */
+  async open(container: LogTarContainer, headers: DirHeader[]): Promise<LogTar> {
     const { api, watch, pod } = this.options;
-    const name = await this.addContainer(paths, recurse);
+    const name = await this.addContainer(container);
     const stop = new AbortController();
     const signal = this.signal ? AbortSignal.any([this.signal, stop.signal]) : stop.signal;
     const spool = new Spool(SPOOL_MEMORY_BYTES);
@@ -422,32 +480,31 @@ class CollectRunner {
       return end;
     });
     let complete = false;
-    try {
-      try {
-        for await (const entry of readTar(Readable.from(spool.chunks()))) {
-          this.signal?.throwIfAborted();
-          yield entry;
-        }
-      } catch (error) {
-        this.signal?.throwIfAborted();
+    return {
+      chunks: spool.chunks(),
+      failure: async (error) => {
         const end = await ended;
-        if ('error' in end) throw this.failure(name, end.error);
-        throw this.failure(name, `its output is not a readable tar (${errorText(error)})`);
-      }
-      const end = await ended;
-      if ('error' in end) throw this.failure(name, end.error);
-      try {
-        await follow;
-      } catch (error) {
-        throw this.failure(name, `its log could not be read: ${errorText(error)}`);
-      }
-      const problem = log.problem(end.exitCode);
-      if (problem !== undefined) throw this.failure(name, problem);
-      complete = true;
-    } finally {
-      if (!complete) stop.abort();
-      await spool.close();
-    }
+        if ('error' in end) return this.failure(name, end.error);
+        return this.failure(name, `its output is not a readable tar (${errorText(error)})`);
+      },
+      check: async () => {
+        const end = await ended;
+        if ('error' in end) return this.failure(name, end.error);
+        try {
+          await follow;
+        } catch (error) {
+          return this.failure(name, `its log could not be read: ${errorText(error)}`);
+        }
+        const problem = log.problem(end.exitCode);
+        if (problem !== undefined) return this.failure(name, problem);
+        complete = true;
+        return undefined;
+      },
+      close: async () => {
+        if (!complete) stop.abort();
+        await spool.close();
+      },
+    };
   }
 
   private failure(container: string, why: string): ExecutorError {
@@ -458,18 +515,10 @@ class CollectRunner {
   }
 
   /** Adds the collect container; a name another collection took meanwhile moves on to the next `n`. */
-  private async addContainer(paths: readonly string[], recurse: boolean): Promise<string> {
+  private async addContainer(spec: LogTarContainer): Promise<string> {
     const { api, pod } = this.options;
-    // Every `$` doubled: the kubelet expands `$(NAME)` and reduces `$$` in command and args.
-    const command = literalArgs([
-      '/bin/sh',
-      '-c',
-      COLLECT_SCRIPT,
-      'slipway-collect',
-      recurse ? '1' : '0',
-      ...paths,
-    ]);
-    const hash = shortHash(JSON.stringify(command.slice(4)), 8);
+    const command = spec.command;
+    const hash = shortHash(JSON.stringify(command.slice(3)), 8);
     for (let attempt = 0; ; attempt++) {
       const current = await this.call('read the build pod', () => api.getPod(pod));
       if (!current) throw new ExecutorError('workspace', `the build pod ${pod} is gone`);
@@ -485,10 +534,7 @@ class CollectRunner {
         ...(this.options.pullPolicy ? { imagePullPolicy: this.options.pullPolicy } : {}),
         command,
         workingDir: WORKSPACE_DIR,
-        volumeMounts: [
-          { name: WORKSPACE_VOLUME, mountPath: WORKSPACE_DIR, readOnly: true },
-          { name: CONTROL_VOLUME, mountPath: CONTROL_DIR, readOnly: true },
-        ],
+        volumeMounts: [...spec.volumeMounts],
       };
       let updated: Pod;
       try {

@@ -10,6 +10,7 @@
  * Pods outlive the server: a later process finds the build's pod and its step containers by
  * name and labels (`resumeBuild`, `findStep`) and follows them from the stored position.
  */
+import { cacheHomeScript, cacheStepDir } from '../cache-home.js';
 import { LineSplitter } from '../lines.js';
 import type {
   BuildHandle,
@@ -26,11 +27,15 @@ import type {
   WorkspaceEntry,
 } from '../types.js';
 import { ExecutorError } from '../types.js';
-import { collectPodFiles } from './collect-files.js';
+import { copyCacheOut, packRestores } from './cache-files.js';
+import { collectPodFiles, type CollectPodOptions } from './collect-files.js';
 import { KubeApiError, type KubeApi, type Pod } from './kube-api.js';
 import {
   buildLabels,
   buildPodObjects,
+  CACHES_DIR,
+  CACHES_VOLUME,
+  MAX_CACHE_RESTORE_BYTES_DEFAULT,
   podName,
   serviceContainerName,
   STOP_ANNOTATION,
@@ -72,6 +77,11 @@ export interface KubernetesExecutorOptions {
   workspace?: BuildPodInput['workspace'];
   /** Largest checkout (gzip'd) copied into the pod; default 64 MiB. */
   maxSeedBytes?: number;
+  /**
+   * Bytes (gzip'd) all of a build's cache restores may take on their way into the pod (through
+   * etcd, as ConfigMaps, like the seed); default 64 MiB. A restore past it is left out.
+   */
+  maxCacheRestoreBytes?: number;
   /** The watch's watchdog (nothing at all received for this long: re-list). */
   watchdogMs?: number;
 }
@@ -83,6 +93,8 @@ interface KubeBuild extends BuildHandle {
   destroyed: boolean;
   /** Stops the services' log followers. */
   readonly followers: AbortController;
+  /** Steps (keys) whose cache restore was staged in the pod; unknown after a restart. */
+  staged?: Set<string>;
 }
 
 const LABEL_BUILD = 'slipway.dev/build';
@@ -99,8 +111,25 @@ export class KubernetesExecutor implements Executor {
   /** Stop annotations are read-modify-write: one at a time per pod in this process. */
   private readonly stopChains = new Map<string, Promise<void>>();
 
+  /**
+   * Step caches (see DESIGN.md): restores reach the pod only when it is created (a pod's
+   * volumes are fixed then), saves leave it through a collect container's log.
+   */
+  readonly cacheFiles: NonNullable<Executor['cacheFiles']>;
+
   constructor(private readonly options: KubernetesExecutorOptions) {
     this.api = options.api;
+    this.cacheFiles = {
+      home: true,
+      restoreAtPrepare: { maxBytes: options.maxCacheRestoreBytes ?? MAX_CACHE_RESTORE_BYTES_DEFAULT },
+      out: async (handle, step, paths, dir, limits, signal) => {
+        const build = this.builds.get(handle.buildId);
+        if (!build || build.destroyed)
+          throw new ExecutorError('workspace', `build ${handle.buildId} is not prepared`);
+        await this.watch.ready();
+        return copyCacheOut(this.collectOptions(build), step, paths, dir, limits, signal);
+      },
+    };
     this.installation = options.installation ?? 'default';
     this.watch = new PodWatch(
       this.api,
@@ -137,6 +166,11 @@ export class KubernetesExecutor implements Executor {
         )
       : undefined;
     checkAborted();
+    const restores = spec.caches
+      ? await packRestores(spec.caches, this.cacheFiles.restoreAtPrepare!.maxBytes, signal)
+      : undefined;
+    if (restores) build.staged = new Set(restores.map((r) => r.step));
+    checkAborted();
     const objects = buildPodObjects({
       installation: this.installation,
       namespace: this.api.namespace,
@@ -154,6 +188,7 @@ export class KubernetesExecutor implements Executor {
       ...(this.options.serviceResources ? { serviceResources: this.options.serviceResources } : {}),
       ...(this.options.workspace ? { workspace: this.options.workspace } : {}),
       ...(seed ? { seed } : {}),
+      ...(restores ? { caches: { restores } } : {}),
     });
     await this.watch.ready();
     await this.call('create the services secret of the build', async () => {
@@ -238,6 +273,19 @@ export class KubernetesExecutor implements Executor {
       pod = await this.currentPod(build.pod);
       if (!pod) return { exit: goneExit(`the build pod ${build.pod} is gone`) };
       if (!hasEphemeral(pod, container)) {
+        const caches = pod.spec?.volumes?.some((v) => v.name === CACHES_VOLUME) ?? false;
+        // After a restart the staged restores are not known: every step looks (the script
+        // only tests for directories).
+        const wrap = caches && (step.cacheHome !== undefined || !build.staged || build.staged.has(step.key));
+        const commands = wrap
+          ? [
+              cacheHomeScript(step.commands.join('\n'), {
+                stepDir: cacheStepDir(CACHES_DIR, step.key),
+                save: step.cacheHome?.save ?? [],
+                workspace: WORKSPACE_DIR,
+              }),
+            ]
+          : step.commands;
         const objects = stepObjects({
           installation: this.installation,
           namespace: this.api.namespace,
@@ -248,7 +296,8 @@ export class KubernetesExecutor implements Executor {
             ...(build.spec.image ? { image: build.spec.image } : {}),
           },
           pod: { name: build.pod, uid: build.uid ?? pod.metadata?.uid ?? '' },
-          step,
+          step: { ...step, commands },
+          caches,
           stopGraceSeconds: this.options.stopGraceSeconds ?? 2,
           ...(this.options.pull ? { pullPolicy: this.options.pull } : {}),
         });
@@ -419,21 +468,21 @@ export class KubernetesExecutor implements Executor {
     if (!build || build.destroyed)
       throw new ExecutorError('workspace', `build ${handle.buildId} is not prepared`);
     await this.watch.ready();
-    yield* collectPodFiles(
-      {
-        api: this.api,
-        watch: this.watch,
-        pod: build.pod,
-        helperImage: this.options.helperImage ?? 'busybox:1.36',
-        ...(this.options.pull ? { pullPolicy: this.options.pull } : {}),
-        ...(this.options.pendingTimeoutMs !== undefined
-          ? { pendingTimeoutMs: this.options.pendingTimeoutMs }
-          : {}),
-        ...(this.options.pullGraceMs !== undefined ? { pullGraceMs: this.options.pullGraceMs } : {}),
-      },
-      patterns,
-      signal,
-    );
+    yield* collectPodFiles(this.collectOptions(build), patterns, signal);
+  }
+
+  private collectOptions(build: KubeBuild): CollectPodOptions {
+    return {
+      api: this.api,
+      watch: this.watch,
+      pod: build.pod,
+      helperImage: this.options.helperImage ?? 'busybox:1.36',
+      ...(this.options.pull ? { pullPolicy: this.options.pull } : {}),
+      ...(this.options.pendingTimeoutMs !== undefined
+        ? { pendingTimeoutMs: this.options.pendingTimeoutMs }
+        : {}),
+      ...(this.options.pullGraceMs !== undefined ? { pullGraceMs: this.options.pullGraceMs } : {}),
+    };
   }
 
   async destroy(handle: BuildHandle): Promise<void> {

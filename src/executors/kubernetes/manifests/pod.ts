@@ -18,6 +18,7 @@ import {
   WORKSPACE_DIR,
   WORKSPACE_VOLUME,
 } from './names.js';
+import { CACHES_DIR, CACHES_VOLUME, cacheRestoreObjects, type CacheRestore } from './caches.js';
 import { MAX_SEED_BYTES_DEFAULT, SEED_KEY, seedChunkDir, seedConfigMaps, seedScript } from './seed.js';
 import { literalArgs } from './wrapper.js';
 
@@ -48,13 +49,18 @@ export interface BuildPodInput {
   maxSeedBytes?: number;
   /** The pod's `securityContext.runAsUser`; default none (the images' own users). */
   runAsUser?: number;
+  /**
+   * Step caches: the build has cached steps, so the pod gets the `slipway-caches` volume
+   * (see ./caches.ts); `restores` are unpacked into their steps' staging directories by `seed`.
+   */
+  caches?: { restores: readonly CacheRestore[] };
 }
 
 export interface BuildPodObjects {
   pod: Pod;
   /** The services' secret env (`<pod>-services`), read with `secretKeyRef`; none when no service has secrets. */
   serviceSecret?: Secret;
-  /** `<pod>-seed-<n>`: create them before the pod. */
+  /** `<pod>-seed-<n>` and the cache restores' `<pod>-cache-<i>-<n>`: create them before the pod. */
   seed: ConfigMap[];
 }
 
@@ -90,6 +96,12 @@ export function buildPodObjects(input: BuildPodInput): BuildPodObjects {
     name: `slipway-seed-${n}`,
     configMap: { name: map.metadata!.name!, items: [{ key: SEED_KEY, path: SEED_KEY }] },
   }));
+  const restores = cacheRestoreObjects(input.caches?.restores ?? [], name, namespace, {
+    labels,
+    annotations,
+  });
+  const cachesMount: IVolumeMount[] = input.caches ? [{ name: CACHES_VOLUME, mountPath: CACHES_DIR }] : [];
+  const seedLines = [...(seed.length ? [seedScript(WORKSPACE_DIR)] : []), ...restores.script];
 
   const serviceSecretName = `${name}-services`;
   const secretData: Record<string, string> = {};
@@ -126,16 +138,18 @@ export function buildPodObjects(input: BuildPodInput): BuildPodObjects {
     ...resources(input.resources),
     volumeMounts: [workspaceMount, controlMount],
   };
-  const initContainers: IContainer[] = seed.length
+  const initContainers: IContainer[] = seedLines.length
     ? [
         {
           name: SEED_CONTAINER,
           image: input.helperImage,
           ...pull,
-          command: literalArgs(['/bin/sh', '-e', '-c', seedScript(WORKSPACE_DIR)]),
+          command: literalArgs(['/bin/sh', '-e', '-c', seedLines.join('\n')]),
           volumeMounts: [
             workspaceMount,
             ...seedVolumes.map((v, n) => ({ name: v.name, mountPath: seedChunkDir(n), readOnly: true })),
+            ...cachesMount,
+            ...restores.mounts,
           ],
         },
       ]
@@ -153,6 +167,8 @@ export function buildPodObjects(input: BuildPodInput): BuildPodObjects {
       },
     },
     ...seedVolumes,
+    ...(input.caches ? [{ name: CACHES_VOLUME, emptyDir: {} }] : []),
+    ...restores.volumes,
   ];
 
   const pod: Pod = {
@@ -190,7 +206,7 @@ export function buildPodObjects(input: BuildPodInput): BuildPodObjects {
         data: secretData,
       }
     : undefined;
-  return { pod, ...(serviceSecret ? { serviceSecret } : {}), seed };
+  return { pod, ...(serviceSecret ? { serviceSecret } : {}), seed: [...seed, ...restores.configMaps] };
 }
 
 /**

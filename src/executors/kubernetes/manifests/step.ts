@@ -12,6 +12,7 @@ import {
   WORKSPACE_DIR,
   WORKSPACE_VOLUME,
 } from './names.js';
+import { CACHES_DIR, CACHES_VOLUME } from './caches.js';
 import { envVars, type PullPolicy } from './pod.js';
 import { literalArgs, stepCommand } from './wrapper.js';
 
@@ -25,6 +26,8 @@ export interface StepObjectsInput {
   /** The wrapper's grace between SIGTERM and SIGKILL when the step is stopped. */
   stopGraceSeconds: number;
   pullPolicy?: PullPolicy;
+  /** The pod has the step caches volume: mounted read-write (`step.commands` are already wrapped). */
+  caches?: boolean;
 }
 
 export interface StepObjects {
@@ -65,6 +68,7 @@ export function stepObjects(input: StepObjectsInput): StepObjects {
     volumeMounts: [
       { name: WORKSPACE_VOLUME, mountPath: WORKSPACE_DIR },
       { name: CONTROL_VOLUME, mountPath: CONTROL_DIR, readOnly: true },
+      ...(input.caches ? [{ name: CACHES_VOLUME, mountPath: CACHES_DIR }] : []),
     ],
   };
   if (Object.keys(data).length === 0) return { container };
