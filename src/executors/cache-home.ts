@@ -40,7 +40,8 @@ export function cacheHomeScript(commands: string, options: CacheHomeScriptOption
     // The restore: HOME first (its own directory may not exist in the image), then the workspace.
     `if [ -d "$_slipway_cache/h" ]; then`,
     `  if mkdir -p "$HOME" && cp -a "$_slipway_cache/h/." "$HOME/"; then :; else echo "slipway: cache: the restored ~/ paths could not be copied into $HOME" >&2; fi`,
-    `  rm -rf "$_slipway_cache/h" || :`,
+    // A step that is not root cannot remove what the server staged as root: it stays (quietly).
+    `  rm -rf "$_slipway_cache/h" 2>/dev/null || :`,
     `fi`,
   ];
   if (options.workspace !== undefined) {
