@@ -1,7 +1,11 @@
 // Event-loop delay while a 30 MB JUnit report is parsed: in the server's thread (what a plain
-// parse would cost) against the report worker the server uses (src/server/reports/parse-pool.ts).
+// parse would cost) against the report worker the server uses (src/server/reports/parse-pool.ts),
+// and the server's whole path for a step's report (`collector`: the file read from a local
+// workspace, parsed in the worker, its 10,000 kept cases stored in SQLite).
 // Needs `npm run build` (it loads dist/). Each side runs REPEAT times, the worker first; reported as
 // min/median/max of the longest event-loop stall during a parse, and the parse's wall time.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { ROOT } from './lib.mjs';
@@ -84,13 +88,18 @@ export async function benchReports() {
   // The worker's runs first: the garbage of a parse in this thread (hundreds of MB) would be
   // collected during them and count as their stall.
   for (let i = 0; i < REPEAT; i++) {
-    const b = await stallDuring(() => parser.parse(new Uint8Array(bytes)));
+    // In 64 KiB pieces, each its own buffer, made before: as the server's read of the file gives
+    // them (src/server/reports/collector.ts, readAll), a piece at a time as the stream delivers.
+    const pieces = [];
+    for (let at = 0; at < bytes.length; at += 64 * 1024) pieces.push(bytes.slice(at, at + 64 * 1024));
+    const b = await stallDuring(() => parser.parse(pieces));
     if (b.result.error) throw new Error(`worker parse failed: ${b.result.error}`);
     worker.push(b);
     console.log(
       `worker run ${i + 1}: stall ${round(b.maxStallMs)} ms (parse ${round(b.wallMs)} ms); ${b.result.totals.tests} cases, ${b.result.cases.length} kept`,
     );
   }
+  const collector = await collectorRuns(bytes, parser);
   for (let i = 0; i < REPEAT; i++) {
     const a = await stallDuring(async () => parseJUnit(new TextDecoder().decode(bytes)));
     inThread.push(a);
@@ -109,8 +118,86 @@ export async function benchReports() {
       p99StallMs: stats(worker.map((r) => r.p99StallMs)),
       wallMs: stats(worker.map((r) => r.wallMs)),
     },
+    collector: {
+      maxStallMs: stats(collector.map((r) => r.maxStallMs)),
+      p99StallMs: stats(collector.map((r) => r.p99StallMs)),
+      wallMs: stats(collector.map((r) => r.wallMs)),
+    },
   };
   out.stallRatio = round(out.inThread.maxStallMs.median / Math.max(out.worker.maxStallMs.median, 0.1));
   console.log(JSON.stringify(out, null, 2));
   return out;
+}
+
+/** The server's `afterAttempt` of a step whose report is the file: read, parsed, stored (SQLite). */
+async function collectorRuns(bytes, parser) {
+  const { LocalExecutor } = await import(dist('executors/local/local-executor.js'));
+  const { createReportCollector } = await import(dist('server/reports/collector.js'));
+  const { openDatabase, createProject, createBuild } = await import(dist('store/index.js'));
+  const { migrateToLatest } = await import(dist('store/migrate.js'));
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-bench-reports-'));
+  const db = openDatabase(`sqlite:${join(dir, 'slipway.db')}`);
+  const executor = new LocalExecutor({ tmpRoot: join(dir, 'work') });
+  const handle = await executor.prepare({
+    buildId: 'bench',
+    project: 'acme/bench',
+    branch: 'main',
+    services: [],
+  });
+  const runs = [];
+  try {
+    await migrateToLatest(db);
+    await writeFile(join(handle.workspace, 'report.xml'), bytes);
+    const project = await createProject(db, {
+      slug: 'acme/bench',
+      repoUrl: 'https://git.example/acme/bench.git',
+    });
+    const step = {
+      name: 'unit',
+      commands: [],
+      env: {},
+      secrets: [],
+      retries: 0,
+      allowFailure: false,
+      needs: [],
+      artifacts: [],
+      reports: { junit: ['report.xml'] },
+      pos: { line: 1, col: 1 },
+    };
+    const plan = {
+      file: '.slipway.yml',
+      env: {},
+      services: [],
+      stages: [{ name: 'test', steps: [step], approval: false, pos: { line: 1, col: 1 } }],
+    };
+    for (let i = 0; i < REPEAT; i++) {
+      const commitSha = `c${i}`;
+      const build = await createBuild(db, {
+        projectId: project.id,
+        branch: 'main',
+        event: 'manual',
+        trigger: 'manual',
+        commitSha,
+      });
+      const said = [];
+      const afterAttempt = createReportCollector({ db, parser }).afterAttempt(
+        executor,
+        { id: build.id, projectId: project.id, commitSha },
+        plan,
+        (_stage, _step, text) => said.push(text),
+      );
+      const c = await stallDuring(() =>
+        afterAttempt('test', step, 1, handle, { kind: 'exited', exitCode: 1 }, new AbortController().signal),
+      );
+      runs.push(c);
+      console.log(
+        `collector run ${i + 1}: stall ${round(c.maxStallMs)} ms (read, parse, store ${round(c.wallMs)} ms); ${said.at(-1)}`,
+      );
+    }
+  } finally {
+    await executor.destroy(handle);
+    await db.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return runs;
 }

@@ -90,8 +90,13 @@ export interface TestCase {
 
 /** Earlier builds of the same commit looked at for the flaky mark; the latest ones. */
 const EARLIER_BUILDS = 20;
-/** Rows inserted per statement (SQLite allows 32766 parameters; 14 columns a row). */
-const INSERT_CHUNK = 500;
+/**
+ * Rows inserted per statement, with a turn of the event loop between statements: SQLite's
+ * driver is synchronous, and 10,000 cases in one go held the server's event loop for 0.5-0.8 s
+ * on a busy machine (bench/reports.mjs); a slice of this size takes a few ms. (SQLite allows
+ * 32766 parameters; 14 columns a row.)
+ */
+const INSERT_CHUNK = 100;
 
 /** The identity of a test across builds: a hash of suite, classname and name. */
 export function testKey(test: { suite: string; classname: string; name: string }): string {
@@ -171,7 +176,7 @@ export async function saveStepReport(db: Kysely<Database>, input: StepReportInpu
       .execute();
 
     let flaky = 0;
-    const rows = cases.map((c) => {
+    const rowOf = (c: NewTestCase) => {
       const key = testKey(c);
       const earlier = c.status === 'passed' ? failedBefore.get(key) : undefined;
       const isFlaky = c.flaky || (c.status === 'passed' && failedBefore.has(key));
@@ -191,11 +196,13 @@ export async function saveStepReport(db: Kysely<Database>, input: StepReportInpu
         output: c.output ?? null,
         flaky: isFlaky ? 1 : 0,
       };
-    });
-    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    };
+    for (let i = 0; i < cases.length; i += INSERT_CHUNK) {
+      // Other work of the server runs between slices (what needs the database waits its turn).
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       await trx
         .insertInto('test_cases')
-        .values(rows.slice(i, i + INSERT_CHUNK))
+        .values(cases.slice(i, i + INSERT_CHUNK).map(rowOf))
         .execute();
     }
     const values = {

@@ -325,3 +325,11 @@ function seconds(text: string | undefined): number | null {
   const value = Number(text.replace(/,/g, '').trim());
   return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : null;
 }
+
+/** UTF-8 text of a file's bytes in pieces (a character may be split between two). */
+export function decodeParts(parts: readonly Uint8Array[]): string {
+  const decoder = new TextDecoder('utf-8');
+  let text = '';
+  for (const part of parts) text += decoder.decode(part, { stream: true });
+  return text + decoder.decode();
+}

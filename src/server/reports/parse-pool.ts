@@ -8,8 +8,15 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { DEFAULT_JUNIT_LIMITS, parseJUnit, type JUnitLimits, type ParsedReport } from './junit.js';
-import type { ParseRequest } from './parse-worker.js';
+import {
+  decodeParts,
+  DEFAULT_JUNIT_LIMITS,
+  parseJUnit,
+  type JUnitLimits,
+  type ParsedCase,
+  type ParsedReport,
+} from './junit.js';
+import type { ParseAnswer, ParseRequest } from './parse-worker.js';
 
 const READY = 'ready';
 
@@ -20,7 +27,7 @@ export const PARSE_HEAP_MB = 768;
 const IDLE_MS = 10_000;
 
 interface Pending {
-  bytes: Uint8Array;
+  bytes: readonly Uint8Array[];
   limits: JUnitLimits;
   resolve: (report: ParsedReport) => void;
 }
@@ -56,10 +63,18 @@ export class ReportParser {
     return this.workerUrl !== undefined;
   }
 
-  parse(bytes: Uint8Array, limits: JUnitLimits = DEFAULT_JUNIT_LIMITS): Promise<ParsedReport> {
-    if (!this.workerUrl) return Promise.resolve(parseJUnit(new TextDecoder().decode(bytes), limits));
+  /**
+   * Parses a file's bytes, whole or in pieces (as a stream gave them: no copy into one buffer on
+   * this thread). Their buffers are transferred to the worker: the caller gives them up.
+   */
+  parse(
+    bytes: Uint8Array | readonly Uint8Array[],
+    limits: JUnitLimits = DEFAULT_JUNIT_LIMITS,
+  ): Promise<ParsedReport> {
+    const parts = bytes instanceof Uint8Array ? [bytes] : bytes;
+    if (!this.workerUrl) return Promise.resolve(parseJUnit(decodeParts(parts), limits));
     return new Promise((resolve) => {
-      this.queue.push({ bytes, limits, resolve });
+      this.queue.push({ bytes: parts, limits, resolve });
       this.drain();
     });
   }
@@ -80,6 +95,8 @@ export class ReportParser {
     const worker = (this.worker ??= this.spawn());
     const id = this.nextId++;
     let timer: NodeJS.Timeout | undefined;
+    // The kept cases come in slices before the report (`ParseAnswer`).
+    const cases: ParsedCase[] = [];
     const settle = (report: ParsedReport, keep: boolean): void => {
       clearTimeout(timer);
       worker.off('message', onMessage);
@@ -105,13 +122,16 @@ export class ReportParser {
       );
       const request: ParseRequest = { id, bytes: next.bytes, limits: next.limits };
       // Transferred, not copied: the bytes are the parse's alone.
-      worker.postMessage(request, [next.bytes.buffer as ArrayBuffer]);
+      const buffers = new Set(next.bytes.map((part) => part.buffer as ArrayBuffer));
+      worker.postMessage(request, [...buffers]);
     };
-    const onMessage = (message: typeof READY | { id: number; report: ParsedReport }): void => {
+    const onMessage = (message: typeof READY | ParseAnswer): void => {
       if (message === READY) {
         this.ready = true;
         start();
-      } else if (message.id === id) settle(message.report, true);
+      } else if (message.id !== id) return;
+      else if ('cases' in message) for (const c of message.cases) cases.push(c);
+      else settle({ ...message.report, cases }, true);
     };
     const onError = (error: Error): void => {
       const code = (error as { code?: unknown }).code;
