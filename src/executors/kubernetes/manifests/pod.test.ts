@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { StepSpec } from '../../types.js';
 import type { ServicePlan } from '../../../pipeline/types.js';
+import { cacheStepDir } from '../../cache-home.js';
 import { ephemeralContainerErrors, kubeSchemaErrors } from '../testing/schema.js';
 import {
   buildPodObjects,
@@ -261,5 +262,57 @@ describe('buildPodObjects and stepObjects', () => {
     expect(() => buildPodObjects({ ...input, seed: Buffer.alloc(MAX_SEED_BYTES_DEFAULT + 1) })).toThrow(
       'the checkout is 64.0 MiB compressed, over the limit of 64.0 MiB (--max-seed-bytes)',
     );
+  });
+
+  it('gives a build with caches the slipway-caches volume and its restores as seed ConfigMaps, valid for the API', () => {
+    const archive = Buffer.alloc(SEED_CHUNK_BYTES + 10, 3);
+    const objects = buildPodObjects({
+      installation: 'i',
+      namespace: 'ci',
+      build: { buildId: 'b', project: 'p', branch: 'm', services: [] },
+      helperImage: 'busybox',
+      serviceAccountName: 'slipway-build',
+      caches: { restores: [{ step: 'build/npm ci', archive }] },
+    });
+    const name = objects.pod.metadata!.name!;
+    expect(objects.seed.map((m) => m.metadata!.name)).toEqual([`${name}-cache-0-0`, `${name}-cache-0-1`]);
+    const joined = Buffer.concat(objects.seed.map((m) => Buffer.from(m.binaryData!['cache.tgz']!, 'base64')));
+    expect(joined.equals(archive)).toBe(true);
+    const seed = objects.pod.spec!.initContainers![0]!;
+    expect(seed.volumeMounts!.map((m) => [m.mountPath, m.readOnly ?? false])).toEqual([
+      ['/workspace', false],
+      ['/slipway/caches', false],
+      ['/slipway/cache-seed/000/0000', true],
+      ['/slipway/cache-seed/000/0001', true],
+    ]);
+    expect(seed.command!.join(' ')).toContain(`${cacheStepDir('/slipway/caches', 'build/npm ci')}`);
+    expect(objects.pod.spec!.volumes!.find((v) => v.name === 'slipway-caches')).toEqual({
+      name: 'slipway-caches',
+      emptyDir: {},
+    });
+    expect(kubeSchemaErrors(objects.pod)).toEqual([]);
+    // Without restores: the volume, no seed container.
+    const empty = buildPodObjects({
+      installation: 'i',
+      namespace: 'ci',
+      build: { buildId: 'b', project: 'p', branch: 'm', services: [] },
+      helperImage: 'busybox',
+      serviceAccountName: 'slipway-build',
+      caches: { restores: [] },
+    });
+    expect(empty.pod.spec!.initContainers).toBeUndefined();
+    expect(empty.pod.spec!.volumes!.map((v) => v.name)).toContain('slipway-caches');
+    // A step mounts it read-write (no subPath: ephemeral containers may not have one).
+    const { container } = stepObjects({
+      installation: 'i',
+      namespace: 'ci',
+      build: { buildId: 'b', project: 'p', branch: 'm', image: 'busybox' },
+      pod: { name, uid: 'u' },
+      step: { key: 's/t', stage: 's', step: 't', commands: ['true'], env: {}, secrets: {}, attempt: 1 },
+      stopGraceSeconds: 1,
+      caches: true,
+    });
+    expect(container.volumeMounts).toContainEqual({ name: 'slipway-caches', mountPath: '/slipway/caches' });
+    expect(ephemeralContainerErrors(container)).toEqual([]);
   });
 });
