@@ -91,7 +91,8 @@ export async function benchReports() {
     // In 64 KiB pieces, each its own buffer, made before: as the server's read of the file gives
     // them (src/server/reports/collector.ts, readAll), a piece at a time as the stream delivers.
     const pieces = [];
-    for (let at = 0; at < bytes.length; at += 64 * 1024) pieces.push(bytes.slice(at, at + 64 * 1024));
+    for (let at = 0; at < bytes.length; at += 64 * 1024)
+      pieces.push(new Uint8Array(bytes.subarray(at, at + 64 * 1024)));
     const b = await stallDuring(() => parser.parse(pieces));
     if (b.result.error) throw new Error(`worker parse failed: ${b.result.error}`);
     worker.push(b);
