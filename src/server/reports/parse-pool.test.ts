@@ -54,4 +54,10 @@ describe('ReportParser in its worker thread', () => {
     // A next parse goes on in the same worker.
     expect((await parser.parse(new TextEncoder().encode(report(3)))).cases).toHaveLength(3);
   });
+
+  it('copies a view on part of a buffer: the rest of the buffer stays with its owner', async () => {
+    const bytes = new TextEncoder().encode(`${report(2)}REST`);
+    expect((await parser.parse(bytes.subarray(0, bytes.length - 4))).cases).toHaveLength(2);
+    expect(new TextDecoder().decode(bytes.subarray(-4))).toBe('REST');
+  });
 });

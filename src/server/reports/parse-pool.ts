@@ -71,7 +71,11 @@ export class ReportParser {
     bytes: Uint8Array | readonly Uint8Array[],
     limits: JUnitLimits = DEFAULT_JUNIT_LIMITS,
   ): Promise<ParsedReport> {
-    const parts = bytes instanceof Uint8Array ? [bytes] : bytes;
+    // A view on part of a buffer (a Buffer from Node's shared pool, say) is copied: transferring
+    // its buffer would take the rest of it from its owner.
+    const parts = (bytes instanceof Uint8Array ? [bytes] : bytes).map((part) =>
+      part.byteOffset === 0 && part.byteLength === part.buffer.byteLength ? part : new Uint8Array(part),
+    );
     if (!this.workerUrl) return Promise.resolve(parseJUnit(decodeParts(parts), limits));
     return new Promise((resolve) => {
       this.queue.push({ bytes: parts, limits, resolve });
