@@ -167,7 +167,16 @@ export function buildPodObjects(input: BuildPodInput): BuildPodObjects {
       },
     },
     ...seedVolumes,
-    ...(input.caches ? [{ name: CACHES_VOLUME, emptyDir: {} }] : []),
+    // A step may write there as into the workspace: the same bound (on a PVC workspace, none).
+    ...(input.caches
+      ? [
+          {
+            name: CACHES_VOLUME,
+            emptyDir:
+              workspace.kind === 'emptyDir' && workspace.sizeLimit ? { sizeLimit: workspace.sizeLimit } : {},
+          },
+        ]
+      : []),
     ...restores.volumes,
   ];
 
