@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,7 +37,9 @@ describe('cacheHomeScript', () => {
 
   it('copies the staged HOME and workspace paths in, runs the commands, keeps the save paths after success', async () => {
     await fresh('ok');
+    await mkdir(home, { mode: 0o700 });
     await mkdir(join(stepDir, 'h', '.npm'), { recursive: true });
+    await chmod(join(stepDir, 'h'), 0o777);
     await writeFile(join(stepDir, 'h', '.npm', 'index'), 'restored home');
     await mkdir(join(stepDir, 'w', 'node_modules', 'a'), { recursive: true });
     await writeFile(join(stepDir, 'w', 'node_modules', 'a', 'x.js'), 'restored workspace');
@@ -55,6 +57,8 @@ describe('cacheHomeScript', () => {
     );
     expect(run).toMatchObject({ code: 0, err: '' });
     expect(run.out).toBe(`restored homerestored workspace it's $HOME=${home}\nheredoc\n`);
+    // The staging directory's mode (writable by all) is not HOME's.
+    expect((await stat(home)).mode & 0o777).toBe(0o700);
     // Staged files are gone once in place; the kept ones wait for the save.
     expect((await readdir(stepDir)).sort()).toEqual(['keep']);
     expect(await readFile(join(stepDir, 'keep', '.npm', 'index'), 'utf8')).toBe('restored home');
@@ -78,6 +82,16 @@ describe('cacheHomeScript', () => {
       workspace,
     );
     expect(exit.code).toBe(7);
+    // Under `sh -e` (the kubernetes step wrapper runs it so) a failed copy does not end it.
+    await mkdir(join(stepDir, 'h'), { recursive: true });
+    await writeFile(join(stepDir, 'h', 'f'), 'x');
+    const script = cacheHomeScript('echo ran', { stepDir, save: [] });
+    const underE = await sh(
+      `/bin/sh -e -c "$SCRIPT"`,
+      { HOME: join(stepDir, 'h', 'f'), SCRIPT: script },
+      workspace,
+    );
+    expect(underE).toMatchObject({ code: 0, out: 'ran\n' });
   });
 
   it('passes SIGTERM on to the commands (their trap runs) and exits with their status', async () => {

@@ -36,10 +36,27 @@ export interface CacheHomeScriptOptions {
 export function cacheHomeScript(commands: string, options: CacheHomeScriptOptions): string {
   const dir = quote(options.stepDir);
   const lines = [
+    // Run under `sh -e` (the kubernetes step wrapper) too: a failing copy, or a `wait` a signal
+    // cut short, must not end the step here.
+    `set +e`,
     `_slipway_cache=${dir}`,
+    // Copies the entries of $1 into the directory $2, not $1 itself: its mode (the staging
+    // directory's 0777) must not become HOME's. busybox's cp -a, run by a step user that is not
+    // root, says "can't preserve ownership" for every file it copies (and succeeds): not the
+    // step's output. Other complaints are kept; the caller says what failed.
+    `_slipway_copy() {`,
+    `  _slipway_ok=0`,
+    `  for _slipway_entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do`,
+    `    if [ -e "$_slipway_entry" ] || [ -L "$_slipway_entry" ]; then`,
+    `      _slipway_errors=$(cp -a "$_slipway_entry" "$2"/ 2>&1 >/dev/null) || _slipway_ok=1`,
+    `      if [ -n "$_slipway_errors" ]; then printf '%s\n' "$_slipway_errors" | grep -v "preserve ownership" >&2; fi`,
+    `    fi`,
+    `  done`,
+    `  return "$_slipway_ok"`,
+    `}`,
     // The restore: HOME first (its own directory may not exist in the image), then the workspace.
     `if [ -d "$_slipway_cache/h" ]; then`,
-    `  if mkdir -p "$HOME" && cp -a "$_slipway_cache/h/." "$HOME/"; then :; else echo "slipway: cache: the restored ~/ paths could not be copied into $HOME" >&2; fi`,
+    `  if mkdir -p "$HOME" && _slipway_copy "$_slipway_cache/h" "$HOME"; then :; else echo "slipway: cache: the restored ~/ paths could not be copied into $HOME" >&2; fi`,
     // A step that is not root cannot remove what the server staged as root: it stays (quietly).
     `  rm -rf "$_slipway_cache/h" 2>/dev/null || :`,
     `fi`,
@@ -47,8 +64,8 @@ export function cacheHomeScript(commands: string, options: CacheHomeScriptOption
   if (options.workspace !== undefined) {
     lines.push(
       `if [ -d "$_slipway_cache/w" ]; then`,
-      `  if cp -a "$_slipway_cache/w/." ${quote(options.workspace)}/; then :; else echo "slipway: cache: the restored paths could not be copied into the workspace" >&2; fi`,
-      `  rm -rf "$_slipway_cache/w" || :`,
+      `  if _slipway_copy "$_slipway_cache/w" ${quote(options.workspace)}; then :; else echo "slipway: cache: the restored paths could not be copied into the workspace" >&2; fi`,
+      `  rm -rf "$_slipway_cache/w" 2>/dev/null || :`,
       `fi`,
     );
   }
