@@ -17,6 +17,8 @@ export interface KubernetesCliOptions {
   installation?: string;
   buildCpu?: string;
   buildMemory?: string;
+  maxSeedBytes?: string;
+  maxCacheRestoreBytes?: string;
 }
 
 /** Adds the Kubernetes options to a command (`run`, `server`, `doctor`, `gc`). */
@@ -55,6 +57,14 @@ export function kubernetesOptions(): Option[] {
     new Option(
       '--build-memory <quantity>',
       'kubernetes: memory of each build pod, e.g. 4Gi (requests = limits; over it a step is OOMKilled)',
+    ),
+    new Option(
+      '--max-seed-bytes <bytes>',
+      'kubernetes: compressed bytes of a checkout copied into a build pod through the API (ConfigMaps; default 64 MiB)',
+    ),
+    new Option(
+      '--max-cache-restore-bytes <bytes>',
+      'kubernetes: compressed bytes of step caches restored into one build pod through the API (default 64 MiB)',
     ),
   ];
 }
@@ -113,6 +123,17 @@ export function kubernetesSettings(options: KubernetesCliOptions & { pull?: stri
   if (options.pull !== undefined && !pull) {
     throw new UsageError(`--pull "${options.pull}": expected one of ${Object.keys(PULL).join(', ')}`);
   }
+  const bytes: { maxSeedBytes?: number; maxCacheRestoreBytes?: number } = {};
+  for (const [flag, value, key] of [
+    ['--max-seed-bytes', options.maxSeedBytes, 'maxSeedBytes'],
+    ['--max-cache-restore-bytes', options.maxCacheRestoreBytes, 'maxCacheRestoreBytes'],
+  ] as const) {
+    if (value === undefined) continue;
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1)
+      throw new UsageError(`${flag} "${value}": expected a whole number of bytes, 1 or more`);
+    bytes[key] = n;
+  }
   const resources = {
     ...(options.buildCpu !== undefined ? { cpu: options.buildCpu } : {}),
     ...(options.buildMemory !== undefined ? { memory: options.buildMemory } : {}),
@@ -123,5 +144,6 @@ export function kubernetesSettings(options: KubernetesCliOptions & { pull?: stri
     ...(options.installation !== undefined ? { installation: options.installation } : {}),
     ...(pull ? { pull } : {}),
     ...(Object.keys(resources).length > 0 ? { resources } : {}),
+    ...bytes,
   };
 }
