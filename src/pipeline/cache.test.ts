@@ -45,6 +45,11 @@ describe('cache', () => {
       expect.stringMatching(/^p\.yml:6:66: .*not globs/),
       expect.stringMatching(/^p\.yml:6:74: .*not the workspace itself/),
     ]);
+    expect(compile(step(`{ key: k, paths: ["~", ~/, "~/."] }`)).errors).toEqual([
+      expect.stringMatching(/^p\.yml:6:30: .*not HOME itself/),
+      expect.stringMatching(/^p\.yml:6:35: .*not HOME itself/),
+      expect.stringMatching(/^p\.yml:6:39: .*not HOME itself/),
+    ]);
     expect(compile(step(`{ key: "a b", paths: [x] }`)).errors).toEqual([
       expect.stringMatching(/^p\.yml:6:20: .*may only contain .* not " "/),
     ]);

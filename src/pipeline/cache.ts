@@ -149,8 +149,11 @@ export function restoreKeyProblem(prefix: string): string | undefined {
 export function pathProblem(path: string, home = false): string | undefined {
   if (path.trim() === '') return 'a path must not be empty';
   let rest = path;
-  if (home && (path === '~' || path.startsWith('~/'))) rest = path.slice(2);
-  else if (path.startsWith('~'))
+  if (home && (path === '~' || path.startsWith('~/'))) {
+    rest = path.slice(2);
+    if (rest === '' || rest === '.')
+      return 'name a path under HOME ("~/.npm"), not HOME itself: it holds what the step is given too';
+  } else if (path.startsWith('~'))
     return home
       ? 'only "~/…" (the step\'s HOME) is understood, not "~user"'
       : '"~" is only allowed in cache paths';
