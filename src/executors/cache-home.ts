@@ -5,7 +5,8 @@
  * `emptyDir`): one directory per step, named by {@link cacheStepDir}, holding
  *
  * - `h/` (and on kubernetes `w/`): restored files, copied into `$HOME` (the workspace) before
- *   the commands run, then removed;
+ *   the commands run. `w/` is removed then (a retry finds the workspace as the first attempt
+ *   left it); `h/` stays, for a retry's fresh container and HOME;
  * - `keep/`: the `~/` paths the step keeps for the cache, copied there after its commands
  *   succeeded, where `cacheFiles.out` reads them.
  *
@@ -57,8 +58,6 @@ export function cacheHomeScript(commands: string, options: CacheHomeScriptOption
     // The restore: HOME first (its own directory may not exist in the image), then the workspace.
     `if [ -d "$_slipway_cache/h" ]; then`,
     `  if mkdir -p "$HOME" && _slipway_copy "$_slipway_cache/h" "$HOME"; then :; else echo "slipway: cache: the restored ~/ paths could not be copied into $HOME" >&2; fi`,
-    // A step that is not root cannot remove what the server staged as root: it stays (quietly).
-    `  rm -rf "$_slipway_cache/h" 2>/dev/null || :`,
     `fi`,
   ];
   if (options.workspace !== undefined) {
