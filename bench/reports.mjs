@@ -1,5 +1,5 @@
 // Event-loop delay while a 30 MB JUnit report is parsed: in the server's thread (what a plain
-// parse would cost) against the report worker the server uses (src/server/reports/parse-pool.ts),
+// parse would cost) against the report worker the server uses (src/reports/parse-pool.ts),
 // and the server's whole path for a step's report (`collector`: the file read from a local
 // workspace, parsed in the worker, its 10,000 kept cases stored in SQLite).
 // Needs `npm run build` (it loads dist/). Each side runs REPEAT times, the worker first; reported as
@@ -70,8 +70,8 @@ const stats = (xs) => {
 const round = (x) => Math.round(x * 10) / 10;
 
 export async function benchReports() {
-  const { parseJUnit } = await import(dist('server/reports/junit.js'));
-  const { ReportParser } = await import(dist('server/reports/parse-pool.js'));
+  const { parseJUnit } = await import(dist('reports/junit.js'));
+  const { ReportParser } = await import(dist('reports/parse-pool.js'));
   const bytes = bigReport(30);
   console.log(`report: ${(bytes.length / 1024 / 1024).toFixed(1)} MiB`);
   const parser = new ReportParser();
@@ -89,7 +89,7 @@ export async function benchReports() {
   // collected during them and count as their stall.
   for (let i = 0; i < REPEAT; i++) {
     // In 64 KiB pieces, each its own buffer, made before: as the server's read of the file gives
-    // them (src/server/reports/collector.ts, readAll), a piece at a time as the stream delivers.
+    // them (src/reports/read.ts, readAll), a piece at a time as the stream delivers.
     const pieces = [];
     for (let at = 0; at < bytes.length; at += 64 * 1024)
       pieces.push(new Uint8Array(bytes.subarray(at, at + 64 * 1024)));

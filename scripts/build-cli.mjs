@@ -37,7 +37,7 @@ const { outputFiles } = await build({
   entryPoints: [
     { in: 'src/cli/bin.ts', out: 'bin' },
     { in: 'src/pipeline/compile-worker.ts', out: 'compile-worker' },
-    { in: 'src/server/reports/parse-worker.ts', out: 'parse-worker' },
+    { in: 'src/reports/parse-worker.ts', out: 'parse-worker' },
   ],
   outdir: OUT,
   bundle: true,

@@ -15,6 +15,7 @@ import { whyNotGit, type SourceSeed } from '../executors/workspace-seed.js';
 import { runPipeline } from '../orchestrator/run-pipeline.js';
 import type { ApprovalDecision, BuildResult } from '../orchestrator/types.js';
 import { BuildPrinter } from './build-printer.js';
+import { runReports } from './run-reports.js';
 import { EXIT, UsageError } from './errors.js';
 import { engineTimeoutFrom } from './engine-timeout.js';
 import { chooseExecutor, type ExecutorChoice } from './executor-choice.js';
@@ -140,6 +141,9 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const printer = new BuildPrinter(out, style);
+  const reports = refusal
+    ? undefined
+    : runReports(executor, compiled.plan, (stage, step, text) => printer.stepPending(stage, step, text));
   let result: BuildResult;
   try {
     result = await runOrRefuse(compiled.plan, context, executor, {
@@ -157,6 +161,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
           );
         return Promise.resolve();
       },
+      ...(reports ? { afterAttempt: reports.afterAttempt } : {}),
       ...(parallelism !== undefined ? { parallelism } : {}),
       // Without --approve nobody can approve here: the orchestrator skips the gated stage and the rest.
       ...(options.approve
@@ -171,6 +176,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await reports?.close();
     await executor.close?.();
   }
   printer.summary(result);

@@ -20,6 +20,7 @@ import { ExecutorError, type PreparedCache } from '../types.js';
 import { CollectRunner, type CollectPodOptions } from './collect-files.js';
 import { CACHES_VOLUME, literalArgs, WORKSPACE_VOLUME, type CacheRestore } from './manifests/index.js';
 import { packCacheRestore } from './seed.js';
+import { formatBytes } from '../../contract/bytes.js';
 
 const OUT_DIR = '/slipway/out';
 const MARK = 'slipway-collect: ';
@@ -163,7 +164,7 @@ export async function packRestores(
     }
     if (archive === undefined) {
       cache.dropped(
-        `it is more than the ${mib(left)} left of the ${mib(maxBytes)} the kubernetes executor passes into a build pod`,
+        `it is more than the ${formatBytes(left)} left of the ${formatBytes(maxBytes)} the kubernetes executor passes into a build pod`,
       );
       continue;
     }
@@ -171,13 +172,6 @@ export async function packRestores(
     restores.push({ step: cache.step, archive });
   }
   return restores;
-}
-
-/** As the cache log lines write sizes (server/caches/archive.ts). */
-function mib(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -166,7 +166,7 @@ ${DEPS_STEP}${FAT_STEP}  - name: big
       // What does not fit in what is left of the executor's restore budget: the step runs without it.
       expect(second.lines).toContainEqual(
         expect.stringMatching(
-          /^cache: not restored: fat-v1 \(.+\) is more than the kubernetes executor passes into a build \(.+ left of 4\.0 kB\); the step runs without it$/,
+          /^cache: not restored: fat-v1 \(.+\) is more than the kubernetes executor passes into a build \(.+ left of 4\.0 KiB\); the step runs without it$/,
         ),
       );
       expect(second.lines).toContain('fat made');
@@ -196,7 +196,7 @@ ${DEPS_STEP}${FAT_STEP}  - name: big
       expect(restores.map((r) => r.step)).toEqual(['a/one', 'a/three']);
       expect(dropped).toEqual([
         expect.stringMatching(
-          /^two: it is more than the \d\.\d kB left of the 9\.8 kB the kubernetes executor passes into a build pod$/,
+          /^two: it is more than the \d\.\d KiB left of the 9\.8 KiB the kubernetes executor passes into a build pod$/,
         ),
       ]);
     });

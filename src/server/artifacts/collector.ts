@@ -10,6 +10,7 @@ import type { PipelinePlan } from '../../pipeline/types.js';
 import type { Database } from '../../store/index.js';
 import { seedReusedArtifacts } from './seed.js';
 import { artifactKey, listArtifacts, recordArtifact } from './store.js';
+import { formatBytes } from '../../contract/bytes.js';
 
 const MiB = 1024 * 1024;
 
@@ -254,18 +255,6 @@ class HashingPassThrough extends Transform {
   digest(): string {
     return this.hash.digest('hex');
   }
-}
-
-/** `1536` → `1.5 KiB`. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
 function errorText(error: unknown): string {

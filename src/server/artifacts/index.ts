@@ -8,7 +8,6 @@ export {
   collectArtifacts,
   BuildArtifacts,
   DEFAULT_ARTIFACT_LIMITS,
-  formatBytes,
 } from './collector.js';
 export type {
   ArtifactCollector,

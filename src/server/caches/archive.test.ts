@@ -142,7 +142,7 @@ describe('cache archives', () => {
         { path: 'w/b', body: 'z'.repeat(3000) },
       ]),
     );
-    await expectRefused(/more than 3\.9 kB/, big, { maxBytes: 4000, maxEntries: 100 });
+    await expectRefused(/more than 3\.9 KiB/, big, { maxBytes: 4000, maxEntries: 100 });
     const many = gzipSync(tarOf(Array.from({ length: 20 }, (_, i) => ({ path: `w/f${i}`, body: 'a' }))));
     await expectRefused(/more than 10 entries/, many, { maxBytes: 1e6, maxEntries: 10 });
   });
@@ -153,7 +153,7 @@ describe('cache archives', () => {
     await writeFile(join(a.workspace, 'deps/big'), '');
     await truncate(join(a.workspace, 'deps/big'), 1024 ** 3);
     await expect(packCache(a, ['deps'], a.archive, dir, undefined, LIMITS)).rejects.toThrow(
-      /expands to more than 1(\.0)? MB/,
+      /expands to more than 1(\.0)? MiB/,
     );
     await expect(lstat(a.archive)).rejects.toThrow(/ENOENT/);
 

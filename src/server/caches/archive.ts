@@ -15,6 +15,7 @@ import { createGunzip } from 'node:zlib';
 import { Pack, Parser, Unpack, type ReadEntry } from 'tar';
 import { execFile } from 'node:child_process';
 import { chownTree } from '../../executors/local/chown-tree.js';
+import { formatBytes } from '../../contract/bytes.js';
 
 /** Where a step's cache paths are on this host. */
 export interface CacheRoots {
@@ -407,13 +408,6 @@ async function exists(path: string): Promise<boolean> {
 /** Size of a file, for the row and the log. */
 export async function fileSize(path: string): Promise<number> {
   return (await stat(path)).size;
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
-  if (bytes < 1024 * 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-  return `${(bytes / 1024 / 1024 / 1024).toFixed(2)} GB`;
 }
 
 function describe(error: unknown): string {

@@ -25,16 +25,9 @@ import {
   type CacheRow,
 } from '../../store/caches.js';
 import type { Database } from '../../store/index.js';
-import {
-  ArchiveError,
-  fileSize,
-  formatBytes,
-  packCache,
-  placeStaged,
-  unpackToStage,
-  type CacheRoots,
-} from './archive.js';
+import { ArchiveError, fileSize, packCache, placeStaged, unpackToStage, type CacheRoots } from './archive.js';
 import { resolveCacheKey } from './hash-files.js';
+import { formatBytes } from '../../contract/bytes.js';
 
 const MiB = 1024 * 1024;
 const DAY = 24 * 60 * 60 * 1000;

@@ -9,7 +9,7 @@ import { countTestCases } from '../../store/test-reports.js';
 import { DIALECTS, openTestDatabase, type TestDatabase } from '../../store/testing/dialects.js';
 import { makeBuild, makeProject } from '../../store/testing/fixtures.js';
 import { createReportCollector } from './collector.js';
-import { ReportParser } from './parse-pool.js';
+import { ReportParser } from '../../reports/parse-pool.js';
 
 /**
  * The per-build cap on stored test cases holds across server processes: a collector made by a
@@ -34,7 +34,7 @@ describe.each(DIALECTS)('report collector: the per-build case cap after a restar
       services: [],
     });
     await mkdir(join(handle.workspace, 'reports'), { recursive: true });
-    const fixtures = join(import.meta.dirname, 'fixtures');
+    const fixtures = join(import.meta.dirname, '../../reports/fixtures');
     // 5 cases and 3 cases.
     await copyFile(join(fixtures, 'surefire.xml'), join(handle.workspace, 'reports/surefire.xml'));
     await copyFile(join(fixtures, 'vitest.xml'), join(handle.workspace, 'reports/vitest.xml'));

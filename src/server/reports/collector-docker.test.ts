@@ -5,8 +5,8 @@ import { RecordingSink } from '../../executors/executor.case.js';
 import { runStep } from '../../executors/lifecycle.js';
 import type { BuildHandle } from '../../executors/types.js';
 import { DEFAULT_REPORT_LIMITS, readReports } from './collector.js';
-import { DEFAULT_JUNIT_LIMITS } from './junit.js';
-import { ReportParser } from './parse-pool.js';
+import { DEFAULT_JUNIT_LIMITS } from '../../reports/junit.js';
+import { ReportParser } from '../../reports/parse-pool.js';
 
 const found = await findTestEngine();
 const plan = enginePlan(found);

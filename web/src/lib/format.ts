@@ -36,17 +36,7 @@ export function shortSha(commit: string | null): string {
   return commit === null ? '—' : commit.slice(0, 8);
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
+export { formatBytes } from '../../../src/contract/bytes.js';
 
 /** Why a queued build has not started (or a build waiting for approval not gone on), in words. */
 export function waitingText(entry: QueueEntry, globalLimit: number): string {

@@ -2,10 +2,10 @@ import { copyFile, mkdir, mkdtemp, rm, symlink, truncate, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalExecutor } from '../../executors/local/local-executor.js';
-import type { BuildHandle } from '../../executors/types.js';
+import { LocalExecutor } from '../executors/local/local-executor.js';
+import type { BuildHandle } from '../executors/types.js';
 import { DEFAULT_JUNIT_LIMITS } from './junit.js';
-import { DEFAULT_REPORT_LIMITS, readReports } from './collector.js';
+import { DEFAULT_REPORT_LIMITS, readReports } from './read.js';
 import { ReportParser } from './parse-pool.js';
 
 describe('readReports from a local workspace', () => {

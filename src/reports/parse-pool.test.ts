@@ -5,7 +5,7 @@ import { parseJUnit } from './junit.js';
 import { ReportParser } from './parse-pool.js';
 
 // The built worker (the sources have none): `npx tsc -p tsconfig.build.json` first.
-const workerUrl = new URL('../../../dist/server/reports/parse-worker.js', import.meta.url);
+const workerUrl = new URL('../../dist/reports/parse-worker.js', import.meta.url);
 
 /** `n` cases, one in ten failed, names with a character of two bytes (é) and of four (𝄞). */
 function report(n: number): string {
