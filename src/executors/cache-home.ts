@@ -16,6 +16,11 @@
  */
 import { createHash } from 'node:crypto';
 
+/** Whether a cache path is one of the step's HOME (`~/.npm`) rather than of the workspace. */
+export function isHomePath(path: string): boolean {
+  return path === '~' || path.startsWith('~/');
+}
+
 /** The staging directory of step `key` under `root` (a path in the step's container). */
 export function cacheStepDir(root: string, key: string): string {
   return `${root}/${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;

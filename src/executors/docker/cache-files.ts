@@ -15,7 +15,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { Header, Pack } from 'tar';
-import { cacheStepDir } from '../cache-home.js';
+import { cacheStepDir, isHomePath } from '../cache-home.js';
 import { CopyBudget, unpackWithin } from '../cache-unpack.js';
 import { ExecutorError } from '../types.js';
 import type { DockerBuild, DockerContext } from './build.js';
@@ -106,13 +106,13 @@ export async function copyOut(
   signal?: AbortSignal,
 ): Promise<string[]> {
   // No caches volume: no step of this build kept a `~/` path.
-  const caches = paths.some(isHome) ? await build.caches?.catch(() => undefined) : undefined;
+  const caches = paths.some(isHomePath) ? await build.caches?.catch(() => undefined) : undefined;
   const kept = `${cacheStepDir(CACHES_MOUNT, step)}/keep`;
   return withHelper(ctx, build, { readOnly: true, caches }, async (helper) => {
     const copied: string[] = [];
     const budget = new CopyBudget(limits);
     for (const path of paths) {
-      const home = isHome(path);
+      const home = isHomePath(path);
       const relative = home ? path.slice(2) : path;
       // `~` alone (the whole HOME) is not kept by the step's script: nothing to read.
       if (home && (!caches || relative === '')) continue;
@@ -188,8 +188,4 @@ function directory(path: string, mode: number): Buffer {
   const header = new Header({ path, mode, type: 'Directory', size: 0, uid: 0, gid: 0, mtime: new Date() });
   header.encode();
   return header.block!;
-}
-
-function isHome(path: string): boolean {
-  return path === '~' || path.startsWith('~/');
 }

@@ -14,7 +14,7 @@
 import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { cacheStepDir } from '../cache-home.js';
+import { cacheStepDir, isHomePath } from '../cache-home.js';
 import { CopyBudget, unpackWithin } from '../cache-unpack.js';
 import { ExecutorError, type PreparedCache } from '../types.js';
 import { CollectRunner, type CollectPodOptions } from './collect-files.js';
@@ -75,7 +75,7 @@ export async function copyCacheOut(
 ): Promise<string[]> {
   const stepDir = cacheStepDir('c', step);
   const wanted = paths.map((path) => {
-    const home = path === '~' || path.startsWith('~/');
+    const home = isHomePath(path);
     const rel = home ? path.replace(/^~\/?/, '') : path;
     // The compiler refuses these; never let one reach a path on this host.
     if (

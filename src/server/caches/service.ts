@@ -28,6 +28,7 @@ import type { Database } from '../../store/index.js';
 import { ArchiveError, fileSize, packCache, placeStaged, unpackToStage, type CacheRoots } from './archive.js';
 import { resolveCacheKey } from './hash-files.js';
 import { formatBytes } from '../../contract/bytes.js';
+import { isHomePath } from '../../executors/cache-home.js';
 
 const MiB = 1024 * 1024;
 const DAY = 24 * 60 * 60 * 1000;
@@ -173,7 +174,7 @@ export class CacheService {
             : await this.restore(input, step, stepKey, resolved.key, branches, handle, log, signal);
         const exact = hit?.exact ?? false;
         found.set(stepKey, { key: resolved.key, exact });
-        const home = step.cache.paths.filter(isHome);
+        const home = step.cache.paths.filter(isHomePath);
         if (input.executor.cacheFiles?.home && home.length > 0)
           return { cacheHome: { save: exact || input.fork ? [] : home } };
       },
@@ -337,7 +338,7 @@ export class CacheService {
       if ('roots' in where) roots = where.roots;
       else {
         const files = input.executor.cacheFiles!;
-        if (!files.home) paths = paths.filter((p) => !isHome(p));
+        if (!files.home) paths = paths.filter((p) => !isHomePath(p));
         const copied = await files.out(handle, stepKey, paths, join(dir, 'c'), this.limits(), signal);
         paths = paths.filter((p) => copied.includes(p));
         roots = { workspace: join(dir, 'c', 'w'), home: join(dir, 'c', 'h') };
@@ -398,13 +399,13 @@ export class CacheService {
   ): { roots: HostDirs } | { volume: true } | undefined {
     if (executor.cacheRoots) {
       const roots = executor.cacheRoots(handle);
-      const home = step.cache!.paths.filter(isHome);
+      const home = step.cache!.paths.filter(isHomePath);
       if (roots.home === undefined && home.length > 0)
         log(`${home.join(', ')} skipped: steps of this build have no HOME the server may write`);
       return { roots };
     }
     if (executor.cacheFiles) {
-      const home = step.cache!.paths.filter(isHome);
+      const home = step.cache!.paths.filter(isHomePath);
       if (home.length > 0 && !executor.cacheFiles.home)
         log(
           `${home.join(', ')} skipped: the ${executor.name} executor keeps no HOME between steps; cache paths in the workspace instead`,
@@ -449,10 +450,6 @@ export class CacheService {
   private limits() {
     return { maxBytes: this.options.maxExpandedBytes, maxEntries: this.options.maxEntries };
   }
-}
-
-function isHome(path: string): boolean {
-  return path === '~' || path.startsWith('~/');
 }
 
 function message(error: unknown): string {
