@@ -48,7 +48,7 @@ for arg in "$@"; do
   esac
 done
 # Type-check and lint: `npm run typecheck` and `npm run lint` in one process that hands tsc's
-# programs to the typed lint rules (scripts/check.mjs: 155 s of CPU instead of 245 s). They
+# programs to the typed lint rules (scripts/check.mjs: 70% of the two's CPU time). They
 # start at a lower priority: the suite waits for the jobs above only, and those get the cores
 # first (better-sqlite3's compilation is the longest); once the suite starts, the checks go back
 # to this script's priority (renice_tree below), so that they end before it does.
