@@ -685,6 +685,7 @@ export class BuildRun {
       plan,
       (stage, step, text) => writer.write(stage, step, 'system', text),
     );
+    // The restores staged for `prepare` are this process's temporary files: gone however the run ends.
     const result = await runPipeline(plan, context, executor, {
       ...(caches?.caches ? { caches: caches.caches } : {}),
       observer,
@@ -724,9 +725,8 @@ export class BuildRun {
             this.approvalWaiter = resolve;
           }),
       },
-    });
+    }).finally(() => caches?.dispose());
     this.approvalWaiter = undefined;
-    await caches?.dispose();
     await batch.settled();
     await writer.flush();
     return result;
