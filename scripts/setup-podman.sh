@@ -111,8 +111,10 @@ else
   mkdir -p "$(dirname "$SOCKET")"
   rm -f "$SOCKET"
   log "starting podman system service on unix://$SOCKET (log: $LOG)"
-  # setsid + nohup: the service outlives this script and the CI step that ran it.
-  setsid nohup podman system service --time=0 "unix://$SOCKET" </dev/null >"$LOG" 2>&1 &
+  # setsid + nohup: the service outlives this script and the CI step that ran it. From /: the
+  # conmon it starts per container writes a file `oom` into its working directory when the
+  # container is OOM-killed (a test does that), which must not be the repository.
+  setsid nohup env -C / podman system service --time=0 "unix://$SOCKET" </dev/null >"$LOG" 2>&1 &
   echo $! | tee "$PIDFILE" >/dev/null
   for _ in $(seq 1 100); do
     socket_answers && break

@@ -8,7 +8,15 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
+
+/**
+ * The CLI's working directory: conmon, which `podman run` starts for each container, writes a
+ * file `oom` into it when the container is OOM-killed (the real OOM test): not into the
+ * repository the tests run from.
+ */
+const PODMAN_CWD = tmpdir();
 
 export interface PodmanResult {
   ok: boolean;
@@ -24,7 +32,7 @@ export function podman(args: string[], options: { timeoutMs?: number } = {}): Pr
     execFile(
       'podman',
       args,
-      { maxBuffer: 64 * 1024 * 1024, timeout: options.timeoutMs ?? 0, encoding: 'utf8' },
+      { maxBuffer: 64 * 1024 * 1024, timeout: options.timeoutMs ?? 0, encoding: 'utf8', cwd: PODMAN_CWD },
       (error, stdout, stderr) => {
         if (!error) return resolve({ ok: true, code: 0, stdout, stderr });
         const code = typeof error.code === 'number' ? error.code : -1;
@@ -203,7 +211,7 @@ export class PodmanEventStream {
         '--since',
         this.since,
       ],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
+      { stdio: ['ignore', 'pipe', 'ignore'], cwd: PODMAN_CWD },
     );
     this.child = child;
     const lines = createInterface({ input: child.stdout });
