@@ -142,7 +142,15 @@ export class CacheService {
         const stepKey = `${stage}/${step.name}`;
         const resolved = keys.get(stepKey);
         if (!resolved || 'error' in resolved) continue;
-        const restore = await this.stageForPrepare(input, step, resolved.key, branches, budget, input.signal);
+        const restore = await this.fetchAndUnpack(
+          input,
+          step,
+          resolved.key,
+          branches,
+          { volume: true },
+          input.signal,
+          budget,
+        );
         if ('miss' in restore) {
           prepared.set(stepKey, restore);
           continue;
@@ -191,22 +199,23 @@ export class CacheService {
   }
 
   /**
-   * Looks up and unpacks (checked) a step's cache before the build is prepared, for an executor
-   * that takes restores only then; a miss, or one over what is left of `budget`, says why.
+   * Looks up a step's cache and unpacks it (checked) into a staging directory beside `where`;
+   * a miss, or an archive over what is left of `budget` (restores at prepare), says why.
    */
-  private async stageForPrepare(
+  private async fetchAndUnpack(
     input: BuildCacheInput,
     step: StepPlan,
     key: string,
     branches: string[],
-    budget: number,
+    where: Where,
     signal: AbortSignal | undefined,
+    budget?: number,
   ): Promise<{ hit: CacheHit; dir: string; bytes: number } | { miss: string }> {
     let dir: string | undefined;
     try {
       const hit = await findCache(this.deps.db, input.projectId, branches, key, step.cache!.restoreKeys);
       if (!hit) return { miss: `miss (${key})` };
-      if (hit.cache.size > budget)
+      if (budget !== undefined && hit.cache.size > budget)
         return {
           miss:
             `not restored: ${hit.cache.key} (${formatBytes(hit.cache.size)}) is more than the ${input.executor.name} ` +
@@ -214,13 +223,12 @@ export class CacheService {
         };
       const body = await this.deps.blobs.get(hit.cache.blobKey);
       if (!body) return { miss: `miss: the archive of ${hit.cache.key} is gone from the blob store` };
-      dir = await this.stageDir({ volume: true });
+      dir = await this.stageDir(where);
       const { bytes } = await unpackToStage(body, dir, this.limits(), signal);
       return { hit, dir, bytes };
     } catch (error) {
       if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-      const what = error instanceof ArchiveError ? 'archive refused' : 'not restored';
-      return { miss: `${what}: ${message(error)}; the step runs without it` };
+      return { miss: notRestored(error) };
     }
   }
 
@@ -289,31 +297,23 @@ export class CacheService {
   ): Promise<{ exact: boolean } | undefined> {
     const where = this.where(input.executor, handle, step, log);
     if (!where) return undefined;
-    let stage: string | undefined;
+    const staged = await this.fetchAndUnpack(input, step, key, branches, where, signal);
+    if ('miss' in staged) {
+      log(staged.miss);
+      return undefined;
+    }
+    const { hit, dir, bytes } = staged;
     try {
-      const hit = await findCache(this.deps.db, input.projectId, branches, key, step.cache!.restoreKeys);
-      if (!hit) {
-        log(`miss (${key})`);
-        return undefined;
-      }
-      const body = await this.deps.blobs.get(hit.cache.blobKey);
-      if (!body) {
-        log(`miss: the archive of ${hit.cache.key} is gone from the blob store`);
-        return undefined;
-      }
-      stage = await this.stageDir(where);
-      const { bytes } = await unpackToStage(body, stage, this.limits(), signal);
-      if ('roots' in where) await placeStaged(stage, where.roots);
-      else await this.placeInVolume(input.executor, handle, stepKey, stage, log, signal);
+      if ('roots' in where) await placeStaged(dir, where.roots);
+      else await this.placeInVolume(input.executor, handle, stepKey, dir, log, signal);
       await touchCache(this.deps.db, hit.cache.id, this.now());
       log(this.restoredLine(hit, bytes));
       return { exact: hit.exact };
     } catch (error) {
-      const what = error instanceof ArchiveError ? 'archive refused' : 'not restored';
-      log(`${what}: ${message(error)}; the step runs without it`);
+      log(notRestored(error));
       return undefined;
     } finally {
-      if (stage) await rm(stage, { recursive: true, force: true }).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
@@ -396,7 +396,7 @@ export class CacheService {
     handle: BuildHandle,
     step: StepPlan,
     log: (text: string) => void,
-  ): { roots: HostDirs } | { volume: true } | undefined {
+  ): Where | undefined {
     if (executor.cacheRoots) {
       const roots = executor.cacheRoots(handle);
       const home = step.cache!.paths.filter(isHomePath);
@@ -417,7 +417,7 @@ export class CacheService {
   }
 
   /** Staging next to the workspace when it is a host directory (one rename puts a path in place). */
-  private async stageDir(where: { roots: HostDirs } | { volume: true }): Promise<string> {
+  private async stageDir(where: Where): Promise<string> {
     const parent = 'roots' in where ? dirname(where.roots.workspace) : this.scratch;
     await mkdir(parent, { recursive: true });
     return mkdtemp(join(parent, '.cache-restore-'));
@@ -450,6 +450,15 @@ export class CacheService {
   private limits() {
     return { maxBytes: this.options.maxExpandedBytes, maxEntries: this.options.maxEntries };
   }
+}
+
+/** Where a step's cache paths are: host directories, or a volume reached by copies. */
+type Where = { roots: HostDirs } | { volume: true };
+
+/** Why a cache was not restored; the step runs on. */
+function notRestored(error: unknown): string {
+  const what = error instanceof ArchiveError ? 'archive refused' : 'not restored';
+  return `${what}: ${message(error)}; the step runs without it`;
 }
 
 function message(error: unknown): string {
